@@ -1,0 +1,74 @@
+"""A typed async client for one node's HTTP API, for local case systems, the simulator and the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ProblemError(Exception):
+    """The node refused a request; `problem` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: dict[str, Any]):
+        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+
+class NodeClient:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> NodeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = await self.http.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"detail": response.text}
+            raise ProblemError(response.status_code, body)
+        return response.json()
+
+    async def send(self, message: dict[str, Any]) -> str:
+        return (await self._call("POST", "/v1/messages", json=message))["id"]
+
+    async def send_batch(self, messages: list[dict[str, Any]]) -> list[str]:
+        return (await self._call("POST", "/v1/messages/batch", json={"messages": messages}))["ids"]
+
+    async def answer(self, message_id: str, data: dict[str, Any], *, feedback_id: str | None = None) -> str:
+        body: dict[str, Any] = {"data": data}
+        if feedback_id:
+            body["id"] = feedback_id
+        return (await self._call("POST", f"/v1/messages/{message_id}/feedback", json=body))["id"]
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/v1/messages/{message_id}")
+
+    async def inbox(self, **params: Any) -> dict[str, Any]:
+        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
+        return await self._call("GET", "/v1/inbox", params=query)
+
+    async def inbox_all(self, **params: Any) -> list[dict[str, Any]]:
+        """Every inbox item matching the filters, following the cursor."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = await self.inbox(cursor=cursor, limit=500, **params)
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if not page["has_more"]:
+                return items
+
+    async def ready(self) -> dict[str, Any]:
+        response = await self.http.get("/readyz")
+        return response.json()

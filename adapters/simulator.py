@@ -1,0 +1,94 @@
+"""Traffic simulator: stands in for the local case systems of a federation's counties.
+
+Registration counties report people leaving and coming home; residence counties
+report pregnancy checks and births; every county answers what it receives. Used by
+`mpx run --simulate` to show the exchange working, never by the tests' assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from adapters.client import NodeClient, ProblemError
+from contracts import MessageType, today_in_china
+from contracts.examples import example_payload
+
+# Who sends what to whom, as in DOMAIN.md.
+FROM_REGISTRATION = [MessageType.OUTFLOW_REGISTRATION, MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION]
+FROM_RESIDENCE = [MessageType.PREGNANCY_CHECK, MessageType.PREGNANCY_CHECK, MessageType.BIRTH]
+ANSWERS = ["confirmed"] * 6 + ["received"] * 2 + ["not_found", "moved_on"]
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    answered: int = 0
+    refused: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def feedback_for(status: str) -> dict:
+    data: dict = {"status": status, "handled_on": today_in_china().isoformat(), "handled_by": "流动人口服务站"}
+    if status == "not_found":
+        data["reason"] = "经核查，本县无此人 / no such person found here"
+    elif status == "moved_on":
+        data["reason"] = "已迁往他处 / moved on"
+        data["new_region"] = "330204"
+    return data
+
+
+async def simulate(
+    nodes: dict[str, str],
+    registration: list[str],
+    residence: list[str],
+    *,
+    rate: float = 5.0,
+    duration: float | None = None,
+    stats: Stats | None = None,
+) -> Stats:
+    """Post about `rate` messages a second between the counties, and answer what arrives, until cancelled."""
+    stats = stats or Stats()
+    clients = {county: NodeClient(url) for county, url in nodes.items()}
+    rng = random.Random(2026)
+    seeds = itertools.count(1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + duration if duration else None
+
+    async def send_one() -> None:
+        if rng.random() < 0.5:
+            sender, receiver, kind = rng.choice(registration), rng.choice(residence), rng.choice(FROM_REGISTRATION)
+        else:
+            sender, receiver, kind = rng.choice(residence), rng.choice(registration), rng.choice(FROM_RESIDENCE)
+        message = {"type": kind.value, "sender": sender, "receiver": receiver,
+                   "data": example_payload(kind, seed=next(seeds))}
+        try:
+            await clients[sender].send(message)
+            stats.sent += 1
+            stats.by_type[kind.value] = stats.by_type.get(kind.value, 0) + 1
+        except ProblemError:
+            stats.refused += 1
+
+    async def answer_all() -> None:
+        for client in clients.values():
+            for item in (await client.inbox(answered=False, limit=100))["items"]:
+                try:
+                    await client.answer(item["id"], feedback_for(rng.choice(ANSWERS)))
+                    stats.answered += 1
+                except ProblemError:
+                    stats.refused += 1
+
+    try:
+        tick = 0
+        while deadline is None or loop.time() < deadline:
+            await send_one()
+            tick += 1
+            if tick % max(1, int(rate)) == 0:
+                await answer_all()
+            await asyncio.sleep(1.0 / rate)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return stats

@@ -1,0 +1,52 @@
+"""Every error leaves the node as RFC 9457 problem JSON."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from exchange.problems import PROBLEM_JSON, Problem
+
+log = logging.getLogger(__name__)
+
+
+def problem_response(problem: Problem, request: Request) -> Response:
+    return Response(
+        orjson.dumps(problem.body(request.url.path)),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"], "message_zh": "取值无效"}
+            for e in exc.errors()
+        ]
+        return problem_response(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "bad_request")
+        return problem_response(Problem(code), request)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Only the exception's type is logged: its message may quote stored data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return problem_response(Problem("internal_error"), request)
+
+
+__all__ = ["install", "problem_response"]

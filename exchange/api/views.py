@@ -1,0 +1,69 @@
+"""Response models: what the OpenAPI document promises local systems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from exchange.domain.delivery import DeliveryState, Direction
+
+
+class Accepted(BaseModel):
+    id: str = Field(description="Message id; use it to follow the message and to receive its feedback.")
+    state: DeliveryState = DeliveryState.ACCEPTED
+
+
+class BatchAccepted(BaseModel):
+    ids: list[str] = Field(description="Message ids, in the order posted.")
+    count: int
+
+
+class MessageView(BaseModel):
+    id: str
+    direction: Direction
+    type: str
+    schema_version: str
+    sender: str
+    receiver: str
+    state: DeliveryState
+    in_reply_to: str | None = None
+    agreement_id: str | None = None
+    accepted_at: datetime | None = Field(None, description="When the sender's node stored it (outbound).")
+    received_at: datetime | None = Field(None, description="When this node received it (inbound).")
+    published_at: datetime | None = None
+    delivered_at: datetime | None = None
+    answered_at: datetime | None = None
+    envelope: dict[str, Any] = Field(description="CloudEvents attributes.")
+    data: dict[str, Any]
+    feedback: list["MessageView"] | None = Field(None, description="Feedback: the first answers it, later ones amend.")
+
+
+class InboxPage(BaseModel):
+    items: list[MessageView]
+    next_cursor: str | None = Field(description="Pass as cursor to read on, now or later.")
+    has_more: bool
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: bool
+    broker: bool
+
+
+class ProblemView(BaseModel):
+    """RFC 9457 problem details, in English and Chinese."""
+
+    type: str
+    title: str
+    title_zh: str
+    status: int
+    detail: str
+    detail_zh: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None

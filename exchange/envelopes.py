@@ -1,0 +1,111 @@
+"""Turning what a local system posts into envelopes and Kafka records, and back into rows."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
+from exchange.transport.cloudevents import encode_data, to_headers
+from exchange.transport.topics import TopicScheme
+
+# Delivery receipts get an id derived from the record they acknowledge, so a
+# receipt produced twice is recognised as one by the sender's inbox.
+_RECEIPT_NAMESPACE = uuid.UUID("6f1f3c2e-6d7a-4b8e-9b55-2f0c0f7d9a11")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One validated message ready to be stored with its outbox record."""
+
+    envelope: Envelope
+    data: dict[str, Any]
+    content_hash: str
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    def outbox_row(self, topics: TopicScheme, now: datetime) -> dict[str, Any]:
+        receiver = self.envelope.receiverregion
+        topic, partition = topics.address(receiver)
+        return {
+            "message_id": self.id,
+            "topic": topic,
+            "partition": partition,
+            "key": receiver,
+            "headers": orjson.dumps([[k, v.decode()] for k, v in to_headers(self.envelope)]).decode(),
+            "value": encode_data(self.data),
+            "created_at": now,
+            "attempts": 0,
+        }
+
+    def message_row(self, direction: str, state: str, now: datetime) -> dict[str, Any]:
+        env = self.envelope
+        return {
+            "id": env.id,
+            "direction": direction,
+            "type": env.message_type.value,
+            "schema_version": env.schemaversion,
+            "sender": env.senderregion,
+            "receiver": env.receiverregion,
+            "in_reply_to": env.inreplyto,
+            "agreement_id": env.agreementid,
+            "state": state,
+            "envelope": orjson.dumps(env.model_dump(mode="json", exclude_none=True)).decode(),
+            "payload": orjson.dumps(self.data).decode(),
+            "content_hash": self.content_hash,
+            "created_at": now,
+        }
+
+
+def content_hash(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def new_envelope(
+    *,
+    message_type: MessageType,
+    schema_version: str,
+    sender: str,
+    receiver: str,
+    now: datetime,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    agreement_id: str | None = None,
+    subject: str | None = None,
+) -> Envelope:
+    """Raises pydantic.ValidationError when the envelope attributes are invalid."""
+    return Envelope(
+        id=message_id or str(uuid.uuid4()),
+        source=source_for(sender),
+        type=ce_type(message_type),
+        time=now,
+        subject=subject,
+        dataschema=dataschema_for(message_type, schema_version),
+        senderregion=sender,
+        receiverregion=receiver,
+        inreplyto=in_reply_to,
+        agreementid=agreement_id,
+        schemaversion=schema_version,
+    )
+
+
+def receipt_for(received: Envelope, node_id: str, now: datetime) -> Outgoing:
+    """The delivery receipt a receiving node sends back for a record it stored."""
+    data = {"received_at": now.isoformat(), "receiver_node_id": node_id}
+    envelope = new_envelope(
+        message_type=MessageType.DELIVERY_RECEIPT,
+        schema_version="1.0",
+        sender=received.receiverregion,
+        receiver=received.senderregion,
+        now=now,
+        message_id=str(uuid.uuid5(_RECEIPT_NAMESPACE, received.id)),
+        in_reply_to=received.id,
+    )
+    return Outgoing(envelope, data, content_hash(data))

@@ -1,0 +1,140 @@
+"""`make run`: several county nodes, each its own process and database, exchanging records.
+
+With no KAFKA_BOOTSTRAP_SERVERS the embedded Tansu broker is started (memory
+storage, so records live as long as the run). With DATABASE_URL set to PostgreSQL,
+each node gets its own database on that server, named after the base database and
+its county.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from contracts import region_name
+from exchange.storage.database import create_engine
+
+
+@dataclass(frozen=True)
+class CountyNode:
+    county: str
+    role: str  # "registration" or "residence"
+
+
+DEFAULT_FEDERATION = (
+    CountyNode("621227", "registration"),  # 徽县, Gansu
+    CountyNode("542526", "registration"),  # 改则县, Tibet
+    CountyNode("330203", "residence"),  # 海曙区, Ningbo
+)
+
+
+async def node_database(base_url: str | None, county: str, var: Path) -> str:
+    if not base_url:
+        return f"sqlite+aiosqlite:///{var / f'node-{county}.db'}"
+    url = make_url(base_url)
+    if url.get_backend_name() != "postgresql":
+        return f"sqlite+aiosqlite:///{var / f'node-{county}.db'}"
+    name = f"{url.database}_{county}"
+    engine = create_engine(url.render_as_string(hide_password=False))
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    async with httpx.AsyncClient() as client:
+        while loop.time() < end:
+            if process.poll() is not None:
+                raise RuntimeError(f"node at {url} exited with {process.returncode}")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"node at {url} did not start within {timeout}s")
+
+
+async def run_federation(
+    *, base_port: int = 8101, simulate: bool = False, rate: float = 5.0, duration: float | None = None,
+    var: Path = Path("var/run"), print_fn=print,  # noqa: ANN001
+) -> None:
+    var.mkdir(parents=True, exist_ok=True)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    broker = None
+    if not bootstrap:
+        from exchange.embedded_broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(log_path=var / "tansu.log")
+        bootstrap = await broker.start()
+        print_fn(f"embedded Kafka-compatible broker (Tansu) at {bootstrap}")
+    processes: list[subprocess.Popen] = []
+    urls: dict[str, str] = {}
+    try:
+        for index, member in enumerate(DEFAULT_FEDERATION):
+            port = base_port + index
+            env = {
+                **os.environ,
+                "MPX_NODE_ID": f"county-{member.county}",
+                "MPX_COUNTIES": member.county,
+                "MPX_PORT": str(port),
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), member.county, var),
+            }
+            if broker is not None:
+                env["MPX_KAFKA_IDEMPOTENT"] = "false"  # Tansu has no idempotent producer
+            log = open(var / f"node-{member.county}.log", "ab")  # noqa: SIM115 - closed with the process
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=env, stdout=log, stderr=log)
+            )
+            urls[member.county] = f"http://127.0.0.1:{port}"
+        for (county, url), process in zip(urls.items(), processes):
+            await wait_healthy(url, process)
+        for member in DEFAULT_FEDERATION:
+            url = urls[member.county]
+            print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs")
+        print_fn(f"logs and databases in {var}/ — Ctrl-C stops everything")
+        if simulate:
+            from adapters.simulator import simulate as run_simulator
+
+            stats = await run_simulator(
+                urls,
+                [m.county for m in DEFAULT_FEDERATION if m.role == "registration"],
+                [m.county for m in DEFAULT_FEDERATION if m.role == "residence"],
+                rate=rate,
+                duration=duration,
+            )
+            print_fn(f"simulator: sent {stats.sent}, answered {stats.answered}, refused {stats.refused}")
+        elif duration:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if broker is not None:
+            await broker.stop()
+        print_fn("stopped")

@@ -1,0 +1,102 @@
+"""What local systems read: one message with its delivery state and feedback, and the inbox."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import MessageType
+from exchange.domain.delivery import DeliveryState, Direction
+from exchange.problems import Problem
+from exchange.storage.tables import messages
+from exchange.timeutil import as_utc
+
+
+def _summary(row: Row, with_data: bool = True) -> dict[str, Any]:
+    item = {
+        "id": row.id,
+        "direction": row.direction,
+        "type": row.type,
+        "schema_version": row.schema_version,
+        "sender": row.sender,
+        "receiver": row.receiver,
+        "state": row.state,
+        "in_reply_to": row.in_reply_to,
+        "agreement_id": row.agreement_id,
+        "accepted_at" if row.direction == Direction.OUT else "received_at": as_utc(row.created_at),
+        "published_at": as_utc(row.published_at),
+        "delivered_at": as_utc(row.delivered_at),
+        "answered_at": as_utc(row.answered_at),
+    }
+    if with_data:
+        item["envelope"] = orjson.loads(row.envelope)
+        item["data"] = orjson.loads(row.payload)
+    return item
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Problem("invalid_cursor") from None
+
+
+class Queries:
+    def __init__(self, engine: AsyncEngine, served: frozenset[str]):
+        self.engine = engine
+        self.served = served
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        """A served county's view of one message: its own outbound copy first, else its inbound copy."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(messages).where(messages.c.id == message_id))).all()
+            mine = [
+                r for r in rows
+                if (r.direction == Direction.OUT and r.sender in self.served)
+                or (r.direction == Direction.IN and r.receiver in self.served)
+            ]
+            if not mine:
+                raise Problem("message_not_found", f"no message {message_id} for this node's counties",
+                              f"本节点服务的县区没有编号为 {message_id} 的报文")
+            row = min(mine, key=lambda r: r.direction != Direction.OUT)
+            answers = (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.FEEDBACK,
+                           messages.c.direction != row.direction)
+                    .order_by(messages.c.seq)
+                )
+            ).all()
+        view = _summary(row)
+        view["feedback"] = [_summary(a) for a in answers]
+        return view
+
+    async def inbox(self, *, county: str | None, type_: str | None, answered: bool | None,
+                    cursor: str | None, limit: int) -> dict[str, Any]:
+        counties = [county] if county else sorted(self.served)
+        query = select(messages).where(messages.c.direction == Direction.IN, messages.c.receiver.in_(counties))
+        if type_:
+            query = query.where(messages.c.type == type_)
+        if answered is True:
+            query = query.where(messages.c.state == DeliveryState.ANSWERED)
+        elif answered is False:
+            query = query.where(messages.c.state != DeliveryState.ANSWERED, messages.c.type != MessageType.FEEDBACK)
+        if cursor:
+            query = query.where(messages.c.seq > decode_cursor(cursor))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(messages.c.seq).limit(limit + 1))).all()
+        page = rows[:limit]
+        return {
+            "items": [_summary(r) for r in page],
+            # Always a cursor to come back with, so a local system can poll for what arrives later.
+            "next_cursor": encode_cursor(page[-1].seq) if page else cursor,
+            "has_more": len(rows) > limit,
+        }

@@ -1,0 +1,1 @@
+"""Durable state of a node: messages, outbox, inbox, consumer positions."""

@@ -1,0 +1,1 @@
+"""Kafka at the edge: topic scheme, CloudEvents binding, outbox relay, inbound consumer."""

@@ -1,0 +1,146 @@
+"""Federations of real nodes for the scenarios: each node its own database, all on the session's Kafka.
+
+Nodes run in the test's event loop and are called through httpx's ASGI transport;
+Kafka and the databases are the real ones. Each test gets its own topic prefix,
+so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+
+from adapters.client import NodeClient
+from exchange.api.app import create_app
+from exchange.config import Settings
+from exchange.node import Node
+from exchange.storage.tables import messages, outbox
+
+try:  # the session fixtures come from tests/conftest.py
+    from tests.conftest import fresh_postgres_database  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    fresh_postgres_database = None
+
+
+@dataclass
+class RunningNode:
+    settings: Settings
+    node: Node
+    client: NodeClient
+    http: httpx.AsyncClient
+
+    async def counts(self) -> dict[str, int]:
+        async with self.node.engine.connect() as conn:
+            return {
+                "messages": await conn.scalar(select(func.count()).select_from(messages)),
+                "outbox": await conn.scalar(select(func.count()).select_from(outbox)),
+            }
+
+
+class Federation:
+    def __init__(self, bootstrap: str, database: Callable[[str], Awaitable[str]], prefix: str):
+        self.bootstrap = bootstrap
+        self.database = database
+        self.prefix = prefix
+        self.nodes: dict[str, RunningNode] = {}
+        self._contexts: list[Any] = []
+
+    async def start(self, *counties: str, **overrides: Any) -> RunningNode:
+        name = "-".join(counties)
+        settings = Settings(
+            node_id=f"{self.prefix}-{name}",
+            counties=counties,
+            database_url=await self.database(name),
+            kafka_bootstrap_servers=self.bootstrap,
+            topic_prefix=self.prefix,
+            relay_idle_seconds=0.2,
+            **overrides,
+        )
+        app = create_app(settings)
+        context = app.router.lifespan_context(app)
+        await context.__aenter__()
+        self._contexts.append(context)
+        transport = httpx.ASGITransport(app=app)
+        client = NodeClient("http://node.test", transport=transport)
+        running = RunningNode(settings, app.state.node, client, client.http)
+        for county in counties:
+            self.nodes[county] = running
+        await eventually(lambda: running.node.broker_connected, what=f"node {name} connected to Kafka")
+        return running
+
+    async def stop(self) -> None:
+        for running in {id(n): n for n in self.nodes.values()}.values():
+            await running.client.aclose()
+        for context in reversed(self._contexts):
+            await context.__aexit__(None, None, None)
+
+    async def topic_end_offsets(self) -> dict[str, int]:
+        """Total records in every topic of this federation (to prove a refusal published nothing)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        try:
+            topics = [t for t in await consumer.topics() if t.startswith(self.prefix + ".")]
+            partitions = [tp for t in topics for tp in _partitions(consumer, t)]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+            totals: dict[str, int] = {}
+            for tp, end in ends.items():
+                totals[tp.topic] = totals.get(tp.topic, 0) + end
+            return totals
+        finally:
+            await consumer.stop()
+
+
+def _partitions(consumer: AIOKafkaConsumer, topic: str):  # noqa: ANN202
+    from aiokafka import TopicPartition
+
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+async def eventually(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` (sync or async) until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def federation(
+    request: pytest.FixtureRequest, database_kind: str, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[Federation]:
+    if database_kind == "postgresql":
+        postgres_url = request.getfixturevalue("postgres_url")
+
+        async def database(name: str) -> str:
+            result = fresh_postgres_database(postgres_url)
+            return await result if asyncio.iscoroutine(result) else result
+    else:
+        async def database(name: str) -> str:
+            return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+
+    fed = Federation(kafka_bootstrap, database, prefix=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        yield fed
+    finally:
+        await fed.stop()

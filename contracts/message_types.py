@@ -1,0 +1,56 @@
+"""The exchange's message types and their CloudEvents ``type`` strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from contracts.errors import UnknownMessageType
+
+CE_TYPE_PREFIX = "cn.mpx."
+
+
+class MessageType(StrEnum):
+    """What a message says; the value is also the payload schema's name."""
+
+    OUTFLOW_REGISTRATION = "outflow_registration"  # 外出登记: registration county -> residence county
+    PREGNANCY_CHECK = "pregnancy_check"  # 孕检: residence -> registration
+    BIRTH = "birth"  # 出生: residence -> registration
+    RETURN_CANCELLATION = "return_cancellation"  # 返回注销: registration -> former residence
+    FEEDBACK = "feedback"  # 反馈: receiver of a record -> its sender
+    DELIVERY_RECEIPT = "delivery_receipt"  # 送达回执: node -> node, automatic on storing
+
+
+#: Types that answer another message and so must carry ``inreplyto``.
+REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT})
+
+#: Types that open a feedback obligation at the receiver (records about a person).
+RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES
+
+
+def ce_type(message_type: MessageType) -> str:
+    """CloudEvents ``type`` attribute for a message type, e.g. ``cn.mpx.birth``."""
+    return CE_TYPE_PREFIX + MessageType(message_type).value
+
+
+def message_type_of(value: str) -> MessageType:
+    """Message type of a CloudEvents ``type`` string; raises UnknownMessageType."""
+    if isinstance(value, str) and value.startswith(CE_TYPE_PREFIX):
+        try:
+            return MessageType(value[len(CE_TYPE_PREFIX) :])
+        except ValueError:
+            pass
+    raise UnknownMessageType()
+
+
+def as_message_type(value: MessageType | str) -> MessageType:
+    """Accept a MessageType, its value (``birth``) or its CloudEvents type (``cn.mpx.birth``)."""
+    if isinstance(value, MessageType):
+        return value
+    if isinstance(value, str):
+        if value.startswith(CE_TYPE_PREFIX):
+            return message_type_of(value)
+        try:
+            return MessageType(value)
+        except ValueError:
+            pass
+    raise UnknownMessageType()

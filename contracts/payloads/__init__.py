@@ -1,0 +1,28 @@
+"""Payload models of each message type, one module per type and version."""
+
+from contracts.payloads.birth import Birth, Child, PolicyReviewResult
+from contracts.payloads.common import ContraceptionMethod, Person, PersonRef
+from contracts.payloads.delivery_receipt import DeliveryReceipt
+from contracts.payloads.feedback import Feedback, FeedbackStatus
+from contracts.payloads.outflow_registration import MaritalStatus, OutflowReason, OutflowRegistration
+from contracts.payloads.pregnancy_check import PregnancyCheck, PregnancyCheckResult
+from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
+
+__all__ = [
+    "Birth",
+    "Child",
+    "ContraceptionMethod",
+    "DeliveryReceipt",
+    "Feedback",
+    "FeedbackStatus",
+    "MaritalStatus",
+    "OutflowReason",
+    "OutflowRegistration",
+    "Person",
+    "PersonRef",
+    "PolicyReviewResult",
+    "PregnancyCheck",
+    "PregnancyCheckResult",
+    "ReturnCancellation",
+    "ReturnReason",
+]

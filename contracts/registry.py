@@ -1,0 +1,58 @@
+"""Which payload model describes which message type in which schema version.
+
+A released version is never changed in place: a new version gets its own model
+here, and the compatibility gate (``contracts.compat``) keeps each published
+version readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts.errors import UnknownSchemaVersion
+from contracts.message_types import MessageType, as_message_type
+from contracts.payloads import (
+    Birth,
+    DeliveryReceipt,
+    Feedback,
+    OutflowRegistration,
+    PregnancyCheck,
+    ReturnCancellation,
+)
+
+#: (message type, payload schema version) -> model
+PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
+    (MessageType.OUTFLOW_REGISTRATION, "1.0"): OutflowRegistration,
+    (MessageType.PREGNANCY_CHECK, "1.0"): PregnancyCheck,
+    (MessageType.BIRTH, "1.0"): Birth,
+    (MessageType.RETURN_CANCELLATION, "1.0"): ReturnCancellation,
+    (MessageType.FEEDBACK, "1.0"): Feedback,
+    (MessageType.DELIVERY_RECEIPT, "1.0"): DeliveryReceipt,
+}
+
+#: Known payload schema versions of each message type.
+SCHEMA_VERSIONS: dict[MessageType, frozenset[str]] = {
+    mt: frozenset(v for (t, v) in PAYLOAD_MODELS if t is mt) for mt in MessageType
+}
+
+#: The version a producer should use when it has no reason to pick another.
+CURRENT_VERSIONS: dict[MessageType, str] = {
+    mt: max(versions, key=lambda v: tuple(int(p) for p in v.split("."))) for mt, versions in SCHEMA_VERSIONS.items()
+}
+
+
+def payload_model(message_type: MessageType | str, version: str) -> type[BaseModel]:
+    """The model for a type and version; raises UnknownMessageType / UnknownSchemaVersion."""
+    model = PAYLOAD_MODELS.get((as_message_type(message_type), version))
+    if model is None:
+        raise UnknownSchemaVersion()
+    return model
+
+
+def validate_payload(message_type: MessageType | str, version: str, data: Any) -> BaseModel:
+    """Validate a parsed JSON payload; raises UnknownMessageType, UnknownSchemaVersion
+    or pydantic.ValidationError (whose messages never contain the input)."""
+    return payload_model(message_type, version).model_validate(data)

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Single-node Apache Kafka (KRaft, broker+controller in one JVM) for local runs and tests.
+#
+#   deploy/kafka/kafka.sh fetch               download the broker jars (first run only), print the libs dir
+#   deploy/kafka/kafka.sh start <dir> [port]  format <dir>, start Kafka in the background, wait until the
+#                                             PLAINTEXT port accepts TCP, print "127.0.0.1:<port>" (last stdout line)
+#   deploy/kafka/kafka.sh run   <dir> [port]  same, but in the foreground (exec java; Ctrl-C stops it)
+#   deploy/kafka/kafka.sh stop  <dir>         SIGTERM the broker started in <dir>, SIGKILL after KAFKA_STOP_GRACE s
+#   deploy/kafka/kafka.sh status <dir>        exit 0 if the broker started in <dir> is alive
+#
+# Files in <dir>: server.properties, log4j.properties, kafka.pid, bootstrap, data/ (log.dirs),
+#                 logs/server.log (log4j, WARN+ and startup lines), logs/kafka.out (JVM stdout/stderr).
+#
+# Environment:
+#   KAFKA_VERSION      Apache Kafka version to fetch (default 3.9.2; 3.9.x = KRaft + old protocol versions)
+#   MPX_CACHE_DIR      cache root (default ${XDG_CACHE_HOME:-~/.cache}/mpx); jars go to $MPX_CACHE_DIR/kafka-<v>/libs
+#   KAFKA_HEAP_OPTS    default "-Xmx512m -Xms128m"
+#   KAFKA_START_TIMEOUT  seconds to wait for the port in `start` (default 60)
+#   KAFKA_STOP_GRACE   seconds between SIGTERM and SIGKILL in `stop` (default 10)
+#   KAFKA_WATCH_PID    if set, `start` also spawns a watchdog that kills the broker once that pid exits
+#                      (used by the pytest fixture so a crashed test run never leaves a broker behind)
+#   KAFKA_EXTRA_PROPERTIES  extra lines appended to server.properties
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE_ROOT="${MPX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mpx}"
+KAFKA_HOME_DIR="$CACHE_ROOT/kafka-$KAFKA_VERSION"
+LIBS="$KAFKA_HOME_DIR/libs"
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+log() { echo "kafka.sh: $*" >&2; }
+
+apt_install() {
+    # Last resort on a bare Debian/Ubuntu machine (CI images normally already have these).
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing $* with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    else
+        return 1
+    fi
+}
+
+find_java() {
+    if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then echo "$JAVA_HOME/bin/java"; return; fi
+    if command -v java >/dev/null 2>&1; then command -v java; return; fi
+    apt_install openjdk-17-jre-headless || die "no java found (set JAVA_HOME or install a JRE 11+)"
+    command -v java
+}
+
+find_mvn() {
+    if command -v mvn >/dev/null 2>&1; then command -v mvn; return; fi
+    apt_install maven || die "no mvn found (install Maven 3.x)"
+    command -v mvn
+}
+
+libs_complete() { [ -f "$KAFKA_HOME_DIR/.complete" ] && [ -f "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; }
+
+cmd_fetch() {
+    if libs_complete; then echo "$LIBS"; return 0; fi
+    mkdir -p "$CACHE_ROOT"
+    # Serialise concurrent fetches (parallel test runs) on a lock file.
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$CACHE_ROOT/.kafka-$KAFKA_VERSION.lock"
+        flock 9
+        if libs_complete; then echo "$LIBS"; return 0; fi
+    fi
+    local mvn tmp start
+    mvn="$(find_mvn)"
+    tmp="$CACHE_ROOT/.kafka-$KAFKA_VERSION.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp/libs"
+    start=$(date +%s)
+    log "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME_DIR (first run only)"
+    if ! "$mvn" -q -B -Dstyle.color=never -f "$HERE/pom.xml" \
+            -Dkafka.version="$KAFKA_VERSION" \
+            dependency:copy-dependencies -DoutputDirectory="$tmp/libs" >"$tmp/mvn.log" 2>&1; then
+        cat "$tmp/mvn.log" >&2
+        rm -rf "$tmp"
+        die "maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+    fi
+    [ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ] || { rm -rf "$tmp"; die "fetch produced no kafka_2.13 jar"; }
+    rm -rf "$KAFKA_HOME_DIR"
+    mkdir -p "$KAFKA_HOME_DIR"
+    mv "$tmp/libs" "$LIBS"
+    rm -rf "$tmp"
+    touch "$KAFKA_HOME_DIR/.complete"
+    log "fetched Kafka $KAFKA_VERSION in $(( $(date +%s) - start ))s"
+    echo "$LIBS"
+}
+
+free_port() {
+    # Ask the kernel for a free loopback port.
+    local py
+    for py in python3 python; do
+        if command -v "$py" >/dev/null 2>&1; then
+            "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+            return
+        fi
+    done
+    # Fallback without Python: random high port that nothing is listening on.
+    local p
+    for _ in $(seq 1 50); do
+        p=$(( 20000 + RANDOM % 40000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    die "could not find a free port"
+}
+
+random_cluster_id() {
+    # Kafka's Uuid: 16 random bytes, url-safe base64 without padding, must not start with '-'.
+    local id
+    while :; do
+        id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+        case "$id" in -*) ;; *) echo "$id"; return ;; esac
+    done
+}
+
+# broker_alive PID: the pid is a running (non-zombie) Kafka broker JVM.
+broker_alive() {
+    local pid="$1" state
+    [ -r "/proc/$pid/cmdline" ] || { kill -0 "$pid" 2>/dev/null; return; }
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+    state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+prepare() {
+    # prepare <dir> [port]: write configs and format storage; sets PORT, CPORT, DIR, JAVA
+    [ $# -ge 1 ] || die "usage: kafka.sh start|run <dir> [port]"
+    mkdir -p "$1"
+    DIR="$(cd "$1" && pwd)"
+    PORT="${2:-}"
+    [ -n "$PORT" ] || PORT="$(free_port)"
+    CPORT="$(free_port)"
+    while [ "$CPORT" = "$PORT" ]; do CPORT="$(free_port)"; done
+    JAVA="$(find_java)"
+    cmd_fetch >/dev/null
+
+    if [ -f "$DIR/kafka.pid" ] && broker_alive "$(cat "$DIR/kafka.pid")"; then
+        die "a broker is already running from $DIR (pid $(cat "$DIR/kafka.pid")); use: kafka.sh stop $DIR"
+    fi
+    # Throwaway broker: always start from empty storage.
+    rm -rf "$DIR/data" "$DIR/logs" "$DIR/kafka.pid" "$DIR/bootstrap"
+    mkdir -p "$DIR/data" "$DIR/logs"
+
+    cat >"$DIR/server.properties" <<EOF
+# generated by deploy/kafka/kafka.sh -- single-node KRaft broker for local runs/tests
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DIR/data
+num.partitions=8
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=24
+EOF
+    if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then printf '%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$DIR/server.properties"; fi
+
+    cat >"$DIR/log4j.properties" <<'EOF'
+# Quiet broker logging: WARN and above (plus the start/stop lines) go to logs/server.log
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${kafka.logs.dir}/server.log
+log4j.appender.file.Append=true
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+log4j.logger.kafka.server.ControllerServer=INFO
+log4j.logger.org.apache.kafka.common.utils.AppInfoParser=WARN
+EOF
+
+    JVM_OPTS=(
+        ${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}
+        -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+        -Djava.awt.headless=true
+        -Dkafka.logs.dir="$DIR/logs"
+        -Dlog4j.configuration="file:$DIR/log4j.properties"
+        -cp "$LIBS/*"
+    )
+    if ! "$JAVA" "${JVM_OPTS[@]}" kafka.tools.StorageTool format \
+            -t "$(random_cluster_id)" -c "$DIR/server.properties" --ignore-formatted \
+            >"$DIR/logs/format.out" 2>&1; then
+        cat "$DIR/logs/format.out" >&2
+        die "kafka-storage format failed"
+    fi
+    echo "127.0.0.1:$PORT" >"$DIR/bootstrap"
+}
+
+cmd_start() {
+    prepare "$@"
+    # New session so the broker survives the calling shell and can be signalled as a group.
+    setsid "$JAVA" "${JVM_OPTS[@]}" kafka.Kafka "$DIR/server.properties" \
+        >"$DIR/logs/kafka.out" 2>&1 </dev/null &
+    local pid=$!
+    echo "$pid" >"$DIR/kafka.pid"
+
+    if [ -n "${KAFKA_WATCH_PID:-}" ]; then
+        # Watchdog: stop the broker when the watched process (e.g. pytest) goes away.
+        (
+            trap '' HUP
+            while kill -0 "$KAFKA_WATCH_PID" 2>/dev/null && broker_alive "$pid"; do sleep 1; done
+            if broker_alive "$pid"; then
+                kill -TERM "$pid" 2>/dev/null || true
+                for _ in $(seq 1 50); do broker_alive "$pid" || exit 0; sleep 0.1; done
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        ) >/dev/null 2>&1 </dev/null &
+        disown || true
+    fi
+
+    local timeout="${KAFKA_START_TIMEOUT:-60}" waited=0
+    while ! port_open "$PORT"; do
+        if ! broker_alive "$pid"; then
+            echo "---- tail of $DIR/logs/kafka.out" >&2; tail -n 40 "$DIR/logs/kafka.out" >&2 || true
+            echo "---- tail of $DIR/logs/server.log" >&2; tail -n 40 "$DIR/logs/server.log" >&2 || true
+            die "broker exited during startup"
+        fi
+        if [ "$waited" -ge $(( timeout * 10 )) ]; then
+            echo "---- tail of $DIR/logs/server.log" >&2; tail -n 40 "$DIR/logs/server.log" >&2 || true
+            die "broker did not open 127.0.0.1:$PORT within ${timeout}s (pid $pid still running; see $DIR/logs)"
+        fi
+        sleep 0.1
+        waited=$(( waited + 1 ))
+    done
+    echo "127.0.0.1:$PORT"
+}
+
+cmd_run() {
+    prepare "$@"
+    echo "127.0.0.1:$PORT"
+    echo "$$" >"$DIR/kafka.pid"
+    exec "$JAVA" "${JVM_OPTS[@]}" kafka.Kafka "$DIR/server.properties"
+}
+
+cmd_stop() {
+    [ $# -ge 1 ] || die "usage: kafka.sh stop <dir>"
+    local pidfile="$1/kafka.pid" pid grace="${KAFKA_STOP_GRACE:-10}"
+    [ -f "$pidfile" ] || { log "no pid file in $1"; return 0; }
+    pid="$(cat "$pidfile")"
+    if broker_alive "$pid" && kill -TERM "$pid" 2>/dev/null; then
+        for _ in $(seq 1 $(( grace * 10 ))); do
+            broker_alive "$pid" || break
+            sleep 0.1
+        done
+        if broker_alive "$pid"; then
+            log "broker $pid still alive after ${grace}s, sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -f "$pidfile"
+}
+
+cmd_status() {
+    [ $# -ge 1 ] || die "usage: kafka.sh status <dir>"
+    [ -f "$1/kafka.pid" ] && broker_alive "$(cat "$1/kafka.pid")"
+}
+
+case "${1:-}" in
+    fetch) shift; cmd_fetch "$@" ;;
+    start) shift; cmd_start "$@" ;;
+    run) shift; cmd_run "$@" ;;
+    stop) shift; cmd_stop "$@" ;;
+    status) shift; cmd_status "$@" ;;
+    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+"""Every setting is documented in the README's configuration table, under its environment variable."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from exchange.config import Settings
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def environment_variable(name: str) -> str:
+    alias = Settings.model_fields[name].validation_alias
+    return alias.choices[0] if alias is not None else f"MPX_{name.upper()}"
+
+
+@pytest.mark.parametrize("name", list(Settings.model_fields))
+def test_the_setting_is_in_the_readme_table(name):
+    assert f"| `{environment_variable(name)}` |" in README
+
+
+def test_counties_come_comma_separated_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MPX_COUNTIES", "621227, 542526")
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///x.db")
+    settings = Settings()
+    assert settings.counties == ("621227", "542526")
+    assert settings.database_url == "sqlite+aiosqlite:///x.db"
+
+
+def test_a_node_cannot_serve_a_code_that_is_not_a_county():
+    with pytest.raises(ValidationError):
+        Settings(counties=("620000",))
+    with pytest.raises(ValidationError):
+        Settings(counties=("999999",))

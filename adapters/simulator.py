@@ -46,7 +46,6 @@ async def simulate(
     residence: list[str],
     *,
     rate: float = 5.0,
-    duration: float | None = None,
     stats: Stats | None = None,
 ) -> Stats:
     """Post about `rate` messages a second between the counties, and answer what arrives, until cancelled."""
@@ -54,8 +53,6 @@ async def simulate(
     clients = {county: NodeClient(url) for county, url in nodes.items()}
     rng = random.Random(2026)
     seeds = itertools.count(1)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + duration if duration else None
 
     async def send_one() -> None:
         if rng.random() < 0.5:
@@ -82,7 +79,7 @@ async def simulate(
 
     try:
         tick = 0
-        while deadline is None or loop.time() < deadline:
+        while True:
             await send_one()
             tick += 1
             if tick % max(1, int(rate)) == 0:

@@ -40,7 +40,7 @@ def run(
 
     try:
         asyncio.run(run_federation(base_port=base_port, simulate=simulate, rate=rate, duration=duration or None,
-                                   var=var, print_fn=console.print))
+                                   var=var, print_fn=lambda text: console.print(text, soft_wrap=True)))
     except KeyboardInterrupt:
         console.print("stopped")
 

@@ -80,10 +80,10 @@ async def run_federation(
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if not bootstrap:
-        from exchange.embedded_broker import EmbeddedBroker
+        from exchange.embedded_broker import TansuBroker
 
-        broker = EmbeddedBroker(log_path=var / "tansu.log")
-        bootstrap = await broker.start()
+        broker = TansuBroker(log_path=var / "tansu.log")
+        bootstrap = await asyncio.to_thread(broker.start)
         print_fn(f"embedded Kafka-compatible broker (Tansu) at {bootstrap}")
     processes: list[subprocess.Popen] = []
     urls: dict[str, str] = {}
@@ -111,21 +111,28 @@ async def run_federation(
             url = urls[member.county]
             print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs")
         print_fn(f"logs and databases in {var}/ — Ctrl-C stops everything")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        waits = [asyncio.create_task(stop.wait())]
+        simulator = None
         if simulate:
-            from adapters.simulator import simulate as run_simulator
+            from adapters.simulator import Stats, simulate as run_simulator
 
-            stats = await run_simulator(
-                urls,
-                [m.county for m in DEFAULT_FEDERATION if m.role == "registration"],
-                [m.county for m in DEFAULT_FEDERATION if m.role == "residence"],
-                rate=rate,
-                duration=duration,
-            )
+            stats = Stats()
+            registration = [m.county for m in DEFAULT_FEDERATION if m.role == "registration"]
+            residence = [m.county for m in DEFAULT_FEDERATION if m.role == "residence"]
+            simulator = asyncio.create_task(run_simulator(urls, registration, residence, rate=rate, stats=stats))
+            waits.append(simulator)
+        if duration:
+            waits.append(asyncio.create_task(asyncio.sleep(duration)))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        if simulator is not None:
+            await asyncio.gather(simulator, return_exceptions=True)
             print_fn(f"simulator: sent {stats.sent}, answered {stats.answered}, refused {stats.refused}")
-        elif duration:
-            await asyncio.sleep(duration)
-        else:
-            await asyncio.Event().wait()
     finally:
         for process in processes:
             if process.poll() is None:
@@ -136,5 +143,5 @@ async def run_federation(
             except subprocess.TimeoutExpired:
                 process.kill()
         if broker is not None:
-            await broker.stop()
+            await asyncio.to_thread(broker.stop)
         print_fn("stopped")

@@ -23,7 +23,14 @@ idempotent and transactional producers fail (InitProducerId -> UnknownError), so
 ``enable_idempotence=False`` (aiokafka's default) and no ``transactional_id``; the admin
 ``list_consumer_group_offsets`` call breaks the connection (use ``consumer.committed()``);
 subscribe()-style group joins take ~5 s; offsets_for_times returns the right offset but
-not always that record's timestamp.
+not always that record's timestamp. Tansu AUTO-CREATES topics (with 4 partitions) whenever a
+produce or a metadata request names an unknown topic -- including describe_topics() and a
+consumer assigned to a not-yet-created topic -- so create topics (list_topics + create_topics,
+which is safe) before anything else touches them, or they end up with 4 partitions; a deleted
+topic comes back as soon as a client still polling it refreshes metadata.
+Works: create_topics with N partitions, produce to an explicit partition with headers/keys/
+timestamps/null values/gzip, acks=all, assign() + getmany/seek, commit()/committed() with a
+group_id under manual assignment (shared by several consumers of one group), end/beginning offsets.
 """
 
 from __future__ import annotations

@@ -44,13 +44,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture(scope="session")
 def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.KafkaServer]:
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    error = None
     try:
         if external:
             server = infra.external_kafka(external)
         else:
             server = infra.start_kafka(tmp_path_factory.mktemp("kafka"))
     except InfraError as exc:
-        pytest.fail(f"Apache Kafka is not available for the tests:\n{exc}", pytrace=False)
+        error = str(exc)
+    if error is not None:
+        pytest.fail(f"Apache Kafka is not available for the tests:\n{error}", pytrace=False)
     try:
         yield server
     finally:
@@ -65,13 +68,16 @@ def kafka_bootstrap(kafka_server: infra.KafkaServer) -> str:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.PostgresServer]:
     external = os.environ.get("TEST_DATABASE_URL")
+    error = None
     try:
         if external:
             server = infra.external_postgres(external)
         else:
             server = infra.start_postgres(tmp_path_factory.mktemp("postgres"))
     except InfraError as exc:
-        pytest.fail(f"PostgreSQL is not available for the tests:\n{exc}", pytrace=False)
+        error = str(exc)
+    if error is not None:
+        pytest.fail(f"PostgreSQL is not available for the tests:\n{error}", pytrace=False)
     try:
         yield server
     finally:

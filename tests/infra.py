@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -151,15 +155,64 @@ def kafka_metadata(bootstrap: str, timeout: float = 5.0) -> list[Any]:
     return run_async(_probe, timeout + 5)
 
 
+def kafka_api_versions_probe(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if a Kafka broker at host:port answers an ApiVersions v0 request with error_code 0
+    (plain socket, no logging -- cheap to poll)."""
+    client_id = b"mpx-probe"
+    correlation_id = 0x4D5058
+    body = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(struct.pack(">i", len(body)) + body)
+            buf = b""
+            while len(buf) < 4:
+                chunk = s.recv(4 - len(buf))
+                if not chunk:
+                    return False
+                buf += chunk
+            (size,) = struct.unpack(">i", buf)
+            if size < 6 or size > 1 << 20:
+                return False
+            payload = b""
+            while len(payload) < size:
+                chunk = s.recv(size - len(payload))
+                if not chunk:
+                    return False
+                payload += chunk
+    except OSError:
+        return False
+    corr, error_code = struct.unpack(">ih", payload[:6])
+    return corr == correlation_id and error_code == 0
+
+
+@contextlib.contextmanager
+def _quiet_aiokafka() -> Any:
+    """aiokafka logs every refused connection at ERROR; keep readiness polling out of test logs."""
+    logger = logging.getLogger("aiokafka")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def wait_for_kafka(bootstrap: str, timeout: float = 30.0, alive: Callable[[], bool] | None = None) -> None:
-    """Block until aiokafka can fetch metadata from *bootstrap*."""
+    """Block until *bootstrap* answers ApiVersions and aiokafka can fetch metadata with >= 1 broker."""
     deadline = time.monotonic() + timeout
-    last: BaseException | None = None
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    last: BaseException | str | None = None
     while time.monotonic() < deadline:
         if alive is not None and not alive():
             raise InfraError(f"Kafka process died while waiting for {bootstrap}")
+        if not kafka_api_versions_probe(host, int(port)):
+            last = "no answer to ApiVersions"
+            time.sleep(0.1)
+            continue
         try:
-            kafka_metadata(bootstrap, timeout=min(5.0, max(1.0, deadline - time.monotonic())))
+            with _quiet_aiokafka():
+                kafka_metadata(bootstrap, timeout=min(5.0, max(1.0, deadline - time.monotonic())))
             return
         except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
             last = exc

@@ -1,0 +1,113 @@
+"""Timeliness figures a provincial monitor sees: counts, rates from sums, response-time percentiles."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from exchange.sla.agreements import DEFAULT_RESOLUTION
+from exchange.sla.calendar import CalendarBook
+from exchange.sla.clock import answer, cancel, open_obligation
+from exchange.sla.metrics import Timeliness, TimelinessRow, combine, nearest_rank, timeliness
+
+SH = ZoneInfo("Asia/Shanghai")
+OCTOBER = {"start": date(2025, 10, 1), "end": date(2025, 11, 1)}
+
+
+def cst(*args) -> datetime:
+    return datetime(*args, tzinfo=SH)
+
+
+def row(due: datetime, answered: datetime | None = None, rwd: int | None = None, *, receiver: str = "330203",
+        cancelled: datetime | None = None, paused: bool = False) -> TimelinessRow:
+    return TimelinessRow(due_at=due, answered_at=answered, response_working_days=rwd, cancelled_at=cancelled,
+                         paused=paused, receiver=receiver)
+
+
+HAISHU_OCTOBER = [
+    row(cst(2025, 10, 15), cst(2025, 10, 13, 10), 3),  # on time
+    row(cst(2025, 10, 15), cst(2025, 10, 16, 10), 6),  # late
+    row(cst(2025, 10, 22)),  # unanswered
+    row(cst(2025, 11, 1), cst(2025, 10, 31, 23), 5),  # due 24:00 on 31 Oct: an October deadline, on time
+    row(cst(2025, 11, 1)),  # unanswered, due 24:00 on 31 Oct
+    row(cst(2025, 10, 25), paused=True),  # waiting for the sender's clarification
+    row(cst(2025, 10, 20), cancelled=cst(2025, 10, 14, 9)),  # withdrawn
+    row(cst(2025, 11, 8)),  # due in November: not in the cohort
+    row(cst(2025, 10, 1), cst(2025, 9, 29, 9), 1),  # due 24:00 on 30 Sep: not in the cohort
+]
+
+
+def test_counts_and_rates_for_one_county_in_october():
+    figures = timeliness(HAISHU_OCTOBER, now=cst(2025, 11, 5, 12), **OCTOBER)["all"]
+    assert figures == Timeliness(due=6, answered=3, answered_on_time=2, answered_late=1, overdue_open=2,
+                                 open_not_due=1, cancelled=1, response_histogram=((3, 1), (5, 1), (6, 1)))
+    assert figures.feedback_rate == pytest.approx(3 / 6)
+    assert figures.on_time_rate == pytest.approx(2 / 6)
+    assert figures.median_response_working_days == 5
+    assert figures.p90_response_working_days == 6
+
+
+def test_open_and_overdue_depend_on_now():
+    figures = timeliness(HAISHU_OCTOBER, now=cst(2025, 10, 20, 12), **OCTOBER)["all"]
+    # on 20 Oct the deadlines of 22 Oct, 25 Oct and 31 Oct have not passed yet
+    assert (figures.overdue_open, figures.open_not_due) == (0, 3)
+    assert figures.due == 6
+
+
+def test_cancelled_obligations_leave_every_denominator():
+    rows = [row(cst(2025, 10, 15), cst(2025, 10, 13), 2), row(cst(2025, 10, 15), cancelled=cst(2025, 10, 10))]
+    figures = timeliness(rows, now=cst(2025, 11, 5), **OCTOBER)["all"]
+    assert (figures.due, figures.cancelled, figures.on_time_rate, figures.feedback_rate) == (1, 1, 1.0, 1.0)
+
+
+def test_rates_are_none_when_nothing_was_due():
+    only_cancelled = [row(cst(2025, 10, 15), cancelled=cst(2025, 10, 10))]
+    figures = timeliness(only_cancelled, now=cst(2025, 11, 5), **OCTOBER)["all"]
+    assert figures.due == 0 and figures.feedback_rate is None and figures.on_time_rate is None
+    assert figures.median_response_working_days is None
+    assert timeliness([], now=cst(2025, 11, 5), **OCTOBER) == {}
+
+
+def test_a_province_roll_up_is_the_ratio_of_sums_not_the_average_of_county_rates():
+    busy = [row(cst(2025, 10, 15), cst(2025, 10, 14), 4, receiver="330203") for _ in range(9)]
+    busy.append(row(cst(2025, 10, 15), receiver="330203"))
+    quiet = [row(cst(2025, 10, 15), receiver="330382"), row(cst(2025, 10, 16), receiver="330382")]
+    counties = timeliness(busy + quiet, now=cst(2025, 11, 5), key=lambda r: r.receiver, **OCTOBER)
+    assert counties["330203"].on_time_rate == pytest.approx(0.9)
+    assert counties["330382"].on_time_rate == 0.0
+    zhejiang = combine(counties.values())
+    assert zhejiang.on_time_rate == pytest.approx(9 / 12)  # 0.75, where averaging the rates would give 0.45
+    assert (zhejiang.due, zhejiang.answered_on_time, zhejiang.overdue_open) == (12, 9, 3)
+    by_province = timeliness(busy + quiet, now=cst(2025, 11, 5), key=lambda r: r.receiver[:2], **OCTOBER)
+    assert by_province["33"] == zhejiang
+
+
+def test_response_time_percentiles_use_the_nearest_rank():
+    assert nearest_rank([(v, 1) for v in (1, 2, 3, 4)], 50) == 2  # the lower middle of an even count
+    assert nearest_rank([(v, 1) for v in (1, 2, 3, 4)], 90) == 4
+    assert nearest_rank([(0, 1), (1, 2), (2, 1), (3, 1), (5, 1), (8, 1)], 50) == 2
+    assert nearest_rank([(0, 1), (1, 2), (2, 1), (3, 1), (5, 1), (8, 1)], 90) == 8
+    assert nearest_rank([], 50) is None
+    a = Timeliness(due=3, answered=3, answered_on_time=3, response_histogram=((1, 2), (2, 1)))
+    b = Timeliness(due=2, answered=2, answered_late=2, response_histogram=((5, 1), (8, 1)))
+    both = combine([a, b])
+    assert both.response_histogram == ((1, 2), (2, 1), (5, 1), (8, 1))
+    assert (both.median_response_working_days, both.p90_response_working_days) == (2, 8)
+
+
+def test_obligations_themselves_can_be_counted_grouped_by_receiving_province():
+    calendars = CalendarBook.default()
+    obligations = []
+    for i, receiver in enumerate(["330203", "330203", "542526"]):
+        ob = open_obligation(message_id=f"m{i}", message_type="birth", sender="621227", receiver=receiver,
+                             received_at=cst(2025, 9, 30, 16), resolution=DEFAULT_RESOLUTION,
+                             calendar=calendars.calendar_for(receiver))
+        obligations.append(ob)
+    cal = calendars.calendar_for("330203")
+    obligations[0] = answer(obligations[0], cst(2025, 10, 9, 10), "fb-0", cal)  # 1 working day
+    obligations[1] = cancel(obligations[1], cst(2025, 10, 9, 10))
+    figures = timeliness(obligations, now=cst(2025, 10, 20), key=lambda ob: ob.receiver[:2], **OCTOBER)
+    assert figures["33"] == Timeliness(due=1, answered=1, answered_on_time=1, cancelled=1,
+                                       response_histogram=((1, 1),))
+    assert figures["54"].overdue_open == 1
+    assert figures["33"].to_dict()["on_time_rate"] == 1.0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -46,9 +47,37 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How often the relay looks at the outbox when nobody wakes it."
     )
     consume_batch: int = Field(500, ge=1, description="Records the consumer stores per database transaction.")
+    outbox_max_pending: int = Field(
+        100_000, ge=1, description="Unpublished outbox records beyond which new messages get 503 (broker away)."
+    )
+    relay_lease_seconds: float = Field(
+        30.0, gt=0, description="How long a relay's claim on outbox records lasts unless renewed (replicas)."
+    )
+    drain_seconds: float = Field(
+        10.0, ge=0, description="On shutdown, how long relay and consumer may take to finish their current batch."
+    )
+    reconcile_at: str = Field(
+        "01:30", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="China time (HH:MM) of the daily reconciliation digest for the day before; empty: off.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
+    role: Literal["node", "monitor"] = Field(
+        "node", description="node: serves counties; monitor: serves timeliness figures for MPX_MONITOR_SCOPE."
+    )
+    monitor_scope: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("all",), description="Provinces a monitor sees (2- or 6-digit codes, comma-separated), or all."
+    )
+    agreements_file: Path | None = Field(None, description="JSON file of cooperation agreements loaded at start-up.")
+    calendar_files: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), description="Extra regional calendar override files (JSON/CSV), comma-separated."
+    )
+    person_key_secret: str = Field(
+        "", description="Secret for the keyed hash matching a return cancellation to its outflow registration."
+    )
+    admin_token: str = Field("", description="Bearer token for admin endpoints (agreements, calendars); empty: disabled.")
+    reminder_interval_seconds: float = Field(60.0, gt=0, description="How often the node looks for reminders due.")
 
-    @field_validator("counties", mode="before")
+    @field_validator("counties", "monitor_scope", "calendar_files", mode="before")
     @classmethod
     def _split_counties(cls, value: object) -> object:
         if isinstance(value, str):
@@ -61,9 +90,23 @@ class Settings(BaseSettings):
         from contracts import is_county
 
         bad = [code for code in value if not is_county(code)]
-        if bad or not value:
-            raise ValueError(f"not county-level GB/T 2260 codes: {bad or 'none given'}")
+        if bad:
+            raise ValueError(f"not county-level GB/T 2260 codes: {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _node_serves_someone(self) -> Settings:
+        if self.role == "node" and not self.counties:
+            raise ValueError("a node must serve at least one county (MPX_COUNTIES)")
+        return self
+
+    @cached_property
+    def person_secret(self) -> bytes:
+        return (self.person_key_secret or f"mpx-person-key:{self.node_id}").encode()
+
+    def in_scope(self, county: str) -> bool:
+        """Whether a monitor with this scope may see a county."""
+        return "all" in self.monitor_scope or any(county.startswith(p[:2]) for p in self.monitor_scope)
 
     @cached_property
     def served(self) -> frozenset[str]:

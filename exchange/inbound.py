@@ -16,6 +16,7 @@ from contracts import ContractError, Envelope, MessageType, validate_payload
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction, states_before
 from exchange.envelopes import Outgoing, receipt_for
+from exchange.obligations import Obligations
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine
 from exchange.timeutil import utcnow
@@ -46,10 +47,11 @@ class Rejected(Exception):
 class Inbound:
     """The receiving side of a node."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme):
+    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations):
         self.settings = settings
         self.engine = engine
         self.topics = topics
+        self.obligations = obligations
 
     async def store(self, records: Sequence[Record]) -> tuple[dict[tuple[str, int], int], int]:
         """Process a batch; returns next offsets per partition (commit them after this returns) and outbox rows added."""
@@ -112,6 +114,11 @@ class Inbound:
         await conn.execute(insert(messages).values(**row, delivered_at=now))
         if envelope.message_type is MessageType.FEEDBACK:
             await _advance_outbound(conn, envelope.inreplyto, DeliveryState.ANSWERED, "answered_at", now)
+        else:  # a record: the receiving county now owes feedback
+            await self.obligations.open(
+                conn, message_id=envelope.id, message_type=envelope.message_type, sender=envelope.senderregion,
+                receiver=envelope.receiverregion, sent_at=envelope.time, data=data, received_at=now,
+            )
         receipt = receipt_for(envelope, self.settings.node_id, now)
         await conn.execute(insert(outbox).values(**receipt.outbox_row(self.topics, now)))
         return 1

@@ -7,10 +7,19 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.config import Settings
 from exchange.inbound import Inbound
+from exchange.obligations import Obligations
+from exchange.reminders import Reminders
+from exchange.sla import Agreement, AgreementBook, CalendarBook, load_agreements
+from exchange.storage.tables import agreements as agreements_table
+from exchange.storage.tables import calendar_overrides
+from exchange.transport.agreements import AgreementFeed
+from exchange.transport.agreements import store as store_agreement
 from exchange.outbound import Outbound
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
@@ -31,18 +40,40 @@ class Node:
         self.provisioner = TopicProvisioner(
             settings.kafka_bootstrap_servers, settings.topic_partitions, settings.topic_replication
         )
+        self.agreements = AgreementBook()
+        self.calendars = CalendarBook.default()
+        for path in settings.calendar_files:
+            self.calendars.load(path)
+        self.obligations = Obligations(self.agreements, self.calendars, self.topics, settings.person_secret)
         self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds)
-        self.outbound = Outbound(settings, self.engine, self.topics, self.relay.wake)
-        self.inbound = Inbound(settings, self.engine, self.topics)
+        self.outbound = Outbound(settings, self.engine, self.topics, self.obligations, self.relay.wake)
+        self.inbound = Inbound(settings, self.engine, self.topics, self.obligations)
+        self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
+        self.agreement_feed: AgreementFeed | None = None
         self.consumer: Consumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._kafka_consumer: AIOKafkaConsumer | None = None
+        self._feed_consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task] = []
         self.broker_connected = False
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
+        await self._load_rules()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
+
+    async def _load_rules(self) -> None:
+        """Agreements and calendar overrides this node already knows, then the start-up file."""
+        async with self.engine.connect() as conn:
+            for row in await conn.execute(select(agreements_table.c.body)):
+                self.agreements.add(Agreement.from_dict(orjson.loads(row.body)))
+            overrides = (await conn.execute(select(calendar_overrides))).all()
+        for o in overrides:
+            self.calendars.add_override(o.region, o.day, o.kind, o.name)
+        if self.settings.agreements_file:
+            for agreement in load_agreements(self.settings.agreements_file):
+                if self.agreements.add(agreement):
+                    await store_agreement(self.engine, agreement)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -50,7 +81,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for client in (self._kafka_consumer, self._producer):
+        for client in (self._feed_consumer, self._kafka_consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.stop()
@@ -81,25 +112,31 @@ class Node:
                 break
             except Exception as exc:  # noqa: BLE001 - broker not there yet
                 log.warning("Kafka at %s not reachable (%s); retrying", s.kafka_bootstrap_servers, type(exc).__name__)
-                for client in (self._kafka_consumer, self._producer):
+                for client in (self._feed_consumer, self._kafka_consumer, self._producer):
                     if client is not None:
                         with contextlib.suppress(Exception):
                             await client.stop()
-                self._producer = self._kafka_consumer = None
+                self._producer = self._kafka_consumer = self._feed_consumer = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
         self.broker_connected = True
         log.info("node %s connected to Kafka, serving %s", s.node_id, ",".join(s.counties))
-        relay_task = asyncio.create_task(self.relay.run(self._producer), name="relay")
-        consumer_task = asyncio.create_task(self.consumer.run(), name="consumer")
-        for task in (relay_task, consumer_task):
+        tasks = [
+            asyncio.create_task(self.relay.run(self._producer), name="relay"),
+            asyncio.create_task(self.consumer.run(), name="consumer"),
+            asyncio.create_task(self.agreement_feed.run(), name="agreements"),
+            asyncio.create_task(self.reminders.run(s.reminder_interval_seconds, self.relay.wake), name="reminders"),
+        ]
+        for task in tasks:
             task.add_done_callback(_log_crash)
-        self._tasks += [relay_task, consumer_task]
+        self._tasks += tasks
 
     async def _connect(self) -> None:
         s = self.settings
         partitions = {TopicPartition(*self.topics.address(county)) for county in s.counties}
-        await self.provisioner.ensure({tp.topic for tp in partitions})
+        await self.provisioner.ensure({tp.topic for tp in partitions} | {self.topics.monitor_topic,
+                                                                         self.topics.reminders_topic})
+        await self.provisioner.ensure({self.topics.agreements_topic}, partitions=1, compacted=True)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             client_id=f"mpx-{s.node_id}",
@@ -117,6 +154,13 @@ class Node:
             auto_offset_reset="earliest",
         )
         await self._kafka_consumer.start()
+        self._feed_consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"mpx-{s.node_id}-agreements",
+            enable_auto_commit=False,
+        )
+        await self._feed_consumer.start()
+        self.agreement_feed = AgreementFeed(self._feed_consumer, self.topics.agreements_topic, self.agreements,
+                                            self.engine)
         self.consumer = Consumer(
             self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake
         )

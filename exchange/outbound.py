@@ -12,6 +12,7 @@ from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownS
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, content_hash, new_envelope
+from exchange.obligations import Obligations
 from exchange.problems import Problem, validation_problem
 from exchange.storage.tables import messages, outbox
 from exchange.timeutil import utcnow
@@ -58,10 +59,12 @@ class FeedbackIn(BaseModel):
 class Outbound:
     """The sending side of a node."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, wake_relay: Callable[[], None]):
+    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations,
+                 wake_relay: Callable[[], None]):
         self.settings = settings
         self.engine = engine
         self.topics = topics
+        self.obligations = obligations
         self.wake_relay = wake_relay
 
     async def submit(self, items: list[MessageIn]) -> list[str]:
@@ -203,10 +206,10 @@ class Outbound:
             if original.type == MessageType.FEEDBACK:
                 raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"), index, total)
 
-    @staticmethod
-    async def _mark_answered(conn, replies: list[Outgoing], now) -> None:  # noqa: ANN001
-        """The first feedback answers the original; later feedback is an amendment and changes nothing here."""
+    async def _mark_answered(self, conn, replies: list[Outgoing], now) -> None:  # noqa: ANN001
+        """The first feedback answers the original and stops its clock; later feedback is an amendment."""
         for out in replies:
+            await self.obligations.answered(conn, out.envelope.inreplyto, out.id, now)
             await conn.execute(
                 update(messages)
                 .where(

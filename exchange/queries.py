@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import MessageType
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.problems import Problem
-from exchange.storage.tables import messages
-from exchange.timeutil import as_utc
+from exchange.obligations import obligation_view
+from exchange.storage.tables import messages, obligations
+from exchange.timeutil import as_utc, utcnow
 
 
 def _summary(row: Row, with_data: bool = True) -> dict[str, Any]:
@@ -75,8 +76,13 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()
+            obligation = await conn.scalar(
+                select(obligations.c.state).where(obligations.c.message_id == message_id,
+                                                  obligations.c.receiver.in_(sorted(self.served)))
+            ) if row.direction == Direction.IN else None
         view = _summary(row)
         view["feedback"] = [_summary(a) for a in answers]
+        view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 
     async def inbox(self, *, county: str | None, type_: str | None, answered: bool | None,

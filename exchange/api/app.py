@@ -9,7 +9,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from exchange.api import errors
+from exchange.api import errors, rules
 from exchange.api.limits import BodySizeLimit
 from exchange.api.views import Accepted, BatchAccepted, Health, InboxPage, MessageView, ProblemView, Readiness
 from exchange.config import Settings
@@ -48,6 +48,10 @@ def _body_doc(model: type[BaseModel]) -> dict:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    if settings.role == "monitor":
+        from exchange.api.monitor import create_monitor_app
+
+        return create_monitor_app(settings)
     node = Node(settings)
     queries = Queries(node.engine, settings.served)
 
@@ -68,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.node = node
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     errors.install(app)
+    app.include_router(rules.router(node))
 
     @app.post("/v1/messages", status_code=202, response_model=Accepted, responses=PROBLEMS,
               openapi_extra=_body_doc(MessageIn), tags=["messages"])

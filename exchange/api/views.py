@@ -38,6 +38,9 @@ class MessageView(BaseModel):
     envelope: dict[str, Any] = Field(description="CloudEvents attributes.")
     data: dict[str, Any]
     feedback: list["MessageView"] | None = Field(None, description="Feedback: the first answers it, later ones amend.")
+    obligation: dict[str, Any] | None = Field(
+        None, description="For a record received: the feedback obligation, its deadline and live status."
+    )
 
 
 class InboxPage(BaseModel):

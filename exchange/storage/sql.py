@@ -17,8 +17,11 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: Table, *keys: str):
     return _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
-def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict):  # noqa: ANN201
+def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict, only_if=None):  # noqa: ANN001,ANN201
+    """INSERT, or UPDATE the existing row; `only_if(excluded)` may restrict when the update happens."""
     stmt = _insert(conn, table).values(**values)
     return stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
+        index_elements=keys,
+        set_={k: v for k, v in values.items() if k not in keys},
+        where=only_if(stmt.excluded) if only_if else None,
     )

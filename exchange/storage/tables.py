@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -13,8 +17,29 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+
+class UtcDateTime(TypeDecorator):
+    """Instants stored in UTC and read back timezone-aware on every database.
+
+    SQLite keeps no offset: without this, a Shanghai-time deadline would be read back hours off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
 
 # BigInteger autoincrement is plain INTEGER on SQLite so that ROWID aliasing works.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
@@ -45,10 +70,10 @@ messages = Table(
     Column("envelope", Text, nullable=False),  # CloudEvents attributes, JSON
     Column("payload", Text, nullable=False),  # the event data, JSON
     Column("content_hash", String(64), nullable=False),  # recognises an idempotent resubmission
-    Column("created_at", DateTime(timezone=True), nullable=False),  # accepted (out) / received (in)
-    Column("published_at", DateTime(timezone=True)),
-    Column("delivered_at", DateTime(timezone=True)),
-    Column("answered_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime, nullable=False),  # accepted (out) / received (in)
+    Column("published_at", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+    Column("answered_at", UtcDateTime),
     UniqueConstraint("id", "direction"),
     Index("ix_messages_inbox", "direction", "receiver", "seq"),
     Index("ix_messages_in_reply_to", "in_reply_to"),
@@ -59,16 +84,20 @@ outbox = Table(
     "outbox",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
-    Column("message_id", String(64), nullable=False),
+    Column("message_id", String(80), nullable=False),  # a message id, or "<id>#<revision>" for monitor events
     Column("topic", String(128), nullable=False),
     Column("partition", Integer, nullable=False),
-    Column("key", String(6), nullable=False),
+    Column("key", String(80), nullable=False),  # destination county; agreements: "<id>:<version>"
     Column("headers", Text, nullable=False),  # JSON list of [name, value]
     Column("value", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
     Column("attempts", Integer, nullable=False, default=0),
+    # Relay lease: the relay instance publishing this record and until when its claim holds (see transport/relay.py).
+    Column("claimed_by", String(128)),
+    Column("claim_expires_at", UtcDateTime),
     Index("ix_outbox_pending", "published_at", "seq"),
+    Index("ix_outbox_partition_pending", "topic", "partition", "published_at"),
 )
 
 # Every record id this node has consumed: the consumer's deduplication key.
@@ -80,7 +109,7 @@ inbox = Table(
     Column("topic", String(128), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
 )
 
 # Next offset to read per assigned partition, committed with the records it covers.
@@ -105,8 +134,124 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("headers", Text, nullable=False),
     Column("value", LargeBinary),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("key", String(128)),  # the record key as it came (for replay)
+    Column("replayed_at", UtcDateTime),  # last admin replay
+    Column("replay_result", String(64)),  # stored, duplicate, or the reason code it was rejected with again
     UniqueConstraint("topic", "partition", "offset"),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine"]
+# Feedback obligations of this node's counties (receiver side), one per inbound record.
+obligations = Table(
+    "obligations",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(6), nullable=False),
+    Column("receiver", String(6), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("cancelled_at", UtcDateTime),
+    Column("paused", Boolean, nullable=False, default=False),
+    # Keyed HMAC of the person's ID number: matches a return cancellation to its outflow registration
+    # without keeping the number outside the message; never leaves this node.
+    Column("person_key", String(64)),
+    Column("revision", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # the whole Obligation, JSON (see exchange/obligations.py)
+    Index("ix_obligations_open", "receiver", "answered_at", "cancelled_at", "due_at"),
+    Index("ix_obligations_person", "person_key"),
+)
+
+# Reminders already emitted, so each fires once.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("receiver", String(6), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("fire_at", UtcDateTime, nullable=False),
+    Column("emitted_at", UtcDateTime, nullable=False),
+    Index("ix_reminders_receiver", "receiver", "emitted_at"),
+)
+
+# Cooperation agreements this node knows (every version), as JSON.
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+)
+
+# Regional calendar overrides added through the API.
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("region", String(6), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+)
+
+# The monitor's copy of every obligation in its scope: lifecycle facts only, no personal field.
+monitor_obligations = Table(
+    "monitor_obligations",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(6), nullable=False),
+    Column("receiver", String(6), nullable=False),
+    Column("agreement_id", String(64), nullable=False),
+    Column("agreement_version", Integer, nullable=False),
+    Column("calendar_id", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("due_day", Date, nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("response_working_days", Integer),
+    Column("cancelled_at", UtcDateTime),
+    Column("paused", Boolean, nullable=False),
+    Column("paused_working_days", Integer, nullable=False),
+    Column("sender_due_at", UtcDateTime),
+    Column("sender_due_day", Date),
+    Column("sent_at", UtcDateTime),
+    Column("sender_late", Boolean),
+    Column("revision", Integer, nullable=False),
+    Index("ix_monitor_obligations_due", "due_day"),
+    Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
+)
+
+# Reconciliation (anti-entropy): digests sent and checked, resend requests made and served.
+reconciliation = Table(
+    "reconciliation",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # digest_sent, digest_checked, resend_served
+    Column("county", String(6), nullable=False),  # the served county
+    Column("peer", String(6), nullable=False),  # the county on the other side
+    Column("day", Date, nullable=False),
+    Column("digest_id", String(64), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("total", Integer, nullable=False),  # messages that day, over all parts
+    Column("count", Integer, nullable=False),  # ids in this part / in the resend request
+    Column("missing", Integer, nullable=False),  # checked: ids lacking; resend_served: ids not in the store
+    Column("missing_ids", Text),  # JSON list of those ids
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_reconciliation_day", "county", "peer", "day"),
+)
+
+# One row per scheduled daily reconciliation, so that of several replicas only one runs it.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("started_by", String(128), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "reconciliation", "reconciliation_runs"]

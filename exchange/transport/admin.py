@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class TopicProvisioner:
         self.replication = replication
         self.known: set[str] = set()
 
-    async def ensure(self, topics: set[str]) -> None:
+    async def ensure(self, topics: set[str], *, partitions: int | None = None, compacted: bool = False) -> None:
         missing = topics - self.known
         if not missing:
             return
@@ -26,16 +26,19 @@ class TopicProvisioner:
         try:
             existing = set(await admin.list_topics())
             to_create = [
-                NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication)
+                NewTopic(name=t, num_partitions=partitions or self.partitions, replication_factor=self.replication,
+                         topic_configs={"cleanup.policy": "compact"} if compacted else {})
                 for t in sorted(missing - existing)
             ]
             if to_create:
                 try:
                     response = await admin.create_topics(to_create)
-                    log.info("created topics %s", [t.name for t in to_create])
-                    del response
                 except TopicAlreadyExistsError:
-                    pass
+                    response = None
+                for name, code, *_ in getattr(response, "topic_errors", ()):
+                    if code not in (0, TopicAlreadyExistsError.errno):  # another node may have just made it
+                        raise for_code(code)(f"creating topic {name}")
+                log.info("ensured topics %s", sorted(t.name for t in to_create))
         finally:
             await admin.close()
         self.known |= missing

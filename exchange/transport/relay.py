@@ -1,14 +1,42 @@
-"""The outbox relay: publishes stored records to Kafka in order, then marks them published."""
+"""The outbox relay: publishes stored records to Kafka in order, then marks them published.
+
+Several replicas of one node may share one database; each runs a relay. A relay
+**claims** the records it is about to publish (``claimed_by`` = its instance
+name, ``claim_expires_at`` = now + lease) and renews the claim while the batch
+is in flight, so no other relay publishes them. Two rules keep both guarantees
+the outside relies on:
+
+- *Never twice*: rows are claimed in one UPDATE whose candidate SELECT uses
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at a time, so
+  the same UPDATE is already atomic there.
+- *In order per destination partition*: a relay never claims a row of a
+  partition in which another relay holds a live claim on an unpublished row,
+  and claims are taken one relay at a time (a transaction-level advisory lock
+  on PostgreSQL). So each partition has at most one publishing relay at a time
+  and its records reach Kafka in the order the node accepted them.
+
+A relay that dies leaves its claims to expire (``MPX_RELAY_LEASE_SECONDS``); a
+restarted relay with the same instance name (node id, host and port) takes its
+own claims back at once. If a lease expires while its holder is merely slow,
+a record may be published twice: the receivers' inboxes drop the copy.
+
+A record leaves the outbox only after the broker acknowledged it (``acks=all``,
+idempotent producer where the broker has it). Broker or database errors are
+retried with bounded, jittered exponential backoff.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import zlib
+from datetime import timedelta
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,73 +47,160 @@ from exchange.transport.admin import TopicProvisioner
 
 log = logging.getLogger(__name__)
 
+MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
+#: Advisory lock taken (per transaction) while claiming, so claims of several replicas never interleave.
+CLAIM_LOCK = zlib.crc32(b"mpx.outbox.claim") & 0x7FFFFFFF
 
 
 class Relay:
-    """One loop per node. A record leaves the outbox only after the broker acknowledged it (acks=all)."""
+    """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
-    def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float):
+    def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float, *,
+                 instance: str = "relay", lease_seconds: float = 30.0):
         self.engine = engine
         self.producer: AIOKafkaProducer | None = None
         self.provisioner = provisioner
         self.batch = batch
         self.idle_seconds = idle_seconds
+        self.instance = instance[:128]
+        self.lease = timedelta(seconds=lease_seconds)
         self.wakeup = asyncio.Event()
+        self._stop = asyncio.Event()
         self.published = 0
+        self.failing = False  # the last attempt to publish failed (broker away?)
+        self.pending = 0  # unpublished outbox records at the last count
 
     def wake(self) -> None:
         self.wakeup.set()
 
+    def stop(self) -> None:
+        """Finish the batch in flight, then return from run()."""
+        self._stop.set()
+        self.wakeup.set()
+
     async def run(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        backoff = 0.1
-        while True:
+        backoff = MIN_BACKOFF
+        while not self._stop.is_set():
             try:
                 sent = await self.publish_once()
-                backoff = 0.1
-            except (KafkaError, OSError, SQLAlchemyError) as exc:  # transient: broker or database away
-                log.warning("publishing failed (%s); retrying in %.1fs", type(exc).__name__, backoff)
-                await asyncio.sleep(backoff)
+                backoff = MIN_BACKOFF
+                self.failing = False
+            except (KafkaError, OSError, SQLAlchemyError, asyncio.TimeoutError) as exc:  # transient
+                self.failing = True
+                delay = backoff * random.uniform(0.5, 1.0)
+                log.warning("publishing failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await self._pause(delay, wakeable=False)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             if sent < self.batch:
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), self.idle_seconds)
-                except TimeoutError:
-                    pass
-                self.wakeup.clear()
+                await self._pause(self.idle_seconds, wakeable=True)
+        log.info("relay %s stopped after publishing %d records", self.instance, self.published)
+
+    async def _pause(self, seconds: float, *, wakeable: bool) -> None:
+        """Sleep; new records (if wakeable) or stop() end the sleep early."""
+        event = self.wakeup if wakeable else self._stop
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+        if wakeable:
+            self.wakeup.clear()
 
     async def publish_once(self) -> int:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox.c.seq, outbox.c.message_id, outbox.c.topic, outbox.c.partition, outbox.c.key,
-                           outbox.c.headers, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.seq)
-                    .limit(self.batch)
-                )
-            ).all()
+        rows = await self._claim()
         if not rows:
             return 0
-        await self.provisioner.ensure({row.topic for row in rows})
-        futures = [
-            await self.producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key.encode(),
-                partition=row.partition,
-                headers=[(k, v.encode()) for k, v in orjson.loads(row.headers)],
+        renewing = asyncio.create_task(self._renew([row.seq for row in rows]))
+        try:
+            await self.provisioner.ensure({row.topic for row in rows})
+            futures = [
+                await self.producer.send(
+                    row.topic,
+                    value=row.value,
+                    key=row.key.encode() if row.key else None,
+                    partition=row.partition,
+                    headers=[(k, v.encode()) for k, v in orjson.loads(row.headers)],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            renewing.cancel()
+        await self._mark_published(rows)
+        self.published += len(rows)
+        return len(rows)
+
+    async def count_pending(self) -> int:
+        async with self.engine.connect() as conn:
+            self.pending = await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
-            for row in rows
-        ]
-        await asyncio.gather(*futures)
+        return self.pending
+
+    async def _claim(self) -> list:  # noqa: ANN401 - rows
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
+            held = outbox.alias("held")
+            partition_held_by_another = (
+                select(held.c.seq)
+                .where(
+                    held.c.topic == outbox.c.topic,
+                    held.c.partition == outbox.c.partition,
+                    held.c.published_at.is_(None),
+                    held.c.claimed_by != self.instance,
+                    held.c.claim_expires_at > now,
+                )
+                .exists()
+            )
+            candidates = (
+                select(outbox.c.seq)
+                .where(outbox.c.published_at.is_(None), ~partition_held_by_another)
+                .order_by(outbox.c.seq)
+                .limit(self.batch)
+            )
+            if postgres:
+                candidates = candidates.with_for_update(skip_locked=True, of=outbox)
+            rows = (
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(candidates.scalar_subquery()))
+                    .values(claimed_by=self.instance, claim_expires_at=now + self.lease,
+                            attempts=outbox.c.attempts + 1)
+                    .returning(outbox.c.seq, outbox.c.message_id, outbox.c.topic, outbox.c.partition,
+                               outbox.c.key, outbox.c.headers, outbox.c.value)
+                )
+            ).all()
+        return sorted(rows, key=lambda row: row.seq)
+
+    async def _renew(self, seqs: list[int]) -> None:
+        """Keep the claim alive while the batch is in flight (the broker may be slow or away)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        update(outbox)
+                        .where(outbox.c.seq.in_(seqs), outbox.c.claimed_by == self.instance,
+                               outbox.c.published_at.is_(None))
+                        .values(claim_expires_at=utcnow() + self.lease)
+                    )
+            except SQLAlchemyError as exc:
+                log.warning("renewing the relay's claim failed (%s)", type(exc).__name__)
+
+    async def _mark_published(self, rows: list) -> None:
         now = utcnow()
         seqs = [row.seq for row in rows]
         ids = [row.message_id for row in rows]
         async with self.engine.begin() as conn:
-            await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now))
+            # claimed_by stays: it records which relay published the record.
+            await conn.execute(
+                update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now, claim_expires_at=None)
+            )
             await conn.execute(
                 update(messages)
                 .where(messages.c.direction == Direction.OUT, messages.c.id.in_(ids), messages.c.published_at.is_(None))
@@ -97,5 +212,3 @@ class Relay:
                        messages.c.state == DeliveryState.ACCEPTED)
                 .values(state=DeliveryState.PUBLISHED)
             )
-        self.published += len(rows)
-        return len(rows)

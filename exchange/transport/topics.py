@@ -29,3 +29,18 @@ class TopicScheme:
 
     def address(self, county: str) -> tuple[str, int]:
         return self.topic_for(county), self.partition_for(county)
+
+    @property
+    def monitor_topic(self) -> str:
+        """Obligation lifecycle events (no personal field), keyed by receiving county."""
+        return f"{self.prefix}.monitor"
+
+    @property
+    def reminders_topic(self) -> str:
+        """Reminders of obligations about to fall (or fallen) overdue, keyed by receiving county."""
+        return f"{self.prefix}.reminders"
+
+    @property
+    def agreements_topic(self) -> str:
+        """Cooperation agreements, compacted, keyed by id and version; every node reads it whole."""
+        return f"{self.prefix}.agreements"

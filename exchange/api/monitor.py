@@ -1,0 +1,80 @@
+"""The monitor's HTTP API: feedback timeliness and overdue obligations, as JSON, CSV or Excel."""
+
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Annotated, AsyncIterator, Literal
+
+import orjson
+from fastapi import FastAPI, Query
+from fastapi.responses import Response
+
+from exchange.api import errors
+from exchange.config import Settings
+from exchange.monitor.export import to_csv, to_xlsx
+from exchange.monitor.node import MonitorNode
+from exchange.monitor.queries import GroupBy, Side
+from exchange.problems import Problem
+from exchange.timeutil import utcnow
+
+Format = Literal["json", "csv", "xlsx"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _render(answer: dict, fmt: Format, name: str) -> Response:
+    if fmt == "csv":
+        return Response(to_csv(answer), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+    if fmt == "xlsx":
+        return Response(to_xlsx(answer, name), media_type=XLSX,
+                        headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+def create_monitor_app(settings: Settings) -> FastAPI:
+    node = MonitorNode(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    scope = "all provinces" if "all" in settings.monitor_scope else ", ".join(settings.monitor_scope)
+    app = FastAPI(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0", lifespan=lifespan,
+                  description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
+    app.state.node = node
+    errors.install(app)
+
+    @app.get("/v1/monitor/timeliness", tags=["monitor"])
+    async def timeliness(
+        start: Annotated[date, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
+        end: Annotated[date, Query(alias="to", description="Day after the last due day of the cohort.")],
+        group_by: GroupBy = "county",
+        side: Side = "receiver",
+        format: Format = "json",  # noqa: A002
+    ) -> Response:
+        """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums."""
+        if end <= start:
+            raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
+        answer = await node.queries.timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())
+        return _render(answer, format, f"timeliness-{start}-{end}")
+
+    @app.get("/v1/monitor/overdue", tags=["monitor"])
+    async def overdue(format: Format = "json") -> Response:  # noqa: A002
+        """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number."""
+        return _render(await node.queries.overdue(now=utcnow()), format, "overdue")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> Response:
+        checks = await node.ready()
+        ok = all(checks.values())
+        return Response(orjson.dumps({"status": "ready" if ok else "not ready", **checks}),
+                        status_code=200 if ok else 503, media_type="application/json")
+
+    return app

@@ -1,0 +1,148 @@
+"""Deadline rules and their results over HTTP: calendars, agreements, obligations, reminders."""
+
+import hmac
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import insert, select
+
+from contracts import is_region, region_name
+from exchange.node import Node
+from exchange.obligations import obligation_view
+from exchange.problems import Problem
+from exchange.sla import Agreement, AgreementError, DayKind, Status
+from exchange.sla.clock import end_of_day, local_day
+from exchange.storage.sql import upsert
+from exchange.storage.tables import calendar_overrides, obligations, outbox, reminders
+from exchange.timeutil import utcnow
+
+
+def _json(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = Field(description="Province, prefecture or county code (GB/T 2260).")
+    date: date
+    until: date | None = Field(None, description="Last day of a range (inclusive).")
+    kind: DayKind
+    name: str = Field("", max_length=128)
+
+
+def router(node: Node) -> APIRouter:
+    settings = node.settings
+    api = APIRouter()
+
+    def require_admin(authorization: str | None) -> None:
+        token = settings.admin_token
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+            raise Problem("forbidden", "admin token required (MPX_ADMIN_TOKEN)", "需要管理员令牌")
+
+    @api.get("/v1/calendar/{region}", tags=["deadlines"])
+    async def calendar_day(
+        region: str,
+        day: Annotated[date | None, Query(alias="date", description="Default: today in Asia/Shanghai.")] = None,
+        n: Annotated[int, Query(ge=0, le=366, description="Also give the n-th working day after the date.")] = 5,
+    ) -> Response:
+        """Is a date a working day in this region, and which is the n-th working day after it (受理日不计)."""
+        if not is_region(region):
+            raise Problem("unknown_region", f"{region} is not a GB/T 2260 region code",
+                          f"{region} 不是有效的行政区划代码")
+        calendar = node.calendars.calendar_for(region)
+        day = day or local_day(utcnow())
+        nth = calendar.nth_working_day_after(day, n) if n else None
+        return _json({
+            "region": region, "name": region_name(region), "calendar_id": calendar.id, "date": day.isoformat(),
+            "is_working_day": calendar.is_working_day(day), "n": n,
+            "nth_working_day_after": nth.day.isoformat() if nth else None,
+            "due_at": end_of_day(nth.day).isoformat() if nth else None,
+            "provisional": bool(nth and nth.provisional),
+        })
+
+    @api.get("/v1/calendar/{region}/overrides", tags=["deadlines"])
+    async def list_overrides(region: str) -> Response:
+        return _json([o.to_dict() for o in node.calendars.overrides(region)])
+
+    @api.post("/v1/calendar/overrides", status_code=201, tags=["deadlines", "admin"])
+    async def add_override(body: OverrideIn, authorization: Annotated[str | None, Header()] = None) -> Response:
+        """Add extra holidays or working days for a region (admin)."""
+        require_admin(authorization)
+        if not is_region(body.region):
+            raise Problem("unknown_region", f"{body.region} is not a GB/T 2260 region code",
+                          f"{body.region} 不是有效的行政区划代码")
+        days = [body.date + timedelta(days=i) for i in range(((body.until or body.date) - body.date).days + 1)]
+        async with node.engine.begin() as conn:
+            for day in days:
+                await conn.execute(upsert(conn, calendar_overrides, ["region", "day"],
+                                          {"region": body.region, "day": day, "kind": body.kind.value,
+                                           "name": body.name}))
+        for day in days:
+            node.calendars.add_override(body.region, day, body.kind, body.name)
+        return _json({"region": body.region, "days": [d.isoformat() for d in days],
+                      "calendar_id": node.calendars.calendar_for(body.region).id}, 201)
+
+    @api.get("/v1/agreements", tags=["deadlines"])
+    async def list_agreements() -> Response:
+        """Every version of every cooperation agreement this node knows."""
+        return _json(node.agreements.to_dicts())
+
+    @api.post("/v1/agreements", status_code=202, tags=["deadlines", "admin"])
+    async def add_agreement(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+        """Publish an agreement (a new id, or a new version of one) to every node of the federation (admin)."""
+        require_admin(authorization)
+        try:
+            agreement = Agreement.from_dict(orjson.loads(await request.body()))
+            node.agreements.add(agreement)
+        except orjson.JSONDecodeError:
+            raise Problem("malformed_json") from None
+        except AgreementError as exc:
+            raise Problem("invalid_agreement", str(exc), "协作协议无效：" + str(exc)) from None
+        body = orjson.dumps(agreement.to_dict())
+        async with node.engine.begin() as conn:
+            await conn.execute(insert(outbox).values(
+                message_id=f"agreement:{agreement.id}:{agreement.version}"[:80], topic=node.topics.agreements_topic,
+                partition=0, key=f"{agreement.id}:{agreement.version}"[:80],
+                headers=orjson.dumps([["content-type", "application/json"]]).decode(), value=body,
+                created_at=utcnow(), attempts=0,
+            ))
+        node.relay.wake()
+        return _json(agreement.to_dict(), 202)
+
+    @api.get("/v1/obligations", tags=["deadlines"])
+    async def list_obligations(
+        county: Annotated[str | None, Query()] = None,
+        status_: Annotated[Status | None, Query(alias="status")] = None,
+        limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
+    ) -> Response:
+        """This node's feedback obligations with their live status (overdue is computed now)."""
+        counties = [county] if county else sorted(settings.served)
+        if county and county not in settings.served:
+            raise Problem("county_not_served")
+        now = utcnow()
+        async with node.engine.connect() as conn:
+            rows = (await conn.execute(select(obligations.c.state).where(obligations.c.receiver.in_(counties))
+                                       .order_by(obligations.c.due_at))).all()
+        views = [obligation_view(r.state, now) for r in rows]
+        if status_:
+            views = [v for v in views if v["status"] == status_.value]
+        return _json({"as_of": now.isoformat(), "items": views[:limit], "count": len(views)})
+
+    @api.get("/v1/reminders", tags=["deadlines"])
+    async def list_reminders(county: Annotated[str | None, Query()] = None) -> Response:
+        """Reminders emitted for this node's counties, newest first."""
+        counties = [county] if county else sorted(settings.served)
+        async with node.engine.connect() as conn:
+            rows = (await conn.execute(select(reminders).where(reminders.c.receiver.in_(counties))
+                                       .order_by(reminders.c.emitted_at.desc()).limit(500))).all()
+        return _json([{"message_id": r.message_id, "kind": r.kind, "receiver": r.receiver,
+                       "due_at": r.due_at.isoformat(), "fire_at": r.fire_at.isoformat(),
+                       "emitted_at": r.emitted_at.isoformat()} for r in rows])
+
+    return api

@@ -1,0 +1,1 @@
+"""The provincial (or national) monitor: obligation lifecycle facts in, timeliness figures out."""

@@ -1,0 +1,80 @@
+"""Consumes the monitoring topic into the monitor's own table, for the provinces in its scope.
+
+Every event carries the obligation's whole current state and a revision number, so
+the copy is an upsert that keeps the highest revision: replays and reordering
+across partitions change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.storage.sql import upsert
+from exchange.storage.tables import consumer_offsets, monitor_obligations
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [c.name for c in monitor_obligations.columns]
+_DATETIMES = {"received_at", "due_at", "answered_at", "cancelled_at", "sender_due_at", "sent_at"}
+_DATES = {"due_day", "sender_due_day"}
+
+
+def row_of(event: dict[str, Any]) -> dict[str, Any]:
+    row = {name: event.get(name) for name in COLUMNS}
+    for name in _DATETIMES:
+        row[name] = datetime.fromisoformat(row[name]) if row[name] else None
+    for name in _DATES:
+        row[name] = date.fromisoformat(row[name]) if row[name] else None
+    return row
+
+
+class MonitorFeed:
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str, partitions: int, engine: AsyncEngine,
+                 in_scope: Callable[[str], bool]):
+        self.consumer = consumer
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self.engine = engine
+        self.in_scope = in_scope
+        self.applied = 0
+
+    async def run(self) -> None:
+        self.consumer.assign(self.partitions)
+        async with self.engine.connect() as conn:
+            saved = {(r.topic, r.partition): r.next_offset for r in await conn.execute(select(consumer_offsets))}
+        for tp in self.partitions:
+            if (tp.topic, tp.partition) in saved:
+                self.consumer.seek(tp, saved[(tp.topic, tp.partition)])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            if batches:
+                await self.apply([m for records in batches.values() for m in records])
+
+    async def apply(self, records) -> None:  # noqa: ANN001 - aiokafka ConsumerRecords
+        positions: dict[tuple[str, int], int] = {}
+        async with self.engine.begin() as conn:
+            for record in records:
+                positions[(record.topic, record.partition)] = record.offset + 1
+                try:
+                    event = orjson.loads(record.value)
+                    row = row_of(event)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("undecodable monitoring event at %s/%d@%d", record.topic, record.partition,
+                                record.offset)
+                    continue
+                if not (self.in_scope(row["receiver"]) or self.in_scope(row["sender"])):
+                    continue
+                await conn.execute(upsert(conn, monitor_obligations, ["message_id"], row,
+                                          only_if=lambda new: monitor_obligations.c.revision < new.revision))
+                self.applied += 1
+            for (topic, partition), offset in positions.items():
+                await conn.execute(upsert(conn, consumer_offsets, ["topic", "partition"],
+                                          {"topic": topic, "partition": partition, "next_offset": offset}))

@@ -1,0 +1,264 @@
+"""Feedback obligations at a receiving node: opened, answered and cancelled in the transactions of the
+records that cause them, and announced (without any personal field) on the monitoring topic.
+
+The rules live in exchange/sla (pure); this module stores their results and publishes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts import MessageType
+from exchange.sla import (
+    AgreementBook,
+    CalendarBook,
+    CancelReason,
+    Deadline,
+    Obligation,
+    Pause,
+    answer,
+    open_obligation,
+    sender_timeliness,
+    status,
+    supersede_by_return,
+)
+from exchange.sla.clock import day_of_deadline
+from exchange.storage.tables import obligations, outbox
+from exchange.timeutil import as_utc
+from exchange.transport.topics import TopicScheme
+
+# Which payload date the sender-side deadline runs from (two-way assessment).
+EVENT_DATE = {
+    MessageType.BIRTH: ("child", "birth_date"),
+    MessageType.PREGNANCY_CHECK: ("check_date",),
+    MessageType.OUTFLOW_REGISTRATION: ("outflow_date",),
+    MessageType.RETURN_CANCELLATION: ("return_date",),
+}
+
+
+def _dig(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def to_state(ob: Obligation, sender_side: dict[str, Any] | None) -> str:
+    return orjson.dumps(
+        {
+            "message_id": ob.message_id,
+            "message_type": ob.message_type,
+            "sender": ob.sender,
+            "receiver": ob.receiver,
+            "received_at": ob.received_at.isoformat(),
+            "agreement_id": ob.agreement_id,
+            "agreement_version": ob.agreement_version,
+            "deadline": ob.deadline.to_dict(),
+            "calendar_id": ob.calendar_id,
+            "due_at": ob.due_at.isoformat(),
+            "provisional": ob.provisional,
+            "answered_at": ob.answered_at.isoformat() if ob.answered_at else None,
+            "feedback_id": ob.feedback_id,
+            "response_working_days": ob.response_working_days,
+            "amendments": list(ob.amendments),
+            "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
+            "cancel_reason": ob.cancel_reason.value if ob.cancel_reason else None,
+            "cancelled_by": ob.cancelled_by,
+            "pauses": [
+                {"paused_at": p.paused_at.isoformat(), "resumed_at": p.resumed_at.isoformat() if p.resumed_at else None,
+                 "request_id": p.request_id, "working_days": p.working_days}
+                for p in ob.pauses
+            ],
+            "sender_side": sender_side,
+        }
+    ).decode()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def from_state(text: str) -> tuple[Obligation, dict[str, Any] | None]:
+    s = orjson.loads(text)
+    ob = Obligation(
+        message_id=s["message_id"],
+        message_type=s["message_type"],
+        sender=s["sender"],
+        receiver=s["receiver"],
+        received_at=_dt(s["received_at"]),
+        agreement_id=s["agreement_id"],
+        agreement_version=s["agreement_version"],
+        deadline=Deadline.from_value(s["deadline"]),
+        calendar_id=s["calendar_id"],
+        due_at=_dt(s["due_at"]),
+        provisional=s["provisional"],
+        answered_at=_dt(s["answered_at"]),
+        feedback_id=s["feedback_id"],
+        response_working_days=s["response_working_days"],
+        amendments=tuple(s["amendments"]),
+        cancelled_at=_dt(s["cancelled_at"]),
+        cancel_reason=CancelReason(s["cancel_reason"]) if s["cancel_reason"] else None,
+        cancelled_by=s["cancelled_by"],
+        pauses=tuple(
+            Pause(_dt(p["paused_at"]), _dt(p["resumed_at"]), p["request_id"], p["working_days"]) for p in s["pauses"]
+        ),
+    )
+    return ob, s["sender_side"]
+
+
+def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | None, revision: int) -> dict[str, Any]:
+    """What the monitoring topic carries: timing facts and region codes only, never a personal field."""
+    sender_side = sender_side or {}
+    return {
+        "event": event,
+        "revision": revision,
+        "message_id": ob.message_id,
+        "message_type": ob.message_type,
+        "sender": ob.sender,
+        "receiver": ob.receiver,
+        "agreement_id": ob.agreement_id,
+        "agreement_version": ob.agreement_version,
+        "calendar_id": ob.calendar_id,
+        "received_at": ob.received_at.isoformat(),
+        "due_at": ob.due_at.isoformat(),
+        "due_day": day_of_deadline(ob.due_at).isoformat(),
+        "provisional": ob.provisional,
+        "answered_at": ob.answered_at.isoformat() if ob.answered_at else None,
+        "response_working_days": ob.response_working_days,
+        "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
+        "paused": ob.paused,
+        "paused_working_days": ob.paused_working_days,
+        "sender_due_at": sender_side.get("due_at"),
+        "sender_due_day": sender_side.get("due_day"),
+        "sent_at": sender_side.get("sent_at"),
+        "sender_late": sender_side.get("late"),
+    }
+
+
+class Obligations:
+    """Receiver-side obligations of one node."""
+
+    def __init__(self, agreements: AgreementBook, calendars: CalendarBook, topics: TopicScheme, person_secret: bytes):
+        self.agreements = agreements
+        self.calendars = calendars
+        self.topics = topics
+        self.person_secret = person_secret
+
+    def person_key(self, data: dict[str, Any]) -> str | None:
+        number = _dig(data, ("person", "id_number"))
+        if not number:
+            return None
+        return hmac.new(self.person_secret, number.encode(), hashlib.sha256).hexdigest()
+
+    async def open(self, conn: AsyncConnection, *, message_id: str, message_type: MessageType, sender: str,
+                   receiver: str, sent_at: datetime, data: dict[str, Any], received_at: datetime) -> Obligation:
+        resolution = self.agreements.resolve(sender, receiver, message_type.value, received_at)
+        ob = open_obligation(
+            message_id=message_id, message_type=message_type.value, sender=sender, receiver=receiver,
+            received_at=received_at, resolution=resolution, calendar=self.calendars.calendar_for(receiver),
+        )
+        sender_side = self._sender_side(message_type, sender, receiver, sent_at, data)
+        await conn.execute(
+            insert(obligations).values(
+                message_id=ob.message_id, message_type=ob.message_type, sender=sender, receiver=receiver,
+                received_at=received_at, due_at=ob.due_at, provisional=ob.provisional, paused=False,
+                person_key=self.person_key(data), revision=1, state=to_state(ob, sender_side),
+            )
+        )
+        await self._announce(conn, "opened", ob, sender_side, 1, received_at)
+        if message_type is MessageType.RETURN_CANCELLATION:
+            await self._supersede(conn, sender, receiver, data, message_id, received_at)
+        return ob
+
+    async def answered(self, conn: AsyncConnection, original_id: str, feedback_id: str, at: datetime) -> None:
+        """Feedback accepted from the receiver's local system: the first stops the clock."""
+        row = (await conn.execute(select(obligations).where(obligations.c.message_id == original_id))).first()
+        if row is None:
+            return
+        ob, sender_side = from_state(row.state)
+        updated = answer(ob, at, feedback_id, self.calendars.calendar_for(ob.receiver))
+        if updated != ob:
+            await self._save(conn, row.revision, updated, sender_side, "answered", at)
+
+    async def _supersede(self, conn: AsyncConnection, sender: str, receiver: str, data: dict[str, Any],
+                         return_id: str, at: datetime) -> None:
+        """A return cancellation cancels the open outflow registration(s) of the same person from that sender."""
+        named = data.get("outflow_message_id")
+        key = self.person_key(data)
+        match = obligations.c.message_id == named if named else obligations.c.person_key == key
+        if not named and key is None:
+            return
+        rows = (
+            await conn.execute(
+                select(obligations).where(
+                    and_(match, obligations.c.sender == sender, obligations.c.receiver == receiver,
+                         obligations.c.message_type == MessageType.OUTFLOW_REGISTRATION,
+                         obligations.c.answered_at.is_(None), obligations.c.cancelled_at.is_(None))
+                )
+            )
+        ).all()
+        for row in rows:
+            ob, sender_side = from_state(row.state)
+            await self._save(conn, row.revision, supersede_by_return(ob, return_id, at), sender_side, "cancelled", at)
+
+    async def _save(self, conn: AsyncConnection, revision: int, ob: Obligation, sender_side: dict | None,
+                    event: str, at: datetime) -> None:
+        await conn.execute(
+            update(obligations)
+            .where(obligations.c.message_id == ob.message_id)
+            .values(due_at=ob.due_at, provisional=ob.provisional, answered_at=ob.answered_at,
+                    cancelled_at=ob.cancelled_at, paused=ob.paused, revision=revision + 1,
+                    state=to_state(ob, sender_side))
+        )
+        await self._announce(conn, event, ob, sender_side, revision + 1, at)
+
+    def _sender_side(self, message_type: MessageType, sender: str, receiver: str, sent_at: datetime,
+                     data: dict[str, Any]) -> dict[str, Any] | None:
+        resolution = self.agreements.resolve_sender(sender, receiver, message_type.value, sent_at)
+        raw = _dig(data, EVENT_DATE.get(message_type, ()))
+        if resolution is None or not raw:
+            return None
+        result = sender_timeliness(date.fromisoformat(raw), sent_at, resolution.deadline,
+                                   self.calendars.calendar_for(sender))
+        return {"due_at": result.due_at.isoformat(), "due_day": day_of_deadline(result.due_at).isoformat(),
+                "sent_at": as_utc(sent_at).isoformat(), "late": result.late, "provisional": result.provisional,
+                "agreement_id": resolution.agreement_id, "agreement_version": resolution.version}
+
+    async def _announce(self, conn: AsyncConnection, event: str, ob: Obligation, sender_side: dict | None,
+                        revision: int, at: datetime) -> None:
+        body = lifecycle_event(event, ob, sender_side, revision)
+        await conn.execute(
+            insert(outbox).values(
+                message_id=f"{ob.message_id}#{revision}",
+                topic=self.topics.monitor_topic,
+                partition=self.topics.partition_for(ob.receiver),
+                key=ob.receiver,
+                headers=orjson.dumps([["content-type", "application/json"],
+                                      ["ce_type", f"cn.mpx.obligation.{event}"]]).decode(),
+                value=orjson.dumps(body),
+                created_at=at,
+                attempts=0,
+            )
+        )
+
+
+def obligation_view(state: str, now: datetime) -> dict[str, Any]:
+    """An obligation as the API shows it to its own county, with its live status."""
+    ob, sender_side = from_state(state)
+    return {
+        "message_id": ob.message_id, "message_type": ob.message_type, "sender": ob.sender, "receiver": ob.receiver,
+        "status": status(ob, now).value, "received_at": ob.received_at.isoformat(), "due_at": ob.due_at.isoformat(),
+        "provisional": ob.provisional, "agreement_id": ob.agreement_id, "agreement_version": ob.agreement_version,
+        "deadline": ob.deadline.to_dict(), "calendar_id": ob.calendar_id,
+        "answered_at": ob.answered_at.isoformat() if ob.answered_at else None, "feedback_id": ob.feedback_id,
+        "response_working_days": ob.response_working_days, "amendments": list(ob.amendments),
+        "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
+        "cancel_reason": ob.cancel_reason.value if ob.cancel_reason else None,
+        "paused_working_days": ob.paused_working_days, "sender_side": sender_side,
+    }

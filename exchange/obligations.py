@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import MessageType
@@ -191,9 +191,12 @@ class Obligations:
         """A return cancellation cancels the open outflow registration(s) of the same person from that sender."""
         named = data.get("outflow_message_id")
         key = self.person_key(data)
-        match = obligations.c.message_id == named if named else obligations.c.person_key == key
-        if not named and key is None:
+        conditions = [obligations.c.message_id == named] if named else []
+        if key is not None:
+            conditions.append(obligations.c.person_key == key)
+        if not conditions:
             return
+        match = or_(*conditions)
         rows = (
             await conn.execute(
                 select(obligations).where(

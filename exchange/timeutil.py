@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
+_clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The current instant; every deadline decision in the node reads the time here."""
+    return _clock().astimezone(UTC)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Replace the wall clock (drills and tests of deadlines days apart); None restores it."""
+    global _clock
+    _clock = clock or (lambda: datetime.now(UTC))
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -6,22 +6,106 @@ same transaction as the records they cover, so a crash between the database
 commit and the Kafka offset commit can only replay records the inbox then
 recognises. Offsets are also committed to Kafka afterwards so operators see lag
 with the usual tools.
+
+**Replicas.** Several replicas of one node may share one PostgreSQL database. Each
+partition is then consumed by one replica at a time: the one holding the
+partition's PostgreSQL advisory lock (a session lock on a connection kept for
+the purpose). A replica that dies loses its connection and with it its locks;
+the others look for unowned partitions every few seconds and take them over,
+starting from the positions in the database. A replica that stops gives its
+partitions up only after its current transaction and Kafka commit (drain).
+Should two replicas ever read the same records anyway (a lock connection lost
+while its transaction still runs), the inbox drops the second copy.
+
+**A partition keeps flowing.** A record that cannot be decoded or fails its
+contract is quarantined by ``Inbound``. A record the database refuses (a
+constraint or data error, the same every time) would otherwise be retried
+forever and hold up every record behind it: when a batch fails that way, its
+records are stored one by one and the one refused is quarantined as
+``unstorable`` (replayable after a fix). Connection and other transient errors
+are retried with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import zlib
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.inbound import Inbound, Record
 from exchange.storage.tables import consumer_offsets
 
 log = logging.getLogger(__name__)
+
+OWNERSHIP_CHECK_SECONDS = 3.0
+MAX_RETRY_SECONDS = 30.0
+#: Errors that depend on the record, not on the moment: retrying cannot help.
+REFUSED = (IntegrityError, DataError)
+
+
+def _int4(value: int) -> int:
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+_LOCK_CLASS = _int4(zlib.crc32(b"mpx.consume"))
+
+
+def lock_key(tp: TopicPartition) -> tuple[int, int]:
+    """The two-int advisory lock key of one partition (advisory locks are per database)."""
+    return _LOCK_CLASS, _int4(zlib.crc32(f"{tp.topic}:{tp.partition}".encode()))
+
+
+class PartitionLocks:
+    """Which of the node's partitions this replica may consume. SQLite (one process): all of them."""
+
+    def __init__(self, engine: AsyncEngine, partitions: set[TopicPartition]):
+        self.engine = engine
+        self.partitions = partitions
+        self.postgres = engine.dialect.name == "postgresql"
+        self._conn: AsyncConnection | None = None
+        self.owned: set[TopicPartition] = set()
+
+    async def acquire(self) -> set[TopicPartition]:
+        """Keep what we hold, take what nobody holds; returns the partitions owned now."""
+        if not self.postgres:
+            self.owned = set(self.partitions)
+            return self.owned
+        try:
+            if self._conn is None:
+                conn = await self.engine.connect()
+                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                self.owned = set()
+            else:
+                await self._conn.execute(text("SELECT 1"))
+            for tp in sorted(self.partitions - self.owned):
+                key = lock_key(tp)
+                if await self._conn.scalar(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": key[0], "b": key[1]}):
+                    self.owned.add(tp)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("partition locks lost (%s); consuming nothing until they are back", type(exc).__name__)
+            await self._drop_connection()
+            self.owned = set()
+        return set(self.owned)
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            await self._drop_connection()
+        self.owned = set()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 class Consumer:
@@ -33,14 +117,24 @@ class Consumer:
         self.partitions = partitions
         self.batch = batch
         self.on_stored = on_stored or (lambda: None)
+        self.locks = PartitionLocks(engine, partitions)
+        self.owned: set[TopicPartition] = set()
         self.stored = 0
+        self._stop = asyncio.Event()
+        self._retry = 1.0
+
+    def stop(self) -> None:
+        """Finish the transaction in flight and its Kafka commit, then return from run()."""
+        self._stop.set()
 
     async def start_positions(self) -> None:
-        self.consumer.assign(sorted(self.partitions))
+        self.consumer.assign(sorted(self.owned))
+        if not self.owned:
+            return
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(consumer_offsets))).all()
         saved = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
-        for tp in self.partitions:
+        for tp in self.owned:
             if tp in saved:
                 self.consumer.seek(tp, saved[tp])
             else:
@@ -50,29 +144,77 @@ class Consumer:
                 else:
                     await self.consumer.seek_to_beginning(tp)
 
+    async def _claim_partitions(self) -> None:
+        owned = await self.locks.acquire()
+        if owned != self.owned:
+            log.info("consuming %d of %d partitions: %s", len(owned), len(self.partitions),
+                     ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(owned)) or "none")
+            self.owned = owned
+            await self.start_positions()
+
     async def run(self) -> None:
-        await self.start_positions()
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
-            records = [
-                Record(m.topic, m.partition, m.offset, m.key.decode(errors="replace") if m.key else None,
-                       list(m.headers or ()), m.value)
-                for messages in batches.values()
-                for m in messages
-            ]
-            if not records:
-                continue
-            try:
-                positions, sent = await self.inbound.store(records)
-            except Exception:  # database trouble: nothing was stored, read the same records again
-                log.exception("storing %d inbound records failed; retrying", len(records))
-                await asyncio.sleep(1.0)
+        loop = asyncio.get_running_loop()
+        try:
+            await self._claim_partitions()
+            next_check = loop.time() + OWNERSHIP_CHECK_SECONDS
+            while not self._stop.is_set():
+                if loop.time() >= next_check or not self.owned:
+                    if not self.owned:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._stop.wait(), OWNERSHIP_CHECK_SECONDS)
+                        if self._stop.is_set():
+                            break
+                    await self._claim_partitions()
+                    next_check = loop.time() + OWNERSHIP_CHECK_SECONDS
+                    continue
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
+                records = [
+                    Record(m.topic, m.partition, m.offset, m.key.decode(errors="replace") if m.key else None,
+                           list(m.headers or ()), m.value)
+                    for messages in batches.values()
+                    for m in messages
+                ]
+                if records:
+                    await self._store(records)
+        finally:
+            await self.locks.release()
+        log.info("consumer stopped after %d records", self.stored)
+
+    async def _store(self, records: list[Record]) -> None:
+        try:
+            positions, sent = await self.inbound.store(records)
+        except REFUSED as exc:
+            if len(records) == 1:
+                log.error("record %s/%d@%d refused by the database (%s); quarantined", records[0].topic,
+                          records[0].partition, records[0].offset, type(exc).__name__)
+                positions, sent = await self.inbound.set_aside(
+                    records[0], "unstorable", f"the database refused it: {type(exc).__name__}")
+            else:
+                log.warning("a batch of %d was refused (%s); storing its records one by one", len(records),
+                            type(exc).__name__)
+                for record in records:
+                    await self._store([record])
+                    if self._retrying:
+                        return
+                return
+        except Exception as exc:  # database away or similar: nothing was stored, read the same records again
+            log.warning("storing %d inbound records failed (%s); retrying in %.0fs", len(records),
+                        type(exc).__name__, self._retry)
+            self._retrying = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._retry)
+            self._retry = min(self._retry * 2, MAX_RETRY_SECONDS)
+            with contextlib.suppress(Exception):
                 await self.start_positions()
-                continue
-            self.stored += len(records)
-            if sent:
-                self.on_stored()
-            try:
-                await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
-            except (KafkaError, asyncio.TimeoutError) as exc:  # the database already holds the position
-                log.debug("Kafka offset commit failed: %s", type(exc).__name__)
+            return
+        self._retrying = False
+        self._retry = 1.0
+        self.stored += len(records)
+        if sent:
+            self.on_stored()
+        try:
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
+        except (KafkaError, asyncio.TimeoutError) as exc:  # the database already holds the position
+            log.debug("Kafka offset commit failed: %s", type(exc).__name__)
+
+    _retrying = False

@@ -47,6 +47,7 @@ class Federation:
         self.prefix = prefix
         self.nodes: dict[str, RunningNode] = {}
         self._contexts: list[Any] = []
+        self._clients: list[httpx.AsyncClient] = []
 
     async def start(self, *counties: str, **overrides: Any) -> RunningNode:
         name = "-".join(counties)
@@ -71,7 +72,25 @@ class Federation:
         await eventually(lambda: running.node.broker_connected, what=f"node {name} connected to Kafka")
         return running
 
+    async def start_monitor(self, *scope: str) -> httpx.AsyncClient:
+        """A monitor for the given provinces (or "all"), on its own database."""
+        settings = Settings(
+            node_id=f"{self.prefix}-monitor", role="monitor", monitor_scope=scope,
+            database_url=await self.database("monitor-" + "-".join(scope)),
+            kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix,
+        )
+        app = create_app(settings)
+        context = app.router.lifespan_context(app)
+        await context.__aenter__()
+        self._contexts.append(context)
+        client = httpx.AsyncClient(base_url="http://monitor.test", transport=httpx.ASGITransport(app=app))
+        self._clients.append(client)
+        await eventually(lambda: app.state.node.feed is not None, what="the monitor connected to Kafka")
+        return client
+
     async def stop(self) -> None:
+        for client in self._clients:
+            await client.aclose()
         for running in {id(n): n for n in self.nodes.values()}.values():
             await running.client.aclose()
         for context in reversed(self._contexts):

@@ -105,11 +105,21 @@ async def run_federation(
                 subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=env, stdout=log, stderr=log)
             )
             urls[member.county] = f"http://127.0.0.1:{port}"
-        for (county, url), process in zip(urls.items(), processes):
+        monitor_env = {**os.environ, "MPX_NODE_ID": "monitor-national", "MPX_ROLE": "monitor",
+                       "MPX_MONITOR_SCOPE": "all", "MPX_PORT": str(base_port - 1), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                       "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), "monitor", var)}
+        log = open(var / "monitor.log", "ab")  # noqa: SIM115 - closed with the process
+        processes.append(
+            subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=monitor_env, stdout=log, stderr=log)
+        )
+        monitor_url = f"http://127.0.0.1:{base_port - 1}"
+        for url, process in zip([*urls.values(), monitor_url], processes):
             await wait_healthy(url, process)
         for member in DEFAULT_FEDERATION:
             url = urls[member.county]
             print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs")
+        print_fn(f"national monitor: {monitor_url}/v1/monitor/timeliness?from=2026-01-01&to=2027-01-01  "
+                 f"docs: {monitor_url}/docs")
         print_fn(f"logs and databases in {var}/ — Ctrl-C stops everything")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

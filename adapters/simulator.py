@@ -12,6 +12,8 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+import httpx
+
 from adapters.client import NodeClient, ProblemError
 from contracts import MessageType, today_in_china
 from contracts.examples import example_payload
@@ -27,6 +29,7 @@ class Stats:
     sent: int = 0
     answered: int = 0
     refused: int = 0
+    errors: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -67,6 +70,8 @@ async def simulate(
             stats.by_type[kind.value] = stats.by_type.get(kind.value, 0) + 1
         except ProblemError:
             stats.refused += 1
+        except httpx.HTTPError:  # a slow node: the message may or may not have been accepted
+            stats.errors += 1
 
     async def answer_all() -> None:
         for client in clients.values():
@@ -76,6 +81,8 @@ async def simulate(
                     stats.answered += 1
                 except ProblemError:
                     stats.refused += 1
+                except httpx.HTTPError:
+                    stats.errors += 1
 
     try:
         tick = 0
@@ -83,7 +90,10 @@ async def simulate(
             await send_one()
             tick += 1
             if tick % max(1, int(rate)) == 0:
-                await answer_all()
+                try:
+                    await answer_all()
+                except httpx.HTTPError:
+                    stats.errors += 1
             await asyncio.sleep(1.0 / rate)
     finally:
         for client in clients.values():

@@ -142,7 +142,8 @@ async def run_federation(
             task.cancel()
         if simulator is not None:
             await asyncio.gather(simulator, return_exceptions=True)
-            print_fn(f"simulator: sent {stats.sent}, answered {stats.answered}, refused {stats.refused}")
+            print_fn(f"simulator: sent {stats.sent}, answered {stats.answered}, refused {stats.refused}, "
+                     f"errors {stats.errors}")
     finally:
         for process in processes:
             if process.poll() is None:

@@ -1,0 +1,61 @@
+"""Payloads encrypted at rest (AES-256-GCM), so a copied database file reveals no person.
+
+Stored form: ``enc:<key id>:<base64url(nonce || ciphertext+tag)>``. The message id
+is the associated data, so a ciphertext moved to another row does not decrypt.
+Rotation: add a new key and make it current; old keys stay for decryption until
+`mpx` re-encryption has run (see README, security).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "enc:"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_key() -> str:
+    return _b64(AESGCM.generate_key(bit_length=256))
+
+
+@dataclass(frozen=True)
+class PayloadCipher:
+    """Keys by id; `current` encrypts, any decrypts. No keys: plaintext (development only)."""
+
+    keys: dict[str, bytes]
+    current: str | None
+
+    @classmethod
+    def from_setting(cls, setting: str) -> PayloadCipher:
+        """`id1:key1,id2:key2` — the first is current."""
+        pairs = [part.split(":", 1) for part in setting.split(",") if part.strip()]
+        keys = {kid.strip(): _unb64(key.strip()) for kid, key in pairs}
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise ValueError(f"payload key {kid} is not 256 bits")
+        return cls(keys, pairs[0][0].strip() if pairs else None)
+
+    def seal(self, plaintext: str, message_id: str) -> str:
+        if self.current is None:
+            return plaintext
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), message_id.encode())
+        return f"{PREFIX}{self.current}:{_b64(nonce + sealed)}"
+
+    def open(self, stored: str, message_id: str) -> str:
+        if not stored.startswith(PREFIX):
+            return stored
+        kid, blob = stored[len(PREFIX):].split(":", 1)
+        raw = _unb64(blob)
+        return AESGCM(self.keys[kid]).decrypt(raw[:12], raw[12:], message_id.encode()).decode()

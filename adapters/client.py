@@ -17,8 +17,10 @@ class ProblemError(Exception):
 
 
 class NodeClient:
-    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
 
     async def __aenter__(self) -> NodeClient:
         return self

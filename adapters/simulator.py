@@ -45,6 +45,7 @@ def feedback_for(status: str) -> dict:
 
 async def simulate(
     nodes: dict[str, str],
+    keys: dict[str, str],
     registration: list[str],
     residence: list[str],
     *,
@@ -53,7 +54,7 @@ async def simulate(
 ) -> Stats:
     """Post about `rate` messages a second between the counties, and answer what arrives, until cancelled."""
     stats = stats or Stats()
-    clients = {county: NodeClient(url) for county, url in nodes.items()}
+    clients = {county: NodeClient(url, api_key=keys[county]) for county, url in nodes.items()}
     rng = random.Random(2026)
     seeds = itertools.count(1)
 

@@ -15,7 +15,15 @@ from contracts.errors import (
 )
 from contracts.ethnicity import Ethnicity
 from contracts.identity import ResidentIdNumber, Sex, id_birth_date, id_sex, normalize_id_number
-from contracts.message_types import RECORD_TYPES, REPLY_TYPES, MessageType, as_message_type, ce_type, message_type_of
+from contracts.message_types import (
+    CONTROL_TYPES,
+    RECORD_TYPES,
+    REPLY_TYPES,
+    MessageType,
+    as_message_type,
+    ce_type,
+    message_type_of,
+)
 from contracts.payloads import (
     Birth,
     Child,
@@ -31,6 +39,8 @@ from contracts.payloads import (
     PolicyReviewResult,
     PregnancyCheck,
     PregnancyCheckResult,
+    ReconciliationDigest,
+    ResendRequest,
     ReturnCancellation,
     ReturnReason,
 )
@@ -39,6 +49,7 @@ from contracts.registry import CURRENT_VERSIONS, PAYLOAD_MODELS, SCHEMA_VERSIONS
 
 __all__ = [
     "CHINA_TZ",
+    "CONTROL_TYPES",
     "CURRENT_VERSIONS",
     "ERROR_MESSAGES",
     "PAYLOAD_MODELS",
@@ -66,7 +77,9 @@ __all__ = [
     "PolicyReviewResult",
     "PregnancyCheck",
     "PregnancyCheckResult",
+    "ReconciliationDigest",
     "RegionCode",
+    "ResendRequest",
     "ResidentIdNumber",
     "ReturnCancellation",
     "ReturnReason",

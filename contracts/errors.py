@@ -118,6 +118,15 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "dataschema 与消息类型和版本不一致",
         "dataschema does not match the message type and schema version",
     ),
+    # reconciliation
+    "digest_part_out_of_range": (
+        "对账摘要的分片序号或数量超出范围",
+        "Digest part number or count is out of range",
+    ),
+    "digest_inconsistent": (
+        "对账摘要的编号列表与数量或摘要值不一致（或有重复）",
+        "Digest ids do not match their count or SHA-256 (or repeat)",
+    ),
 }
 
 #: Chinese texts for pydantic's own error types that bad input commonly hits,

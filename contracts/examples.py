@@ -243,6 +243,32 @@ def delivery_receipt_example(seed: int = 0) -> dict[str, Any]:
     return {"received_at": received.isoformat(), "receiver_node_id": f"node-{receiver}"}
 
 
+def reconciliation_digest_example(seed: int = 0) -> dict[str, Any]:
+    """Yesterday's digest: a few record ids, in one part."""
+    from contracts.payloads.reconciliation import ids_sha256
+
+    ids = sorted(example_message_id(MessageType.OUTFLOW_REGISTRATION, seed * 10 + n) for n in range(1 + seed % 4))
+    return {
+        "day": (today_in_china() - timedelta(days=1)).isoformat(),
+        "until": datetime.combine(today_in_china(), datetime.min.time(), CHINA_TZ).isoformat(),
+        "total": len(ids),
+        "part": 1,
+        "parts": 1,
+        "count": len(ids),
+        "sha256": ids_sha256(ids),
+        "ids": ids,
+    }
+
+
+def resend_request_example(seed: int = 0) -> dict[str, Any]:
+    """The receiver lacks one id of a digest."""
+    return {
+        "digest_id": example_message_id(MessageType.RECONCILIATION_DIGEST, seed),
+        "day": (today_in_china() - timedelta(days=1)).isoformat(),
+        "ids": [example_message_id(MessageType.OUTFLOW_REGISTRATION, seed * 10)],
+    }
+
+
 def example_payload(
     message_type: MessageType | str,
     *,
@@ -270,6 +296,10 @@ def example_payload(
             return feedback_example(seed)
         case MessageType.DELIVERY_RECEIPT:
             return delivery_receipt_example(seed)
+        case MessageType.RECONCILIATION_DIGEST:
+            return reconciliation_digest_example(seed)
+        case MessageType.RESEND_REQUEST:
+            return resend_request_example(seed)
 
 
 def example_message_id(message_type: MessageType | str, seed: int = 0) -> str:

@@ -18,13 +18,20 @@ class MessageType(StrEnum):
     RETURN_CANCELLATION = "return_cancellation"  # 返回注销: registration -> former residence
     FEEDBACK = "feedback"  # 反馈: receiver of a record -> its sender
     DELIVERY_RECEIPT = "delivery_receipt"  # 送达回执: node -> node, automatic on storing
+    RECONCILIATION_DIGEST = "reconciliation_digest"  # 对账摘要: node -> node, what a county sent a peer that day
+    RESEND_REQUEST = "resend_request"  # 补发请求: node -> node, ids a digest listed that the receiver lacks
 
 
 #: Types that answer another message and so must carry ``inreplyto``.
 REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT})
 
+#: Machine-to-machine types: nodes make them, no local system posts or reads them; no personal data.
+CONTROL_TYPES = frozenset(
+    {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST}
+)
+
 #: Types that open a feedback obligation at the receiver (records about a person).
-RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES
+RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES
 
 
 def ce_type(message_type: MessageType) -> str:

@@ -20,6 +20,8 @@ from contracts.payloads import (
     Feedback,
     OutflowRegistration,
     PregnancyCheck,
+    ReconciliationDigest,
+    ResendRequest,
     ReturnCancellation,
 )
 
@@ -31,6 +33,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.RETURN_CANCELLATION, "1.0"): ReturnCancellation,
     (MessageType.FEEDBACK, "1.0"): Feedback,
     (MessageType.DELIVERY_RECEIPT, "1.0"): DeliveryReceipt,
+    (MessageType.RECONCILIATION_DIGEST, "1.0"): ReconciliationDigest,
+    (MessageType.RESEND_REQUEST, "1.0"): ResendRequest,
 }
 
 #: Known payload schema versions of each message type.

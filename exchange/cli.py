@@ -55,5 +55,181 @@ def migrate() -> None:
     console.print("database is at the newest schema")
 
 
+keys = typer.Typer(help="API keys of local systems, monitors and admins (shown once, stored hashed).")
+evidence = typer.Typer(help="The evidence chain: verify it, export and check one case's bundle.")
+app.add_typer(keys, name="keys")
+app.add_typer(evidence, name="evidence")
+
+
+def _keystore():  # noqa: ANN202
+    from exchange.config import Settings
+    from exchange.security.keystore import KeyStore
+    from exchange.storage.database import create_engine, migrate
+
+    settings = Settings()
+    asyncio.run(migrate(settings.database_url))
+    return KeyStore(create_engine(settings.database_url))
+
+
+@keys.command("create")
+def keys_create(
+    role: str = typer.Option(..., help="county_system, county_operator, provincial_monitor, national_monitor, admin"),
+    name: str = typer.Option(..., help="Who holds it, e.g. 徽县卫健局流动人口信息系统"),
+    county: list[str] = typer.Option([], help="County it acts for (repeat for several)."),
+    province: list[str] = typer.Option([], help="Province a provincial monitor oversees (repeat)."),
+    days: int = typer.Option(365, help="Days until it expires."),
+) -> None:
+    """Create a key and print it once."""
+    from datetime import timedelta
+
+    from exchange.security.principals import Role
+    from exchange.timeutil import utcnow
+
+    store = _keystore()
+    issued = asyncio.run(store.create(name=name, role=Role(role), counties=frozenset(county),
+                                      provinces=frozenset(province), expires_at=utcnow() + timedelta(days=days)))
+    asyncio.run(store.engine.dispose())
+    console.print(f"key id {issued.key_id}; the key (shown only now):")
+    print(issued.key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Keys with their role, jurisdiction and state (never the secret)."""
+    from rich.table import Table
+
+    store = _keystore()
+    rows = asyncio.run(store.list())
+    asyncio.run(store.engine.dispose())
+    table = Table("key id", "name", "role", "counties/provinces", "expires", "revoked")
+    for r in rows:
+        table.add_row(r["key_id"], r["name"], r["role"], ",".join(r["counties"] or r["provinces"]),
+                      r["expires_at"] or "-", r["revoked_at"] or "-")
+    console.print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once (nodes stop accepting it within seconds)."""
+    store = _keystore()
+    done = asyncio.run(store.revoke(key_id))
+    asyncio.run(store.engine.dispose())
+    console.print("revoked" if done else "no such active key")
+    raise typer.Exit(0 if done else 1)
+
+
+@keys.command("rotate-signing")
+def keys_rotate_signing(
+    county: str = typer.Option(..., help="County whose Ed25519 signing key is replaced, e.g. 621227."),
+    overlap_days: float = typer.Option(7.0, help="Days the old key stays valid beside the new one."),
+) -> None:
+    """A new signing key for a county, valid from now; older keys end after the overlap. The running node
+    publishes the new key on the keys topic and signs with it within 30 seconds (or at its next start)."""
+    from datetime import timedelta
+
+    from exchange.config import Settings
+    from exchange.security.payload_crypto import PayloadCipher
+    from exchange.storage.database import create_engine, migrate
+    from exchange.trust import rotate_signing
+
+    settings = Settings()
+    if county not in settings.served:
+        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
+        raise typer.Exit(2)
+
+    async def main():  # noqa: ANN202
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys), county,
+                                        timedelta(days=overlap_days))
+        finally:
+            await engine.dispose()
+
+    key, shortened = asyncio.run(main())
+    console.print(f"new signing key {key.key_id} for {county}, valid from {key.not_before.isoformat()}")
+    for key_id, ends in shortened:
+        console.print(f"  {key_id} now ends {ends.isoformat()}")
+
+
+@keys.command("new-payload-key")
+def keys_new_payload_key(key_id: str = typer.Option("", help="Id of the key (default: p<date>).")) -> None:
+    """Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then run `mpx reseal`)."""
+    from exchange.security.payload_crypto import new_key
+    from exchange.timeutil import utcnow
+
+    print(f"{key_id or utcnow().strftime('p%Y%m%d')}:{new_key()}")
+
+
+@app.command()
+def reseal() -> None:
+    """Re-encrypt every stored payload, outbox and quarantined record and signing key with the current payload key
+    (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key from the setting afterwards."""
+    from exchange.config import Settings
+    from exchange.security.payload_crypto import PayloadCipher
+    from exchange.storage.database import create_engine, migrate
+    from exchange.trust import reseal as reseal_all
+
+    settings = Settings()
+    cipher = PayloadCipher.from_setting(settings.payload_keys)
+    if cipher.current is None:
+        console.print("[red]no payload key configured (MPX_PAYLOAD_KEYS)[/red]")
+        raise typer.Exit(2)
+
+    async def main():  # noqa: ANN202
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await reseal_all(engine, cipher)
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(main())
+    console.print(f"resealed with key {cipher.current}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@evidence.command("verify")
+def evidence_verify() -> None:
+    """Recompute the node's whole evidence chain; exit 1 at the first broken entry."""
+    from exchange.config import Settings
+    from exchange.security.evidence import verify
+    from exchange.storage.database import create_engine
+
+    engine = create_engine(Settings().database_url)
+    count, broken = asyncio.run(verify(engine))
+    if broken is None:
+        console.print(f"evidence chain intact: {count} entries")
+        return
+    console.print(f"[red]evidence chain broken at entry {broken}[/red] ({count} entries)")
+    raise typer.Exit(1)
+
+
+@evidence.command("export")
+def evidence_export(message_id: str, out: Path = typer.Option(..., help="Bundle file to write (JSON).")) -> None:
+    """The signed evidence of one case: its entries (request, receipt, feedback, timings) and the node's signature."""
+    from exchange.config import Settings
+    from exchange.security.bundle import export_bundle, signing_key_for_case
+    from exchange.storage.database import create_engine
+
+    settings = Settings()
+    engine = create_engine(settings.database_url)
+    key = asyncio.run(signing_key_for_case(engine, settings, message_id))
+    out.write_bytes(asyncio.run(export_bundle(engine, settings.node_id, message_id, key)))
+    console.print(f"wrote {out}")
+
+
+@evidence.command("check")
+def evidence_check(bundle: Path) -> None:
+    """Check a bundle as a third party would: entry hashes and the node's signature."""
+    from exchange.security.bundle import check_bundle
+
+    problems = check_bundle(bundle.read_bytes())
+    if problems:
+        for problem in problems:
+            console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1)
+    console.print("bundle verified: every entry hash and the signature hold")
+
+
 if __name__ == "__main__":
     app()

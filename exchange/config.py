@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(
         10.0, ge=0, description="On shutdown, how long relay and consumer may take to finish their current batch."
     )
+    consumer_group: str = Field(
+        "", description="Kafka consumer group of a provincial node's replicas: they split its provinces' topics "
+        "by group rebalancing. Empty: each county's partition is assigned by hand (replicas: PostgreSQL locks).",
+    )
     reconcile_at: str = Field(
         "01:30", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="China time (HH:MM) of the daily reconciliation digest for the day before; empty: off.",
@@ -75,7 +79,23 @@ class Settings(BaseSettings):
         "", description="Secret for the keyed hash matching a return cancellation to its outflow registration."
     )
     admin_token: str = Field("", description="Bearer token for admin endpoints (agreements, calendars); empty: disabled.")
+    bootstrap_key: str = Field(
+        "", description="API key (mpx_<id>_<secret>) registered at start-up: on a node, its local case system's "
+        "(county_system for every served county); on a monitor, the monitor's own (per MPX_MONITOR_SCOPE)."
+    )
+    rate_limit_per_minute: int = Field(6000, ge=0, description="Requests per minute per key or token (0: no limit).")
+    jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose JWTs are accepted; empty: none.")
+    jwt_issuer: str = Field("", description="Required `iss` of accepted JWTs.")
+    jwt_audience: str = Field("", description="Required `aud` of accepted JWTs.")
     reminder_interval_seconds: float = Field(60.0, gt=0, description="How often the node looks for reminders due.")
+    payload_keys: str = Field(
+        "", repr=False, description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
+        "first current (`mpx keys new-payload-key` makes one); empty: payloads stored in clear (development only).",
+    )
+    key_wait_seconds: float = Field(
+        10.0, ge=0, description="How long the consumer waits for the keys topic to be read to its end (at start, and "
+        "before it quarantines a record signed with a key it does not know).",
+    )
 
     @field_validator("counties", "monitor_scope", "calendar_files", mode="before")
     @classmethod

@@ -6,13 +6,16 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
 from exchange.transport.cloudevents import encode_data, to_headers
 from exchange.transport.topics import TopicScheme
+
+if TYPE_CHECKING:
+    from exchange.trust import Trust
 
 # Delivery receipts get an id derived from the record they acknowledge, so a
 # receipt produced twice is recognised as one by the sender's inbox.
@@ -31,22 +34,30 @@ class Outgoing:
     def id(self) -> str:
         return self.envelope.id
 
-    def outbox_row(self, topics: TopicScheme, now: datetime) -> dict[str, Any]:
+    def outbox_row(self, topics: TopicScheme, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
+        """With `trust`: signed by the sending county (mpx-key-id, mpx-signature headers), value sealed at rest."""
         receiver = self.envelope.receiverregion
         topic, partition = topics.address(receiver)
+        headers = [[k, v.decode()] for k, v in to_headers(self.envelope)]
+        value = encode_data(self.data)
+        if trust is not None:
+            headers += [[k, v] for k, v in trust.sign(self.envelope, self.data)]
+            value = trust.seal_value(value, self.id)
         return {
             "message_id": self.id,
             "topic": topic,
             "partition": partition,
             "key": receiver,
-            "headers": orjson.dumps([[k, v.decode()] for k, v in to_headers(self.envelope)]).decode(),
-            "value": encode_data(self.data),
+            "headers": orjson.dumps(headers).decode(),
+            "value": value,
             "created_at": now,
             "attempts": 0,
         }
 
-    def message_row(self, direction: str, state: str, now: datetime) -> dict[str, Any]:
+    def message_row(self, direction: str, state: str, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
+        """With `trust`: the payload sealed at rest."""
         env = self.envelope
+        payload = orjson.dumps(self.data).decode()
         return {
             "id": env.id,
             "direction": direction,
@@ -58,7 +69,7 @@ class Outgoing:
             "agreement_id": env.agreementid,
             "state": state,
             "envelope": orjson.dumps(env.model_dump(mode="json", exclude_none=True)).decode(),
-            "payload": orjson.dumps(self.data).decode(),
+            "payload": trust.seal_payload(payload, env.id) if trust is not None else payload,
             "content_hash": self.content_hash,
             "created_at": now,
         }

@@ -37,6 +37,29 @@ DEFAULT_FEDERATION = (
 )
 
 
+def kept_secret(var: Path, name: str, make) -> str:  # noqa: ANN001 - a callable making a new secret
+    """A secret made at the first run and kept beside the databases (mode 600), so restarts can use them."""
+    path = var / name
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(make() + "\n")
+    return path.read_text().strip()
+
+
+def payload_key(var: Path, county: str) -> str:
+    """The node's payload key (MPX_PAYLOAD_KEYS)."""
+    from exchange.security.payload_crypto import new_key
+
+    return kept_secret(var, f"payload-key-{county}", lambda: f"run1:{new_key()}")
+
+
+def api_key(var: Path, name: str) -> str:
+    """The API key of a node's local system (or of the monitor): MPX_BOOTSTRAP_KEY."""
+    import secrets
+
+    return kept_secret(var, f"api-key-{name}", lambda: f"mpx_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}")
+
+
 async def node_database(base_url: str | None, county: str, var: Path) -> str:
     if not base_url:
         return f"sqlite+aiosqlite:///{var / f'node-{county}.db'}"
@@ -97,9 +120,12 @@ async def run_federation(
                 "MPX_PORT": str(port),
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), member.county, var),
+                "MPX_BOOTSTRAP_KEY": api_key(var, member.county),
             }
             if broker is not None:
                 env["MPX_KAFKA_IDEMPOTENT"] = "false"  # Tansu has no idempotent producer
+            if not os.environ.get("MPX_PAYLOAD_KEYS"):
+                env["MPX_PAYLOAD_KEYS"] = payload_key(var, member.county)
             log = open(var / f"node-{member.county}.log", "ab")  # noqa: SIM115 - closed with the process
             processes.append(
                 subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=env, stdout=log, stderr=log)
@@ -107,7 +133,8 @@ async def run_federation(
             urls[member.county] = f"http://127.0.0.1:{port}"
         monitor_env = {**os.environ, "MPX_NODE_ID": "monitor-national", "MPX_ROLE": "monitor",
                        "MPX_MONITOR_SCOPE": "all", "MPX_PORT": str(base_port - 1), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                       "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), "monitor", var)}
+                       "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), "monitor", var),
+                       "MPX_BOOTSTRAP_KEY": api_key(var, "monitor")}
         log = open(var / "monitor.log", "ab")  # noqa: SIM115 - closed with the process
         processes.append(
             subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=monitor_env, stdout=log, stderr=log)
@@ -117,9 +144,10 @@ async def run_federation(
             await wait_healthy(url, process)
         for member in DEFAULT_FEDERATION:
             url = urls[member.county]
-            print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs")
+            print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs  "
+                     f"API key: {api_key(var, member.county)}")
         print_fn(f"national monitor: {monitor_url}/v1/monitor/timeliness?from=2026-01-01&to=2027-01-01  "
-                 f"docs: {monitor_url}/docs")
+                 f"docs: {monitor_url}/docs  API key: {api_key(var, 'monitor')}")
         print_fn(f"logs and databases in {var}/ — Ctrl-C stops everything")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -133,7 +161,8 @@ async def run_federation(
             stats = Stats()
             registration = [m.county for m in DEFAULT_FEDERATION if m.role == "registration"]
             residence = [m.county for m in DEFAULT_FEDERATION if m.role == "residence"]
-            simulator = asyncio.create_task(run_simulator(urls, registration, residence, rate=rate, stats=stats))
+            keys = {county: api_key(var, county) for county in urls}
+            simulator = asyncio.create_task(run_simulator(urls, keys, registration, residence, rate=rate, stats=stats))
             waits.append(simulator)
         if duration:
             waits.append(asyncio.create_task(asyncio.sleep(duration)))

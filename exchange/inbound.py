@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import and_, insert, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import ContractError, Envelope, MessageType, validate_payload
@@ -17,11 +18,14 @@ from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction, states_before
 from exchange.envelopes import Outgoing, receipt_for
 from exchange.obligations import Obligations
+from exchange.security import evidence
+from exchange.security.signing import SignatureError
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine
 from exchange.timeutil import utcnow
 from exchange.transport.cloudevents import from_record
 from exchange.transport.topics import TopicScheme
+from exchange.trust import quarantine_context
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,26 @@ class Rejected(Exception):
         self.code, self.reason, self.message_id = code, reason, message_id
 
 
+class KeysNotCurrent(Exception):
+    """A record is signed with a key this node does not know, and the keys topic could not be read to its end:
+    nothing is stored, the consumer reads the batch again after a pause."""
+
+
+#: Control records handled by the reconciler (set as Inbound.control), never stored as messages.
+RECONCILIATION_TYPES = frozenset({MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST})
+_DLQ_NAMESPACE = uuid.UUID("0b7f9c1e-8f3d-4b52-a1d6-5c2e7a9d4f10")
+
+
 class Inbound:
     """The receiving side of a node."""
+
+    #: Handles reconciliation digests and resend requests (exchange.reconciliation.Reconciler).
+    control = None
+    #: Verifies the sending county's signature and seals payloads at rest (exchange.trust.Trust).
+    trust = None
+    #: Awaited before a batch with a record signed by a key not known yet: reads the keys topic to its end;
+    #: returns False if it could not (exchange.transport.keys.KeyFeed.catch_up).
+    refresh_keys = None
 
     def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations):
         self.settings = settings
@@ -55,9 +77,11 @@ class Inbound:
 
     async def store(self, records: Sequence[Record]) -> tuple[dict[tuple[str, int], int], int]:
         """Process a batch; returns next offsets per partition (commit them after this returns) and outbox rows added."""
+        await self._await_keys(records)
         now = utcnow()
         positions: dict[tuple[str, int], int] = {}
         sent = 0
+        trail: list[dict[str, Any]] = []  # evidence chain entries of this batch
         async with self.engine.begin() as conn:
             for record in records:
                 positions[(record.topic, record.partition)] = record.offset + 1
@@ -66,7 +90,18 @@ class Inbound:
                 try:
                     envelope, data = self._decode(record)
                 except Rejected as rejected:
-                    await self._quarantine(conn, record, rejected, now)
+                    sent += await self._quarantine(conn, record, rejected, now)
+                    trail.append({"event": "rejected", "message_id": rejected.message_id, "county": record.key,
+                                  "principal": "kafka", "detail": {"code": rejected.code, "topic": record.topic,
+                                                                   "partition": record.partition,
+                                                                   "offset": record.offset}})
+                    continue
+                trail.append({"event": "received", "message_id": envelope.id, "county": envelope.receiverregion,
+                              "principal": f"county:{envelope.senderregion}",
+                              "detail": {"type": envelope.message_type.value,
+                                         "verified_with": _header(record, "mpx-key-id")}})
+                if envelope.message_type in RECONCILIATION_TYPES:
+                    sent += await self._control(conn, record, envelope, data, now)
                     continue
                 sent += await self._apply(conn, record, envelope, data, now)
             for (topic, partition), next_offset in positions.items():
@@ -74,13 +109,25 @@ class Inbound:
                     upsert(conn, consumer_offsets, ["topic", "partition"],
                            {"topic": topic, "partition": partition, "next_offset": next_offset})
                 )
+            await evidence.append_many(conn, trail, at=now)
         return positions, sent
 
     def _decode(self, record: Record) -> tuple[Envelope, dict[str, Any]]:
         try:
             envelope, data = from_record(record.headers, record.value or b"")
-        except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-            raise Rejected("undecodable", f"not a valid CloudEvent: {type(exc).__name__}") from None
+        except ValidationError as exc:  # which attributes, never their values
+            problems = sorted({f"{'.'.join(map(str, e['loc'])) or 'envelope'}: {e['type']}"
+                               for e in exc.errors(include_input=False)})
+            raise Rejected("undecodable", "not a valid CloudEvent: " + "; ".join(problems),
+                           _header(record, "ce_id")) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Rejected("undecodable", f"not a valid CloudEvent: {type(exc).__name__}",
+                           _header(record, "ce_id")) from None
+        if self.trust is not None:  # before anything about the record is believed or stored
+            try:
+                self.trust.verify(record.headers, envelope, data)
+            except SignatureError as exc:
+                raise Rejected(exc.code, f"signature: {exc}", envelope.id) from None
         if envelope.receiverregion != record.key:
             raise Rejected("misaddressed", "record key differs from ce_receiverregion", envelope.id)
         try:
@@ -110,7 +157,7 @@ class Inbound:
             await _advance_outbound(conn, envelope.inreplyto, DeliveryState.DELIVERED, "delivered_at", now)
             return 0
         received = Outgoing(envelope, data, content_hash="")
-        row = received.message_row(Direction.IN, DeliveryState.DELIVERED, now)
+        row = received.message_row(Direction.IN, DeliveryState.DELIVERED, now, self.trust)
         await conn.execute(insert(messages).values(**row, delivered_at=now))
         if envelope.message_type is MessageType.FEEDBACK:
             await _advance_outbound(conn, envelope.inreplyto, DeliveryState.ANSWERED, "answered_at", now)
@@ -120,24 +167,125 @@ class Inbound:
                 receiver=envelope.receiverregion, sent_at=envelope.time, data=data, received_at=now,
             )
         receipt = receipt_for(envelope, self.settings.node_id, now)
-        await conn.execute(insert(outbox).values(**receipt.outbox_row(self.topics, now)))
+        await conn.execute(insert(outbox).values(**receipt.outbox_row(self.topics, now, self.trust)))
         return 1
 
-    async def _quarantine(self, conn: AsyncConnection, record: Record, rejected: Rejected, now: datetime) -> None:
+    async def _control(self, conn: AsyncConnection, record: Record, envelope: Envelope, data: dict,
+                       now: datetime) -> int:
+        if self.control is None:
+            log.warning("control record %s skipped: no reconciler", envelope.id)
+            return 0
+        return await self.control.receive(conn, record, envelope, data, now)
+
+    async def _await_keys(self, records: Sequence[Record]) -> None:
+        """A record signed with a key not known yet may simply have overtaken its key (another topic): read the
+        keys topic to its end first; only then is a key still unknown quarantined as unknown_key."""
+        if self.trust is None or self.refresh_keys is None:
+            return
+        if not any(r.key in self.settings.served and self.trust.lacks_key(r.headers) for r in records):
+            return
+        if not await self.refresh_keys():
+            raise KeysNotCurrent("the keys topic could not be read to its end")
+
+    def _seal(self, value: bytes | None, context: str) -> bytes | None:
+        if value is None or self.trust is None:
+            return value
+        return self.trust.seal_value(value, context)
+
+    async def _quarantine(self, conn: AsyncConnection, record: Record, rejected: Rejected, now: datetime) -> int:
+        """Keep the record aside with its reason, and (once) send it to the dead-letter topic; returns 1 if sent."""
         log.warning("record %s/%d@%d quarantined: %s", record.topic, record.partition, record.offset, rejected.code)
-        await conn.execute(
+        headers = [[k, v.decode(errors="replace")] for k, v in record.headers]
+        first = await conn.execute(
             insert_ignoring_duplicates(conn, quarantine, "topic", "partition", "offset").values(
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                message_id=rejected.message_id,
+                key=record.key[:128] if record.key else None,
+                message_id=rejected.message_id[:64] if rejected.message_id else None,
                 reason_code=rejected.code,
                 reason=rejected.reason,
-                headers=orjson.dumps([[k, v.decode(errors="replace")] for k, v in record.headers]).decode(),
-                value=record.value,
+                headers=orjson.dumps(headers).decode(),
+                value=self._seal(record.value, quarantine_context(record.topic, record.partition, record.offset)),
                 received_at=now,
             )
         )
+        if first.rowcount == 0:
+            return 0  # read again after a crash: quarantined and dead-lettered already
+        key = record.key or ""
+        coordinates = f"{record.topic}/{record.partition}/{record.offset}"
+        dlq_id = f"dlq-{uuid.uuid5(_DLQ_NAMESPACE, coordinates)}"
+        await conn.execute(
+            insert(outbox).values(
+                message_id=dlq_id,
+                topic=self.topics.deadletter_topic,
+                partition=self.topics.partition_for(key) if len(key) == 6 else 0,
+                key=key[:80],
+                headers=orjson.dumps(headers + [
+                    ["mpx_dlq_reason_code", rejected.code],
+                    ["mpx_dlq_reason", rejected.reason],
+                    ["mpx_dlq_topic", record.topic],
+                    ["mpx_dlq_partition", str(record.partition)],
+                    ["mpx_dlq_offset", str(record.offset)],
+                    ["mpx_dlq_node", self.settings.node_id],
+                    ["mpx_dlq_time", now.isoformat()],
+                ]).decode(),
+                value=self._seal(record.value or b"", dlq_id),
+                created_at=now,
+                attempts=0,
+            )
+        )
+        return 1
+
+    async def set_aside(self, record: Record, code: str, reason: str) -> tuple[dict[tuple[str, int], int], int]:
+        """Quarantine a record the database refused, and move past it (the consumer's last resort)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            sent = await self._quarantine(conn, record, Rejected(code, reason, _header(record, "ce_id")), now)
+            await conn.execute(
+                upsert(conn, consumer_offsets, ["topic", "partition"],
+                       {"topic": record.topic, "partition": record.partition, "next_offset": record.offset + 1})
+            )
+        return {(record.topic, record.partition): record.offset + 1}, sent
+
+    async def replay(self, seq: int) -> tuple[str, str | None, int]:
+        """Process a quarantined record again (after a fix). Returns (result, message id, outbox rows added);
+        result is stored, duplicate, or the reason code it is rejected with again. KeyError if no such record."""
+        now = utcnow()
+        if self.refresh_keys is not None:  # a key published since the record was set aside
+            await self.refresh_keys()
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(quarantine).where(quarantine.c.seq == seq))).first()
+            if row is None:
+                raise KeyError(seq)
+            headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
+            value = row.value
+            if value is not None and self.trust is not None:
+                value = self.trust.open_value(value, quarantine_context(row.topic, row.partition, row.offset))
+            record = Record(row.topic, row.partition, row.offset, row.key, headers, value)
+            if record.key is None:  # quarantined before keys were kept
+                record = Record(row.topic, row.partition, row.offset, _header(record, "ce_receiverregion"),
+                                headers, value)
+            sent = 0
+            message_id = row.message_id
+            try:
+                envelope, data = self._decode(record)
+            except Rejected as rejected:
+                result = rejected.code
+            else:
+                message_id = envelope.id
+                seen = await conn.scalar(select(inbox.c.message_id).where(inbox.c.message_id == envelope.id))
+                if seen is not None:
+                    result = "duplicate"
+                elif envelope.message_type in RECONCILIATION_TYPES:
+                    sent, result = await self._control(conn, record, envelope, data, now), "stored"
+                else:
+                    sent, result = await self._apply(conn, record, envelope, data, now), "stored"
+            await conn.execute(
+                update(quarantine).where(quarantine.c.seq == seq).values(replayed_at=now, replay_result=result)
+            )
+        log.info("quarantined record %d replayed: %s", seq, result)
+        return result, message_id, sent
 
 
 async def _advance_outbound(
@@ -150,3 +298,10 @@ async def _advance_outbound(
     await conn.execute(
         update(messages).where(base, messages.c.state.in_(states_before(state))).values(state=state)
     )
+
+
+def _header(record: Record, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return value.decode(errors="replace")[:64]
+    return None

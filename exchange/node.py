@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.backpressure import OutboxLimit
 from exchange.config import Settings
+from exchange.api.auth import Auth
 from exchange.inbound import Inbound
+from exchange.security.keystore import KeyStore
+from exchange.security.principals import Role
+from exchange.reconciliation import Reconciler
 from exchange.obligations import Obligations
 from exchange.reminders import Reminders
 from exchange.sla import Agreement, AgreementBook, CalendarBook, load_agreements
@@ -24,8 +30,11 @@ from exchange.outbound import Outbound
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
 from exchange.transport.consumer import Consumer
+from exchange.transport.keys import KeyFeed
 from exchange.transport.relay import Relay
 from exchange.transport.topics import TopicScheme
+from exchange.security.payload_crypto import PayloadCipher
+from exchange.trust import Trust
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +54,24 @@ class Node:
         for path in settings.calendar_files:
             self.calendars.load(path)
         self.obligations = Obligations(self.agreements, self.calendars, self.topics, settings.person_secret)
-        self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds)
+        # Names this process among replicas of the node: relay leases, daily reconciliation runs.
+        self.instance = f"{settings.node_id}@{socket.gethostname()}:{settings.port}"
+        self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds,
+                           instance=self.instance, lease_seconds=settings.relay_lease_seconds)
         self.outbound = Outbound(settings, self.engine, self.topics, self.obligations, self.relay.wake)
         self.inbound = Inbound(settings, self.engine, self.topics, self.obligations)
+        self.outbound.admit = OutboxLimit(settings.outbox_max_pending,
+                                          broker_away=lambda: not self.broker_connected or self.relay.failing)
+        self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
+        self.inbound.control = self.reconciler
+        # Signed records and payloads sealed at rest (exchange/trust.py).
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties)
+        self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
+        self.key_feed: KeyFeed | None = None
+        self._keys_consumer: AIOKafkaConsumer | None = None
         self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
+        self.keys = KeyStore(self.engine)
+        self.auth = Auth(settings, self.keys)
         self.agreement_feed: AgreementFeed | None = None
         self.consumer: Consumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -59,8 +82,13 @@ class Node:
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
+        if self.settings.bootstrap_key:
+            await self.keys.create(name="local case system (MPX_BOOTSTRAP_KEY)", role=Role.COUNTY_SYSTEM,
+                                   counties=self.settings.served, key=self.settings.bootstrap_key)
+        await self.trust.start()
         await self._load_rules()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
+        self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
 
     async def _load_rules(self) -> None:
         """Agreements and calendar overrides this node already knows, then the start-up file."""
@@ -76,16 +104,31 @@ class Node:
                     await store_agreement(self.engine, agreement)
 
     async def stop(self) -> None:
+        await self._drain()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for client in (self._feed_consumer, self._kafka_consumer, self._producer):
+        for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.stop()
         await self.engine.dispose()
+
+    async def _drain(self) -> None:
+        """Shutdown (SIGTERM): the relay finishes its batch, the consumer its transaction and Kafka commit."""
+        self.relay.stop()
+        if self.consumer is not None:
+            self.consumer.stop()
+        draining = [t for t in self._tasks if t.get_name() in ("relay", "consumer") and not t.done()]
+        if draining:
+            _, late = await asyncio.wait(draining, timeout=self.settings.drain_seconds)
+            if late:
+                log.warning("%s still busy after %.0fs; stopping anyway (its records stay in the outbox or on Kafka)",
+                            ", ".join(t.get_name() for t in late), self.settings.drain_seconds)
+            else:
+                log.info("relay and consumer drained")
 
     async def ready(self) -> dict[str, bool]:
         database = True
@@ -112,16 +155,22 @@ class Node:
                 break
             except Exception as exc:  # noqa: BLE001 - broker not there yet
                 log.warning("Kafka at %s not reachable (%s); retrying", s.kafka_bootstrap_servers, type(exc).__name__)
-                for client in (self._feed_consumer, self._kafka_consumer, self._producer):
+                for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
                     if client is not None:
                         with contextlib.suppress(Exception):
                             await client.stop()
-                self._producer = self._kafka_consumer = self._feed_consumer = None
+                self._producer = self._kafka_consumer = self._feed_consumer = self._keys_consumer = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
         self.broker_connected = True
         log.info("node %s connected to Kafka, serving %s", s.node_id, ",".join(s.counties))
+        # Every county's keys before the first record: a record read before its key would be held up.
+        keys = asyncio.create_task(self.key_feed.run(), name="keys")
+        if not await self.key_feed.catch_up(s.key_wait_seconds):
+            log.warning("keys topic not read to its end within %.0fs; consuming anyway", s.key_wait_seconds)
         tasks = [
+            keys,
+            asyncio.create_task(self.key_feed.reload_forever(), name="signing-keys"),
             asyncio.create_task(self.relay.run(self._producer), name="relay"),
             asyncio.create_task(self.consumer.run(), name="consumer"),
             asyncio.create_task(self.agreement_feed.run(), name="agreements"),
@@ -136,7 +185,8 @@ class Node:
         partitions = {TopicPartition(*self.topics.address(county)) for county in s.counties}
         await self.provisioner.ensure({tp.topic for tp in partitions} | {self.topics.monitor_topic,
                                                                          self.topics.reminders_topic})
-        await self.provisioner.ensure({self.topics.agreements_topic}, partitions=1, compacted=True)
+        await self.provisioner.ensure({self.topics.agreements_topic, self.topics.keys_topic}, partitions=1,
+                                      compacted=True)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             client_id=f"mpx-{s.node_id}",
@@ -149,7 +199,7 @@ class Node:
         self._kafka_consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             client_id=f"mpx-{s.node_id}",
-            group_id=f"mpx-node-{s.node_id}",
+            group_id=s.consumer_group or f"mpx-node-{s.node_id}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
@@ -161,8 +211,16 @@ class Node:
         await self._feed_consumer.start()
         self.agreement_feed = AgreementFeed(self._feed_consumer, self.topics.agreements_topic, self.agreements,
                                             self.engine)
+        self._keys_consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"mpx-{s.node_id}-keys", enable_auto_commit=False,
+        )
+        await self._keys_consumer.start()
+        self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)
+        await self.key_feed.publish(self.trust.own_records())  # acknowledged before the relay publishes a record
+        self.inbound.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
         self.consumer = Consumer(
-            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake
+            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake,
+            group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
         )
 
 

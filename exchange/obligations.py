@@ -30,6 +30,7 @@ from exchange.sla import (
     supersede_by_return,
 )
 from exchange.sla.clock import day_of_deadline
+from exchange.storage.sql import insert_ignoring_duplicates
 from exchange.storage.tables import obligations, outbox
 from exchange.timeutil import as_utc
 from exchange.transport.topics import TopicScheme
@@ -164,13 +165,15 @@ class Obligations:
             received_at=received_at, resolution=resolution, calendar=self.calendars.calendar_for(receiver),
         )
         sender_side = self._sender_side(message_type, sender, receiver, sent_at, data)
-        await conn.execute(
-            insert(obligations).values(
+        opened = await conn.execute(
+            insert_ignoring_duplicates(conn, obligations, "message_id").values(
                 message_id=ob.message_id, message_type=ob.message_type, sender=sender, receiver=receiver,
                 received_at=received_at, due_at=ob.due_at, provisional=ob.provisional, paused=False,
                 person_key=self.person_key(data), revision=1, state=to_state(ob, sender_side),
             )
         )
+        if opened.rowcount == 0:  # a record delivered again after its message row was lost: the clock runs on
+            return ob
         await self._announce(conn, "opened", ob, sender_side, 1, received_at)
         if message_type is MessageType.RETURN_CANCELLATION:
             await self._supersede(conn, sender, receiver, data, message_id, received_at)

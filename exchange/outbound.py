@@ -8,18 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from contracts import CONTROL_TYPES, MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, content_hash, new_envelope
 from exchange.obligations import Obligations
 from exchange.problems import Problem, validation_problem
+from exchange.security import evidence
+from exchange.security.principals import Principal
 from exchange.storage.tables import messages, outbox
 from exchange.timeutil import utcnow
 from exchange.transport.topics import TopicScheme
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-SUBMITTABLE = [t for t in MessageType if t is not MessageType.DELIVERY_RECEIPT]
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES]  # nodes make control records themselves
 
 
 class MessageIn(BaseModel):
@@ -59,6 +61,11 @@ class FeedbackIn(BaseModel):
 class Outbound:
     """The sending side of a node."""
 
+    #: Backpressure: awaited with (connection, records to add) before storing; raises a 503 Problem when full.
+    admit = None
+    #: Signs each record for its sending county and seals payloads at rest (exchange.trust.Trust).
+    trust = None
+
     def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations,
                  wake_relay: Callable[[], None]):
         self.settings = settings
@@ -67,7 +74,7 @@ class Outbound:
         self.obligations = obligations
         self.wake_relay = wake_relay
 
-    async def submit(self, items: list[MessageIn]) -> list[str]:
+    async def submit(self, items: list[MessageIn], principal: str | None = None) -> list[str]:
         """Store every message or none; returns their ids (existing ids for idempotent repeats)."""
         now = utcnow()
         prepared: list[Outgoing] = []
@@ -92,17 +99,27 @@ class Outbound:
                     continue
                 fresh.append(out)
             await self._check_replies(conn, fresh, items_index={o.id: i for i, o in enumerate(prepared)}, total=len(items))
+            if fresh and self.admit is not None:
+                await self.admit(conn, len(fresh))
             if fresh:
                 await conn.execute(
-                    insert(messages), [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now) for o in fresh]
+                    insert(messages),
+                    [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust) for o in fresh],
                 )
-                await conn.execute(insert(outbox), [o.outbox_row(self.topics, now) for o in fresh])
+                await conn.execute(insert(outbox), [o.outbox_row(self.topics, now, self.trust) for o in fresh])
                 await self._mark_answered(conn, [o for o in fresh if o.envelope.inreplyto], now)
+                await evidence.append_many(conn, [
+                    {"event": "answered" if o.envelope.inreplyto else "accepted", "message_id": o.id,
+                     "county": o.envelope.senderregion, "principal": principal,
+                     "detail": {"type": o.envelope.message_type.value, "receiver": o.envelope.receiverregion,
+                                "in_reply_to": o.envelope.inreplyto}}
+                    for o in fresh
+                ], at=now)
         if fresh:
             self.wake_relay()
         return [out.id for out in prepared]
 
-    async def answer(self, original_id: str, feedback: FeedbackIn) -> str:
+    async def answer(self, original_id: str, feedback: FeedbackIn, principal: Principal | None = None) -> str:
         """Feedback to an inbound message; sender and receiver are the original's, reversed."""
         async with self.engine.connect() as conn:
             row = (
@@ -112,6 +129,9 @@ class Outbound:
                     )
                 )
             ).first()
+        if row is not None and principal is not None and not principal.acts_for(row.receiver):
+            raise Problem("not_your_county", f"this key does not act for {row.receiver}",
+                          f"此密钥无权代表 {row.receiver}")
         if row is None or row.receiver not in self.settings.served:
             raise Problem("message_not_found", f"no inbound message {original_id} for this node's counties",
                           f"本节点服务的县区没有收到编号为 {original_id} 的报文")
@@ -125,7 +145,7 @@ class Outbound:
             agreement_id=row.agreement_id,
             data=feedback.data,
         )
-        return (await self.submit([item]))[0]
+        return (await self.submit([item], principal=principal.id if principal else None))[0]
 
     def _prepare(self, item: MessageIn, now) -> Outgoing:  # noqa: ANN001
         try:

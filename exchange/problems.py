@@ -27,6 +27,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "sender_not_served": (403, "发送地不是本节点服务的县区", "The sender county is not served by this node"),
     "county_not_served": (403, "该县区不由本节点服务", "That county is not served by this node"),
     "forbidden": (403, "无权执行该操作", "Not allowed"),
+    "unauthenticated": (401, "需要有效的身份凭证", "A valid API key or token is required"),
+    "not_your_county": (403, "无权代表该县区", "Not allowed to act for that county"),
+    "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),
     "invalid_agreement": (422, "协作协议无效", "Invalid cooperation agreement"),
     "message_not_found": (404, "报文不存在", "No such message"),
@@ -39,6 +42,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "资源不存在", "Not found"),
     "method_not_allowed": (405, "不支持该方法", "Method not allowed"),
     "bad_request": (400, "请求无效", "Bad request"),
+    "replay_rejected": (422, "隔离记录重新处理后仍被拒绝", "The quarantined record was rejected again"),
     "service_unavailable": (503, "服务暂不可用", "Service temporarily unavailable"),
     "internal_error": (500, "内部错误", "Internal error"),
 }

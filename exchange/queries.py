@@ -17,7 +17,7 @@ from exchange.storage.tables import messages, obligations
 from exchange.timeutil import as_utc, utcnow
 
 
-def _summary(row: Row, with_data: bool = True) -> dict[str, Any]:
+def _summary(row: Row, with_data: bool = True, trust: Any = None) -> dict[str, Any]:
     item = {
         "id": row.id,
         "direction": row.direction,
@@ -35,7 +35,7 @@ def _summary(row: Row, with_data: bool = True) -> dict[str, Any]:
     }
     if with_data:
         item["envelope"] = orjson.loads(row.envelope)
-        item["data"] = orjson.loads(row.payload)
+        item["data"] = orjson.loads(trust.open_payload(row.payload, row.id) if trust is not None else row.payload)
     return item
 
 
@@ -51,18 +51,20 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str]):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Any = None):
         self.engine = engine
         self.served = served
+        self.trust = trust  # exchange.trust.Trust: opens payloads sealed at rest
 
-    async def message(self, message_id: str) -> dict[str, Any]:
-        """A served county's view of one message: its own outbound copy first, else its inbound copy."""
+    async def message(self, message_id: str, counties: list[str]) -> dict[str, Any]:
+        """A county's view of one message: its own outbound copy first, else its inbound copy."""
+        visible = frozenset(counties)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(messages).where(messages.c.id == message_id))).all()
             mine = [
                 r for r in rows
-                if (r.direction == Direction.OUT and r.sender in self.served)
-                or (r.direction == Direction.IN and r.receiver in self.served)
+                if (r.direction == Direction.OUT and r.sender in visible)
+                or (r.direction == Direction.IN and r.receiver in visible)
             ]
             if not mine:
                 raise Problem("message_not_found", f"no message {message_id} for this node's counties",
@@ -78,16 +80,15 @@ class Queries:
             ).all()
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
-                                                  obligations.c.receiver.in_(sorted(self.served)))
+                                                  obligations.c.receiver.in_(sorted(visible)))
             ) if row.direction == Direction.IN else None
-        view = _summary(row)
-        view["feedback"] = [_summary(a) for a in answers]
+        view = _summary(row, trust=self.trust)
+        view["feedback"] = [_summary(a, trust=self.trust) for a in answers]
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 
-    async def inbox(self, *, county: str | None, type_: str | None, answered: bool | None,
+    async def inbox(self, *, counties: list[str], type_: str | None, answered: bool | None,
                     cursor: str | None, limit: int) -> dict[str, Any]:
-        counties = [county] if county else sorted(self.served)
         query = select(messages).where(messages.c.direction == Direction.IN, messages.c.receiver.in_(counties))
         if type_:
             query = query.where(messages.c.type == type_)
@@ -101,7 +102,7 @@ class Queries:
             rows = (await conn.execute(query.order_by(messages.c.seq).limit(limit + 1))).all()
         page = rows[:limit]
         return {
-            "items": [_summary(r) for r in page],
+            "items": [_summary(r, trust=self.trust) for r in page],
             # Always a cursor to come back with, so a local system can poll for what arrives later.
             "next_cursor": encode_cursor(page[-1].seq) if page else cursor,
             "has_more": len(rows) > limit,

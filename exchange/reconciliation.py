@@ -66,6 +66,9 @@ def _chunks(items: list[str], size: int = CHUNK):  # noqa: ANN202
 class Reconciler:
     """Sends digests, checks the digests it receives, serves the resend requests it receives."""
 
+    #: Signs the digests and resend requests (exchange.trust.Trust); copies served again keep their signatures.
+    trust = None
+
     def __init__(self, settings: Settings, engine: AsyncEngine, topics, wake_relay: Callable[[], None],  # noqa: ANN001
                  instance: str = "node"):
         self.settings = settings
@@ -145,7 +148,8 @@ class Reconciler:
                     "parts": len(parts), "count": len(part), "sha256": ids_sha256(part), "ids": part,
                 }
                 envelope = self._envelope(MessageType.RECONCILIATION_DIGEST, county, peer, now)
-                await conn.execute(insert(outbox).values(**Outgoing(envelope, data, "").outbox_row(self.topics, now)))
+                row = Outgoing(envelope, data, "").outbox_row(self.topics, now, self.trust)
+                await conn.execute(insert(outbox).values(**row))
                 await conn.execute(insert(reconciliation).values(
                     kind="digest_sent", county=county, peer=peer, day=day, digest_id=envelope.id, part=number,
                     parts=len(parts), total=len(ids), count=len(part), missing=0, created_at=now))
@@ -196,7 +200,7 @@ class Reconciler:
             await conn.execute(delete(inbox).where(inbox.c.message_id.in_(chunk)))
         request = self._envelope(MessageType.RESEND_REQUEST, county, peer, now)
         body = {"digest_id": envelope.id, "day": day.isoformat(), "ids": missing}
-        await conn.execute(insert(outbox).values(**Outgoing(request, body, "").outbox_row(self.topics, now)))
+        await conn.execute(insert(outbox).values(**Outgoing(request, body, "").outbox_row(self.topics, now, self.trust)))
         return 1
 
     async def _serve(self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any], now: datetime) -> int:

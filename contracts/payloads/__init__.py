@@ -6,9 +6,11 @@ from contracts.payloads.delivery_receipt import DeliveryReceipt
 from contracts.payloads.feedback import Feedback, FeedbackStatus
 from contracts.payloads.outflow_registration import MaritalStatus, OutflowReason, OutflowRegistration
 from contracts.payloads.pregnancy_check import PregnancyCheck, PregnancyCheckResult
+from contracts.payloads.reconciliation import MAX_IDS, ReconciliationDigest, ResendRequest, ids_sha256
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
 
 __all__ = [
+    "MAX_IDS",
     "Birth",
     "Child",
     "ContraceptionMethod",
@@ -23,6 +25,9 @@ __all__ = [
     "PolicyReviewResult",
     "PregnancyCheck",
     "PregnancyCheckResult",
+    "ReconciliationDigest",
+    "ResendRequest",
     "ReturnCancellation",
     "ReturnReason",
+    "ids_sha256",
 ]

@@ -222,6 +222,7 @@ cmd_start() {
         # Watchdog: stop the broker when the watched process (e.g. pytest) goes away.
         (
             trap '' HUP
+            for _ in $(seq 1 100); do broker_alive "$pid" && break; sleep 0.1; done  # exec chain done
             while kill -0 "$KAFKA_WATCH_PID" 2>/dev/null && broker_alive "$pid"; do sleep 1; done
             if broker_alive "$pid"; then
                 kill -TERM "$pid" 2>/dev/null || true
@@ -234,7 +235,9 @@ cmd_start() {
 
     local timeout="${KAFKA_START_TIMEOUT:-60}" waited=0
     while ! port_open "$PORT"; do
-        if ! broker_alive "$pid"; then
+        # Until the exec chain (subshell -> setsid -> java) is done, the pid's cmdline is not java's yet:
+        # in the first seconds only ask whether the process exists.
+        if ! kill -0 "$pid" 2>/dev/null || { [ "$waited" -ge 30 ] && ! broker_alive "$pid"; }; then
             echo "---- tail of $DIR/logs/kafka.out" >&2; tail -n 40 "$DIR/logs/kafka.out" >&2 || true
             echo "---- tail of $DIR/logs/server.log" >&2; tail -n 40 "$DIR/logs/server.log" >&2 || true
             die "broker exited during startup"

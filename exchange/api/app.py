@@ -5,11 +5,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator, TypeVar
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from exchange.api import errors, rules
+from exchange.api import errors, operations, rules
+from exchange.api.auth import require_county
 from exchange.api.limits import BodySizeLimit
 from exchange.api.views import Accepted, BatchAccepted, Health, InboxPage, MessageView, ProblemView, Readiness
 from exchange.config import Settings
@@ -17,6 +18,7 @@ from exchange.node import Node
 from exchange.outbound import BatchIn, FeedbackIn, MessageIn
 from exchange.problems import Problem, validation_problem
 from exchange.queries import Queries
+from exchange.security.principals import Permission, Principal
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,13 +49,30 @@ def _body_doc(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 
 
+def _may_send(principal: Principal, items: list[MessageIn], served: frozenset[str]) -> None:
+    """A key sends only as the counties it acts for (a sender the node does not serve is refused later)."""
+    for item in items:
+        if item.sender in served:
+            require_county(principal, item.sender)
+
+
 def create_app(settings: Settings) -> FastAPI:
     if settings.role == "monitor":
         from exchange.api.monitor import create_monitor_app
 
         return create_monitor_app(settings)
     node = Node(settings)
-    queries = Queries(node.engine, settings.served)
+    queries = Queries(node.engine, settings.served, node.trust)
+
+    def visible_to(principal: Principal, county: str | None = None) -> list[str]:
+        """The served counties whose messages the caller may read (403 for a county outside them)."""
+        if county is not None:
+            if county not in settings.served:
+                raise Problem("county_not_served", f"this node serves {', '.join(settings.counties)}",
+                              f"本节点服务的县区：{'、'.join(settings.counties)}")
+            require_county(principal, county)
+            return [county]
+        return sorted(c for c in settings.served if principal.acts_for(c))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -71,40 +90,47 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.node = node
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    errors.install(app)
+    errors.install(app, node.engine)
     app.include_router(rules.router(node))
+    app.include_router(operations.router(node))
 
     @app.post("/v1/messages", status_code=202, response_model=Accepted, responses=PROBLEMS,
               openapi_extra=_body_doc(MessageIn), tags=["messages"])
-    async def post_message(request: Request) -> Response:
+    async def post_message(request: Request, principal: Principal = Depends(node.auth.requires(Permission.SEND))
+                           ) -> Response:
         """Validate, store durably and queue one message for delivery (202 once it is on disk)."""
         item = await _body(request, MessageIn)
-        [message_id] = await node.outbound.submit([item])
+        _may_send(principal, [item], settings.served)
+        [message_id] = await node.outbound.submit([item], principal=principal.id)
         return _json({"id": message_id, "state": "accepted"}, 202)
 
     @app.post("/v1/messages/batch", status_code=202, response_model=BatchAccepted, responses=PROBLEMS,
               openapi_extra=_body_doc(BatchIn), tags=["messages"])
-    async def post_batch(request: Request) -> Response:
+    async def post_batch(request: Request, principal: Principal = Depends(node.auth.requires(Permission.SEND))
+                         ) -> Response:
         """Many messages at once: all are stored, or (on any error) none."""
         batch = await _body(request, BatchIn)
+        _may_send(principal, batch.messages, settings.served)
         if len(batch.messages) > settings.max_batch:
             raise Problem("batch_too_large", f"at most {settings.max_batch} messages per batch",
                           f"每批最多 {settings.max_batch} 条报文")
-        ids = await node.outbound.submit(batch.messages)
+        ids = await node.outbound.submit(batch.messages, principal=principal.id)
         return _json({"ids": ids, "count": len(ids)}, 202)
 
     @app.post("/v1/messages/{message_id}/feedback", status_code=202, response_model=Accepted, responses=PROBLEMS,
               openapi_extra=_body_doc(FeedbackIn), tags=["messages"])
-    async def post_feedback(message_id: str, request: Request) -> Response:
+    async def post_feedback(message_id: str, request: Request,
+                            principal: Principal = Depends(node.auth.requires(Permission.ANSWER))) -> Response:
         """Answer a message this node's county received; the feedback travels back to its sender."""
         feedback = await _body(request, FeedbackIn)
-        feedback_id = await node.outbound.answer(message_id, feedback)
+        feedback_id = await node.outbound.answer(message_id, feedback, principal=principal)
         return _json({"id": feedback_id, "state": "accepted"}, 202)
 
     @app.get("/v1/messages/{message_id}", response_model=MessageView, responses=PROBLEMS, tags=["messages"])
-    async def get_message(message_id: str) -> Response:
+    async def get_message(message_id: str, principal: Principal = Depends(node.auth.requires(Permission.READ))
+                          ) -> Response:
         """The message, where it has got to (accepted, published, delivered, answered), and its feedback."""
-        return _json(await queries.message(message_id))
+        return _json(await queries.message(message_id, visible_to(principal)))
 
     @app.get("/v1/inbox", response_model=InboxPage, responses=PROBLEMS, tags=["messages"])
     async def get_inbox(
@@ -113,12 +139,12 @@ def create_app(settings: Settings) -> FastAPI:
         answered: Annotated[bool | None, Query(description="true: answered; false: awaiting feedback.")] = None,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
+        principal: Principal = Depends(node.auth.requires(Permission.READ)),
     ) -> Response:
-        """Inbound messages for this node's counties, oldest first."""
-        if county is not None and county not in settings.served:
-            raise Problem("county_not_served", f"this node serves {', '.join(settings.counties)}",
-                          f"本节点服务的县区：{'、'.join(settings.counties)}")
-        return _json(await queries.inbox(county=county, type_=type, answered=answered, cursor=cursor, limit=limit))
+        """Inbound messages for the caller's counties, oldest first."""
+        counties = visible_to(principal, county)
+        return _json(await queries.inbox(counties=counties, type_=type, answered=answered, cursor=cursor,
+                                         limit=limit))
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> Health:

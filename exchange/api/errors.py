@@ -10,7 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from exchange.problems import PROBLEM_JSON, Problem
+from exchange.security import evidence
+from exchange.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +28,14 @@ def problem_response(problem: Problem, request: Request) -> Response:
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, engine: AsyncEngine | None = None) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
+        if engine is not None and exc.status in (401, 403):
+            # A refusal leaves no trace but this line of the evidence chain.
+            await evidence.append_alone(
+                engine, "refused", at=utcnow(), principal=getattr(request.state, "principal", None),
+                detail={"code": exc.code, "method": request.method, "path": request.url.path})
         return problem_response(exc, request)
 
     @app.exception_handler(RequestValidationError)

@@ -5,15 +5,17 @@ from datetime import date
 from typing import Annotated, AsyncIterator, Literal
 
 import orjson
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
 from exchange.api import errors
 from exchange.config import Settings
 from exchange.monitor.export import to_csv, to_xlsx
 from exchange.monitor.node import MonitorNode
-from exchange.monitor.queries import GroupBy, Side
+from exchange.monitor.queries import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, Side
+from exchange.monitor.queries import MonitorQueries
 from exchange.problems import Problem
+from exchange.security.principals import Permission, Principal, Role
 from exchange.timeutil import utcnow
 
 Format = Literal["json", "csv", "xlsx"]
@@ -45,7 +47,15 @@ def create_monitor_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0", lifespan=lifespan,
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
-    errors.install(app)
+    errors.install(app, node.engine)
+    monitor = Depends(node.auth.requires(Permission.MONITOR))
+
+    def queries_for(principal: Principal) -> MonitorQueries:
+        """A provincial monitor's key sees its own provinces within this monitor's scope; a national key all."""
+        if principal.role is Role.NATIONAL_MONITOR:
+            return node.queries
+        provinces = sorted(p for p in principal.provinces if settings.in_scope(p + "0000"))
+        return MonitorQueries(node.engine, lambda county: county[:2] in provinces, node.calendars, scope=provinces)
 
     @app.get("/v1/monitor/timeliness", tags=["monitor"])
     async def timeliness(
@@ -54,17 +64,25 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         group_by: GroupBy = "county",
         side: Side = "receiver",
         format: Format = "json",  # noqa: A002
+        principal: Principal = monitor,
     ) -> Response:
         """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums."""
         if end <= start:
             raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
-        answer = await node.queries.timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())
+        answer = await queries_for(principal).timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())
         return _render(answer, format, f"timeliness-{start}-{end}")
 
     @app.get("/v1/monitor/overdue", tags=["monitor"])
-    async def overdue(format: Format = "json") -> Response:  # noqa: A002
-        """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number."""
-        return _render(await node.queries.overdue(now=utcnow()), format, "overdue")
+    async def overdue(
+        format: Format = "json",  # noqa: A002
+        limit: Annotated[int, Query(ge=1, le=OVERDUE_PAGE_MAX, description="Items per page.")] = OVERDUE_PAGE,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+        principal: Principal = monitor,
+    ) -> Response:
+        """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number.
+
+        By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
+        return _render(await queries_for(principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format, "overdue")
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

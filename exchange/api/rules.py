@@ -1,17 +1,18 @@
 """Deadline rules and their results over HTTP: calendars, agreements, obligations, reminders."""
 
-import hmac
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
 
 from contracts import is_region, region_name
+from exchange.api.auth import require_county
 from exchange.node import Node
+from exchange.security.principals import Permission, Principal
 from exchange.obligations import obligation_view
 from exchange.problems import Problem
 from exchange.sla import Agreement, AgreementError, DayKind, Status
@@ -39,17 +40,14 @@ def router(node: Node) -> APIRouter:
     settings = node.settings
     api = APIRouter()
 
-    def require_admin(authorization: str | None) -> None:
-        token = settings.admin_token
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            raise Problem("forbidden", "admin token required (MPX_ADMIN_TOKEN)", "需要管理员令牌")
+    admin = Depends(node.auth.requires(Permission.ADMIN))
 
     @api.get("/v1/calendar/{region}", tags=["deadlines"])
     async def calendar_day(
         region: str,
         day: Annotated[date | None, Query(alias="date", description="Default: today in Asia/Shanghai.")] = None,
         n: Annotated[int, Query(ge=0, le=366, description="Also give the n-th working day after the date.")] = 5,
+        principal: Principal = Depends(node.auth.authenticated),
     ) -> Response:
         """Is a date a working day in this region, and which is the n-th working day after it (受理日不计)."""
         if not is_region(region):
@@ -67,13 +65,12 @@ def router(node: Node) -> APIRouter:
         })
 
     @api.get("/v1/calendar/{region}/overrides", tags=["deadlines"])
-    async def list_overrides(region: str) -> Response:
+    async def list_overrides(region: str, principal: Principal = Depends(node.auth.authenticated)) -> Response:
         return _json([o.to_dict() for o in node.calendars.overrides(region)])
 
     @api.post("/v1/calendar/overrides", status_code=201, tags=["deadlines", "admin"])
-    async def add_override(body: OverrideIn, authorization: Annotated[str | None, Header()] = None) -> Response:
+    async def add_override(body: OverrideIn, principal: Principal = admin) -> Response:
         """Add extra holidays or working days for a region (admin)."""
-        require_admin(authorization)
         if not is_region(body.region):
             raise Problem("unknown_region", f"{body.region} is not a GB/T 2260 region code",
                           f"{body.region} 不是有效的行政区划代码")
@@ -89,14 +86,13 @@ def router(node: Node) -> APIRouter:
                       "calendar_id": node.calendars.calendar_for(body.region).id}, 201)
 
     @api.get("/v1/agreements", tags=["deadlines"])
-    async def list_agreements() -> Response:
+    async def list_agreements(principal: Principal = Depends(node.auth.authenticated)) -> Response:
         """Every version of every cooperation agreement this node knows."""
         return _json(node.agreements.to_dicts())
 
     @api.post("/v1/agreements", status_code=202, tags=["deadlines", "admin"])
-    async def add_agreement(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    async def add_agreement(request: Request, principal: Principal = admin) -> Response:
         """Publish an agreement (a new id, or a new version of one) to every node of the federation (admin)."""
-        require_admin(authorization)
         try:
             agreement = Agreement.from_dict(orjson.loads(await request.body()))
             node.agreements.add(agreement)
@@ -120,11 +116,10 @@ def router(node: Node) -> APIRouter:
         county: Annotated[str | None, Query()] = None,
         status_: Annotated[Status | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
+        principal: Principal = Depends(node.auth.requires(Permission.READ)),
     ) -> Response:
-        """This node's feedback obligations with their live status (overdue is computed now)."""
-        counties = [county] if county else sorted(settings.served)
-        if county and county not in settings.served:
-            raise Problem("county_not_served")
+        """The caller's counties' feedback obligations with their live status (overdue is computed now)."""
+        counties = _counties(principal, county)
         now = utcnow()
         async with node.engine.connect() as conn:
             rows = (await conn.execute(select(obligations.c.state).where(obligations.c.receiver.in_(counties))
@@ -135,14 +130,23 @@ def router(node: Node) -> APIRouter:
         return _json({"as_of": now.isoformat(), "items": views[:limit], "count": len(views)})
 
     @api.get("/v1/reminders", tags=["deadlines"])
-    async def list_reminders(county: Annotated[str | None, Query()] = None) -> Response:
-        """Reminders emitted for this node's counties, newest first."""
-        counties = [county] if county else sorted(settings.served)
+    async def list_reminders(county: Annotated[str | None, Query()] = None,
+                             principal: Principal = Depends(node.auth.requires(Permission.READ))) -> Response:
+        """Reminders emitted for the caller's counties, newest first."""
+        counties = _counties(principal, county)
         async with node.engine.connect() as conn:
             rows = (await conn.execute(select(reminders).where(reminders.c.receiver.in_(counties))
                                        .order_by(reminders.c.emitted_at.desc()).limit(500))).all()
         return _json([{"message_id": r.message_id, "kind": r.kind, "receiver": r.receiver,
                        "due_at": r.due_at.isoformat(), "fire_at": r.fire_at.isoformat(),
                        "emitted_at": r.emitted_at.isoformat()} for r in rows])
+
+    def _counties(principal: Principal, county: str | None) -> list[str]:
+        if county is None:
+            return sorted(c for c in settings.served if principal.acts_for(c))
+        if county not in settings.served:
+            raise Problem("county_not_served")
+        require_county(principal, county)
+        return [county]
 
     return api

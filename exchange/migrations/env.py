@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from exchange.storage.database import create_engine
@@ -13,7 +14,13 @@ from exchange.storage.tables import metadata
 config = context.config
 
 
+#: Replicas of one node starting together would otherwise run the same migration at once.
+MIGRATION_LOCK = 0x4D505801
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":  # held until the migration transaction commits
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

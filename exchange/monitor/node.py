@@ -8,7 +8,10 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 
+from exchange.api.auth import Auth
 from exchange.config import Settings
+from exchange.security.keystore import KeyStore
+from exchange.security.principals import Role
 from exchange.monitor.feed import MonitorFeed
 from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
@@ -29,11 +32,19 @@ class MonitorNode:
             self.calendars.load(path)
         self.queries = MonitorQueries(self.engine, settings.in_scope, self.calendars)
         self.feed: MonitorFeed | None = None
+        self.keys = KeyStore(self.engine)
+        self.auth = Auth(settings, self.keys)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
+        if self.settings.bootstrap_key:
+            national = "all" in self.settings.monitor_scope
+            await self.keys.create(
+                name="monitor (MPX_BOOTSTRAP_KEY)", key=self.settings.bootstrap_key,
+                role=Role.NATIONAL_MONITOR if national else Role.PROVINCIAL_MONITOR,
+                provinces=frozenset() if national else frozenset(p[:2] for p in self.settings.monitor_scope))
         self._task = asyncio.create_task(self._run(), name="monitor-feed")
 
     async def _run(self) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 class UtcDateTime(TypeDecorator):
@@ -223,6 +224,13 @@ monitor_obligations = Table(
     Column("revision", Integer, nullable=False),
     Index("ix_monitor_obligations_due", "due_day"),
     Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
+    # Open, unpaused obligations by deadline: the overdue count reads only these (migration 0009).
+    Index("ix_monitor_obligations_overdue", "due_at",
+          postgresql_where=text("answered_at IS NULL AND cancelled_at IS NULL AND paused IS false"),
+          sqlite_where=text("answered_at IS NULL AND cancelled_at IS NULL AND paused IS 0")),
+    # The sender-side cohort (records with a sender-side deadline only).
+    Index("ix_monitor_obligations_sender_due", "sender_due_day",
+          postgresql_where=text("sender_due_day IS NOT NULL"), sqlite_where=text("sender_due_day IS NOT NULL")),
 )
 
 # Reconciliation (anti-entropy): digests sent and checked, resend requests made and served.
@@ -254,4 +262,61 @@ reconciliation_runs = Table(
     Column("started_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "reconciliation", "reconciliation_runs"]
+# API keys of local systems, monitors and admins: only a hash of the secret is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("counties", Text, nullable=False, default=""),
+    Column("provinces", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+# The evidence chain: append-only, each entry hashing the one before (exchange/security/audit.py).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("message_id", String(80)),
+    Column("county", String(6)),
+    Column("principal", String(64)),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_message", "message_id"),
+)
+
+# This node's own Ed25519 signing keys, one or more per served county (exchange/trust.py). The private half is
+# sealed with the payload key (MPX_PAYLOAD_KEYS) when one is configured.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", String(64), nullable=False),  # raw Ed25519 public key, base64url
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every county's public keys this node believes, as learned from the keys topic (its own included).
+county_public_keys = Table(
+    "county_public_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime),
+    Column("learned_at", UtcDateTime, nullable=False),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]

@@ -17,6 +17,13 @@ partitions up only after its current transaction and Kafka commit (drain).
 Should two replicas ever read the same records anyway (a lock connection lost
 while its transaction still runs), the inbox drops the second copy.
 
+**Provincial node group** (``MPX_CONSUMER_GROUP``). The replicas of a provincial
+node (one database, all the province's counties) may instead split the
+province's topics by Kafka's own group protocol. A rebalance then waits for the
+batch in flight to be stored and committed before partitions are given up
+(revoked), newly assigned partitions start from the positions in the database,
+and records fetched for a partition revoked meanwhile are dropped, not stored.
+
 **A partition keeps flowing.** A record that cannot be decoded or fails its
 contract is quarantined by ``Inbound``. A record the database refuses (a
 constraint or data error, the same every time) would otherwise be retried
@@ -33,7 +40,7 @@ import contextlib
 import logging
 import zlib
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -108,9 +115,28 @@ class PartitionLocks:
                 await conn.close()
 
 
+class _Rebalance(ConsumerRebalanceListener):
+    """Group mode: drain before giving partitions up; resume from the database's positions."""
+
+    def __init__(self, owner: Consumer):
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
+        async with self.owner.busy:  # the batch in flight is stored and its offsets committed
+            if revoked:
+                log.info("giving up %d partitions (rebalance), drained", len(revoked))
+
+    async def on_partitions_assigned(self, assigned) -> None:  # noqa: ANN001
+        self.owner.owned = set(assigned)
+        log.info("consuming %d partitions (group): %s", len(assigned),
+                 ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(assigned)) or "none")
+        await self.owner.seek_saved(assigned, fallback=False)
+
+
 class Consumer:
     def __init__(self, consumer: AIOKafkaConsumer, inbound: Inbound, engine: AsyncEngine,
-                 partitions: set[TopicPartition], batch: int, on_stored=None):  # noqa: ANN001
+                 partitions: set[TopicPartition], batch: int, on_stored=None,  # noqa: ANN001
+                 group_topics: set[str] | None = None):
         self.consumer = consumer
         self.inbound = inbound
         self.engine = engine
@@ -120,6 +146,8 @@ class Consumer:
         self.locks = PartitionLocks(engine, partitions)
         self.owned: set[TopicPartition] = set()
         self.stored = 0
+        self.group_topics = group_topics  # group mode: these topics, split among the group's members
+        self.busy = asyncio.Lock()  # held while a batch is stored and committed
         self._stop = asyncio.Event()
         self._retry = 1.0
 
@@ -128,16 +156,23 @@ class Consumer:
         self._stop.set()
 
     async def start_positions(self) -> None:
-        self.consumer.assign(sorted(self.owned))
-        if not self.owned:
+        if self.group_topics is None:
+            self.consumer.assign(sorted(self.owned))
+            await self.seek_saved(self.owned)
+        else:
+            await self.seek_saved(self.consumer.assignment())
+
+    async def seek_saved(self, partitions, *, fallback: bool = True) -> None:  # noqa: ANN001
+        """Position each partition where the database says; else at the Kafka commit, else at the beginning."""
+        if not partitions:
             return
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(consumer_offsets))).all()
         saved = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
-        for tp in self.owned:
+        for tp in partitions:
             if tp in saved:
                 self.consumer.seek(tp, saved[tp])
-            else:
+            elif fallback:
                 committed = await self.consumer.committed(tp)
                 if committed is not None:
                     self.consumer.seek(tp, committed)
@@ -153,6 +188,9 @@ class Consumer:
             await self.start_positions()
 
     async def run(self) -> None:
+        if self.group_topics is not None:
+            await self._run_group()
+            return
         loop = asyncio.get_running_loop()
         try:
             await self._claim_partitions()
@@ -180,34 +218,51 @@ class Consumer:
             await self.locks.release()
         log.info("consumer stopped after %d records", self.stored)
 
-    async def _store(self, records: list[Record]) -> None:
+    async def _run_group(self) -> None:
+        self.consumer.subscribe(topics=sorted(self.group_topics), listener=_Rebalance(self))
+        while not self._stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
+            if not batches:
+                continue
+            async with self.busy:
+                assigned = self.consumer.assignment()  # a rebalance may have come between fetch and store
+                records = [
+                    Record(m.topic, m.partition, m.offset, m.key.decode(errors="replace") if m.key else None,
+                           list(m.headers or ()), m.value)
+                    for tp, messages in batches.items() if tp in assigned
+                    for m in messages
+                ]
+                if records:
+                    await self._store(records)
+        log.info("consumer stopped after %d records", self.stored)
+
+    async def _store(self, records: list[Record]) -> bool:
+        """Store a batch (or, if the database refuses it, its records one by one); False if it must be read again."""
         try:
-            positions, sent = await self.inbound.store(records)
-        except REFUSED as exc:
-            if len(records) == 1:
-                log.error("record %s/%d@%d refused by the database (%s); quarantined", records[0].topic,
-                          records[0].partition, records[0].offset, type(exc).__name__)
+            try:
+                positions, sent = await self.inbound.store(records)
+            except REFUSED as exc:
+                if len(records) > 1:
+                    log.warning("a batch of %d was refused (%s); storing its records one by one", len(records),
+                                type(exc).__name__)
+                    for record in records:
+                        if not await self._store([record]):
+                            return False
+                    return True
+                record = records[0]
+                log.error("record %s/%d@%d refused by the database (%s); quarantined", record.topic,
+                          record.partition, record.offset, type(exc).__name__)
                 positions, sent = await self.inbound.set_aside(
-                    records[0], "unstorable", f"the database refused it: {type(exc).__name__}")
-            else:
-                log.warning("a batch of %d was refused (%s); storing its records one by one", len(records),
-                            type(exc).__name__)
-                for record in records:
-                    await self._store([record])
-                    if self._retrying:
-                        return
-                return
+                    record, "unstorable", f"the database refused it: {type(exc).__name__}")
         except Exception as exc:  # database away or similar: nothing was stored, read the same records again
             log.warning("storing %d inbound records failed (%s); retrying in %.0fs", len(records),
                         type(exc).__name__, self._retry)
-            self._retrying = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._retry)
             self._retry = min(self._retry * 2, MAX_RETRY_SECONDS)
             with contextlib.suppress(Exception):
                 await self.start_positions()
-            return
-        self._retrying = False
+            return False
         self._retry = 1.0
         self.stored += len(records)
         if sent:
@@ -216,5 +271,4 @@ class Consumer:
             await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
         except (KafkaError, asyncio.TimeoutError) as exc:  # the database already holds the position
             log.debug("Kafka offset commit failed: %s", type(exc).__name__)
-
-    _retrying = False
+        return True

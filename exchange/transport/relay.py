@@ -36,11 +36,14 @@ from datetime import timedelta
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.domain.delivery import DeliveryState, Direction
+from exchange.security.payload_crypto import PayloadKeyMissing
+from exchange.security import evidence
 from exchange.storage.tables import messages, outbox
 from exchange.timeutil import utcnow
 from exchange.transport.admin import TopicProvisioner
@@ -55,6 +58,9 @@ CLAIM_LOCK = zlib.crc32(b"mpx.outbox.claim") & 0x7FFFFFFF
 
 class Relay:
     """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
+
+    #: Opens outbox values sealed at rest (exchange.trust.Trust); None: values go out as stored.
+    trust = None
 
     def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float, *,
                  instance: str = "relay", lease_seconds: float = 30.0):
@@ -87,7 +93,8 @@ class Relay:
                 sent = await self.publish_once()
                 backoff = MIN_BACKOFF
                 self.failing = False
-            except (KafkaError, OSError, SQLAlchemyError, asyncio.TimeoutError) as exc:  # transient
+            # A value sealed with a payload key not configured: an operator's fix, retried like an outage.
+            except (KafkaError, OSError, SQLAlchemyError, asyncio.TimeoutError, PayloadKeyMissing, InvalidTag) as exc:
                 self.failing = True
                 delay = backoff * random.uniform(0.5, 1.0)
                 log.warning("publishing failed (%s); retrying in %.1fs", type(exc).__name__, delay)
@@ -118,7 +125,7 @@ class Relay:
             futures = [
                 await self.producer.send(
                     row.topic,
-                    value=row.value,
+                    value=self.trust.open_value(row.value, row.message_id) if self.trust else row.value,
                     key=row.key.encode() if row.key else None,
                     partition=row.partition,
                     headers=[(k, v.encode()) for k, v in orjson.loads(row.headers)],
@@ -212,3 +219,8 @@ class Relay:
                        messages.c.state == DeliveryState.ACCEPTED)
                 .values(state=DeliveryState.PUBLISHED)
             )
+            await evidence.append_many(conn, [
+                {"event": "published", "message_id": row.message_id, "principal": self.instance,
+                 "detail": {"topic": row.topic, "partition": row.partition, "key": row.key}}
+                for row in rows
+            ], at=now)

@@ -44,3 +44,13 @@ class TopicScheme:
     def agreements_topic(self) -> str:
         """Cooperation agreements, compacted, keyed by id and version; every node reads it whole."""
         return f"{self.prefix}.agreements"
+
+    @property
+    def keys_topic(self) -> str:
+        """Public signing keys of every county, compacted, keyed by "<county>:<key id>"; every node reads it whole."""
+        return f"{self.prefix}.keys"
+
+    @property
+    def deadletter_topic(self) -> str:
+        """Records a node could never process, with the reason in mpx_dlq_* headers, keyed by receiving county."""
+        return f"{self.prefix}.deadletter"

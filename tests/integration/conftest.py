@@ -23,6 +23,7 @@ from adapters.client import NodeClient
 from exchange.api.app import create_app
 from exchange.config import Settings
 from exchange.node import Node
+from exchange.security.payload_crypto import new_key
 from exchange.storage.tables import messages, outbox
 
 @dataclass
@@ -48,10 +49,14 @@ class Federation:
         self.nodes: dict[str, RunningNode] = {}
         self._contexts: list[Any] = []
         self._clients: list[httpx.AsyncClient] = []
+        self.monitor_nodes: list[Any] = []
 
     async def start(self, *counties: str, **overrides: Any) -> RunningNode:
         name = "-".join(counties)
+        overrides.setdefault("payload_keys", f"t1:{new_key()}")  # payloads sealed at rest, a key per node and run
+        key = test_key()
         settings = Settings(
+            bootstrap_key=key,
             node_id=f"{self.prefix}-{name}",
             counties=counties,
             database_url=await self.database(name),
@@ -65,7 +70,7 @@ class Federation:
         await context.__aenter__()
         self._contexts.append(context)
         transport = httpx.ASGITransport(app=app)
-        client = NodeClient("http://node.test", transport=transport)
+        client = NodeClient("http://node.test", api_key=key, transport=transport)
         running = RunningNode(settings, app.state.node, client, client.http)
         for county in counties:
             self.nodes[county] = running
@@ -74,7 +79,9 @@ class Federation:
 
     async def start_monitor(self, *scope: str) -> httpx.AsyncClient:
         """A monitor for the given provinces (or "all"), on its own database."""
+        key = test_key()
         settings = Settings(
+            bootstrap_key=key,
             node_id=f"{self.prefix}-monitor", role="monitor", monitor_scope=scope,
             database_url=await self.database("monitor-" + "-".join(scope)),
             kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix,
@@ -83,8 +90,10 @@ class Federation:
         context = app.router.lifespan_context(app)
         await context.__aenter__()
         self._contexts.append(context)
-        client = httpx.AsyncClient(base_url="http://monitor.test", transport=httpx.ASGITransport(app=app))
+        client = httpx.AsyncClient(base_url="http://monitor.test", transport=httpx.ASGITransport(app=app),
+                                   headers={"Authorization": f"Bearer {key}"})
         self._clients.append(client)
+        self.monitor_nodes.append(app.state.node)
         await eventually(lambda: app.state.node.feed is not None, what="the monitor connected to Kafka")
         return client
 
@@ -116,6 +125,11 @@ def _partitions(consumer: AIOKafkaConsumer, topic: str):  # noqa: ANN202
     from aiokafka import TopicPartition
 
     return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+def test_key() -> str:
+    """An API key in the node's format, registered by the node at start-up (MPX_BOOTSTRAP_KEY)."""
+    return f"mpx_{uuid.uuid4().hex[:12]}_{uuid.uuid4().hex}"
 
 
 async def eventually(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:

@@ -1,0 +1,123 @@
+"""Authentication and authorization for every non-operational endpoint.
+
+A request carries `Authorization: Bearer <token>`: an API key of this node
+(``mpx_<id>_<secret>``), the node's admin token, or a JWT from the office's
+identity provider, checked against its JWKS (claims ``mpx_role``,
+``mpx_counties``, ``mpx_provinces``). Each yields a principal with a role and a
+jurisdiction; endpoints require a permission, and the handlers check the
+jurisdiction of what is asked. Every principal has a request budget per minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from exchange.config import Settings
+from exchange.problems import Problem
+from exchange.security.keystore import KeyStore
+from exchange.security.principals import Permission, Principal, Role
+
+bearer = HTTPBearer(auto_error=False, description="An API key (mpx_…), the admin token, or a JWT.")
+
+
+class RateLimiter:
+    """A token bucket per principal: `per_minute` requests, refilled continuously."""
+
+    def __init__(self, per_minute: int):
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, who: str) -> float:
+        """0 if the request may go, else the seconds until it may."""
+        if self.capacity <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, last = self.buckets.get(who, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.buckets[who] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self.buckets[who] = (tokens - 1, now)
+        return 0.0
+
+
+class Auth:
+    def __init__(self, settings: Settings, keys: KeyStore):
+        self.settings = settings
+        self.keys = keys
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._jwks = None
+        if settings.jwt_jwks_url:
+            from jwt import PyJWKClient
+
+            self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+
+    async def principal(self, token: str | None) -> Principal:
+        if not token:
+            raise Problem("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
+        principal: Principal | None = None
+        if token.startswith("mpx_"):
+            principal = await self.keys.authenticate(token)
+        elif self.settings.admin_token and hmac.compare_digest(token.encode(), self.settings.admin_token.encode()):
+            principal = Principal("admin-token", Role.ADMIN)
+        elif self._jwks is not None and token.count(".") == 2:
+            principal = await asyncio.to_thread(self._from_jwt, token)
+        if principal is None:
+            raise Problem("unauthenticated", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        wait = self.limiter.take(principal.id)
+        if wait:
+            raise Problem("rate_limited", f"retry after {math.ceil(wait)} s", f"请 {math.ceil(wait)} 秒后重试",
+                          headers={"Retry-After": str(math.ceil(wait))})
+        return principal
+
+    def _from_jwt(self, token: str) -> Principal | None:
+        import jwt
+
+        try:
+            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token, signing_key.key, algorithms=["RS256", "ES256", "EdDSA"],
+                audience=self.settings.jwt_audience or None, issuer=self.settings.jwt_issuer or None,
+                options={"require": ["exp", "sub"]},
+            )
+            role = Role(claims["mpx_role"])
+        except (jwt.PyJWTError, KeyError, ValueError):
+            return None
+        return Principal(f"jwt:{claims['sub']}"[:64], role, frozenset(claims.get("mpx_counties", [])),
+                         frozenset(p[:2] for p in claims.get("mpx_provinces", [])))
+
+    async def authenticated(self, request: Request,
+                            credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+        """A FastAPI dependency: any valid principal (for what every role may read, e.g. calendars)."""
+        principal = await self.principal(credentials.credentials if credentials else None)
+        request.state.principal = principal.id
+        return principal
+
+    def requires(self, permission: Permission) -> Callable[..., Awaitable[Principal]]:
+        """A FastAPI dependency: the caller's principal, which must hold `permission`."""
+
+        async def dependency(request: Request,
+                             credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+            principal = await self.principal(credentials.credentials if credentials else None)
+            request.state.principal = principal.id  # for the audit line of a refusal
+            if not principal.may(permission):
+                raise Problem("forbidden", f"role {principal.role.value} may not {permission.value}",
+                              f"角色 {principal.role.value} 无权执行 {permission.value}")
+            return principal
+
+        return dependency
+
+
+def require_county(principal: Principal, county: str) -> None:
+    """403 unless the principal acts for `county`."""
+    if not principal.acts_for(county):
+        raise Problem("not_your_county", f"this key does not act for {county}", f"此密钥无权代表 {county}")

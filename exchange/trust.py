@@ -1,0 +1,330 @@
+"""Signed records and payloads sealed at rest, where the primitives of exchange.security meet the node.
+
+**Signatures.** Every record a node puts on a records topic (business records,
+feedback, delivery receipts, reconciliation records) is signed, when it is
+accepted, by a key of its sending county: Ed25519 over
+``canonical.message_bytes(attributes, data)``, where the attributes are the
+CloudEvents attributes exactly as the record's ``ce_*`` headers (and
+``content-type``) carry them and the data is the record value as JSON. The key id
+and the signature travel in the Kafka headers ``mpx-key-id`` and
+``mpx-signature``, outside the CloudEvents attributes. The receiving node checks
+them before it stores anything, with the sending county's public key valid at
+the record's ``ce_time``.
+
+**Keys.** A node makes a key pair for each county it serves at its first start
+(table ``signing_keys``, the private half sealed with the payload key), and
+publishes the public halves on the compacted topic ``<prefix>.keys`` (key
+``county:key_id``, value a `KeyRecord`) before its relay publishes anything. Every
+node reads that topic from the start into its `KeyRing` and keeps what it learned
+in ``county_public_keys``. `rotate_signing` (``mpx keys rotate-signing``) adds a
+key valid from now and ends the old one after an overlap; a running node picks the
+new key up within `RELOAD_SECONDS`, publishes it, then signs with it.
+
+**Payloads at rest.** ``messages.payload``, ``outbox.value`` and
+``quarantine.value`` are sealed with the current payload key (AES-256-GCM,
+`PayloadCipher`) and opened when read; `reseal` re-encrypts everything with the
+current key after a rotation.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import Envelope
+from exchange.security.canonical import message_bytes
+from exchange.security.key_records import (
+    KEY_ID_HEADER,
+    SIGNATURE_HEADER,
+    KeyDirectory,
+    KeyRecord,
+    endorser_for,
+)
+from exchange.security.payload_crypto import PayloadCipher
+from exchange.security.signing import KeyRing, PublicKey, SigningKey
+from exchange.storage.sql import insert_ignoring_duplicates, upsert
+from exchange.storage.tables import county_public_keys, messages, outbox, quarantine, signing_keys
+from exchange.timeutil import utcnow
+from exchange.transport.cloudevents import envelope_attributes, to_headers
+
+log = logging.getLogger(__name__)
+
+#: How often a running node looks for signing keys added or changed in its database (a rotation by the CLI).
+RELOAD_SECONDS = 30.0
+_KEYS_LOCK = 0x6D70786B  # "mpxk": one replica at a time makes a county's first key
+
+
+def header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+    found = None
+    for key, value in headers:
+        if key == name:
+            found = value.decode(errors="replace")
+    return found
+
+
+def new_key_id(county: str, now: datetime) -> str:
+    return f"{county}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def quarantine_context(topic: str, partition: int, offset: int) -> str:
+    """Associated data of a sealed quarantined record: it opens only in its own row."""
+    return f"quarantine:{topic}/{partition}/{offset}"
+
+
+def _private_context(county: str, key_id: str) -> str:
+    return f"signing-key:{county}:{key_id}"
+
+
+class Trust:
+    """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
+
+    def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = ()):
+        self.engine = engine
+        self.cipher = cipher
+        self.counties = tuple(counties)
+        self.ring = KeyRing()
+        self.directory = KeyDirectory(self.ring)
+
+    # -- records -------------------------------------------------------------------------------------------
+
+    def sign(self, envelope: Envelope, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """The signature headers of a record the node is about to store in its outbox."""
+        message = message_bytes(envelope_attributes(to_headers(envelope)), data)
+        key_id, signature = self.ring.sign(envelope.senderregion, message, envelope.time)
+        return [(KEY_ID_HEADER, key_id), (SIGNATURE_HEADER, signature)]
+
+    def signed_headers(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> list[tuple[str, bytes]]:
+        """Kafka headers and value of a record made elsewhere (tools, tests), signed for its ce_senderregion
+        (a county this node serves) as of its ce_time."""
+        attributes = envelope_attributes(headers)
+        message = message_bytes(attributes, orjson.loads(value))
+        key_id, signature = self.ring.sign(attributes["senderregion"], message,
+                                           datetime.fromisoformat(attributes["time"].replace("Z", "+00:00")))
+        return [*headers, (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
+
+    def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any]) -> None:
+        """Raise SignatureError (code unsigned, unknown_key, key_not_valid, bad_signature) unless the record is
+        signed by its sending county with a key valid at its time."""
+        message = message_bytes(envelope_attributes(headers), data)
+        self.ring.verify(envelope.senderregion, header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER),
+                         message, envelope.time)
+
+    def lacks_key(self, headers: Sequence[tuple[str, bytes]]) -> bool:
+        """A signed record whose key this node has not learned (yet)."""
+        county, key_id = header(headers, "ce_senderregion"), header(headers, KEY_ID_HEADER)
+        return bool(county and key_id) and (county, key_id) not in self.ring.public
+
+    # -- payloads at rest --------------------------------------------------------------------------------------
+
+    def seal_payload(self, payload: str, message_id: str) -> str:
+        return self.cipher.seal(payload, message_id)
+
+    def open_payload(self, stored: str, message_id: str) -> str:
+        return self.cipher.open(stored, message_id)
+
+    def seal_value(self, value: bytes, context: str) -> bytes:
+        return self.cipher.seal_bytes(value, context)
+
+    def open_value(self, stored: bytes, context: str) -> bytes:
+        return self.cipher.open_bytes(stored, context)
+
+    # -- keys --------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the public keys this node knows and its own signing keys; make one for a county that has none."""
+        if self.cipher.current is None:
+            log.warning("MPX_PAYLOAD_KEYS is not set: payloads and signing keys are stored in clear "
+                        "(development only)")
+        await self._check_payload_keys()
+        async with self.engine.connect() as conn:
+            for row in await conn.execute(select(county_public_keys)):
+                self.ring.add_public(PublicKey(row.county, row.key_id, row.public_key, row.not_before, row.not_after))
+        await ensure_signing_keys(self.engine, self.cipher, self.counties, utcnow())
+        for county, keys in (await load_signing_keys(self.engine, self.cipher, self.counties)).items():
+            self._adopt(county, keys)
+
+    def _adopt(self, county: str, keys: list[SigningKey]) -> None:
+        self.ring.signing[county] = list(keys)
+        for key in keys:
+            self.ring.add_public(key.public_key())
+
+    def own_records(self) -> list[KeyRecord]:
+        """Every public key of this node's counties as the keys topic carries it, endorsed."""
+        records = []
+        for county_keys in self.ring.signing.values():
+            for key in county_keys:
+                records.append(KeyRecord.endorse(key.public_key(), endorser_for(key, county_keys)))
+        return records
+
+    async def reload(self, publish: Callable[[list[KeyRecord]], Awaitable[None]]) -> int:
+        """Adopt signing keys added or changed in the database (rotation), after publishing them; returns how many."""
+        stored = await load_signing_keys(self.engine, self.cipher, self.counties)
+        changed = 0
+        for county, keys in stored.items():
+            current = {(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])}
+            fresh = [k for k in keys if (k.key_id, k.not_before, k.not_after) not in current]
+            if not fresh:
+                continue
+            await publish([KeyRecord.endorse(k.public_key(), endorser_for(k, keys)) for k in fresh])
+            self._adopt(county, keys)
+            await self.remember([k.public_key() for k in fresh])
+            log.info("signing keys of %s reloaded: %s", county, ", ".join(k.key_id for k in fresh))
+            changed += len(fresh)
+        return changed
+
+    async def learn(self, raw: bytes | None) -> list[PublicKey]:
+        """One record of the keys topic: believe it if its endorsement holds; keep what was accepted."""
+        if not raw:
+            return []
+        try:
+            record = KeyRecord.from_bytes(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("key record refused: not a key record (%s)", type(exc).__name__)
+            return []
+        accepted = self.directory.offer(record)
+        if accepted:
+            await self.remember(accepted)
+        return accepted
+
+    async def remember(self, keys: list[PublicKey]) -> None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            for key in keys:
+                await conn.execute(upsert(conn, county_public_keys, ["county", "key_id"], {
+                    "county": key.county, "key_id": key.key_id, "public_key": key.public,
+                    "not_before": key.not_before, "not_after": key.not_after, "learned_at": now}))
+
+    async def _check_payload_keys(self) -> None:
+        """Refuse to start when stored payloads are sealed with a key the configuration lacks."""
+        async with self.engine.connect() as conn:
+            newest = await conn.scalar(select(messages.c.payload).order_by(messages.c.seq.desc()).limit(1))
+            private = list(await conn.scalars(select(signing_keys.c.private_key)))
+        used = {self.cipher.sealed_with(v) for v in [newest, *private] if v is not None} - {None}
+        missing = used - set(self.cipher.keys)
+        if missing:
+            raise RuntimeError(f"stored data is sealed with payload key(s) {', '.join(sorted(missing))} "
+                               "that MPX_PAYLOAD_KEYS does not list")
+
+
+# -- the signing_keys table ----------------------------------------------------------------------------------
+
+
+async def load_signing_keys(engine: AsyncEngine, cipher: PayloadCipher,
+                            counties: Sequence[str] | None = None) -> dict[str, list[SigningKey]]:
+    query = select(signing_keys).order_by(signing_keys.c.county, signing_keys.c.not_before)
+    if counties is not None:
+        query = query.where(signing_keys.c.county.in_(list(counties)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    keys: dict[str, list[SigningKey]] = {}
+    for row in rows:
+        private = cipher.open(row.private_key, _private_context(row.county, row.key_id))
+        keys.setdefault(row.county, []).append(SigningKey(row.county, row.key_id, private, row.not_before,
+                                                          row.not_after))
+    return keys
+
+
+def _row(key: SigningKey, cipher: PayloadCipher, now: datetime) -> dict[str, Any]:
+    return {"county": key.county, "key_id": key.key_id,
+            "private_key": cipher.seal(key.private, _private_context(key.county, key.key_id)),
+            "public_key": key.public_key().public, "not_before": key.not_before, "not_after": key.not_after,
+            "created_at": now}
+
+
+async def ensure_signing_keys(engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str],
+                              now: datetime) -> list[SigningKey]:
+    """A key pair for every county that has no key valid now; returns the keys made."""
+    made = []
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+        for county in counties:
+            rows = (await conn.execute(select(signing_keys.c.not_before, signing_keys.c.not_after)
+                                       .where(signing_keys.c.county == county))).all()
+            if any(r.not_before <= now and (r.not_after is None or now < r.not_after) for r in rows):
+                continue
+            key = SigningKey.generate(county, new_key_id(county, now), now)
+            await conn.execute(insert_ignoring_duplicates(conn, signing_keys, "county", "key_id")
+                               .values(**_row(key, cipher, now)))
+            made.append(key)
+            log.info("signing key %s made for %s", key.key_id, county)
+    return made
+
+
+async def rotate_signing(engine: AsyncEngine, cipher: PayloadCipher, county: str, overlap: timedelta,
+                         now: datetime | None = None) -> tuple[SigningKey, list[tuple[str, datetime]]]:
+    """A new key for `county` valid from now; every older key ends at now + overlap (if it would end later).
+    Returns the new key and (key id, new end) of the keys it shortened."""
+    now = now or utcnow()
+    ends = now + overlap
+    key = SigningKey.generate(county, new_key_id(county, now), now)
+    shortened = []
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+        for row in (await conn.execute(select(signing_keys.c.key_id, signing_keys.c.not_after)
+                                       .where(signing_keys.c.county == county))).all():
+            if row.not_after is None or row.not_after > ends:
+                await conn.execute(update(signing_keys).where(signing_keys.c.county == county,
+                                                              signing_keys.c.key_id == row.key_id)
+                                   .values(not_after=ends))
+                shortened.append((row.key_id, ends))
+        await conn.execute(signing_keys.insert().values(**_row(key, cipher, now)))
+    return key, shortened
+
+
+# -- re-encryption ---------------------------------------------------------------------------------------------
+
+
+async def reseal(engine: AsyncEngine, cipher: PayloadCipher, batch: int = 500) -> dict[str, int]:
+    """Re-encrypt every sealed column with the current payload key (and seal what is in clear).
+    Safe while the node runs, as long as the old key stays configured until this returns."""
+    if cipher.current is None:
+        raise ValueError("no payload key configured (MPX_PAYLOAD_KEYS)")
+    counts = {"messages": 0, "outbox": 0, "quarantine": 0, "signing_keys": 0}
+
+    async def sweep(table, order, columns, column: str, context, opener, sealer) -> int:  # noqa: ANN001
+        done, last = 0, None
+        while True:
+            query = select(*columns).order_by(order).limit(batch)
+            if last is not None:
+                query = query.where(order > last)
+            async with engine.begin() as conn:
+                rows = (await conn.execute(query)).all()
+                for row in rows:
+                    stored = getattr(row, column)
+                    if stored is None or not cipher.needs_reseal(stored):
+                        continue
+                    where = [c == getattr(row, c.name) for c in columns if c.primary_key]
+                    fresh = sealer(opener(stored, context(row)), context(row))
+                    await conn.execute(update(table).where(*where).values({column: fresh}))
+                    done += 1
+            if len(rows) < batch:
+                return done
+            last = getattr(rows[-1], order.name)
+
+    counts["messages"] = await sweep(messages, messages.c.seq, [messages.c.seq, messages.c.id, messages.c.payload],
+                                     "payload", lambda r: r.id, cipher.open, cipher.seal)
+    counts["outbox"] = await sweep(outbox, outbox.c.seq, [outbox.c.seq, outbox.c.message_id, outbox.c.value],
+                                   "value", lambda r: r.message_id, cipher.open_bytes, cipher.seal_bytes)
+    counts["quarantine"] = await sweep(
+        quarantine, quarantine.c.seq,
+        [quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset, quarantine.c.value],
+        "value", lambda r: quarantine_context(r.topic, r.partition, r.offset), cipher.open_bytes, cipher.seal_bytes)
+    async with engine.begin() as conn:
+        for row in (await conn.execute(select(signing_keys.c.county, signing_keys.c.key_id,
+                                              signing_keys.c.private_key))).all():
+            if cipher.needs_reseal(row.private_key):
+                context = _private_context(row.county, row.key_id)
+                await conn.execute(update(signing_keys).where(signing_keys.c.county == row.county,
+                                                              signing_keys.c.key_id == row.key_id)
+                                   .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
+                counts["signing_keys"] += 1
+    return counts

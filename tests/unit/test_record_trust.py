@@ -1,0 +1,141 @@
+"""Key records on the keys topic (which keys a node believes), record signatures over the Kafka headers, sealed
+bytes, and the signing-key table: on their own, without a broker."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from contracts import MessageType
+from exchange.envelopes import Outgoing, new_envelope
+from exchange.security.key_records import KeyDirectory, KeyRecord, endorser_for
+from exchange.security.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
+from exchange.security.signing import KeyRing, SignatureError, SigningKey
+from exchange.storage.database import create_engine, migrate
+from exchange.storage.tables import signing_keys
+from exchange.transport.topics import TopicScheme
+from exchange.trust import Trust, load_signing_keys, rotate_signing
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HUI, HAISHU = "621227", "330203"
+
+
+def rotated() -> tuple[SigningKey, SigningKey, list[KeyRecord]]:
+    """Hui's first key, and the one it was rotated to (old key ends after 7 days), as the node publishes them."""
+    old = SigningKey.generate(HUI, "k1", T0, not_after=T0 + timedelta(days=37))
+    new = SigningKey.generate(HUI, "k2", T0 + timedelta(days=30))
+    keys = [old, new]
+    return old, new, [KeyRecord.endorse(k.public_key(), endorser_for(k, keys)) for k in keys]
+
+
+def test_the_first_key_endorses_itself_and_a_rotated_key_is_endorsed_by_the_old_one():
+    old, new, records = rotated()
+    assert [r.endorsed_by for r in records] == ["k1", "k1"]
+    directory = KeyDirectory(KeyRing())
+    assert [k.key_id for r in records for k in directory.offer(KeyRecord.from_bytes(r.to_bytes()))] == ["k1", "k2"]
+
+
+def test_key_records_are_believed_in_any_order():
+    """Compaction keeps the old key's latest record (its new end) after the new key's."""
+    _, _, records = rotated()
+    directory = KeyDirectory(KeyRing())
+    assert directory.offer(records[1]) == []  # its endorser is not known yet: it waits
+    accepted = directory.offer(records[0])
+    assert {k.key_id for k in accepted} == {"k1", "k2"} and not directory.pending
+
+
+def test_a_key_slipped_in_for_a_known_county_is_not_believed():
+    _, _, records = rotated()
+    ring = KeyRing()
+    directory = KeyDirectory(ring)
+    for record in records:
+        directory.offer(record)
+    intruder = SigningKey.generate(HUI, "k9", T0 + timedelta(days=31))
+    assert directory.offer(KeyRecord.endorse(intruder.public_key(), intruder)) == []  # self-endorsed: refused
+    same_id = SigningKey.generate(HUI, "k2", T0 + timedelta(days=31))
+    assert directory.offer(KeyRecord.endorse(same_id.public_key(), same_id)) == []  # a known id, another key
+    forged = KeyRecord(intruder.public_key(), "k2", records[1].endorsement)  # someone else's endorsement
+    assert directory.offer(forged) == []
+    assert set(ring.public) == {(HUI, "k1"), (HUI, "k2")}
+
+
+def test_the_holder_of_a_key_may_shorten_it():
+    old, new, records = rotated()
+    directory = KeyDirectory(KeyRing())
+    for record in records:
+        directory.offer(record)
+    ended = SigningKey(HUI, "k1", old.private, old.not_before, T0 + timedelta(days=31))
+    [updated] = directory.offer(KeyRecord.endorse(ended.public_key(), new))
+    assert updated.not_after == T0 + timedelta(days=31)
+
+
+def test_sealed_bytes_open_only_in_their_row_and_with_a_configured_key():
+    k1, k2 = new_key(), new_key()
+    cipher = PayloadCipher.from_setting(f"k1:{k1}")
+    sealed = cipher.seal_bytes("张三 110101199003070011".encode(), "outbox-1")
+    assert sealed.startswith(b"enc:k1:") and "张三".encode() not in sealed and b"110101" not in sealed
+    assert cipher.open_bytes(sealed, "outbox-1").decode() == "张三 110101199003070011"
+    assert cipher.open_bytes(b'{"clear": 1}', "x") == b'{"clear": 1}'  # stored before a key was configured
+    with pytest.raises(Exception):
+        cipher.open_bytes(sealed, "outbox-2")
+    with pytest.raises(PayloadKeyMissing):
+        PayloadCipher.from_setting(f"k2:{k2}").open_bytes(sealed, "outbox-1")
+    rotated_cipher = PayloadCipher.from_setting(f"k2:{k2},k1:{k1}")
+    assert rotated_cipher.needs_reseal(sealed) and not rotated_cipher.needs_reseal(rotated_cipher.seal("x", "m"))
+    assert PayloadCipher.from_setting("").needs_reseal(b"anything") is False
+
+
+def _record(trust_: Trust, sender: str = HUI) -> tuple[list[tuple[str, bytes]], bytes, object, dict]:
+    import orjson
+
+    envelope = new_envelope(message_type=MessageType.DELIVERY_RECEIPT, schema_version="1.0", sender=sender,
+                            receiver=HAISHU, now=datetime.now(UTC), message_id="m-1", in_reply_to="m-0")
+    data = {"received_at": "2026-11-02T02:00:00+00:00", "receiver_node_id": "n"}
+    row = Outgoing(envelope, data, "").outbox_row(TopicScheme("t", 8), datetime.now(UTC), trust_)
+    headers = [(k, v.encode()) for k, v in orjson.loads(row["headers"])]
+    return headers, trust_.open_value(row["value"], "m-1"), envelope, data
+
+
+def test_a_record_is_signed_over_its_headers_and_value(tmp_path):
+    trust_ = Trust(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), PayloadCipher.from_setting(""))
+    key = SigningKey.generate(HUI, "k1", T0)
+    trust_.ring.add_signing(key)
+    headers, value, envelope, data = _record(trust_)
+    assert dict(headers)["mpx-key-id"] == b"k1" and b"mpx-signature" not in value
+    receiver = Trust(trust_.engine, trust_.cipher)
+    receiver.ring.add_public(key.public_key())
+    receiver.verify(headers, envelope, data)
+    changed = [(k, b"m-2" if k == "ce_id" else v) for k, v in headers]
+    with pytest.raises(SignatureError) as altered:
+        receiver.verify(changed, envelope, data)
+    with pytest.raises(SignatureError) as unsigned:
+        receiver.verify([h for h in headers if not h[0].startswith("mpx-")], envelope, data)
+    assert (altered.value.code, unsigned.value.code) == ("bad_signature", "unsigned")
+    assert receiver.lacks_key([("ce_senderregion", b"542526"), ("mpx-key-id", b"k1")])
+
+
+async def test_rotation_ends_the_old_key_after_the_overlap_and_private_keys_are_sealed(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
+    await migrate(url)
+    engine = create_engine(url)
+    cipher = PayloadCipher.from_setting(f"k1:{new_key()}")
+    node = Trust(engine, cipher, [HUI])
+    await node.start()
+    [first] = node.ring.signing[HUI]
+    now = datetime.now(UTC)
+    new, shortened = await rotate_signing(engine, cipher, HUI, timedelta(days=7), now)
+    assert shortened == [(first.key_id, now + timedelta(days=7))]
+    published = []
+
+    async def publish(records):  # noqa: ANN001
+        published.extend(records)
+
+    assert await node.reload(publish) == 2  # the new key, and the old one's new end
+    assert {(r.key.key_id, r.endorsed_by) for r in published} == {(first.key_id, first.key_id),
+                                                                   (new.key_id, first.key_id)}
+    assert node.ring.signer(HUI, now + timedelta(seconds=1)).key_id == new.key_id
+    async with engine.connect() as conn:
+        stored = list(await conn.scalars(select(signing_keys.c.private_key)))
+    assert all(s.startswith("enc:k1:") for s in stored)
+    assert {k.private for k in (await load_signing_keys(engine, cipher))[HUI]} == {first.private, new.private}
+    await engine.dispose()

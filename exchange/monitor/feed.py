@@ -48,10 +48,12 @@ class MonitorFeed:
         self.consumer.assign(self.partitions)
         async with self.engine.connect() as conn:
             saved = {(r.topic, r.partition): r.next_offset for r in await conn.execute(select(consumer_offsets))}
+        ends = await self.consumer.end_offsets(self.partitions)
         for tp in self.partitions:
-            if (tp.topic, tp.partition) in saved:
-                self.consumer.seek(tp, saved[(tp.topic, tp.partition)])
-            else:
+            position = saved.get((tp.topic, tp.partition))
+            if position is not None and position <= ends.get(tp, position):
+                self.consumer.seek(tp, position)
+            else:  # never read, or a new cluster shorter than our position: revisions make replays harmless
                 await self.consumer.seek_to_beginning(tp)
         while True:
             batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)

@@ -169,8 +169,15 @@ class Consumer:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(consumer_offsets))).all()
         saved = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
+        ends = await self.consumer.end_offsets([tp for tp in partitions if tp in saved]) if saved else {}
         for tp in partitions:
-            if tp in saved:
+            if tp in saved and saved[tp] > ends.get(tp, saved[tp]):
+                # The partition is shorter than what we read: a new cluster (e.g. the embedded broker
+                # restarted empty). Read it from the start; the inbox drops what we already have.
+                log.warning("%s/%d ends at %d before our position %d; reading it from the start",
+                            tp.topic, tp.partition, ends[tp], saved[tp])
+                await self.consumer.seek_to_beginning(tp)
+            elif tp in saved:
                 self.consumer.seek(tp, saved[tp])
             elif fallback:
                 committed = await self.consumer.committed(tp)

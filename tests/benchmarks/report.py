@@ -99,7 +99,7 @@ def markdown(r: dict[str, Any]) -> str:
                 lines.append(
                     f"| {kind} | {a['rate_offered']} | {a['rate_achieved']} | {'yes' if a['kept_up'] else 'no'} | "
                     f"{_f(a['stored']['p50_ms'])} / {_f(a['stored']['p99_ms'])} ms{missing} | "
-                    f"{ratio(a['stored']['p50_ms'], b['p50_ms'], 1)} / {ratio(a['stored']['p99_ms'], b['p99_ms'], 1)} | "
+                    f"{_f(ratio(a['stored']['p50_ms'], b['p50_ms'], 1))} / {_f(ratio(a['stored']['p99_ms'], b['p99_ms'], 1))} | "
                     f"{_f(a['visible']['p50_ms'])} / {_f(a['visible']['p99_ms'])} ms | "
                     f"{_f(a['from_accepted_at']['p50_ms'])} / {_f(a['from_accepted_at']['p99_ms'])} ms | "
                     f"{_f(a.get('published_by_sender', {}).get('p50_ms'))} ms | "

@@ -41,5 +41,15 @@ unit: install
 schemas: install
 	$(BIN)/python -m contracts.schemas
 
+BENCH_SCALE ?= small
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt 'py-spy>=0.4'
+	touch $(BENCH_STAMP)
+
+## make bench [BENCH_SCALE=full] [BENCH_ARGS="--only monitor"]: benchmarks on local Apache Kafka and PostgreSQL -> var/bench/results.{md,json}
+bench: install infra $(BENCH_STAMP)
+	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,10 @@ class PublicKey:
     def valid_at(self, at: datetime) -> bool:
         return self.not_before <= at and (self.not_after is None or at <= self.not_after)
 
+    @cached_property
+    def verifier(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(_unb64(self.public))
+
     def to_dict(self) -> dict[str, Any]:
         return {"county": self.county, "key_id": self.key_id, "public": self.public,
                 "not_before": self.not_before.isoformat(),
@@ -73,15 +78,20 @@ class SigningKey:
         raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return cls(county, key_id, _b64(raw), not_before, not_after)
 
-    def _key(self) -> Ed25519PrivateKey:
+    @cached_property
+    def _key(self) -> Ed25519PrivateKey:  # parsed once: signing is on every accepted message's path
         return Ed25519PrivateKey.from_private_bytes(_unb64(self.private))
 
-    def public_key(self) -> PublicKey:
-        raw = self._key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    @cached_property
+    def _public(self) -> PublicKey:
+        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return PublicKey(self.county, self.key_id, _b64(raw), self.not_before, self.not_after)
 
+    def public_key(self) -> PublicKey:
+        return self._public
+
     def sign(self, message: bytes) -> str:
-        return _b64(self._key().sign(message))
+        return _b64(self._key.sign(message))
 
 
 @dataclass
@@ -119,6 +129,6 @@ class KeyRing:
         if not key.valid_at(at):
             raise SignatureError("key_not_valid", f"key {key_id} of {county} not valid at the record's time")
         try:
-            Ed25519PublicKey.from_public_bytes(_unb64(key.public)).verify(_unb64(signature), message)
+            key.verifier.verify(_unb64(signature), message)
         except (InvalidSignature, ValueError):
             raise SignatureError("bad_signature", "signature does not match the record") from None

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from exchange.api import errors, operations, rules
-from exchange.api.auth import require_county
+from exchange.api.auth import counties_for, require_county
 from exchange.api.limits import BodySizeLimit
 from exchange.api.views import Accepted, BatchAccepted, Health, InboxPage, MessageView, ProblemView, Readiness
 from exchange.config import Settings
@@ -65,14 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     queries = Queries(node.engine, settings.served, node.trust)
 
     def visible_to(principal: Principal, county: str | None = None) -> list[str]:
-        """The served counties whose messages the caller may read (403 for a county outside them)."""
-        if county is not None:
-            if county not in settings.served:
-                raise Problem("county_not_served", f"this node serves {', '.join(settings.counties)}",
-                              f"本节点服务的县区：{'、'.join(settings.counties)}")
-            require_county(principal, county)
-            return [county]
-        return sorted(c for c in settings.served if principal.acts_for(c))
+        return counties_for(principal, settings.served, county)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -121,3 +121,13 @@ def require_county(principal: Principal, county: str) -> None:
     """403 unless the principal acts for `county`."""
     if not principal.acts_for(county):
         raise Problem("not_your_county", f"this key does not act for {county}", f"此密钥无权代表 {county}")
+
+
+def counties_for(principal: Principal, served: frozenset[str], county: str | None = None) -> list[str]:
+    """The served counties whose messages the caller may read: `county` alone if asked (403 outside them)."""
+    if county is None:
+        return sorted(c for c in served if principal.acts_for(c))
+    if county not in served:
+        raise Problem("county_not_served", "that county is not served by this node", "该县区不由本节点服务")
+    require_county(principal, county)
+    return [county]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
 
 from contracts import is_region, region_name
-from exchange.api.auth import require_county
+from exchange.api.auth import counties_for
 from exchange.node import Node
 from exchange.security.principals import Permission, Principal
 from exchange.obligations import obligation_view
@@ -119,7 +119,7 @@ def router(node: Node) -> APIRouter:
         principal: Principal = Depends(node.auth.requires(Permission.READ)),
     ) -> Response:
         """The caller's counties' feedback obligations with their live status (overdue is computed now)."""
-        counties = _counties(principal, county)
+        counties = counties_for(principal, settings.served, county)
         now = utcnow()
         async with node.engine.connect() as conn:
             rows = (await conn.execute(select(obligations.c.state).where(obligations.c.receiver.in_(counties))
@@ -133,20 +133,12 @@ def router(node: Node) -> APIRouter:
     async def list_reminders(county: Annotated[str | None, Query()] = None,
                              principal: Principal = Depends(node.auth.requires(Permission.READ))) -> Response:
         """Reminders emitted for the caller's counties, newest first."""
-        counties = _counties(principal, county)
+        counties = counties_for(principal, settings.served, county)
         async with node.engine.connect() as conn:
             rows = (await conn.execute(select(reminders).where(reminders.c.receiver.in_(counties))
                                        .order_by(reminders.c.emitted_at.desc()).limit(500))).all()
         return _json([{"message_id": r.message_id, "kind": r.kind, "receiver": r.receiver,
                        "due_at": r.due_at.isoformat(), "fire_at": r.fire_at.isoformat(),
                        "emitted_at": r.emitted_at.isoformat()} for r in rows])
-
-    def _counties(principal: Principal, county: str | None) -> list[str]:
-        if county is None:
-            return sorted(c for c in settings.served if principal.acts_for(c))
-        if county not in settings.served:
-            raise Problem("county_not_served")
-        require_county(principal, county)
-        return [county]
 
     return api

@@ -6,14 +6,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Everything a node needs to know; one instance per node process."""
 
-    model_config = SettingsConfigDict(env_prefix="MPX_", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a refused setting's error must not repeat what was given (a password, a key).
+    model_config = SettingsConfigDict(env_prefix="MPX_", extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     node_id: str = Field("node", description="Name of this node; used in consumer group ids and receipts.")
     counties: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -31,6 +33,31 @@ class Settings(BaseSettings):
     )
     kafka_idempotent: bool = Field(
         True, description="Use the idempotent producer (acks=all). Off for brokers without it (the embedded Tansu)."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the node talks to Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL "
+        "(SASL login, over TLS). Production: SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism for SASL_PLAINTEXT/SASL_SSL; PLAIN only over SASL_SSL (it sends "
+        "the password itself).",
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name of this node; required with SASL_*.")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), repr=False, description="SASL password of this node; required with SASL_*. Never logged.",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates (SSL/SASL_SSL); none: the "
+        "system's CAs. Broker host names are always checked.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (chain) for brokers that require mutual TLS.",
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate (if not inside the certificate file).",
+    )
+    kafka_ssl_key_password: SecretStr = Field(
+        SecretStr(""), repr=False, description="Password of an encrypted client key file. Never logged.",
     )
     topic_prefix: str = Field("mpx.v1", description="Prefix of every topic name.")
     topic_partitions: int = Field(
@@ -118,6 +145,27 @@ class Settings(BaseSettings):
     def _node_serves_someone(self) -> Settings:
         if self.role == "node" and not self.counties:
             raise ValueError("a node must serve at least one county (MPX_COUNTIES)")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_is_coherent(self) -> Settings:
+        """Refuse half-made security settings at start rather than fail (or connect unprotected) later."""
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"MPX_KAFKA_SECURITY_PROTOCOL={protocol} needs MPX_KAFKA_SASL_USERNAME and "
+                             "MPX_KAFKA_SASL_PASSWORD")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"SASL credentials are set but MPX_KAFKA_SECURITY_PROTOCOL={protocol} would not use "
+                             "them (SASL_SSL or SASL_PLAINTEXT)")
+        if protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
+            raise ValueError("SASL mechanism PLAIN would send the password unencrypted: use SASL_SSL, or SCRAM")
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not tls and (any(tls_files) or self.kafka_ssl_key_password.get_secret_value()):
+            raise ValueError(f"TLS files are set but MPX_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                             "(SSL or SASL_SSL)")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("MPX_KAFKA_SSL_KEYFILE needs MPX_KAFKA_SSL_CERTFILE")
         return self
 
     @cached_property

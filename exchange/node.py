@@ -29,6 +29,7 @@ from exchange.transport.agreements import store as store_agreement
 from exchange.outbound import Outbound
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
+from exchange.transport.connection import client_options, describe
 from exchange.transport.consumer import Consumer
 from exchange.transport.keys import KeyFeed
 from exchange.transport.relay import Relay
@@ -46,9 +47,8 @@ class Node:
         self.settings = settings
         self.topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
         self.engine: AsyncEngine = create_engine(settings.database_url)
-        self.provisioner = TopicProvisioner(
-            settings.kafka_bootstrap_servers, settings.topic_partitions, settings.topic_replication
-        )
+        self.kafka = client_options(settings)  # every Kafka client below connects with these (SASL, TLS)
+        self.provisioner = TopicProvisioner(self.kafka, settings.topic_partitions, settings.topic_replication)
         self.agreements = AgreementBook()
         self.calendars = CalendarBook.default()
         for path in settings.calendar_files:
@@ -154,7 +154,7 @@ class Node:
                 await self._connect()
                 break
             except Exception as exc:  # noqa: BLE001 - broker not there yet
-                log.warning("Kafka at %s not reachable (%s); retrying", s.kafka_bootstrap_servers, type(exc).__name__)
+                log.warning("Kafka at %s not reachable (%s); retrying", describe(self.kafka), type(exc).__name__)
                 for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
                     if client is not None:
                         with contextlib.suppress(Exception):
@@ -188,7 +188,7 @@ class Node:
         await self.provisioner.ensure({self.topics.agreements_topic, self.topics.keys_topic}, partitions=1,
                                       compacted=True)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **self.kafka,
             client_id=f"mpx-{s.node_id}",
             enable_idempotence=s.kafka_idempotent,
             acks="all",
@@ -197,7 +197,7 @@ class Node:
         )
         await self._producer.start()
         self._kafka_consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **self.kafka,
             client_id=f"mpx-{s.node_id}",
             group_id=s.consumer_group or f"mpx-node-{s.node_id}",
             enable_auto_commit=False,
@@ -205,14 +205,14 @@ class Node:
         )
         await self._kafka_consumer.start()
         self._feed_consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"mpx-{s.node_id}-agreements",
+            **self.kafka, client_id=f"mpx-{s.node_id}-agreements",
             enable_auto_commit=False,
         )
         await self._feed_consumer.start()
         self.agreement_feed = AgreementFeed(self._feed_consumer, self.topics.agreements_topic, self.agreements,
                                             self.engine)
         self._keys_consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"mpx-{s.node_id}-keys", enable_auto_commit=False,
+            **self.kafka, client_id=f"mpx-{s.node_id}-keys", enable_auto_commit=False,
         )
         await self._keys_consumer.start()
         self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)

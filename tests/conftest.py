@@ -3,6 +3,8 @@
 Fixtures
     kafka_bootstrap          (session) "127.0.0.1:<port>" of a single-node KRaft Apache Kafka 3.9.
                              Env KAFKA_BOOTSTRAP_SERVERS=host:port uses that broker instead.
+    secure_kafka             (session) a second broker of its own, with SCRAM users and SASL_PLAINTEXT and
+                             SASL_SSL listeners (infra.SecureKafka); started only by the tests that ask for it.
     postgres_url             (session) "postgresql+asyncpg://postgres@127.0.0.1:<port>/mpx".
                              Env TEST_DATABASE_URL uses that server instead.
     make_postgres_database   (session) callable ``(prefix="mpx_t") -> url``: a new empty database
@@ -63,6 +65,22 @@ def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Kaf
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_server: infra.KafkaServer) -> str:
     return kafka_server.bootstrap
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.SecureKafka]:
+    error = None
+    try:
+        server = infra.start_secure_kafka(tmp_path_factory.mktemp("kafka-sasl"),
+                                          users={"hui-node": "hui-9Qp2fX7s", "haishu-node": "haishu-4Lm8vR1k"})
+    except InfraError as exc:
+        error = str(exc)
+    if error is not None:
+        pytest.fail(f"Apache Kafka with SASL listeners is not available for the tests:\n{error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -220,11 +220,12 @@ def wait_for_kafka(bootstrap: str, timeout: float = 30.0, alive: Callable[[], bo
     raise InfraError(f"Kafka at {bootstrap} not ready after {timeout:.0f}s: {last!r}")
 
 
-def start_kafka(workdir: Path, port: int | None = None, timeout: float = 90.0) -> KafkaServer:
+def start_kafka(workdir: Path, port: int | None = None, timeout: float = 90.0,
+                env: dict[str, str] | None = None) -> KafkaServer:
     """Start Apache Kafka via deploy/kafka/kafka.sh (fetching it on first use) and wait until it is ready.
 
-    The broker is killed by a watchdog if this process dies without calling ``stop()``.
-    Raises InfraError with the log tail on failure.
+    *env* adds kafka.sh options (e.g. KAFKA_SASL_USERS). The broker is killed by a watchdog if this
+    process dies without calling ``stop()``. Raises InfraError with the log tail on failure.
     """
     t0 = time.monotonic()
     workdir = Path(workdir)
@@ -232,7 +233,7 @@ def start_kafka(workdir: Path, port: int | None = None, timeout: float = 90.0) -
     cmd = ["bash", str(KAFKA_SH), "start", str(workdir)] + ([str(port)] if port else [])
     try:
         # First use downloads ~46 MB of jars with Maven: allow for a slow mirror.
-        proc = _run_script(cmd, timeout=timeout + 300, env={"KAFKA_WATCH_PID": str(os.getpid()),
+        proc = _run_script(cmd, timeout=timeout + 300, env={**(env or {}), "KAFKA_WATCH_PID": str(os.getpid()),
                                                             "KAFKA_START_TIMEOUT": str(int(timeout))})
     except subprocess.TimeoutExpired as exc:
         _kill_from_pidfile(workdir / "kafka.pid")
@@ -259,6 +260,33 @@ def start_kafka(workdir: Path, port: int | None = None, timeout: float = 90.0) -
         raise InfraError(f"{exc}\n{log}") from exc
     server.started_in = time.monotonic() - t0
     return server
+
+
+@dataclass
+class SecureKafka:
+    """A broker with SASL listeners beside its PLAINTEXT one (kafka.sh KAFKA_SASL_USERS, KAFKA_SASL_SSL=1)."""
+
+    server: KafkaServer
+    sasl_plaintext: str  # host:port of the SASL_PLAINTEXT listener (SCRAM-SHA-512/256)
+    sasl_ssl: str  # host:port of the SASL_SSL listener, certificate for 127.0.0.1
+    cafile: Path  # the CA that signed the broker's certificate
+    users: dict[str, str]  # SCRAM user -> password
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_secure_kafka(workdir: Path, users: dict[str, str], timeout: float = 90.0) -> SecureKafka:
+    """Start a broker of its own with SCRAM users and a SASL_SSL listener (throwaway CA); raises InfraError."""
+    env = {"KAFKA_SASL_USERS": ",".join(f"{name}:{password}" for name, password in users.items()),
+           "KAFKA_SASL_SSL": "1"}
+    server = start_kafka(workdir, timeout=timeout, env=env)
+    try:
+        return SecureKafka(server, (workdir / "bootstrap-sasl").read_text().strip(),
+                           (workdir / "bootstrap-sasl-ssl").read_text().strip(), workdir / "tls" / "ca.pem", users)
+    except OSError as exc:
+        server.stop(grace=2)
+        raise InfraError(f"kafka.sh started no SASL listeners ({exc})\n{server.log_tail()}") from exc
 
 
 def external_kafka(bootstrap: str, timeout: float = 30.0) -> KafkaServer:

@@ -17,6 +17,7 @@ from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
+from exchange.transport.connection import client_options, describe
 from exchange.transport.topics import TopicScheme
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class MonitorNode:
         self.settings = settings
         self.topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
         self.engine = create_engine(settings.database_url)
+        self.kafka = client_options(settings)  # SASL and TLS as configured, for every client
         self.calendars = CalendarBook.default()
         for path in settings.calendar_files:
             self.calendars.load(path)
@@ -52,14 +54,14 @@ class MonitorNode:
         backoff = 0.5
         while True:
             try:
-                await TopicProvisioner(s.kafka_bootstrap_servers, s.topic_partitions, s.topic_replication).ensure(
+                await TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication).ensure(
                     {self.topics.monitor_topic})
-                self._consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers,
-                                                  client_id=f"mpx-{s.node_id}", enable_auto_commit=False)
+                self._consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}",
+                                                  enable_auto_commit=False)
                 await self._consumer.start()
                 break
             except Exception as exc:  # noqa: BLE001 - broker not there yet
-                log.warning("Kafka not reachable (%s); retrying", type(exc).__name__)
+                log.warning("Kafka at %s not reachable (%s); retrying", describe(self.kafka), type(exc).__name__)
                 if self._consumer is not None:
                     with contextlib.suppress(Exception):
                         await self._consumer.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -11,8 +13,10 @@ log = logging.getLogger(__name__)
 
 
 class TopicProvisioner:
-    def __init__(self, bootstrap: str, partitions: int, replication: int):
-        self.bootstrap = bootstrap
+    """Takes the node's client options (exchange.transport.connection), so it authenticates like the rest."""
+
+    def __init__(self, options: Mapping[str, Any], partitions: int, replication: int):
+        self.options = dict(options)
         self.partitions = partitions
         self.replication = replication
         self.known: set[str] = set()
@@ -21,7 +25,7 @@ class TopicProvisioner:
         missing = topics - self.known
         if not missing:
             return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.options)
         await admin.start()
         try:
             existing = set(await admin.list_topics())

@@ -47,7 +47,7 @@ async def kafka_baseline(bootstrap: str, rate: float, seconds: float, batch: int
     """Producer -> broker -> consumer latency of the same ~1 KB records at the same rate (no node)."""
     topics = TopicScheme(f"rawe2e{uuid.uuid4().hex[:8]}", 8)
     topic, partition = topics.address(RECEIVER)
-    await TopicProvisioner(bootstrap, 8, 1).ensure({topic})
+    await TopicProvisioner({"bootstrap_servers": bootstrap}, 8, 1).ensure({topic})
     tp = TopicPartition(topic, partition)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_settings())
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)

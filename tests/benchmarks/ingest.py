@@ -46,7 +46,7 @@ async def raw_producer_rate(bootstrap: str, records: list[tuple], warmup: int = 
     """Records per second of a bare AIOKafkaProducer (the node's settings), sending like the relay does."""
     prefix = f"rawbase{uuid.uuid4().hex[:8]}"
     renamed = [(prefix + t[t.index(".records."):], p, k, v, h) for t, p, k, v, h in records]
-    await TopicProvisioner(bootstrap, 8, 1).ensure({r[0] for r in renamed})
+    await TopicProvisioner({"bootstrap_servers": bootstrap}, 8, 1).ensure({r[0] for r in renamed})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_settings())
     await producer.start()
     try:

@@ -244,7 +244,10 @@ secure_listeners() {
     # SCRAM_ARGS (users for kafka-storage format), SASL_PORT and SSL_PORT; all empty without it.
     EXTRA_LISTENERS="" EXTRA_ADVERTISED="" EXTRA_PROTOCOLS="" SECURITY_PROPERTIES="" SASL_PORT="" SSL_PORT=""
     SCRAM_ARGS=()
-    [ -n "${KAFKA_SASL_USERS:-}" ] || { [ -z "${KAFKA_SASL_SSL:-}" ] || die "KAFKA_SASL_SSL needs KAFKA_SASL_USERS"; return 0; }
+    if [ -z "${KAFKA_SASL_USERS:-}" ]; then
+        [ -z "${KAFKA_SASL_SSL:-}" ] || die "KAFKA_SASL_SSL needs KAFKA_SASL_USERS"
+        return 0
+    fi
     local entry name password mechanism listener names="sasl_plaintext"
     local -a entries
     IFS=',' read -r -a entries <<<"$KAFKA_SASL_USERS"
@@ -273,9 +276,10 @@ listener.name.sasl_ssl.ssl.client.auth=none
     EXTRA_ADVERTISED="$EXTRA_LISTENERS"
     SECURITY_PROPERTIES+="sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 "
+    local jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
     for listener in $names; do
         for mechanism in scram-sha-512 scram-sha-256; do
-            SECURITY_PROPERTIES+="listener.name.$listener.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+            SECURITY_PROPERTIES+="listener.name.$listener.$mechanism.sasl.jaas.config=$jaas
 "
         done
     done

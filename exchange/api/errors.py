@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.problems import PROBLEM_JSON, Problem
+from exchange.problems import PROBLEM_JSON, Problem, validation_problem
 from exchange.security import evidence
 from exchange.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Parse a JSON body ourselves: our own problems for another media type (415) and bad JSON (400), and field
+    errors that never echo the input (422)."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise Problem("unsupported_media_type")
+    try:
+        raw = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Problem("malformed_json") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
 
 
 def problem_response(problem: Problem, request: Request) -> Response:
@@ -58,4 +78,4 @@ def install(app: FastAPI, engine: AsyncEngine | None = None) -> None:
         return problem_response(Problem("internal_error"), request)
 
 
-__all__ = ["install", "problem_response"]
+__all__ = ["install", "parse_body", "problem_response"]

@@ -12,11 +12,12 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from contracts import today_in_china
+from exchange.api.document import FIRST_DAY, PARAMETERS, PERMITTED, problems
 from exchange.node import Node
 from exchange.problems import Problem
 from exchange.security.principals import Permission, Principal
@@ -28,6 +29,10 @@ def _json(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
+#: Sequence numbers are 64-bit in the database.
+MAX_SEQ = 2**63 - 1
+
+
 def router(node: Node) -> APIRouter:
     settings = node.settings
     api = APIRouter(tags=["operations"])
@@ -35,9 +40,10 @@ def router(node: Node) -> APIRouter:
     admin = Depends(node.auth.requires(Permission.ADMIN))
     reader = Depends(node.auth.requires(Permission.READ))
 
-    @api.get("/v1/quarantine")
+    @api.get("/v1/quarantine", responses=problems(PERMITTED, PARAMETERS))
     async def list_quarantine(
-        after: Annotated[int | None, Query(description="Only records after this seq (paging).")] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only records after this seq (paging).")
+                         ] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
         principal: Principal = reader,
     ) -> Response:
@@ -59,10 +65,15 @@ def router(node: Node) -> APIRouter:
         return _json({"items": items, "has_more": len(rows) > limit,
                       "next_after": items[-1]["seq"] if items else after})
 
-    @api.post("/v1/quarantine/{seq}/replay", responses={403: {}, 404: {}, 422: {}})
-    async def replay_quarantined(seq: int, principal: Principal = admin) -> Response:
+    @api.post("/v1/quarantine/{seq}/replay", responses=problems(PERMITTED, PARAMETERS, 404))
+    async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], principal: Principal = admin
+                                 ) -> Response:
         """Process a quarantined record again, after a fix (a newer schema version known, a bug mended). Admin."""
+        async with node.engine.connect() as conn:  # an unknown seq is answered without reading the keys topic first
+            known = await conn.scalar(select(quarantine.c.seq).where(quarantine.c.seq == seq))
         try:
+            if known is None:
+                raise KeyError(seq)
             result, message_id, sent = await node.inbound.replay(seq)
         except KeyError:
             raise Problem("not_found", f"no quarantined record {seq}", f"没有编号为 {seq} 的隔离记录") from None
@@ -72,9 +83,10 @@ def router(node: Node) -> APIRouter:
             raise Problem("replay_rejected", f"rejected again: {result}", f"仍被拒绝：{result}")
         return _json({"seq": seq, "result": result, "message_id": message_id})
 
-    @api.post("/v1/reconciliation/run", status_code=202, responses={403: {}, 422: {}})
+    @api.post("/v1/reconciliation/run", status_code=202, responses=problems(PERMITTED, PARAMETERS))
     async def run_reconciliation(
-        day: Annotated[date | None, Query(description="China day to digest; default today (so far).")] = None,
+        day: Annotated[date | None, Query(ge=FIRST_DAY, description="China day to digest; default today (so far).")
+                       ] = None,
         principal: Principal = admin,
     ) -> Response:
         """Send every peer county the digest of what this node's counties sent it that day. Admin."""
@@ -82,10 +94,10 @@ def router(node: Node) -> APIRouter:
             raise Problem("validation_failed", "day is in the future", "日期不能晚于今天")
         return _json(await node.reconciler.run(day), 202)
 
-    @api.get("/v1/reconciliation")
+    @api.get("/v1/reconciliation", responses=problems(PERMITTED, PARAMETERS))
     async def get_reconciliation(
         day: Annotated[date | None, Query(description="Only this China day.")] = None,
-        peer: Annotated[str | None, Query(description="Only this peer county.")] = None,
+        peer: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Only this peer county.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         principal: Principal = reader,
     ) -> Response:

@@ -59,14 +59,23 @@ class Readiness(BaseModel):
     broker: bool
 
 
+class ProblemFieldError(BaseModel):
+    """One field that failed its contract: where and why, never the value submitted."""
+
+    field: str = Field(description="Where, as a path: data/person/id_number, query/limit, …")
+    code: str = Field(description="Stable code, e.g. invalid_id_checksum, missing, string_too_long.")
+    message: str
+    message_zh: str
+
+
 class ProblemView(BaseModel):
     """RFC 9457 problem details, in English and Chinese."""
 
-    type: str
+    type: str = Field(description="urn:mpx:problem:<code>")
     title: str
     title_zh: str
     status: int
     detail: str
     detail_zh: str
     instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    errors: list[ProblemFieldError] | None = None

@@ -17,7 +17,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from contracts.dates import today_in_china
 from contracts.errors import custom_error
@@ -34,8 +33,11 @@ class Sex(StrEnum):
 
 
 def id_birth_date(number: str) -> date:
-    """Birth date encoded in a (valid) ID number."""
-    return ric.get_birth_date(number)
+    """Birth date encoded in an ID number already in compact form (raises ValueError if it is no date).
+
+    Read here rather than with ``ric.get_birth_date``, which first re-cleans the number character by
+    character: on every accepted message that cleaning was a third of the node's validation time."""
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
 
 
 def id_sex(number: str) -> Sex:
@@ -53,14 +55,15 @@ def normalize_id_number(value: str) -> str:
 
     Raises pydantic custom errors with codes only; the number is never echoed.
     """
-    number = ric.compact(value)
+    # Numbers posted in compact form (nearly all) skip stdnum's character-by-character cleaning.
+    number = value if _ID_RE.fullmatch(value) else ric.compact(value)
     if not _ID_RE.fullmatch(number):
         raise custom_error("invalid_id_format")
     if number[-1] != check_character(number[:17]):
         raise custom_error("invalid_id_checksum")
     try:
         born = id_birth_date(number)
-    except StdnumValidationError:
+    except ValueError:
         raise custom_error("invalid_id_birth_date") from None
     if born.year < 1900 or born > today_in_china():
         raise custom_error("invalid_id_birth_date")

@@ -60,6 +60,7 @@ def is_region(code: str) -> bool:
     return bool(region_periods(code))
 
 
+@lru_cache(maxsize=8192)  # on every message's path (sender, receiver, regions in the payload)
 def is_county(code: str) -> bool:
     """True for a real county-level code: last two digits not 00, and not a placeholder."""
     periods = region_periods(code)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
-from exchange.transport.cloudevents import encode_data, to_headers
+from exchange.transport.cloudevents import attribute_headers, encode_data
 from exchange.transport.topics import TopicScheme
 
 if TYPE_CHECKING:
@@ -34,14 +35,20 @@ class Outgoing:
     def id(self) -> str:
         return self.envelope.id
 
+    @cached_property
+    def attributes(self) -> dict[str, Any]:
+        """The envelope in JSON form, dumped once for the message row, the headers and the signature."""
+        return self.envelope.model_dump(mode="json", exclude_none=True)
+
     def outbox_row(self, topics: TopicScheme, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
         """With `trust`: signed by the sending county (mpx-key-id, mpx-signature headers), value sealed at rest."""
         receiver = self.envelope.receiverregion
         topic, partition = topics.address(receiver)
-        headers = [[k, v.decode()] for k, v in to_headers(self.envelope)]
+        ce_headers = attribute_headers(self.attributes)
+        headers = [[k, v.decode()] for k, v in ce_headers]
         value = encode_data(self.data)
         if trust is not None:
-            headers += [[k, v] for k, v in trust.sign(self.envelope, self.data)]
+            headers += [[k, v] for k, v in trust.sign(self.envelope, ce_headers, self.data)]
             value = trust.seal_value(value, self.id)
         return {
             "message_id": self.id,
@@ -68,7 +75,7 @@ class Outgoing:
             "in_reply_to": env.inreplyto,
             "agreement_id": env.agreementid,
             "state": state,
-            "envelope": orjson.dumps(env.model_dump(mode="json", exclude_none=True)).decode(),
+            "envelope": orjson.dumps(self.attributes).decode(),
             "payload": trust.seal_payload(payload, env.id) if trust is not None else payload,
             "content_hash": self.content_hash,
             "created_at": now,

@@ -76,12 +76,16 @@ class Inbound:
         self.obligations = obligations
 
     async def store(self, records: Sequence[Record]) -> tuple[dict[tuple[str, int], int], int]:
-        """Process a batch; returns next offsets per partition (commit them after this returns) and outbox rows added."""
+        """Process a batch; returns next offsets per partition (commit them after this returns) and outbox rows added.
+
+        Records are stored a statement per table for the whole batch, not per record: on a database a network
+        round trip away, per-record statements were the receiver's largest cost."""
         await self._await_keys(records)
         now = utcnow()
         positions: dict[tuple[str, int], int] = {}
         sent = 0
         trail: list[dict[str, Any]] = []  # evidence chain entries of this batch
+        pending: list[tuple[Record, Envelope, dict[str, Any]]] = []  # decoded, stored together
         async with self.engine.begin() as conn:
             for record in records:
                 positions[(record.topic, record.partition)] = record.offset + 1
@@ -101,9 +105,13 @@ class Inbound:
                               "detail": {"type": envelope.message_type.value,
                                          "verified_with": _header(record, "mpx-key-id")}})
                 if envelope.message_type in RECONCILIATION_TYPES:
+                    # A digest compares with what is stored: what came before it is stored first.
+                    sent += await self._apply(conn, pending, now)
+                    pending = []
                     sent += await self._control(conn, record, envelope, data, now)
                     continue
-                sent += await self._apply(conn, record, envelope, data, now)
+                pending.append((record, envelope, data))
+            sent += await self._apply(conn, pending, now)
             for (topic, partition), next_offset in positions.items():
                 await conn.execute(
                     upsert(conn, consumer_offsets, ["topic", "partition"],
@@ -139,36 +147,42 @@ class Inbound:
             raise Rejected(exc.code, exc.message_en, envelope.id) from None
         return envelope, payload.model_dump(mode="json", exclude_none=True)
 
-    async def _apply(self, conn: AsyncConnection, record: Record, envelope: Envelope, data: dict, now: datetime) -> int:
-        first_time = await conn.execute(
-            insert_ignoring_duplicates(conn, inbox, "message_id").values(
-                message_id=envelope.id,
-                type=envelope.message_type.value,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                received_at=now,
-            )
-        )
-        if first_time.rowcount == 0:
-            log.info("duplicate record %s skipped", envelope.id)
+    async def _apply(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
+                     now: datetime) -> int:
+        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts)."""
+        unique: dict[str, tuple[Record, Envelope, dict[str, Any]]] = {}
+        for item in items:
+            unique.setdefault(item[1].id, item)  # a record twice in one batch is one record
+        if not unique:
             return 0
-        if envelope.message_type is MessageType.DELIVERY_RECEIPT:
-            await _advance_outbound(conn, envelope.inreplyto, DeliveryState.DELIVERED, "delivered_at", now)
+        first_time = set((await conn.execute(
+            insert_ignoring_duplicates(conn, inbox, "message_id").returning(inbox.c.message_id),
+            [{"message_id": envelope.id, "type": envelope.message_type.value, "topic": record.topic,
+              "partition": record.partition, "offset": record.offset, "received_at": now}
+             for record, envelope, _ in unique.values()],
+        )).scalars())
+        fresh = [(envelope, data) for message_id, (_, envelope, data) in unique.items() if message_id in first_time]
+        if len(fresh) < len(items):
+            log.info("%d duplicate records skipped", len(items) - len(fresh))
+        receipts = [env.inreplyto for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
+        await _advance_outbound(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
+        stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
+        if not stored:
             return 0
-        received = Outgoing(envelope, data, content_hash="")
-        row = received.message_row(Direction.IN, DeliveryState.DELIVERED, now, self.trust)
-        await conn.execute(insert(messages).values(**row, delivered_at=now))
-        if envelope.message_type is MessageType.FEEDBACK:
-            await _advance_outbound(conn, envelope.inreplyto, DeliveryState.ANSWERED, "answered_at", now)
-        else:  # a record: the receiving county now owes feedback
-            await self.obligations.open(
-                conn, message_id=envelope.id, message_type=envelope.message_type, sender=envelope.senderregion,
-                receiver=envelope.receiverregion, sent_at=envelope.time, data=data, received_at=now,
-            )
-        receipt = receipt_for(envelope, self.settings.node_id, now)
-        await conn.execute(insert(outbox).values(**receipt.outbox_row(self.topics, now, self.trust)))
-        return 1
+        await conn.execute(insert(messages), [
+            {**Outgoing(env, data, content_hash="").message_row(Direction.IN, DeliveryState.DELIVERED, now, self.trust),
+             "delivered_at": now}
+            for env, data in stored
+        ])
+        feedback = [env.inreplyto for env, _ in stored if env.message_type is MessageType.FEEDBACK]
+        await _advance_outbound(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
+        # A record (not feedback): the receiving county now owes feedback.
+        await self.obligations.open_many(
+            conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now)
+        await conn.execute(insert(outbox), [
+            receipt_for(env, self.settings.node_id, now).outbox_row(self.topics, now, self.trust) for env, _ in stored
+        ])
+        return len(stored)
 
     async def _control(self, conn: AsyncConnection, record: Record, envelope: Envelope, data: dict,
                        now: datetime) -> int:
@@ -280,7 +294,7 @@ class Inbound:
                 elif envelope.message_type in RECONCILIATION_TYPES:
                     sent, result = await self._control(conn, record, envelope, data, now), "stored"
                 else:
-                    sent, result = await self._apply(conn, record, envelope, data, now), "stored"
+                    sent, result = await self._apply(conn, [(record, envelope, data)], now), "stored"
             await conn.execute(
                 update(quarantine).where(quarantine.c.seq == seq).values(replayed_at=now, replay_result=result)
             )
@@ -289,15 +303,16 @@ class Inbound:
 
 
 async def _advance_outbound(
-    conn: AsyncConnection, message_id: str | None, state: DeliveryState, stamp: str, now: datetime
+    conn: AsyncConnection, message_ids: list[str | None], state: DeliveryState, stamp: str, now: datetime
 ) -> None:
-    """Move a sent message forward (never back) and stamp when it first happened."""
+    """Move sent messages forward (never back) and stamp when it first happened."""
     column = messages.c[stamp]
-    base = and_(messages.c.id == message_id, messages.c.direction == Direction.OUT)
-    await conn.execute(update(messages).where(base, column.is_(None)).values({stamp: now}))
-    await conn.execute(
-        update(messages).where(base, messages.c.state.in_(states_before(state))).values(state=state)
-    )
+    for start in range(0, len(message_ids), 1000):
+        base = and_(messages.c.id.in_(message_ids[start:start + 1000]), messages.c.direction == Direction.OUT)
+        await conn.execute(update(messages).where(base, column.is_(None)).values({stamp: now}))
+        await conn.execute(
+            update(messages).where(base, messages.c.state.in_(states_before(state))).values(state=state)
+        )
 
 
 def _header(record: Record, name: str) -> str | None:

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import MessageType
+from contracts import Envelope, MessageType
 from exchange.sla import (
     AgreementBook,
     CalendarBook,
@@ -157,27 +157,34 @@ class Obligations:
             return None
         return hmac.new(self.person_secret, number.encode(), hashlib.sha256).hexdigest()
 
-    async def open(self, conn: AsyncConnection, *, message_id: str, message_type: MessageType, sender: str,
-                   receiver: str, sent_at: datetime, data: dict[str, Any], received_at: datetime) -> Obligation:
-        resolution = self.agreements.resolve(sender, receiver, message_type.value, received_at)
-        ob = open_obligation(
-            message_id=message_id, message_type=message_type.value, sender=sender, receiver=receiver,
-            received_at=received_at, resolution=resolution, calendar=self.calendars.calendar_for(receiver),
-        )
-        sender_side = self._sender_side(message_type, sender, receiver, sent_at, data)
-        opened = await conn.execute(
-            insert_ignoring_duplicates(conn, obligations, "message_id").values(
-                message_id=ob.message_id, message_type=ob.message_type, sender=sender, receiver=receiver,
-                received_at=received_at, due_at=ob.due_at, provisional=ob.provisional, paused=False,
-                person_key=self.person_key(data), revision=1, state=to_state(ob, sender_side),
+    async def open_many(self, conn: AsyncConnection, received: list[tuple[Envelope, dict[str, Any]]],
+                        received_at: datetime) -> None:
+        """Open the obligations of records stored in this transaction, one INSERT for them all."""
+        opening: dict[str, tuple[Obligation, dict[str, Any] | None, dict[str, Any]]] = {}
+        for envelope, data in received:
+            message_type = envelope.message_type
+            sender, receiver = envelope.senderregion, envelope.receiverregion
+            ob = open_obligation(
+                message_id=envelope.id, message_type=message_type.value, sender=sender, receiver=receiver,
+                received_at=received_at, calendar=self.calendars.calendar_for(receiver),
+                resolution=self.agreements.resolve(sender, receiver, message_type.value, received_at),
             )
-        )
-        if opened.rowcount == 0:  # a record delivered again after its message row was lost: the clock runs on
-            return ob
-        await self._announce(conn, "opened", ob, sender_side, 1, received_at)
-        if message_type is MessageType.RETURN_CANCELLATION:
-            await self._supersede(conn, sender, receiver, data, message_id, received_at)
-        return ob
+            opening[ob.message_id] = (ob, self._sender_side(message_type, sender, receiver, envelope.time, data), data)
+        if not opening:
+            return
+        opened = set((await conn.execute(
+            insert_ignoring_duplicates(conn, obligations, "message_id").returning(obligations.c.message_id),
+            [{"message_id": ob.message_id, "message_type": ob.message_type, "sender": ob.sender,
+              "receiver": ob.receiver, "received_at": received_at, "due_at": ob.due_at, "provisional": ob.provisional,
+              "paused": False, "person_key": self.person_key(data), "revision": 1, "state": to_state(ob, sender_side)}
+             for ob, sender_side, data in opening.values()],
+        )).scalars())
+        # Not opened: a record delivered again after its message row was lost; its clock runs on.
+        await self._announce(conn, "opened", [(ob, sender_side, 1) for message_id, (ob, sender_side, _)
+                                              in opening.items() if message_id in opened], received_at)
+        for message_id, (ob, _, data) in opening.items():
+            if message_id in opened and ob.message_type == MessageType.RETURN_CANCELLATION:
+                await self._supersede(conn, ob.sender, ob.receiver, data, message_id, received_at)
 
     async def answered(self, conn: AsyncConnection, original_id: str, feedback_id: str, at: datetime) -> None:
         """Feedback accepted from the receiver's local system: the first stops the clock."""
@@ -222,7 +229,7 @@ class Obligations:
                     cancelled_at=ob.cancelled_at, paused=ob.paused, revision=revision + 1,
                     state=to_state(ob, sender_side))
         )
-        await self._announce(conn, event, ob, sender_side, revision + 1, at)
+        await self._announce(conn, event, [(ob, sender_side, revision + 1)], at)
 
     def _sender_side(self, message_type: MessageType, sender: str, receiver: str, sent_at: datetime,
                      data: dict[str, Any]) -> dict[str, Any] | None:
@@ -236,22 +243,19 @@ class Obligations:
                 "sent_at": as_utc(sent_at).isoformat(), "late": result.late, "provisional": result.provisional,
                 "agreement_id": resolution.agreement_id, "agreement_version": resolution.version}
 
-    async def _announce(self, conn: AsyncConnection, event: str, ob: Obligation, sender_side: dict | None,
-                        revision: int, at: datetime) -> None:
-        body = lifecycle_event(event, ob, sender_side, revision)
-        await conn.execute(
-            insert(outbox).values(
-                message_id=f"{ob.message_id}#{revision}",
-                topic=self.topics.monitor_topic,
-                partition=self.topics.partition_for(ob.receiver),
-                key=ob.receiver,
-                headers=orjson.dumps([["content-type", "application/json"],
-                                      ["ce_type", f"cn.mpx.obligation.{event}"]]).decode(),
-                value=orjson.dumps(body),
-                created_at=at,
-                attempts=0,
-            )
-        )
+    async def _announce(self, conn: AsyncConnection, event: str,
+                        changed: list[tuple[Obligation, dict[str, Any] | None, int]], at: datetime) -> None:
+        """Lifecycle events (obligation, sender side, revision) to the monitoring topic, through the outbox."""
+        if not changed:
+            return
+        headers = orjson.dumps([["content-type", "application/json"], ["ce_type", f"cn.mpx.obligation.{event}"]]).decode()
+        await conn.execute(insert(outbox), [
+            {"message_id": f"{ob.message_id}#{revision}", "topic": self.topics.monitor_topic,
+             "partition": self.topics.partition_for(ob.receiver), "key": ob.receiver, "headers": headers,
+             "value": orjson.dumps(lifecycle_event(event, ob, sender_side, revision)), "created_at": at,
+             "attempts": 0}
+            for ob, sender_side, revision in changed
+        ])
 
 
 def obligation_view(state: str, now: datetime) -> dict[str, Any]:

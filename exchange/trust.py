@@ -52,7 +52,7 @@ from exchange.security.signing import KeyRing, PublicKey, SigningKey
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import county_public_keys, messages, outbox, quarantine, signing_keys
 from exchange.timeutil import utcnow
-from exchange.transport.cloudevents import envelope_attributes, to_headers
+from exchange.transport.cloudevents import envelope_attributes
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,11 @@ class Trust:
 
     # -- records -------------------------------------------------------------------------------------------
 
-    def sign(self, envelope: Envelope, data: dict[str, Any]) -> list[tuple[str, str]]:
-        """The signature headers of a record the node is about to store in its outbox."""
-        message = message_bytes(envelope_attributes(to_headers(envelope)), data)
+    def sign(self, envelope: Envelope, headers: Sequence[tuple[str, bytes]], data: dict[str, Any]
+             ) -> list[tuple[str, str]]:
+        """The signature headers of a record the node is about to store in its outbox (`headers`: the CloudEvents
+        headers it will carry)."""
+        message = message_bytes(envelope_attributes(headers), data)
         key_id, signature = self.ring.sign(envelope.senderregion, message, envelope.time)
         return [(KEY_ID_HEADER, key_id), (SIGNATURE_HEADER, signature)]
 

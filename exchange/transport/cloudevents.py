@@ -19,10 +19,13 @@ _PREFIX = "ce_"
 
 
 def to_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
-    attrs = envelope.model_dump(mode="json", exclude_none=True)
-    content_type = attrs.pop("datacontenttype", "application/json")
-    headers = [(CONTENT_TYPE, content_type.encode())]
-    headers += [(_PREFIX + name, str(value).encode()) for name, value in attrs.items()]
+    return attribute_headers(envelope.model_dump(mode="json", exclude_none=True))
+
+
+def attribute_headers(attrs: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Kafka headers of an envelope already dumped to JSON form (``model_dump(mode="json", exclude_none=True)``)."""
+    headers = [(CONTENT_TYPE, attrs.get("datacontenttype", "application/json").encode())]
+    headers += [(_PREFIX + name, str(value).encode()) for name, value in attrs.items() if name != "datacontenttype"]
     return headers
 
 

@@ -10,16 +10,17 @@ from typing import Any, Sequence
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import ContractError, Envelope, MessageType, validate_payload
 from exchange.config import Settings
-from exchange.domain.delivery import DeliveryState, Direction, states_before
+from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, receipt_for
 from exchange.obligations import Obligations
 from exchange.security import evidence
 from exchange.security.signing import SignatureError
+from exchange.storage.progress import advance_sent
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine
 from exchange.timeutil import utcnow
@@ -165,7 +166,7 @@ class Inbound:
         if len(fresh) < len(items):
             log.info("%d duplicate records skipped", len(items) - len(fresh))
         receipts = [env.inreplyto for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
-        await _advance_outbound(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
+        await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
         if not stored:
             return 0
@@ -175,7 +176,7 @@ class Inbound:
             for env, data in stored
         ])
         feedback = [env.inreplyto for env, _ in stored if env.message_type is MessageType.FEEDBACK]
-        await _advance_outbound(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
+        await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback): the receiving county now owes feedback.
         await self.obligations.open_many(
             conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now)
@@ -300,19 +301,6 @@ class Inbound:
             )
         log.info("quarantined record %d replayed: %s", seq, result)
         return result, message_id, sent
-
-
-async def _advance_outbound(
-    conn: AsyncConnection, message_ids: list[str | None], state: DeliveryState, stamp: str, now: datetime
-) -> None:
-    """Move sent messages forward (never back) and stamp when it first happened."""
-    column = messages.c[stamp]
-    for start in range(0, len(message_ids), 1000):
-        base = and_(messages.c.id.in_(message_ids[start:start + 1000]), messages.c.direction == Direction.OUT)
-        await conn.execute(update(messages).where(base, column.is_(None)).values({stamp: now}))
-        await conn.execute(
-            update(messages).where(base, messages.c.state.in_(states_before(state))).values(state=state)
-        )
 
 
 def _header(record: Record, name: str) -> str | None:

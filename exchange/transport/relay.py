@@ -41,10 +41,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.delivery import DeliveryState
 from exchange.security.payload_crypto import PayloadKeyMissing
 from exchange.security import evidence
-from exchange.storage.tables import messages, outbox
+from exchange.storage.progress import advance_sent
+from exchange.storage.tables import outbox
 from exchange.timeutil import utcnow
 from exchange.transport.admin import TopicProvisioner
 
@@ -208,17 +209,7 @@ class Relay:
             await conn.execute(
                 update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now, claim_expires_at=None)
             )
-            await conn.execute(
-                update(messages)
-                .where(messages.c.direction == Direction.OUT, messages.c.id.in_(ids), messages.c.published_at.is_(None))
-                .values(published_at=now)
-            )
-            await conn.execute(
-                update(messages)
-                .where(messages.c.direction == Direction.OUT, messages.c.id.in_(ids),
-                       messages.c.state == DeliveryState.ACCEPTED)
-                .values(state=DeliveryState.PUBLISHED)
-            )
+            await advance_sent(conn, ids, DeliveryState.PUBLISHED, "published_at", now)
             await evidence.append_many(conn, [
                 {"event": "published", "message_id": row.message_id, "principal": self.instance,
                  "detail": {"topic": row.topic, "partition": row.partition, "key": row.key}}

@@ -165,11 +165,13 @@ class Node:
         self.broker_connected = True
         log.info("node %s connected to Kafka, serving %s", s.node_id, ",".join(s.counties))
         # Every county's keys before the first record: a record read before its key would be held up.
+        # Tracked at once: a node stopped during the wait below cancels it before its consumer is closed.
         keys = asyncio.create_task(self.key_feed.run(), name="keys")
+        keys.add_done_callback(_log_crash)
+        self._tasks.append(keys)
         if not await self.key_feed.catch_up(s.key_wait_seconds):
             log.warning("keys topic not read to its end within %.0fs; consuming anyway", s.key_wait_seconds)
         tasks = [
-            keys,
             asyncio.create_task(self.key_feed.reload_forever(), name="signing-keys"),
             asyncio.create_task(self.relay.run(self._producer), name="relay"),
             asyncio.create_task(self.consumer.run(), name="consumer"),

@@ -71,23 +71,37 @@ def _keystore():  # noqa: ANN202
     return KeyStore(create_engine(settings.database_url))
 
 
+def _operator() -> str:
+    """Who ran the command, for the evidence chain: ``cli:<login>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 @keys.command("create")
 def keys_create(
-    role: str = typer.Option(..., help="county_system, county_operator, provincial_monitor, national_monitor, admin"),
+    role: str = typer.Option(..., help="county_system, county_operator or admin on a node; provincial_monitor, "
+                             "national_monitor or admin on a monitor (MPX_ROLE)."),
     name: str = typer.Option(..., help="Who holds it, e.g. 徽县卫健局流动人口信息系统"),
-    county: list[str] = typer.Option([], help="County it acts for (repeat for several)."),
-    province: list[str] = typer.Option([], help="Province a provincial monitor oversees (repeat)."),
-    days: int = typer.Option(365, help="Days until it expires."),
+    county: list[str] = typer.Option([], help="County it acts for, one this node serves (repeat for several)."),
+    province: list[str] = typer.Option([], help="Province a provincial monitor oversees, 33 or 330000 (repeat)."),
+    days: int = typer.Option(365, help="Days until it expires (1 to 3650)."),
 ) -> None:
-    """Create a key and print it once."""
-    from datetime import timedelta
+    """Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
+    from exchange.config import Settings
+    from exchange.security.keystore import GrantRefused, check_grant
 
-    from exchange.security.principals import Role
-    from exchange.timeutil import utcnow
-
+    try:
+        grant = check_grant(Settings(), role=role, name=name, counties=county, provinces=province, days=days)
+    except GrantRefused as refused:
+        for error in refused.errors:
+            console.print(f"[red]{error['field']}: {error['message']} ({error['message_zh']})[/red]")
+        raise typer.Exit(2) from None
     store = _keystore()
-    issued = asyncio.run(store.create(name=name, role=Role(role), counties=frozenset(county),
-                                      provinces=frozenset(province), expires_at=utcnow() + timedelta(days=days)))
+    issued = asyncio.run(store.issue(grant, by=_operator()))
     asyncio.run(store.engine.dispose())
     console.print(f"key id {issued.key_id}; the key (shown only now):")
     print(issued.key)
@@ -110,12 +124,12 @@ def keys_list() -> None:
 
 @keys.command("revoke")
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key at once (nodes stop accepting it within seconds)."""
+    """Revoke a key at once (nodes stop accepting it within seconds). The same as DELETE /v1/admin/keys/{key_id}."""
     store = _keystore()
-    done = asyncio.run(store.revoke(key_id))
+    done = asyncio.run(store.revoke(key_id, by=_operator()))
     asyncio.run(store.engine.dispose())
-    console.print("revoked" if done else "no such active key")
-    raise typer.Exit(0 if done else 1)
+    console.print({True: "revoked", False: "already revoked", None: "no such key"}[done])
+    raise typer.Exit(1 if done is None else 0)
 
 
 @keys.command("rotate-signing")

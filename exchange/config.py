@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose JWTs are accepted; empty: none.")
     jwt_issuer: str = Field("", description="Required `iss` of accepted JWTs.")
     jwt_audience: str = Field("", description="Required `aud` of accepted JWTs.")
+    jwt_jwks_cache_seconds: float = Field(
+        300.0, gt=0, description="How long the identity provider's JWKS is used before it is fetched again (a key it "
+        "dropped is refused after at most this long).",
+    )
     reminder_interval_seconds: float = Field(60.0, gt=0, description="How often the node looks for reminders due.")
     payload_keys: str = Field(
         "", repr=False, description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
@@ -145,6 +149,14 @@ class Settings(BaseSettings):
     def _node_serves_someone(self) -> Settings:
         if self.role == "node" and not self.counties:
             raise ValueError("a node must serve at least one county (MPX_COUNTIES)")
+        return self
+
+    @model_validator(mode="after")
+    def _jwts_are_for_this_service(self) -> Settings:
+        """Without an issuer and an audience to check, any token the identity provider signs (for any other service)
+        would be accepted here."""
+        if self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("MPX_JWT_JWKS_URL needs MPX_JWT_ISSUER and MPX_JWT_AUDIENCE")
         return self
 
     @model_validator(mode="after")

@@ -29,6 +29,8 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "无权执行该操作", "Not allowed"),
     "unauthenticated": (401, "需要有效的身份凭证", "A valid API key or token is required"),
     "not_your_county": (403, "无权代表该县区", "Not allowed to act for that county"),
+    "province_not_monitored": (403, "本监测节点不覆盖该省份", "This monitor does not oversee that province"),
+    "key_not_found": (404, "没有该密钥", "No such API key"),
     "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),
     "invalid_agreement": (422, "协作协议无效", "Invalid cooperation agreement"),

@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
-from exchange.api import document, errors, operations, rules
+from exchange.api import document, errors, keys, operations, rules
 from exchange.api.auth import counties_for, require_county
 from exchange.api.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.api.errors import parse_body
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     document.complete(app)
     app.include_router(rules.router(node))
     app.include_router(operations.router(node))
+    app.include_router(keys.router(node))
 
     @app.post("/v1/messages", status_code=202, response_model=Accepted, responses=SEND_PROBLEMS,
               openapi_extra=document.body(MessageIn), tags=["messages"])

@@ -3,16 +3,20 @@
 A request carries `Authorization: Bearer <token>`: an API key of this node
 (``mpx_<id>_<secret>``), the node's admin token, or a JWT from the office's
 identity provider, checked against its JWKS (claims ``mpx_role``,
-``mpx_counties``, ``mpx_provinces``). Each yields a principal with a role and a
-jurisdiction; endpoints require a permission, and the handlers check the
-jurisdiction of what is asked. Every principal has a request budget per minute.
+``mpx_counties``, ``mpx_provinces``; see `principal_from_claims`). Each yields a
+principal with a role and a jurisdiction; endpoints require a permission, and
+the handlers check the jurisdiction of what is asked. Every principal has a
+request budget per minute. No token, key or secret is ever logged or repeated
+in a refusal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +28,54 @@ from exchange.config import Settings
 from exchange.problems import Problem
 from exchange.security.keystore import KeyStore
 from exchange.security.principals import Permission, Principal, Role
+
+log = logging.getLogger(__name__)
+
+#: Signatures accepted on JWTs: asymmetric only (the JWKS holds public keys; HS256 with a public key as the secret
+#: would let anyone sign). The JWK a token names fixes the one algorithm its signature is checked with.
+JWT_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+#: Clock difference tolerated between the identity provider and this node on exp, nbf and iat (seconds).
+JWT_LEEWAY = 30
+#: Claims every accepted JWT carries (iss and aud are also checked against MPX_JWT_ISSUER and MPX_JWT_AUDIENCE).
+JWT_REQUIRED = ["exp", "iat", "iss", "aud", "sub"]
+_COUNTY = re.compile(r"[0-9]{6}")
+_PROVINCE = re.compile(r"[0-9]{2}(0000)?")
+_COUNTY_ROLES = (Role.COUNTY_SYSTEM, Role.COUNTY_OPERATOR)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
+    """The principal a verified JWT's claims describe, or None when they do not describe one fully.
+
+    ``sub`` (a non-empty string) names it; ``mpx_role`` is one of the roles; a county role needs
+    ``mpx_counties``, a list of 6-digit county codes; a provincial monitor needs ``mpx_provinces``, a list of
+    province codes (``33`` or ``330000``). A jurisdiction claim the role does not use is ignored."""
+    sub, role_name = claims.get("sub"), claims.get("mpx_role")
+    if not isinstance(sub, str) or not sub or not isinstance(role_name, str):
+        return None
+    try:
+        role = Role(role_name)
+    except ValueError:
+        return None
+    counties: frozenset[str] = frozenset()
+    provinces: frozenset[str] = frozenset()
+    if role in _COUNTY_ROLES:
+        codes = claims.get("mpx_counties")
+        if not _codes(codes, _COUNTY):
+            return None
+        counties = frozenset(codes)
+    elif role is Role.PROVINCIAL_MONITOR:
+        codes = claims.get("mpx_provinces")
+        if not _codes(codes, _PROVINCE):
+            return None
+        provinces = frozenset(code[:2] for code in codes)
+    return Principal(f"jwt:{sub}"[:64], role, counties, provinces)
+
+
+def _codes(value: Any, pattern: re.Pattern[str]) -> bool:
+    """A non-empty list of codes, each matching `pattern` (a bare string is not a list of codes)."""
+    return (isinstance(value, list) and 0 < len(value) <= 100
+            and all(isinstance(code, str) and pattern.fullmatch(code) for code in value))
+
 
 bearer = HTTPBearer(auto_error=False, description="An API key (mpx_…), the admin token, or a JWT.")
 
@@ -59,7 +111,11 @@ class Auth:
         if settings.jwt_jwks_url:
             from jwt import PyJWKClient
 
-            self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+            # The key set is kept for jwt_jwks_cache_seconds, then fetched again, so a key the identity provider
+            # drops stops working here. (No per-key cache: PyJWT's would keep a dropped key for good.) A token naming
+            # an unknown key id fetches the set again at most every 30 s.
+            self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=False,
+                                     lifespan=settings.jwt_jwks_cache_seconds, timeout=10)
 
     async def principal(self, token: str | None) -> Principal:
         if not token:
@@ -84,16 +140,20 @@ class Auth:
 
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
-            claims: dict[str, Any] = jwt.decode(
-                token, signing_key.key, algorithms=["RS256", "ES256", "EdDSA"],
-                audience=self.settings.jwt_audience or None, issuer=self.settings.jwt_issuer or None,
-                options={"require": ["exp", "sub"]},
-            )
-            role = Role(claims["mpx_role"])
-        except (jwt.PyJWTError, KeyError, ValueError):
+        except jwt.PyJWKClientConnectionError as exc:
+            log.warning("JWKS at %s not reachable (%s): JWTs are refused meanwhile", self.settings.jwt_jwks_url,
+                        type(exc).__name__)
             return None
-        return Principal(f"jwt:{claims['sub']}"[:64], role, frozenset(claims.get("mpx_counties", [])),
-                         frozenset(p[:2] for p in claims.get("mpx_provinces", [])))
+        except jwt.PyJWTError:  # not a JWT, no kid, a key id the identity provider does not publish
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, signing_key, algorithms=JWT_ALGORITHMS, audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer, leeway=JWT_LEEWAY, options={"require": JWT_REQUIRED},
+            )
+        except jwt.PyJWTError:  # bad signature, expired, not yet valid, another issuer or audience, claims missing
+            return None
+        return principal_from_claims(claims)
 
     async def authenticated(self, request: Request,
                             credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:

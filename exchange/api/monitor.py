@@ -8,7 +8,8 @@ import orjson
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
-from exchange.api import errors
+from exchange.api import document, errors, keys
+from exchange.api.document import PARAMETERS, PERMITTED, problems
 from exchange.config import Settings
 from exchange.monitor.export import to_csv, to_xlsx
 from exchange.monitor.node import MonitorNode
@@ -48,16 +49,21 @@ def create_monitor_app(settings: Settings) -> FastAPI:
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
     errors.install(app, node.engine)
+    document.complete(app)
+    app.include_router(keys.router(node))
     monitor = Depends(node.auth.requires(Permission.MONITOR))
 
     def queries_for(principal: Principal) -> MonitorQueries:
-        """A provincial monitor's key sees its own provinces within this monitor's scope; a national key all."""
+        """A provincial monitor's key sees its own provinces within this monitor's scope; a national key all. A
+        provincial key none of whose provinces this monitor oversees is refused (403)."""
         if principal.role is Role.NATIONAL_MONITOR:
             return node.queries
         provinces = sorted(p for p in principal.provinces if settings.in_scope(p + "0000"))
+        if not provinces:
+            raise Problem("province_not_monitored", f"this monitor oversees {scope} only", f"本监测节点只覆盖 {scope}")
         return MonitorQueries(node.engine, lambda county: county[:2] in provinces, node.calendars, scope=provinces)
 
-    @app.get("/v1/monitor/timeliness", tags=["monitor"])
+    @app.get("/v1/monitor/timeliness", tags=["monitor"], responses=problems(PERMITTED, PARAMETERS, 400))
     async def timeliness(
         start: Annotated[date, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
         end: Annotated[date, Query(alias="to", description="Day after the last due day of the cohort.")],
@@ -72,7 +78,7 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         answer = await queries_for(principal).timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())
         return _render(answer, format, f"timeliness-{start}-{end}")
 
-    @app.get("/v1/monitor/overdue", tags=["monitor"])
+    @app.get("/v1/monitor/overdue", tags=["monitor"], responses=problems(PERMITTED, PARAMETERS, 400))
     async def overdue(
         format: Format = "json",  # noqa: A002
         limit: Annotated[int, Query(ge=1, le=OVERDUE_PAGE_MAX, description="Items per page.")] = OVERDUE_PAGE,

@@ -77,7 +77,7 @@ class Federation:
         await eventually(lambda: running.node.broker_connected, what=f"node {name} connected to Kafka")
         return running
 
-    async def start_monitor(self, *scope: str) -> httpx.AsyncClient:
+    async def start_monitor(self, *scope: str, **overrides: Any) -> httpx.AsyncClient:
         """A monitor for the given provinces (or "all"), on its own database."""
         key = test_key()
         settings = Settings(
@@ -85,6 +85,7 @@ class Federation:
             node_id=f"{self.prefix}-monitor", role="monitor", monitor_scope=scope,
             database_url=await self.database("monitor-" + "-".join(scope)),
             kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix,
+            **overrides,
         )
         app = create_app(settings)
         context = app.router.lifespan_context(app)

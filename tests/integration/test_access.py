@@ -51,6 +51,9 @@ def outflow_from(county: str) -> dict:
     return message(MessageType.OUTFLOW_REGISTRATION, county, HAISHU, 3)
 
 
+#: Every holder but the admin token.
+NOT_ADMINS = ["none", "expired", "hui_system", "gerze_system", "hui_operator", "zhejiang_monitor", "national_monitor"]
+
 # endpoint on the registration node -> (method, path, body) and the keys that must be refused there
 REFUSALS = [
     ("send as Hui", "POST", "/v1/messages", lambda r: outflow_from(HUI),
@@ -76,6 +79,10 @@ REFUSALS = [
     ("run reconciliation", "POST", "/v1/reconciliation/run", None,
      ["none", "hui_system", "hui_operator", "zhejiang_monitor", "national_monitor"]),
     ("the calendar", "GET", "/v1/calendar/621227", None, ["none", "expired"]),
+    ("make a key", "POST", "/v1/admin/keys", lambda r: {"role": "county_system", "counties": [HUI], "name": "徽县"},
+     NOT_ADMINS),
+    ("list the keys", "GET", "/v1/admin/keys", None, NOT_ADMINS),
+    ("revoke a key", "DELETE", "/v1/admin/keys/{key}", None, NOT_ADMINS),
 ]
 
 
@@ -86,7 +93,8 @@ async def test_every_refusal(setting):
         for holder in who:
             headers = {"Authorization": f"Bearer {keys[holder]}"} if keys[holder] else {"Authorization": ""}
             response = await registration.http.request(
-                method, path.format(record=record), json=body(record) if body else None, headers=headers)
+                method, path.format(record=record, key=_key_id(keys["hui_operator"])),
+                json=body(record) if body else None, headers=headers)
             assert response.status_code in (401, 403, 404), f"{holder} may {what}: {response.status_code}"
             if response.status_code == 404:  # a message outside one's counties is simply not there
                 assert path.startswith("/v1/messages/") and response.json()["type"].endswith("message_not_found")
@@ -98,6 +106,10 @@ async def test_every_refusal(setting):
     chain = await entries(registration.node.engine)
     assert sum(1 for e in chain if e["event"] == "refused") >= refused - 8  # 404s leave no refusal line
     assert (await verify(registration.node.engine))[1] is None
+    # No key was made or revoked by a refused request: the operator's key still reads.
+    assert not [e for e in chain if e["event"] in ("key_created", "key_revoked")]
+    assert (await registration.http.get("/v1/inbox", headers={"Authorization": f"Bearer {keys['hui_operator']}"})
+            ).status_code == 200
 
 
 async def test_a_county_may_not_speak_for_another_even_on_a_shared_node(setting):
@@ -164,6 +176,44 @@ async def test_monitors_see_only_their_province(federation: Federation):
     assert refused.status_code == 403
     assert (await monitor.get("/v1/monitor/overdue", headers={"Authorization": ""})).status_code == 401
     assert to_haishu and to_hui
+
+
+async def test_only_admins_manage_a_monitors_keys(federation: Federation):
+    monitor = await federation.start_monitor("all", admin_token=ADMIN)
+    node = federation.monitor_nodes[-1]
+    store = node.keys
+    holders = {
+        "none": None,
+        "county_system": (await store.create(name="县", role=Role.COUNTY_SYSTEM, counties=frozenset({HUI}))).key,
+        "zhejiang_monitor": (await store.create(name="浙江", role=Role.PROVINCIAL_MONITOR,
+                                                provinces=frozenset({"33"}))).key,
+        "national_monitor": (await store.create(name="全国", role=Role.NATIONAL_MONITOR)).key,
+        "expired_admin": (await store.create(name="过期管理员", role=Role.ADMIN,
+                                             expires_at=utcnow() - timedelta(days=1))).key,
+    }
+    target = _key_id(holders["zhejiang_monitor"])
+    endpoints = [("POST", "/v1/admin/keys", {"role": "national_monitor", "name": "全国"}),
+                 ("GET", "/v1/admin/keys", None), ("DELETE", f"/v1/admin/keys/{target}", None)]
+    refused = 0
+    for method, path, body in endpoints:
+        for holder, key in holders.items():
+            response = await monitor.request(method, path, json=body,
+                                             headers={"Authorization": f"Bearer {key}" if key else ""})
+            expected = 403 if holder in ("county_system", "zhejiang_monitor", "national_monitor") else 401
+            assert response.status_code == expected, f"{holder} may {method} {path}: {response.status_code}"
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["title_zh"]
+            refused += 1
+    chain = await entries(node.engine)
+    assert sum(1 for e in chain if e["event"] == "refused") == refused
+    assert not [e for e in chain if e["event"] in ("key_created", "key_revoked")]
+    admin_key = (await store.create(name="省信息中心", role=Role.ADMIN)).key
+    listed = await monitor.get("/v1/admin/keys", headers={"Authorization": f"Bearer {admin_key}"})
+    assert listed.status_code == 200 and target in [k["key_id"] for k in listed.json()["items"]]
+
+
+def _key_id(key: str) -> str:
+    return key.split("_")[1]
 
 
 async def _groups_are(groups, key, expected) -> bool:  # noqa: ANN001

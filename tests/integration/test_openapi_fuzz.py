@@ -68,6 +68,9 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/quarantine/{seq}/replay": "admin",
     "POST /v1/reconciliation/run": "admin",
     "GET /v1/reconciliation": "county",
+    "POST /v1/admin/keys": "admin",
+    "GET /v1/admin/keys": "admin",
+    "DELETE /v1/admin/keys/{key_id}": "admin",
     "GET /healthz": "county",
     "GET /readyz": "county",
 }
@@ -79,6 +82,8 @@ class FuzzedNode:
     county_key: str
     #: A record Hui sent to Gêrzê (both served here): in Hui's outbox and in Gêrzê's inbox.
     record_id: str
+    #: Keys of Hui's counter staff an admin made, for the admin to revoke (never the county system's own key).
+    revocable_key_ids: list[str]
 
     def token(self, operation: str) -> str:
         return ADMIN if OPERATIONS[operation] == "admin" else self.county_key
@@ -105,7 +110,12 @@ def fuzzed_node(kafka_bootstrap: str, make_postgres_database) -> Iterator[Fuzzed
             record_id = sent.json()["id"]
             _wait(lambda: client.get(f"/v1/messages/{record_id}", headers=headers).json()["state"] == "delivered",
                   "the record to reach Gêrzê")
-        yield FuzzedNode(schema, key, record_id)
+            revocable = []
+            for n in range(3):
+                made = client.post("/v1/admin/keys", json=counter_key(n), headers={"Authorization": f"Bearer {ADMIN}"})
+                assert made.status_code == 201, made.text
+                revocable.append(made.json()["key_id"])
+        yield FuzzedNode(schema, key, record_id, revocable)
     finally:
         asgi.shutdown_lifespans()
 
@@ -117,10 +127,21 @@ def _wait(predicate, what: str, timeout: float = 30.0) -> None:  # noqa: ANN001
         time.sleep(0.1)
 
 
+def counter_key(n: int) -> dict:
+    """A key for a counter of Hui's office, as an admin asks for one."""
+    return {"role": "county_operator", "counties": [HUI], "name": f"徽县窗口 {n}", "days": 1 + n % 3650}
+
+
 def real_requests(operation: schemathesis.APIOperation, node: FuzzedNode) -> list[st.SearchStrategy]:
-    """Requests a local system really makes: valid records from Hui to Gêrzê, and the real record's id."""
+    """Requests a local system (or its admin) really makes: valid records from Hui to Gêrzê, the real record's id,
+    keys for Hui's counters, and revoking them."""
     seeds = st.integers(min_value=0, max_value=40)
     label = operation.label
+    if label == "POST /v1/admin/keys":
+        return [seeds.flatmap(lambda s: operation.as_strategy(body=counter_key(s)))]
+    if label == "DELETE /v1/admin/keys/{key_id}":
+        return [st.sampled_from(node.revocable_key_ids).flatmap(
+            lambda key_id: operation.as_strategy(path_parameters={"key_id": key_id}))]
     if label == "POST /v1/messages":
         return [seeds.flatmap(lambda s: operation.as_strategy(
             body=message(MessageType.PREGNANCY_CHECK if s % 2 else MessageType.OUTFLOW_REGISTRATION, HUI, GERZE, s)))]

@@ -33,3 +33,13 @@ def test_a_node_cannot_serve_a_code_that_is_not_a_county():
         Settings(counties=("620000",))
     with pytest.raises(ValidationError):
         Settings(counties=("999999",))
+
+
+def test_jwts_are_accepted_only_for_a_named_issuer_and_audience():
+    url = "https://idp.example/realms/mpx/protocol/openid-connect/certs"
+    with pytest.raises(ValidationError):
+        Settings(jwt_jwks_url=url)
+    with pytest.raises(ValidationError):
+        Settings(jwt_jwks_url=url, jwt_issuer="https://idp.example/realms/mpx")
+    settings = Settings(jwt_jwks_url=url, jwt_issuer="https://idp.example/realms/mpx", jwt_audience="mpx-exchange")
+    assert settings.jwt_audience == "mpx-exchange"

@@ -120,3 +120,60 @@ def test_the_role_policy():
     assert hui.may(Permission.SEND) and hui.acts_for("621227") and not hui.acts_for("542526")
     assert operator.may(Permission.READ) and not operator.may(Permission.SEND)
     assert zhejiang.oversees("330203") and not zhejiang.oversees("621227") and not zhejiang.may(Permission.READ)
+
+
+def test_a_jwt_names_a_principal_only_with_the_jurisdiction_its_role_needs():
+    from exchange.api.auth import principal_from_claims
+
+    clerk = principal_from_claims({"sub": "hui-clerk", "mpx_role": "county_operator", "mpx_counties": ["621227"]})
+    assert clerk == Principal("jwt:hui-clerk", Role.COUNTY_OPERATOR, counties=frozenset({"621227"}))
+    zhejiang = principal_from_claims({"sub": "zj", "mpx_role": "provincial_monitor", "mpx_provinces": ["330000", "31"]})
+    assert zhejiang is not None and zhejiang.provinces == frozenset({"33", "31"})
+    admin = principal_from_claims({"sub": "it", "mpx_role": "admin", "mpx_counties": ["621227"]})
+    assert admin is not None and admin.counties == frozenset()  # a claim the role does not use is ignored
+    for claims in (
+        {"sub": "x", "mpx_role": "county_system", "mpx_counties": "621227"},  # a string, not a list
+        {"sub": "x", "mpx_role": "county_system", "mpx_counties": [621227]},
+        {"sub": "x", "mpx_role": "county_system", "mpx_counties": []},
+        {"sub": "x", "mpx_role": "county_system"},
+        {"sub": "x", "mpx_role": "provincial_monitor", "mpx_provinces": "33"},
+        {"sub": "x", "mpx_role": "provincial_monitor", "mpx_provinces": ["3"]},
+        {"sub": "x", "mpx_role": "provincial_monitor", "mpx_provinces": [{"33": 1}]},
+        {"sub": "x", "mpx_role": ["admin"]},
+        {"sub": "x", "mpx_role": "root"},
+        {"sub": "", "mpx_role": "admin"},
+        {"sub": 7, "mpx_role": "admin"},
+        {"mpx_role": "admin"},
+    ):
+        assert principal_from_claims(claims) is None, claims
+
+
+def test_the_rules_for_a_new_api_key_on_a_node_and_on_a_monitor():
+    from exchange.config import Settings
+    from exchange.security.keystore import GrantRefused, check_grant
+
+    node = Settings(counties=("621227", "542526"))
+    zhejiang = Settings(role="monitor", monitor_scope=("33",))
+    grant = check_grant(node, role="county_system", name=" 徽县系统 ", counties=["621227"], days=30, now=T0)
+    assert (grant.name, grant.role, grant.counties, grant.expires_at) == (
+        "徽县系统", Role.COUNTY_SYSTEM, frozenset({"621227"}), T0 + timedelta(days=30))
+    assert check_grant(zhejiang, role="provincial_monitor", name="浙江", provinces=["330000"]).provinces == {"33"}
+    assert check_grant(node, role="admin", name="信息中心").role is Role.ADMIN
+
+    def refusal(settings: Settings, **asked) -> list[tuple[str, str]]:
+        with pytest.raises(GrantRefused) as refused:
+            check_grant(settings, **{"name": "x", **asked})
+        assert all(e["message"] and e["message_zh"] for e in refused.value.errors)
+        return [(e["field"], e["code"]) for e in refused.value.errors]
+
+    assert refusal(node, role="root") == [("role", "unknown_role")]
+    assert refusal(node, role="national_monitor") == [("role", "role_not_here")]
+    assert refusal(zhejiang, role="county_system", counties=["621227"]) == [("role", "role_not_here")]
+    assert refusal(node, role="county_operator", counties=["330203", "620000", 621227]) == [
+        ("counties/0", "county_not_served"), ("counties/1", "not_a_county"), ("counties/2", "not_a_county")]
+    assert refusal(node, role="county_system") == [("counties", "missing")]
+    assert refusal(zhejiang, role="provincial_monitor", provinces=["62", "3300", "99"]) == [
+        ("provinces/0", "province_not_monitored"), ("provinces/1", "not_a_province"), ("provinces/2", "not_a_province")]
+    assert refusal(zhejiang, role="national_monitor", provinces=["33"]) == [("provinces", "not_for_this_role")]
+    assert refusal(node, role="admin", name="\t") == [("name", "invalid_name")]
+    assert refusal(node, role="admin", days=0) == refusal(node, role="admin", days=3651) == [("days", "invalid_days")]

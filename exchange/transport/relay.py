@@ -28,6 +28,7 @@ retried with bounded, jittered exponential backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import zlib
@@ -77,6 +78,10 @@ class Relay:
         self.published = 0
         self.failing = False  # the last attempt to publish failed (broker away?)
         self.pending = 0  # unpublished outbox records at the last count
+        # The batch acknowledged by the broker whose marking (a transaction) runs while the next batch is claimed
+        # and sent; its rows are left out of that claim.
+        self._marking: asyncio.Task | None = None
+        self._marking_seqs: list[int] = []
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -104,6 +109,8 @@ class Relay:
                 continue
             if sent < self.batch:
                 await self._pause(self.idle_seconds, wakeable=True)
+        with contextlib.suppress(Exception):  # logged by the round that awaits it otherwise; here: best effort
+            await self._marked()
         log.info("relay %s stopped after publishing %d records", self.instance, self.published)
 
     async def _pause(self, seconds: float, *, wakeable: bool) -> None:
@@ -117,8 +124,10 @@ class Relay:
             self.wakeup.clear()
 
     async def publish_once(self) -> int:
+        """Claim, send and await the broker's acknowledgement of one batch; its marking overlaps the next round."""
         rows = await self._claim()
         if not rows:
+            await self._marked()
             return 0
         renewing = asyncio.create_task(self._renew([row.seq for row in rows]))
         try:
@@ -136,9 +145,20 @@ class Relay:
             await asyncio.gather(*futures)
         finally:
             renewing.cancel()
-        await self._mark_published(rows)
+        await self._marked()  # one marking at a time
+        self._marking_seqs = [row.seq for row in rows]
+        self._marking = asyncio.create_task(self._mark_published(rows))
         self.published += len(rows)
         return len(rows)
+
+    async def _marked(self) -> None:
+        """Wait for the previous batch's marking; its errors surface here (its rows are then published again)."""
+        marking, self._marking = self._marking, None
+        try:
+            if marking is not None:
+                await marking
+        finally:
+            self._marking_seqs = []
 
     async def count_pending(self) -> int:
         async with self.engine.connect() as conn:
@@ -167,7 +187,8 @@ class Relay:
             )
             candidates = (
                 select(outbox.c.seq)
-                .where(outbox.c.published_at.is_(None), ~partition_held_by_another)
+                .where(outbox.c.published_at.is_(None), ~partition_held_by_another,
+                       outbox.c.seq.not_in(self._marking_seqs))
                 .order_by(outbox.c.seq)
                 .limit(self.batch)
             )

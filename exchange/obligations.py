@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import Envelope, MessageType
@@ -182,9 +182,9 @@ class Obligations:
         # Not opened: a record delivered again after its message row was lost; its clock runs on.
         await self._announce(conn, "opened", [(ob, sender_side, 1) for message_id, (ob, sender_side, _)
                                               in opening.items() if message_id in opened], received_at)
-        for message_id, (ob, _, data) in opening.items():
-            if message_id in opened and ob.message_type == MessageType.RETURN_CANCELLATION:
-                await self._supersede(conn, ob.sender, ob.receiver, data, message_id, received_at)
+        returns = [(ob, data) for message_id, (ob, _, data) in opening.items()
+                   if message_id in opened and ob.message_type == MessageType.RETURN_CANCELLATION]
+        await self._supersede(conn, returns, list(opening), received_at)
 
     async def answered(self, conn: AsyncConnection, original_id: str, feedback_id: str, at: datetime) -> None:
         """Feedback accepted from the receiver's local system: the first stops the clock."""
@@ -196,29 +196,34 @@ class Obligations:
         if updated != ob:
             await self._save(conn, row.revision, updated, sender_side, "answered", at)
 
-    async def _supersede(self, conn: AsyncConnection, sender: str, receiver: str, data: dict[str, Any],
-                         return_id: str, at: datetime) -> None:
-        """A return cancellation cancels the open outflow registration(s) of the same person from that sender."""
-        named = data.get("outflow_message_id")
-        key = self.person_key(data)
-        conditions = [obligations.c.message_id == named] if named else []
-        if key is not None:
-            conditions.append(obligations.c.person_key == key)
-        if not conditions:
+    async def _supersede(self, conn: AsyncConnection, returns: list[tuple[Obligation, dict[str, Any]]],
+                         batch: list[str], at: datetime) -> None:
+        """Each return cancellation cancels the open outflow registration(s) of the same person (or the one it
+        names) from its sender, received before it: one that came later in the same batch (the person left
+        again) stays open. `batch`: the message ids of the batch in the order received."""
+        wanted = [(ret, data.get("outflow_message_id"), self.person_key(data)) for ret, data in returns]
+        named = {n for _, n, _ in wanted if n}
+        keys = {k for _, _, k in wanted if k}
+        if not named and not keys:
             return
-        match = or_(*conditions)
-        rows = (
-            await conn.execute(
-                select(obligations).where(
-                    and_(match, obligations.c.sender == sender, obligations.c.receiver == receiver,
-                         obligations.c.message_type == MessageType.OUTFLOW_REGISTRATION,
-                         obligations.c.answered_at.is_(None), obligations.c.cancelled_at.is_(None))
-                )
-            )
-        ).all()
-        for row in rows:
-            ob, sender_side = from_state(row.state)
-            await self._save(conn, row.revision, supersede_by_return(ob, return_id, at), sender_side, "cancelled", at)
+        candidates = (await conn.execute(
+            select(obligations).where(
+                or_(obligations.c.message_id.in_(named), obligations.c.person_key.in_(keys)),
+                obligations.c.message_type == MessageType.OUTFLOW_REGISTRATION,
+                obligations.c.answered_at.is_(None), obligations.c.cancelled_at.is_(None))
+        )).all()
+        position = {message_id: i for i, message_id in enumerate(batch)}  # earlier records: -1
+        cancelled: set[str] = set()
+        for ret, named_id, key in wanted:
+            for row in candidates:
+                if (row.message_id in cancelled or (row.sender, row.receiver) != (ret.sender, ret.receiver)
+                        or position.get(row.message_id, -1) > position[ret.message_id]
+                        or not (row.message_id == named_id or (key is not None and row.person_key == key))):
+                    continue
+                cancelled.add(row.message_id)
+                ob, sender_side = from_state(row.state)
+                await self._save(conn, row.revision, supersede_by_return(ob, ret.message_id, at), sender_side,
+                                 "cancelled", at)
 
     async def _save(self, conn: AsyncConnection, revision: int, ob: Obligation, sender_side: dict | None,
                     event: str, at: datetime) -> None:

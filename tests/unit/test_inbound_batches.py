@@ -1,0 +1,128 @@
+"""A receiving node stores a whole Kafka batch at once; the outcome must be what storing it record by record gave.
+
+Real SQLite database and the real Inbound service; records are built as a sending node's relay puts them on
+the wire (CloudEvents headers, JSON value). No broker: the consumer's part is handing the batch over.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from contracts import MessageType
+from contracts.examples import example_payload
+from exchange.config import Settings
+from exchange.envelopes import new_envelope
+from exchange.inbound import Inbound, Record
+from exchange.obligations import Obligations, from_state
+from exchange.sla import AgreementBook, CalendarBook
+from exchange.storage.database import create_engine, migrate
+from exchange.storage.tables import inbox, messages, obligations, outbox
+from exchange.timeutil import utcnow
+from exchange.transport.cloudevents import encode_data, to_headers
+from exchange.transport.topics import TopicScheme
+
+HUI, HAISHU = "621227", "330203"  # registration county, residence county (this node)
+
+
+@pytest.fixture
+async def haishu(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'haishu.db'}"
+    await migrate(url)
+    settings = Settings(counties=HAISHU, database_url=url, node_id="haishu")
+    topics = TopicScheme("t", 8)
+    engine = create_engine(url)
+    yield Inbound(settings, engine, topics, Obligations(AgreementBook(), CalendarBook.default(), topics, b"k"))
+    await engine.dispose()
+
+
+class Wire:
+    """Records from Hui to Haishu, in the order Hui's relay published them."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def record(self, message_type: MessageType, data: dict, message_id: str | None = None) -> Record:
+        envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
+                                now=utcnow(), message_id=message_id or str(uuid.uuid4()))
+        self.offset += 1
+        return Record("t.records.33", 3, self.offset, HAISHU, to_headers(envelope), encode_data(data))
+
+
+def left_for_haishu(seed: int) -> dict:
+    return example_payload(MessageType.OUTFLOW_REGISTRATION, seed=seed, registration_region=HUI,
+                           residence_region=HAISHU)
+
+
+def came_home(outflow: dict, seed: int) -> dict:
+    back = example_payload(MessageType.RETURN_CANCELLATION, seed=seed, registration_region=HUI,
+                           residence_region=HAISHU)
+    return {**back, "person": outflow["person"]}
+
+
+async def states(inbound: Inbound) -> dict[str, str]:
+    """Message id -> open / cancelled, for every obligation."""
+    async with inbound.engine.connect() as conn:
+        rows = (await conn.execute(select(obligations.c.message_id, obligations.c.state))).all()
+    return {r.message_id: "cancelled" if from_state(r.state)[0].cancelled_at else "open" for r in rows}
+
+
+async def count(inbound: Inbound, table) -> int:  # noqa: ANN001
+    async with inbound.engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(table))
+
+
+async def test_a_person_who_came_home_and_left_again_in_one_batch_keeps_the_new_registration_open(haishu):
+    wire = Wire()
+    first = left_for_haishu(seed=4)
+    await haishu.store([wire.record(MessageType.OUTFLOW_REGISTRATION, first, "left-in-march")])
+
+    # Next batch: she came home (cancellation), then left for Haishu again (a new outflow registration).
+    await haishu.store([
+        wire.record(MessageType.RETURN_CANCELLATION, came_home(first, seed=4), "home-for-spring-festival"),
+        wire.record(MessageType.OUTFLOW_REGISTRATION, {**left_for_haishu(seed=8), "person": first["person"]},
+                    "left-again-after-festival"),
+    ])
+
+    assert await states(haishu) == {"left-in-march": "cancelled", "home-for-spring-festival": "open",
+                                    "left-again-after-festival": "open"}
+
+
+async def test_two_cancellations_of_one_registration_in_a_batch_cancel_it_once(haishu):
+    wire = Wire()
+    outflow = left_for_haishu(seed=5)
+    await haishu.store([wire.record(MessageType.OUTFLOW_REGISTRATION, outflow, "left")])
+    await haishu.store([
+        wire.record(MessageType.RETURN_CANCELLATION, came_home(outflow, seed=5), "home-1"),
+        wire.record(MessageType.RETURN_CANCELLATION, came_home(outflow, seed=6), "home-2"),
+    ])
+
+    assert (await states(haishu))["left"] == "cancelled"
+    async with haishu.engine.connect() as conn:
+        announced = (await conn.execute(select(outbox.c.message_id).where(outbox.c.message_id.like("left#%")))).scalars()
+        assert sorted(announced) == ["left#1", "left#2"]  # opened, then cancelled once
+
+
+async def test_a_batch_with_a_record_twice_and_one_seen_before_stores_each_record_once(haishu):
+    wire = Wire()
+    birth = example_payload(MessageType.BIRTH, seed=2, registration_region=HUI, residence_region=HAISHU)
+    pregnancy = example_payload(MessageType.PREGNANCY_CHECK, seed=3, registration_region=HUI,
+                                residence_region=HAISHU)
+    seen = wire.record(MessageType.BIRTH, birth, "birth-1")
+    await haishu.store([seen])
+
+    again = wire.record(MessageType.PREGNANCY_CHECK, pregnancy, "check-1")
+    positions, receipts = await haishu.store([seen, again, again])
+
+    assert receipts == 1  # one delivery receipt owed: for the pregnancy check
+    assert positions == {("t.records.33", 3): again.offset + 1}
+    assert await count(haishu, inbox) == 2
+    assert await count(haishu, messages) == 2
+    assert set(await states(haishu)) == {"birth-1", "check-1"}
+    async with haishu.engine.connect() as conn:
+        owed = [orjson.loads(v) for v in (await conn.execute(
+            select(outbox.c.value).where(outbox.c.topic.like("%.records.%")))).scalars()]
+    assert sorted(r["receiver_node_id"] for r in owed) == ["haishu", "haishu"]

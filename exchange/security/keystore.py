@@ -224,7 +224,8 @@ class KeyStore:
             async with self.engine.connect() as conn:
                 row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()
             cached = (time.monotonic(), row)
-            self._cache[key_id] = cached
+            if row is not None:  # ids of no key are not kept: made-up ids must not grow the cache
+                self._cache[key_id] = cached
         row = cached[1]
         if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= utcnow()):
             return None

@@ -55,6 +55,31 @@ def migrate() -> None:
     console.print("database is at the newest schema")
 
 
+monitor = typer.Typer(help="The monitor's own data (a node started with MPX_ROLE=monitor).")
+app.add_typer(monitor, name="monitor")
+
+
+@monitor.command("rebuild-summary")
+def monitor_rebuild_summary() -> None:
+    """Recompute the timeliness summary from the stored obligations (DATABASE_URL), e.g. after a bulk load.
+
+    The monitor's feed keeps the summary exact as it applies events; only data written around it needs this.
+    """
+    from exchange.config import Settings
+    from exchange.monitor.summary import rebuild
+    from exchange.storage.database import create_engine
+
+    async def main() -> int:
+        engine = create_engine(Settings().database_url)
+        try:
+            async with engine.begin() as conn:
+                return await rebuild(conn)
+        finally:
+            await engine.dispose()
+
+    console.print(f"monitor summary rebuilt: {asyncio.run(main()):,} rows")
+
+
 keys = typer.Typer(help="API keys of local systems, monitors and admins (shown once, stored hashed).")
 evidence = typer.Typer(help="The evidence chain: verify it, export and check one case's bundle.")
 app.add_typer(keys, name="keys")

@@ -2,7 +2,9 @@
 
 Every event carries the obligation's whole current state and a revision number, so
 the copy is an upsert that keeps the highest revision: replays and reordering
-across partitions change nothing.
+across partitions change nothing. In the same transaction, each obligation a newer
+revision changes moves its count in the summary (``exchange.monitor.summary``)
+from its old key and status to the new ones.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.storage.sql import upsert
+from exchange.monitor import summary
+from exchange.storage.sql import upsert, upsert_many
 from exchange.storage.tables import consumer_offsets, monitor_obligations
 
 log = logging.getLogger(__name__)
@@ -61,22 +64,37 @@ class MonitorFeed:
                 await self.apply([m for records in batches.values() for m in records])
 
     async def apply(self, records) -> None:  # noqa: ANN001 - aiokafka ConsumerRecords
+        """Store the newest revision of each obligation in the batch, and move its counts in the summary."""
         positions: dict[tuple[str, int], int] = {}
+        newest: dict[str, dict[str, Any]] = {}
+        for record in records:
+            positions[(record.topic, record.partition)] = record.offset + 1
+            try:
+                event = orjson.loads(record.value)
+                row = row_of(event)
+            except (ValueError, TypeError, KeyError):
+                log.warning("undecodable monitoring event at %s/%d@%d", record.topic, record.partition,
+                            record.offset)
+                continue
+            if not (self.in_scope(row["receiver"]) or self.in_scope(row["sender"])):
+                continue
+            self.applied += 1
+            seen = newest.get(row["message_id"])
+            if seen is None or seen["revision"] < row["revision"]:
+                newest[row["message_id"]] = row
         async with self.engine.begin() as conn:
-            for record in records:
-                positions[(record.topic, record.partition)] = record.offset + 1
-                try:
-                    event = orjson.loads(record.value)
-                    row = row_of(event)
-                except (ValueError, TypeError, KeyError):
-                    log.warning("undecodable monitoring event at %s/%d@%d", record.topic, record.partition,
-                                record.offset)
-                    continue
-                if not (self.in_scope(row["receiver"]) or self.in_scope(row["sender"])):
-                    continue
-                await conn.execute(upsert(conn, monitor_obligations, ["message_id"], row,
-                                          only_if=lambda new: monitor_obligations.c.revision < new.revision))
-                self.applied += 1
+            await summary.lock(conn)
+            stored: dict[str, Any] = {}
+            if newest:  # as stored before this batch: the summary counts move from these
+                query = select(monitor_obligations).where(monitor_obligations.c.message_id.in_(list(newest)))
+                stored = {r.message_id: r._mapping for r in await conn.execute(query)}
+            changes = [(stored.get(message_id), row) for message_id, row in newest.items()
+                       if message_id not in stored or stored[message_id]["revision"] < row["revision"]]
+            if changes:
+                await conn.execute(upsert_many(conn, monitor_obligations, ["message_id"], COLUMNS,
+                                               only_if=lambda new: monitor_obligations.c.revision < new.revision),
+                                   [row for _, row in changes])
+            await summary.move(conn, changes)
             for (topic, partition), offset in positions.items():
                 await conn.execute(upsert(conn, consumer_offsets, ["topic", "partition"],
                                           {"topic": topic, "partition": partition, "next_offset": offset}))

@@ -4,11 +4,13 @@ Cohort: the obligations whose deadline (24:00 Asia/Shanghai of their due day) fe
 in [from, to). Overdue is computed live from `now`. No personal field exists here.
 
 Speed. A national monitor holds tens of millions of obligations, so the database
-does the counting: one GROUP BY per answer, with conditional counts for the
-statuses of ``exchange.sla.clock.status`` and the response-time histogram per
-group (``GROUP BY group, response_working_days``), never a row per obligation
-loaded into Python. SQL groups by the county, its prefecture or province
-prefix, the agreement id and version, the type, or the due day; Python folds
+does the counting: one GROUP BY per answer, never a row per obligation loaded
+into Python. The receiver side adds up the summary (``exchange.monitor.summary``:
+counts per due day, deadline, receiver, agreement, type and response days, kept
+by the feed), deciding overdue from the deadline in its key; the sender side
+counts monitor_obligations over its index on the sender-side due day. SQL
+groups by the county, its prefecture or province prefix, the agreement id and
+version, the type, or the due day; Python folds
 those few rows into the asked groups (days into months) and names them as
 before, so labels, ordering and figures are exactly those of the row-by-row
 computation (``exchange.sla.metrics.timeliness``; the reference
@@ -31,14 +33,16 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, text, true, tuple_
+from sqlalchemy import ColumnElement, Table, and_, case, false, func, literal, or_, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import region_name
 from exchange.problems import Problem
 from exchange.sla import CalendarBook, Timeliness, combine
 from exchange.sla.clock import local_day, start_of_day
+from exchange.monitor.summary import NO_DAYS
 from exchange.storage.tables import monitor_obligations as mo
+from exchange.storage.tables import monitor_summary as ms
 from exchange.timeutil import as_utc
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
@@ -70,23 +74,25 @@ def group_key(group_by: GroupBy, side: Side) -> Callable[[Any], str]:
     return lambda r: (r.sender_due_day if side == "sender" else r.due_day).strftime("%Y-%m")
 
 
-def _sql_grouping(group_by: GroupBy, side: Side) -> tuple[list, Callable[[Any], str]]:
+def _sql_grouping(group_by: GroupBy, side: Side, table: Table = mo) -> tuple[list, Callable[[Any], str]]:
     """The columns to GROUP BY in SQL and how a result row becomes its group (as ``group_key`` would name it).
 
     Regions group by their code prefix in SQL (a province is a few dozen rows, not one per county); months by
-    the due day (at most a few hundred), folded into months here.
+    the due day (at most a few hundred), folded into months here. ``table`` is monitor_obligations or, for the
+    receiver side, the summary (same column names).
     """
+    c = table.c
     if group_by == "prefecture":
-        return [func.substr(mo.c[side], 1, 4).label("g_prefix")], lambda r: r.g_prefix + "00"
+        return [func.substr(c[side], 1, 4).label("g_prefix")], lambda r: r.g_prefix + "00"
     if group_by == "province":
-        return [func.substr(mo.c[side], 1, 2).label("g_prefix")], lambda r: r.g_prefix + "0000"
+        return [func.substr(c[side], 1, 2).label("g_prefix")], lambda r: r.g_prefix + "0000"
     if group_by == "county":
-        return [mo.c[side]], group_key(group_by, side)
+        return [c[side]], group_key(group_by, side)
     if group_by == "agreement":
-        return [mo.c.agreement_id, mo.c.agreement_version], group_key(group_by, side)
+        return [c.agreement_id, c.agreement_version], group_key(group_by, side)
     if group_by == "type":
-        return [mo.c.message_type], group_key(group_by, side)
-    return [mo.c.sender_due_day if side == "sender" else mo.c.due_day], group_key(group_by, side)
+        return [c.message_type], group_key(group_by, side)
+    return [c.sender_due_day if side == "sender" else c.due_day], group_key(group_by, side)
 
 
 def _label(group_by: GroupBy, key: str) -> str | None:
@@ -139,36 +145,36 @@ class MonitorQueries:
             "side": side, "group_by": group_by, "groups": out, "total": total,
         }
 
-    def _grouping(self, group_by: GroupBy, side: Side) -> tuple[list, Callable[[Any], str]]:
+    def _grouping(self, group_by: GroupBy, side: Side, table: Table = mo) -> tuple[list, Callable[[Any], str]]:
         """GROUP BY columns (plus the county when the scope is filtered in Python) and the key function."""
-        columns, key = _sql_grouping(group_by, side)
-        if not self.scope_in_sql and not any(c is mo.c[side] for c in columns):
-            columns = [*columns, mo.c[side]]
+        columns, key = _sql_grouping(group_by, side, table)
+        if not self.scope_in_sql and not any(c is table.c[side] for c in columns):
+            columns = [*columns, table.c[side]]
         return columns, key
 
     async def _receiver(self, start: date, end: date, group_by: GroupBy,
                         now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        columns, key = self._grouping(group_by, "receiver")
-        open_ = and_(mo.c.cancelled_at.is_(None), mo.c.answered_at.is_(None))
-        answered = and_(mo.c.cancelled_at.is_(None), mo.c.answered_at.is_not(None))
-        # exchange.sla.clock.status, as conditional counts: cancelled first, then answered (on time when
-        # answered_at <= due_at), then open (paused, or not past due_at) or overdue (now > due_at).
+        columns, key = self._grouping(group_by, "receiver", ms)
+        # exchange.sla.clock.status from the summary's counts (exchange.monitor.summary): cancelled, answered
+        # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
+        # now > due_at, else open and not yet due.
+        zero = literal(0)
         counts = [
-            func.count(case((mo.c.cancelled_at.is_not(None), 1))).label("cancelled"),
-            func.count(case((and_(answered, mo.c.answered_at <= mo.c.due_at), 1))).label("on_time"),
-            func.count(case((and_(answered, mo.c.answered_at > mo.c.due_at), 1))).label("late"),
-            func.count(case((and_(open_, mo.c.paused.is_(False), mo.c.due_at < now), 1))).label("overdue"),
-            func.count(case((and_(open_, or_(mo.c.paused.is_(True), mo.c.due_at >= now)), 1))).label("open"),
+            func.sum(ms.c.cancelled).label("cancelled"),
+            func.sum(ms.c.on_time).label("on_time"),
+            func.sum(ms.c.late).label("late"),
+            func.sum(case((ms.c.due_at < now, ms.c.open), else_=zero)).label("overdue"),
+            func.sum(ms.c.paused + case((ms.c.due_at >= now, ms.c.open), else_=zero)).label("open"),
         ]
-        # The cohort by due day (indexed) and, to the microsecond, by the deadline itself
+        # The cohort by due day (the key's first column) and, to the microsecond, by the deadline itself
         # (day_of_deadline(due_at) in [start, end) <=> start 00:00 < due_at <= end 00:00, Asia/Shanghai).
         cohort = and_(
-            mo.c.due_day >= start, mo.c.due_day < end,
-            mo.c.due_at >= start_of_day(start) + _TICK, mo.c.due_at <= start_of_day(end),
-            self._scope_condition(mo.c.receiver),
+            ms.c.due_day >= start, ms.c.due_day < end,
+            ms.c.due_at >= start_of_day(start) + _TICK, ms.c.due_at <= start_of_day(end),
+            self._scope_condition(ms.c.receiver),
         )
-        query = (select(*columns, mo.c.response_working_days, *counts).where(cohort)
-                 .group_by(*columns, mo.c.response_working_days))
+        query = (select(*columns, ms.c.response_days, *counts).where(cohort)
+                 .group_by(*columns, ms.c.response_days))
         async with self.engine.connect() as conn:
             await _custom_plans(conn)
             rows = (await conn.execute(query)).all()
@@ -189,8 +195,8 @@ class MonitorQueries:
             tally[2] += late
             tally[3] += overdue
             tally[4] += open_
-            days = r.response_working_days
-            if days is not None and on_time + late:
+            days = r.response_days
+            if days != NO_DAYS and on_time + late:
                 histogram = tally[5]
                 histogram[days] = histogram.get(days, 0) + on_time + late
         groups = {k: _freeze(*t) for k, t in tallies.items()}

@@ -1,4 +1,4 @@
-"""The two statements whose syntax differs between SQLite and PostgreSQL."""
+"""The statements whose syntax differs between SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,5 +23,22 @@ def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict, o
     return stmt.on_conflict_do_update(
         index_elements=keys,
         set_={k: v for k, v in values.items() if k not in keys},
+        where=only_if(stmt.excluded) if only_if else None,
+    )
+
+
+def insert_or_add(conn: AsyncConnection, table: Table, keys: list[str], counts: list[str]):  # noqa: ANN201
+    """INSERT rows, or add their `counts` to those of the row with the same `keys` (one statement, many rows)."""
+    stmt = _insert(conn, table)
+    return stmt.on_conflict_do_update(index_elements=keys,
+                                      set_={c: table.c[c] + stmt.excluded[c] for c in counts})
+
+
+def upsert_many(conn: AsyncConnection, table: Table, keys: list[str], columns: list[str], only_if=None):  # noqa: ANN001,ANN201
+    """``upsert`` for many rows at once: execute it with a list of dicts that have every one of `columns`."""
+    stmt = _insert(conn, table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c: stmt.excluded[c] for c in columns if c not in keys},
         where=only_if(stmt.excluded) if only_if else None,
     )

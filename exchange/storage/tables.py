@@ -233,6 +233,28 @@ monitor_obligations = Table(
           postgresql_where=text("sender_due_day IS NOT NULL"), sqlite_where=text("sender_due_day IS NOT NULL")),
 )
 
+# The receiver-side timeliness counts of monitor_obligations, summed per (due day, deadline, receiver,
+# agreement, type, response days): the timeliness answers add these up instead of reading every obligation
+# (exchange/monitor/summary.py keeps it equal to the table, in the feed's transaction; migration 0010).
+# Counts hold only what does not depend on "now"; overdue vs open-not-due is decided at query time from
+# due_at, which is part of the key. response_days is -1 for rows outside the response-time histogram.
+monitor_summary = Table(
+    "monitor_summary",
+    metadata,
+    Column("due_day", Date, primary_key=True),  # first: the key's index serves the cohort's range
+    Column("due_at", UtcDateTime, primary_key=True),
+    Column("receiver", String(6), primary_key=True),
+    Column("agreement_id", String(64), primary_key=True),
+    Column("agreement_version", Integer, primary_key=True),
+    Column("message_type", String(32), primary_key=True),
+    Column("response_days", Integer, primary_key=True),
+    Column("cancelled", Integer, nullable=False),
+    Column("on_time", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("open", Integer, nullable=False),  # unanswered, not cancelled, not paused
+    Column("paused", Integer, nullable=False),  # unanswered, not cancelled, paused: open whatever the time
+)
+
 # Reconciliation (anti-entropy): digests sent and checked, resend requests made and served.
 reconciliation = Table(
     "reconciliation",
@@ -319,4 +341,4 @@ county_public_keys = Table(
     Column("learned_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]

@@ -1,5 +1,7 @@
 """Figure 3 (monitor): p50/p95 of GET /v1/monitor/timeliness and /v1/monitor/overdue over HTTP, with 1 million
-(BENCH_SCALE=small) or 10 million (full) obligations bulk-loaded (COPY) into monitor_obligations on PostgreSQL.
+(BENCH_SCALE=small) or 10 million (full) obligations bulk-loaded (COPY) into monitor_obligations on PostgreSQL,
+then summarised into monitor_summary by the rebuild the operators' command runs (the receiver-side answers
+read the summary; a live monitor's feed keeps it).
 
 Baseline: a full-table `SELECT count(*)` on the same table in the same run (what one pass over the data
 costs on this machine), and GET /healthz on the same monitor (the HTTP floor). `before` runs the
@@ -18,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from exchange.config import Settings
+from exchange.monitor import summary
 from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
 from exchange.storage.database import create_engine, migrate
@@ -91,9 +94,14 @@ async def load(url: str, rows: int, now: datetime) -> dict[str, Any]:
             await conn.execute(definition)
         loaded = time.perf_counter() - t0
         t1 = time.perf_counter()
+        summary_rows = await _rebuild_summary(url)
+        summarised = time.perf_counter() - t1
+        t1 = time.perf_counter()
         await conn.execute("VACUUM ANALYZE monitor_obligations")
+        await conn.execute("VACUUM ANALYZE monitor_summary")
         vacuum = time.perf_counter() - t1
         size = await conn.fetchval("SELECT pg_total_relation_size('monitor_obligations')")
+        summary_size = await conn.fetchval("SELECT pg_total_relation_size('monitor_summary')")
         overdue = await conn.fetchval(
             "SELECT count(*) FROM monitor_obligations WHERE answered_at IS NULL AND cancelled_at IS NULL "
             "AND NOT paused AND due_at < $1", now)
@@ -106,7 +114,19 @@ async def load(url: str, rows: int, now: datetime) -> dict[str, Any]:
         await conn.close()
     return {"rows": rows, "load_seconds": round(loaded, 1), "vacuum_analyze_seconds": round(vacuum, 1),
             "table_mib": round(size / 2**20), "overdue_rows": overdue,
+            "summary_rows": summary_rows, "summary_seconds": round(summarised, 1),
+            "summary_mib": round(summary_size / 2**20),
             "baseline_full_count_ms": round(percentile(scans, 50) * 1000, 1)}
+
+
+async def _rebuild_summary(url: str) -> int:
+    """Fill monitor_summary from the loaded rows, as `mpx monitor rebuild-summary` does (the feed keeps it after)."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await summary.rebuild(conn)
+    finally:
+        await engine.dispose()
 
 
 async def measure_http(base_url: str, path: str, params: dict[str, str], reps: int, warmup: int = 2) -> dict[str, Any]:
@@ -160,7 +180,9 @@ async def monitor_bench(postgres_url: str, bootstrap: str, make_db, *, rows: int
     now = datetime.now(UTC)
     url = make_db("bench_monitor")
     loaded = await load(url, rows, now)
-    print(f"    loaded {rows:,} obligations in {loaded['load_seconds']} s ({loaded['table_mib']} MiB)", flush=True)
+    print(f"    loaded {rows:,} obligations in {loaded['load_seconds']} s ({loaded['table_mib']} MiB); "
+          f"summary {loaded['summary_rows']:,} rows in {loaded['summary_seconds']} s ({loaded['summary_mib']} MiB)",
+          flush=True)
     node = NodeProcess("monitor", [], url, bootstrap, f"benchmon{uuid.uuid4().hex[:8]}",
                        extra_env={"MPX_ROLE": "monitor", "MPX_MONITOR_SCOPE": "all", "MPX_COUNTIES": "621227"})
     node.start()

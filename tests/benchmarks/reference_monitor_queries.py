@@ -1,5 +1,5 @@
 """The monitor queries as they were before the SQL rewrite (commit 32b16f7), kept verbatim as the
-reference the rewrite must agree with (tests/benchmarks/test_monitor_equivalence.py) and as the
+reference the rewrite must agree with (tests/integration/test_monitor_equivalence.py) and as the
 "before" figure of the monitor benchmark. Not used by the node."""
 
 

@@ -223,7 +223,7 @@ def _short(frame: str) -> str:
 def check_monitor_equivalence(env: Infra) -> dict[str, Any]:
     log("check: SQL monitor queries == row-by-row reference (SQLite and PostgreSQL)")
     t0 = time.monotonic()
-    proc = subprocess.run([PYTHON, "-m", "pytest", "tests/benchmarks/test_monitor_equivalence.py", "-q", "-p",
+    proc = subprocess.run([PYTHON, "-m", "pytest", "tests/integration/test_monitor_equivalence.py", "-q", "-p",
                            "no:cacheprovider"], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": env.kafka.bootstrap,
                                "TEST_DATABASE_URL": env.postgres.url})

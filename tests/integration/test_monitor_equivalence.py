@@ -1,37 +1,70 @@
-"""The SQL monitor queries give exactly the answers of the row-by-row reference, on SQLite and PostgreSQL.
+"""The monitor's answers are exactly those of the row-by-row reference, on SQLite and PostgreSQL, with the
+summary kept by the feed through revisions of the same obligations.
 
-Run explicitly (tests/benchmarks is never collected by `make test`; `make bench` runs this first):
-
-    .venv/bin/python -m pytest tests/benchmarks/test_monitor_equivalence.py -q
-
-Several thousand synthetic obligations with the boundary cases (answered exactly at 24:00, due exactly
-now, answered without response days, paused past the deadline, cancelled) against every group_by, both
-sides, three periods, scopes "all" / one province / two provinces, the scope known to SQL (Settings) and
-opaque (a plain callable), and the overdue listing read page by page.
+Three thousand synthetic obligations with the boundary cases (answered exactly at 24:00, due exactly
+now, answered without response days, paused past the deadline, cancelled) reach the monitor as its feed
+receives them: every obligation opened first under another deadline, then paused, then in its final state,
+the batches shuffled, replayed and out of order. Then every group_by, both sides, three periods, scopes
+"all" / one province / two provinces, the scope known to SQL (Settings) and opaque (a plain callable), and
+the overdue listing read page by page, against the reference (tests/benchmarks/reference_monitor_queries.py,
+the implementation before the SQL rewrite). The summary must equal a recount of the stored obligations, and
+the rebuild (`mpx monitor rebuild-summary`) must make the same one. `make bench` runs this first, too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import date, timedelta
+from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import insert
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import select
 
 from exchange.config import Settings
+from exchange.monitor import summary
+from exchange.monitor.feed import MonitorFeed
 from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
+from exchange.sla.clock import end_of_day
 from exchange.storage.database import create_engine, migrate
-from exchange.storage.tables import monitor_obligations
+from exchange.storage.tables import monitor_obligations, monitor_summary
 
 from tests.benchmarks import synthetic
 from tests.benchmarks.reference_monitor_queries import ReferenceMonitorQueries
 
 NOW = synthetic.reference_now()
-COUNTIES = tuple(c for c in synthetic.all_counties() if c[:2] in ("33", "62", "54", "11")) [:120]
+COUNTIES = tuple(c for c in synthetic.all_counties() if c[:2] in ("33", "62", "54", "11"))[:120]
 PERIODS = [(date(2026, 11, 1), date(2026, 12, 1)), (date(2026, 1, 1), date(2027, 1, 1)),
            (date(2026, 11, 10), date(2026, 11, 11))]
 GROUPS = ["county", "prefecture", "province", "agreement", "type", "month"]
+
+
+def _event(row: dict[str, Any]) -> bytes:
+    return orjson.dumps({str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()})
+
+
+def revisions(final: dict[str, Any], rnd: random.Random) -> list[dict[str, Any]]:
+    """The events of one obligation: opened under a deadline two days earlier, paused, then as it ended."""
+    earlier = final["due_day"] - timedelta(days=2)
+    opened = {**final, "due_day": earlier, "due_at": end_of_day(earlier), "answered_at": None,
+              "response_working_days": None, "cancelled_at": None, "paused": False, "revision": 1}
+    paused = {**opened, "due_day": final["due_day"], "due_at": final["due_at"], "paused": True, "revision": 2}
+    events = [opened, paused, {**final, "revision": 3}]
+    return events if rnd.random() < 0.8 else events[:1] + events[2:]  # some never paused
+
+
+def deliveries(rows: list[dict[str, Any]], seed: int) -> list[list[ConsumerRecord]]:
+    """Every revision of every row as consumer records, shuffled, a tenth delivered twice, in batches of 500."""
+    rnd = random.Random(seed)
+    events = [e for row in rows for e in revisions(row, rnd)]
+    events += rnd.sample(events, len(events) // 10)
+    rnd.shuffle(events)
+    records = [ConsumerRecord("mpx.monitor", 0, offset, 0, 0, None, _event(e), None, 0, 0, ())
+               for offset, e in enumerate(events)]
+    return [records[i:i + 500] for i in range(0, len(records), 500)]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,11 +75,23 @@ async def engine(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN
         url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
     await migrate(url)
     engine = create_engine(url)
-    data = synthetic.as_dicts(synthetic.rows(4000, now=NOW, seed=7, counties=COUNTIES, days=400, edge_cases=True))
-    async with engine.begin() as conn:
-        await conn.execute(insert(monitor_obligations), data)
+    rows = synthetic.as_dicts(synthetic.rows(3000, now=NOW, seed=7, counties=COUNTIES, days=400, edge_cases=True))
+    feed = MonitorFeed(None, "mpx.monitor", 1, engine, lambda county: True)  # type: ignore[arg-type]
+    for batch in deliveries(rows, seed=7):
+        await feed.apply(batch)
     yield engine
     await engine.dispose()
+
+
+async def test_the_feed_keeps_the_summary_equal_to_a_recount_and_the_rebuild_makes_the_same(engine):  # noqa: ANN001
+    async with engine.connect() as conn:
+        assert await summary.differences(conn) == []
+        kept = sorted(tuple(r) for r in await conn.execute(select(monitor_summary)))
+    async with engine.begin() as conn:
+        assert await summary.rebuild(conn) == len(kept)
+        assert sorted(tuple(r) for r in await conn.execute(select(monitor_summary))) == kept
+        # what is stored (and summarised) is every obligation's last revision, whatever the order of delivery
+        assert set(await conn.scalars(select(monitor_obligations.c.revision).distinct())) == {3}
 
 
 @pytest.mark.parametrize("scope", [("all",), ("33",), ("33", "620000")])
@@ -67,6 +112,10 @@ async def test_sql_answers_equal_the_reference(engine, scope):  # noqa: ANN001
                 assert await opaque.timeliness(**args) == expected, (start, side, group_by)
                 checked += bool(expected["groups"])
     assert checked > 20  # the periods are not empty
+    # as of a later time, from the same summary: more overdue, fewer open and not yet due
+    later = NOW + timedelta(days=3)
+    args = {"start": PERIODS[0][0], "end": PERIODS[0][1], "group_by": "county", "side": "receiver", "now": later}
+    assert await fast.timeliness(**args) == await reference.timeliness(**args)
 
     expected = await reference.overdue(now=NOW)
     assert expected["count"] > 20
@@ -83,5 +132,4 @@ async def test_sql_answers_equal_the_reference(engine, scope):  # noqa: ANN001
         whole = await queries.overdue(now=NOW, limit=10_000)
         assert whole["items"] == expected["items"] and not whole["has_more"]
     # as of a later time more are overdue, none fewer
-    later = NOW + timedelta(days=3)
     assert (await fast.overdue(now=later, limit=10_000))["items"] == (await reference.overdue(now=later))["items"]

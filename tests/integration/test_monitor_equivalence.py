@@ -8,7 +8,8 @@ the batches shuffled, replayed and out of order. Then every group_by, both sides
 "all" / one province / two provinces, the scope known to SQL (Settings) and opaque (a plain callable), and
 the overdue listing read page by page, against the reference (tests/benchmarks/reference_monitor_queries.py,
 the implementation before the SQL rewrite). The summary must equal a recount of the stored obligations, and
-the rebuild (`mpx monitor rebuild-summary`) must make the same one. `make bench` runs this first, too.
+the rebuild (`mpx monitor rebuild-summary`) must make the same one; so must the migration that adds the
+summary to a monitor with obligations already stored. `make bench` runs this first, too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import func, insert, select
 
 from exchange.config import Settings
 from exchange.monitor import summary
@@ -29,7 +31,7 @@ from exchange.monitor.feed import MonitorFeed
 from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
 from exchange.sla.clock import end_of_day
-from exchange.storage.database import create_engine, migrate
+from exchange.storage.database import alembic_config, create_engine, migrate
 from exchange.storage.tables import monitor_obligations, monitor_summary
 
 from tests.benchmarks import synthetic
@@ -92,6 +94,28 @@ async def test_the_feed_keeps_the_summary_equal_to_a_recount_and_the_rebuild_mak
         assert sorted(tuple(r) for r in await conn.execute(select(monitor_summary))) == kept
         # what is stored (and summarised) is every obligation's last revision, whatever the order of delivery
         assert set(await conn.scalars(select(monitor_obligations.c.revision).distinct())) == {3}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_monitor_upgraded_with_obligations_stored_gets_its_summary(kind, request, tmp_path):  # noqa: ANN001
+    if kind == "postgresql":
+        url = await asyncio.to_thread(request.getfixturevalue("make_postgres_database"))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0009_bench_indexes")  # before the summary
+    engine = create_engine(url)
+    try:
+        rows = synthetic.as_dicts(synthetic.rows(600, now=NOW, seed=3, counties=COUNTIES, edge_cases=True))
+        async with engine.begin() as conn:
+            await conn.execute(insert(monitor_obligations), rows)
+        await migrate(url)
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.sum(monitor_summary.c.cancelled + monitor_summary.c.on_time
+                                                     + monitor_summary.c.late + monitor_summary.c.open
+                                                     + monitor_summary.c.paused))) == 600
+            assert await summary.differences(conn) == []
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("scope", [("all",), ("33",), ("33", "620000")])

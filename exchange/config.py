@@ -110,6 +110,10 @@ class Settings(BaseSettings):
         "", description="API key (mpx_<id>_<secret>) registered at start-up: on a node, its local case system's "
         "(county_system for every served county); on a monitor, the monitor's own (per MPX_MONITOR_SCOPE)."
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""), repr=False, description="Bearer token GET /metrics requires; empty: /metrics is open, like "
+        "/healthz (it carries no personal data).",
+    )
     rate_limit_per_minute: int = Field(6000, ge=0, description="Requests per minute per key or token (0: no limit).")
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose JWTs are accepted; empty: none.")
     jwt_issuer: str = Field("", description="Required `iss` of accepted JWTs.")

@@ -17,6 +17,7 @@ from contracts import ContractError, Envelope, MessageType, validate_payload
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, receipt_for
+from exchange.metrics import NodeMetrics, counted_transaction
 from exchange.obligations import Obligations
 from exchange.security import evidence
 from exchange.security.signing import SignatureError
@@ -69,6 +70,8 @@ class Inbound:
     #: Awaited before a batch with a record signed by a key not known yet: reads the keys topic to its end;
     #: returns False if it could not (exchange.transport.keys.KeyFeed.catch_up).
     refresh_keys = None
+    #: Counts what is stored, dropped and quarantined, once its transaction commits (exchange.metrics).
+    metrics: NodeMetrics | None = None
 
     def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations):
         self.settings = settings
@@ -87,7 +90,7 @@ class Inbound:
         sent = 0
         trail: list[dict[str, Any]] = []  # evidence chain entries of this batch
         pending: list[tuple[Record, Envelope, dict[str, Any]]] = []  # decoded, stored together
-        async with self.engine.begin() as conn:
+        async with counted_transaction(self.engine) as conn:
             for record in records:
                 positions[(record.topic, record.partition)] = record.offset + 1
                 if record.key not in self.settings.served:
@@ -168,6 +171,10 @@ class Inbound:
         receipts = [env.inreplyto for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
         await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
+        if self.metrics is not None:
+            self.metrics.duplicates(len(items) - len(fresh))
+            self.metrics.receipts(len(receipts))
+            self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
         if not stored:
             return 0
         await conn.execute(insert(messages), [
@@ -227,6 +234,8 @@ class Inbound:
         )
         if first.rowcount == 0:
             return 0  # read again after a crash: quarantined and dead-lettered already
+        if self.metrics is not None:
+            self.metrics.quarantined(rejected.code)
         key = record.key or ""
         coordinates = f"{record.topic}/{record.partition}/{record.offset}"
         dlq_id = f"dlq-{uuid.uuid5(_DLQ_NAMESPACE, coordinates)}"
@@ -255,7 +264,7 @@ class Inbound:
     async def set_aside(self, record: Record, code: str, reason: str) -> tuple[dict[tuple[str, int], int], int]:
         """Quarantine a record the database refused, and move past it (the consumer's last resort)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with counted_transaction(self.engine) as conn:
             sent = await self._quarantine(conn, record, Rejected(code, reason, _header(record, "ce_id")), now)
             await conn.execute(
                 upsert(conn, consumer_offsets, ["topic", "partition"],
@@ -269,7 +278,7 @@ class Inbound:
         now = utcnow()
         if self.refresh_keys is not None:  # a key published since the record was set aside
             await self.refresh_keys()
-        async with self.engine.begin() as conn:
+        async with counted_transaction(self.engine) as conn:
             row = (await conn.execute(select(quarantine).where(quarantine.c.seq == seq))).first()
             if row is None:
                 raise KeyError(seq)

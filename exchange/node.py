@@ -16,6 +16,7 @@ from exchange.backpressure import OutboxLimit
 from exchange.config import Settings
 from exchange.api.auth import Auth
 from exchange.inbound import Inbound
+from exchange.metrics import NodeMetrics
 from exchange.security.keystore import KeyStore
 from exchange.security.principals import Role
 from exchange.reconciliation import Reconciler
@@ -67,6 +68,11 @@ class Node:
         # Signed records and payloads sealed at rest (exchange/trust.py).
         self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties)
         self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
+        # GET /metrics (exchange/metrics.py): a registry of this node's own.
+        self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
+                                   relay_failing=lambda: self.relay.failing,
+                                   broker_connected=lambda: self.broker_connected)
+        self.outbound.metrics = self.inbound.metrics = self.obligations.metrics = self.relay.metrics = self.metrics
         self.key_feed: KeyFeed | None = None
         self._keys_consumer: AIOKafkaConsumer | None = None
         self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
@@ -224,6 +230,7 @@ class Node:
             self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake,
             group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
         )
+        self.consumer.metrics = self.metrics
 
 
 def _log_crash(task: asyncio.Task) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import Envelope, MessageType
+from exchange.metrics import NodeMetrics
 from exchange.sla import (
     AgreementBook,
     CalendarBook,
@@ -145,6 +146,9 @@ def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | No
 class Obligations:
     """Receiver-side obligations of one node."""
 
+    #: Counts obligations opened, answered and cancelled, once their transaction commits (exchange.metrics).
+    metrics: NodeMetrics | None = None
+
     def __init__(self, agreements: AgreementBook, calendars: CalendarBook, topics: TopicScheme, person_secret: bytes):
         self.agreements = agreements
         self.calendars = calendars
@@ -253,6 +257,8 @@ class Obligations:
         """Lifecycle events (obligation, sender side, revision) to the monitoring topic, through the outbox."""
         if not changed:
             return
+        if self.metrics is not None:
+            self.metrics.obligations(event, (ob.receiver for ob, _, _ in changed))
         headers = orjson.dumps([["content-type", "application/json"], ["ce_type", f"cn.mpx.obligation.{event}"]]).decode()
         await conn.execute(insert(outbox), [
             {"message_id": f"{ob.message_id}#{revision}", "topic": self.topics.monitor_topic,

@@ -12,6 +12,7 @@ from contracts import CONTROL_TYPES, MessageType, SCHEMA_VERSIONS, UnknownMessag
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, content_hash, new_envelope
+from exchange.metrics import NodeMetrics, counted_transaction
 from exchange.obligations import Obligations
 from exchange.problems import Problem, validation_problem
 from exchange.security import evidence
@@ -65,6 +66,8 @@ class Outbound:
     admit = None
     #: Signs each record for its sending county and seals payloads at rest (exchange.trust.Trust).
     trust = None
+    #: Counts messages accepted, once their transaction commits (exchange.metrics).
+    metrics: NodeMetrics | None = None
 
     def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations,
                  wake_relay: Callable[[], None]):
@@ -89,7 +92,7 @@ class Outbound:
                 raise _at(Problem("duplicate_message_id", "id repeated within the batch", "同一批次中报文编号重复"), index, len(items))
             seen.add(out.id)
 
-        async with self.engine.begin() as conn:
+        async with counted_transaction(self.engine) as conn:
             existing = await self._existing(conn, [out.id for out in prepared])
             fresh = []
             for index, out in enumerate(prepared):
@@ -115,6 +118,8 @@ class Outbound:
                                 "in_reply_to": o.envelope.inreplyto}}
                     for o in fresh
                 ], at=now)
+                if self.metrics is not None:
+                    self.metrics.accepted((o.envelope.message_type.value, o.envelope.senderregion) for o in fresh)
         if fresh:
             self.wake_relay()
         return [out.id for out in prepared]

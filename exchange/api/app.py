@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
-from exchange.api import document, errors, keys, operations, rules
+from exchange.api import document, errors, keys, operations, rules, scrape
 from exchange.api.auth import counties_for, require_county
 from exchange.api.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.api.errors import parse_body
@@ -65,8 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    errors.install(app, node.engine)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, metrics=node.metrics)
+    scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
+    errors.install(app, node.engine, node.metrics)
     document.complete(app)
     app.include_router(rules.router(node))
     app.include_router(operations.router(node))

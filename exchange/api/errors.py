@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.metrics import HttpMetrics
 from exchange.problems import PROBLEM_JSON, Problem, validation_problem
 from exchange.security import evidence
 from exchange.timeutil import utcnow
@@ -48,7 +49,14 @@ def problem_response(problem: Problem, request: Request) -> Response:
     )
 
 
-def install(app: FastAPI, engine: AsyncEngine | None = None) -> None:
+def install(app: FastAPI, engine: AsyncEngine | None = None, metrics: HttpMetrics | None = None) -> None:
+    """Answer every error as problem JSON; `metrics` counts each answer by its problem code."""
+
+    def answer(problem: Problem, request: Request) -> Response:
+        if metrics is not None:
+            metrics.problem(problem.code)
+        return problem_response(problem, request)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         if engine is not None and exc.status in (401, 403):
@@ -56,7 +64,7 @@ def install(app: FastAPI, engine: AsyncEngine | None = None) -> None:
             await evidence.append_alone(
                 engine, "refused", at=utcnow(), principal=getattr(request.state, "principal", None),
                 detail={"code": exc.code, "method": request.method, "path": request.url.path})
-        return problem_response(exc, request)
+        return answer(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -64,18 +72,18 @@ def install(app: FastAPI, engine: AsyncEngine | None = None) -> None:
             {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"], "message_zh": "取值无效"}
             for e in exc.errors()
         ]
-        return problem_response(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)
+        return answer(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "bad_request")
-        return problem_response(Problem(code), request)
+        return answer(Problem(code), request)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         # Only the exception's type is logged: its message may quote stored data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return problem_response(Problem("internal_error"), request)
+        return answer(Problem("internal_error"), request)
 
 
 __all__ = ["install", "parse_body", "problem_response"]

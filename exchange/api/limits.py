@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange.metrics import HttpMetrics
 from exchange.problems import PROBLEM_JSON, Problem
 
 
@@ -15,9 +16,10 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """Answers 413 problem JSON for a body over `limit` bytes, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, metrics: HttpMetrics | None = None):
         self.app = app
         self.limit = limit
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,6 +57,8 @@ class BodySizeLimit:
             "payload_too_large", f"the limit is {self.limit} bytes", f"请求体上限为 {self.limit} 字节"
         )
         body = orjson.dumps(problem.body(scope.get("path")))
+        if self.metrics is not None:
+            self.metrics.problem(problem.code)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
-from exchange.api import document, errors, keys
+from exchange.api import document, errors, keys, scrape
 from exchange.api.document import PARAMETERS, PERMITTED, problems
 from exchange.config import Settings
 from exchange.monitor.export import to_csv, to_xlsx
@@ -48,7 +48,8 @@ def create_monitor_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0", lifespan=lifespan,
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
-    errors.install(app, node.engine)
+    scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
+    errors.install(app, node.engine, node.metrics)
     document.complete(app)
     app.include_router(keys.router(node))
     monitor = Depends(node.auth.requires(Permission.MONITOR))

@@ -12,6 +12,7 @@ from exchange.api.auth import Auth
 from exchange.config import Settings
 from exchange.security.keystore import KeyStore
 from exchange.security.principals import Role
+from exchange.metrics import MonitorMetrics
 from exchange.monitor.feed import MonitorFeed
 from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
@@ -38,6 +39,8 @@ class MonitorNode:
         self.auth = Auth(settings, self.keys)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
+        self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
+                                      broker_connected=lambda: self.feed is not None)
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)

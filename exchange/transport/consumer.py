@@ -47,6 +47,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.inbound import Inbound, Record
+from exchange.metrics import NodeMetrics
 from exchange.storage.tables import consumer_offsets
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class Consumer:
         self.busy = asyncio.Lock()  # held while a batch is stored and committed
         self._stop = asyncio.Event()
         self._retry = 1.0
+        self.metrics: NodeMetrics | None = None  # sets the lag of each partition after a batch
 
     def stop(self) -> None:
         """Finish the transaction in flight and its Kafka commit, then return from run()."""
@@ -278,4 +280,9 @@ class Consumer:
             await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
         except (KafkaError, asyncio.TimeoutError) as exc:  # the database already holds the position
             log.debug("Kafka offset commit failed: %s", type(exc).__name__)
+        if self.metrics is not None:
+            for (topic, partition), position in positions.items():
+                high = self.consumer.highwater(TopicPartition(topic, partition))  # as of the last fetch; no request
+                if high is not None:
+                    self.metrics.lag(topic, partition, high - position)
         return True

@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.domain.delivery import DeliveryState
+from exchange.metrics import NodeMetrics
 from exchange.security.payload_crypto import PayloadKeyMissing
 from exchange.security import evidence
 from exchange.storage.progress import advance_sent
@@ -63,6 +64,8 @@ class Relay:
 
     #: Opens outbox values sealed at rest (exchange.trust.Trust); None: values go out as stored.
     trust = None
+    #: Counts records the broker acknowledged (exchange.metrics.NodeMetrics).
+    metrics: NodeMetrics | None = None
 
     def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float, *,
                  instance: str = "relay", lease_seconds: float = 30.0):
@@ -145,6 +148,8 @@ class Relay:
             await asyncio.gather(*futures)
         finally:
             renewing.cancel()
+        if self.metrics is not None:
+            self.metrics.published(row.topic for row in rows)
         await self._marked()  # one marking at a time
         self._marking_seqs = [row.seq for row in rows]
         self._marking = asyncio.create_task(self._mark_published(rows))

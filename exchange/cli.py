@@ -61,7 +61,8 @@ app.add_typer(monitor, name="monitor")
 
 @monitor.command("rebuild-summary")
 def monitor_rebuild_summary() -> None:
-    """Recompute the timeliness summary from the stored obligations (DATABASE_URL), e.g. after a bulk load.
+    """Recompute the timeliness summaries (both sides) from the stored obligations (DATABASE_URL), e.g. after a
+    bulk load.
 
     The monitor's feed keeps the summary exact as it applies events; only data written around it needs this.
     """

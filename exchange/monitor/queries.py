@@ -8,7 +8,7 @@ does the counting: one GROUP BY per answer, never a row per obligation loaded
 into Python. The receiver side adds up the summary (``exchange.monitor.summary``:
 counts per due day, deadline, receiver, agreement, type and response days, kept
 by the feed), deciding overdue from the deadline in its key; the sender side
-counts monitor_obligations over its index on the sender-side due day. SQL
+adds up its own summary (per sender-side due day, sender, agreement, type). SQL
 groups by the county, its prefecture or province prefix, the agreement id and
 version, the type, or the due day; Python folds
 those few rows into the asked groups (days into months) and names them as
@@ -42,6 +42,7 @@ from exchange.sla import CalendarBook, Timeliness, combine
 from exchange.sla.clock import local_day, start_of_day
 from exchange.monitor.summary import NO_DAYS
 from exchange.storage.tables import monitor_obligations as mo
+from exchange.storage.tables import monitor_sender_summary as mss
 from exchange.storage.tables import monitor_summary as ms
 from exchange.timeutil import as_utc
 
@@ -74,12 +75,12 @@ def group_key(group_by: GroupBy, side: Side) -> Callable[[Any], str]:
     return lambda r: (r.sender_due_day if side == "sender" else r.due_day).strftime("%Y-%m")
 
 
-def _sql_grouping(group_by: GroupBy, side: Side, table: Table = mo) -> tuple[list, Callable[[Any], str]]:
+def _sql_grouping(group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
     """The columns to GROUP BY in SQL and how a result row becomes its group (as ``group_key`` would name it).
 
     Regions group by their code prefix in SQL (a province is a few dozen rows, not one per county); months by
-    the due day (at most a few hundred), folded into months here. ``table`` is monitor_obligations or, for the
-    receiver side, the summary (same column names).
+    the due day (at most a few hundred), folded into months here. ``table`` is that side's summary
+    (``exchange.monitor.summary``; the column names of monitor_obligations).
     """
     c = table.c
     if group_by == "prefecture":
@@ -145,7 +146,7 @@ class MonitorQueries:
             "side": side, "group_by": group_by, "groups": out, "total": total,
         }
 
-    def _grouping(self, group_by: GroupBy, side: Side, table: Table = mo) -> tuple[list, Callable[[Any], str]]:
+    def _grouping(self, group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
         """GROUP BY columns (plus the county when the scope is filtered in Python) and the key function."""
         columns, key = _sql_grouping(group_by, side, table)
         if not self.scope_in_sql and not any(c is table.c[side] for c in columns):
@@ -205,12 +206,10 @@ class MonitorQueries:
 
     async def _sender(self, start: date, end: date,
                       group_by: GroupBy) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        columns, key = self._grouping(group_by, "sender")
+        columns, key = self._grouping(group_by, "sender", mss)
         query = (
-            select(*columns, func.count().label("due"),
-                   func.count(case((mo.c.sender_late.is_(True), 1))).label("late"))
-            .where(mo.c.sender_due_day >= start, mo.c.sender_due_day < end, mo.c.cancelled_at.is_(None),
-                   self._scope_condition(mo.c.sender))
+            select(*columns, func.sum(mss.c.due).label("due"), func.sum(mss.c.late).label("late"))
+            .where(mss.c.sender_due_day >= start, mss.c.sender_due_day < end, self._scope_condition(mss.c.sender))
             .group_by(*columns)
         )
         async with self.engine.connect() as conn:

@@ -2,7 +2,9 @@
 
 Why: the receiver-side timeliness of a year at a national monitor covers millions of obligations, and reading
 them row by row takes seconds; the summary holds their counts per (due day, deadline, receiver, agreement,
-type, response days), and the answers add those up (``exchange.monitor.queries``).
+type, response days), and the answers add those up (``exchange.monitor.queries``). The sender side has its
+own, smaller one (``monitor_sender_summary``): per (sender-side due day, sender, agreement, type), how many
+obligations with a sender-side deadline, not cancelled, there are and how many of them were sent late.
 
 What it can hold: only what does not change with time. Each obligation counts once, as cancelled, answered on
 time, answered late, open, or paused (open whatever the time), as ``exchange.sla.clock.status`` decides those.
@@ -24,11 +26,12 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, select, text
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.storage.sql import insert_or_add
 from exchange.storage.tables import monitor_obligations as mo
+from exchange.storage.tables import monitor_sender_summary as mss
 from exchange.storage.tables import monitor_summary as ms
 from exchange.timeutil import as_utc
 
@@ -39,7 +42,10 @@ NO_DAYS = -1
 #: PostgreSQL advisory lock taken by whoever changes monitor_obligations (one feed at a time, exact deltas).
 LOCK_ID = 0x6D6F6E53  # "monS"
 
+SENDER_KEY = ("sender_due_day", "sender", "agreement_id", "agreement_version", "message_type")
+
 Key = tuple[date, datetime, str, str, int, str, int]
+SenderKey = tuple[date, str, str, int, str]
 
 
 def contribution(row: Mapping[str, Any]) -> tuple[Key, str]:
@@ -60,6 +66,14 @@ def contribution(row: Mapping[str, Any]) -> tuple[Key, str]:
             row["message_type"], days), status
 
 
+def sender_contribution(row: Mapping[str, Any]) -> tuple[SenderKey, bool] | None:
+    """The sender-side key of an obligation and whether it was sent late; None if it counts on no sender side."""
+    if row["sender_due_day"] is None or row["cancelled_at"] is not None:
+        return None
+    key = (row["sender_due_day"], row["sender"], row["agreement_id"], row["agreement_version"], row["message_type"])
+    return key, row["sender_late"] is True
+
+
 async def lock(conn: AsyncConnection) -> None:
     """Serialise the writers of monitor_obligations until this transaction ends (PostgreSQL; SQLite has one)."""
     if conn.dialect.name == "postgresql":
@@ -72,22 +86,33 @@ async def move(conn: AsyncConnection, changes: Iterable[tuple[Mapping[str, Any] 
     Call under ``lock``, in the transaction that writes the new rows, with the rows as stored before it.
     """
     deltas: dict[Key, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    sender: dict[SenderKey, dict[str, int]] = defaultdict(lambda: {"due": 0, "late": 0})
     for old, new in changes:
-        if old is not None:
-            key, status = contribution(old)
-            deltas[key][status] -= 1
-        key, status = contribution(new)
-        deltas[key][status] += 1
-    moved = [{**dict(zip(KEY, key)), **counts} for key, counts in deltas.items() if any(counts.values())]
+        for row, step in ((old, -1), (new, 1)):
+            if row is None:
+                continue
+            key, status = contribution(row)
+            deltas[key][status] += step
+            side = sender_contribution(row)
+            if side is not None:
+                sender[side[0]]["due"] += step
+                sender[side[0]]["late"] += step * side[1]
+    await _add(conn, mss, SENDER_KEY, ("due", "late"), sender)
+    await _add(conn, ms, KEY, COUNTS, deltas)
+
+
+async def _add(conn: AsyncConnection, table: Table, key_columns: tuple[str, ...], counts: tuple[str, ...],
+               deltas: Mapping[tuple, Mapping[str, int]]) -> None:
+    """Add the deltas to the table's rows by key, and delete the rows they leave with no obligation."""
+    moved = [{**dict(zip(key_columns, key)), **d} for key, d in deltas.items() if any(d.values())]
     if not moved:
         return
-    await conn.execute(insert_or_add(conn, ms, list(KEY), list(COUNTS)), moved)
+    await conn.execute(insert_or_add(conn, table, list(key_columns), list(counts)), moved)
     # A key left with no obligation would show up as an empty group: remove it.
-    emptied = [{f"k_{k}": r[k] for k in KEY} for r in moved if any(r[c] < 0 for c in COUNTS)]
+    emptied = [{f"k_{k}": r[k] for k in key_columns} for r in moved if any(r[c] < 0 for c in counts)]
     if emptied:
-        await conn.execute(
-            delete(ms).where(*(ms.c[k] == bindparam(f"k_{k}") for k in KEY), *(ms.c[c] == 0 for c in COUNTS)),
-            emptied)
+        await conn.execute(delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in key_columns),
+                                               *(table.c[c] == 0 for c in counts)), emptied)
 
 
 def _summary_select():  # noqa: ANN202 - a Select
@@ -108,19 +133,32 @@ def _summary_select():  # noqa: ANN202 - a Select
     return select(*keys, days, *counts).group_by(*keys, days)
 
 
+def _sender_select():  # noqa: ANN202 - a Select
+    """monitor_obligations grouped into sender-side summary rows (as ``sender_contribution``)."""
+    keys = [mo.c[k] for k in SENDER_KEY]
+    return (select(*keys, func.count().label("due"), func.count(case((mo.c.sender_late.is_(True), 1))).label("late"))
+            .where(mo.c.sender_due_day.is_not(None), mo.c.cancelled_at.is_(None)).group_by(*keys))
+
+
 async def rebuild(conn: AsyncConnection) -> int:
-    """Recompute the whole summary from monitor_obligations (under ``lock``); returns its number of rows."""
+    """Recompute both summaries from monitor_obligations (under ``lock``); returns the receiver side's rows."""
     await lock(conn)
     await conn.execute(delete(ms))
     await conn.execute(insert(ms).from_select([*KEY, *COUNTS], _summary_select()))
+    await conn.execute(delete(mss))
+    await conn.execute(insert(mss).from_select([*SENDER_KEY, "due", "late"], _sender_select()))
     return int(await conn.scalar(select(func.count()).select_from(ms)) or 0)
 
 
 async def differences(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Summary rows that differ from a recount of monitor_obligations (empty when the summary is exact)."""
-    recount = {tuple(r[:len(KEY)]): tuple(r[len(KEY):]) for r in await conn.execute(_summary_select())}
-    stored = {tuple(r[:len(KEY)]): tuple(r[len(KEY):]) for r in await conn.execute(select(*ms.c))}
-    zero = (0,) * len(COUNTS)
-    return [{"key": k, "stored": stored.get(k, zero), "recount": recount.get(k, zero)}
-            for k in sorted(recount.keys() | stored.keys(), key=repr)
-            if stored.get(k, zero) != recount.get(k, zero)]
+    """Summary rows (of either side) that differ from a recount of monitor_obligations (empty when exact)."""
+    out = []
+    for table, keys, recounting in ((ms, KEY, _summary_select()), (mss, SENDER_KEY, _sender_select())):
+        n = len(keys)
+        recount = {tuple(r[:n]): tuple(r[n:]) for r in await conn.execute(recounting)}
+        stored = {tuple(r[:n]): tuple(r[n:]) for r in await conn.execute(select(*table.c))}
+        zero = (0,) * (len(table.c) - n)
+        out += [{"table": table.name, "key": k, "stored": stored.get(k, zero), "recount": recount.get(k, zero)}
+                for k in sorted(recount.keys() | stored.keys(), key=repr)
+                if stored.get(k, zero) != recount.get(k, zero)]
+    return out

@@ -255,6 +255,20 @@ monitor_summary = Table(
     Column("paused", Integer, nullable=False),  # unanswered, not cancelled, paused: open whatever the time
 )
 
+# The sender-side counts of monitor_obligations (those with a sender-side deadline, not cancelled) per
+# (sender-side due day, sender, agreement, type): kept with monitor_summary (migration 0011).
+monitor_sender_summary = Table(
+    "monitor_sender_summary",
+    metadata,
+    Column("sender_due_day", Date, primary_key=True),
+    Column("sender", String(6), primary_key=True),
+    Column("agreement_id", String(64), primary_key=True),
+    Column("agreement_version", Integer, primary_key=True),
+    Column("message_type", String(32), primary_key=True),
+    Column("due", Integer, nullable=False),
+    Column("late", Integer, nullable=False),  # sent after the sender-side deadline (sender_late true)
+)
+
 # Reconciliation (anti-entropy): digests sent and checked, resend requests made and served.
 reconciliation = Table(
     "reconciliation",
@@ -341,4 +355,4 @@ county_public_keys = Table(
     Column("learned_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]

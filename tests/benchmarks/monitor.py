@@ -99,6 +99,7 @@ async def load(url: str, rows: int, now: datetime) -> dict[str, Any]:
         t1 = time.perf_counter()
         await conn.execute("VACUUM ANALYZE monitor_obligations")
         await conn.execute("VACUUM ANALYZE monitor_summary")
+        await conn.execute("VACUUM ANALYZE monitor_sender_summary")
         vacuum = time.perf_counter() - t1
         size = await conn.fetchval("SELECT pg_total_relation_size('monitor_obligations')")
         summary_size = await conn.fetchval("SELECT pg_total_relation_size('monitor_summary')")

@@ -38,7 +38,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -80,7 +80,6 @@ class Relay:
         self._stop = asyncio.Event()
         self.published = 0
         self.failing = False  # the last attempt to publish failed (broker away?)
-        self.pending = 0  # unpublished outbox records at the last count
         # The batch acknowledged by the broker whose marking (a transaction) runs while the next batch is claimed
         # and sent; its rows are left out of that claim.
         self._marking: asyncio.Task | None = None
@@ -164,13 +163,6 @@ class Relay:
                 await marking
         finally:
             self._marking_seqs = []
-
-    async def count_pending(self) -> int:
-        async with self.engine.connect() as conn:
-            self.pending = await conn.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            )
-        return self.pending
 
     async def _claim(self) -> list:  # noqa: ANN401 - rows
         now = utcnow()

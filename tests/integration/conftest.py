@@ -148,6 +148,11 @@ async def eventually(predicate: Callable[[], Any], *, timeout: float = 30.0, wha
         await asyncio.sleep(0.1)
 
 
+async def in_inbox(node: RunningNode, message_id: str) -> bool:
+    """The message is in the node's inbox (as its local system would read it)."""
+    return any(item["id"] == message_id for item in await node.client.inbox_all())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_kind(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -14,7 +14,7 @@ from exchange.security.evidence import entries, verify
 from exchange.security.principals import Role
 from exchange.timeutil import utcnow
 
-from tests.integration.conftest import Federation, eventually
+from tests.integration.conftest import Federation, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 
 ADMIN = "access-admin-token"
@@ -26,7 +26,7 @@ async def setting(federation: Federation):
     registration = await federation.start(HUI, GERZE, admin_token=ADMIN)
     haishu = await federation.start(HAISHU, admin_token=ADMIN)
     record = await registration.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU))
-    await eventually(lambda: _arrived(haishu, record), what="the record at Haishu")
+    await eventually(lambda: in_inbox(haishu, record), what="the record at Haishu")
     store = registration.node.keys
     keys = {
         "hui_system": (await store.create(name="徽县系统", role=Role.COUNTY_SYSTEM, counties=frozenset({HUI}))).key,
@@ -218,7 +218,3 @@ def _key_id(key: str) -> str:
 
 async def _groups_are(groups, key, expected) -> bool:  # noqa: ANN001
     return await groups(key) == expected
-
-
-async def _arrived(node, message_id: str) -> bool:  # noqa: ANN001
-    return any(i["id"] == message_id for i in await node.client.inbox_all())

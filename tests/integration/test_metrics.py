@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts import MessageType
 from exchange.timeutil import utcnow
 from tests.integration.conftest import Federation, RunningNode, eventually
-from tests.integration.test_privacy import ID_NUMBER, _people
+from tests.integration.test_privacy import ID_NUMBER, exchange_people, people_in
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
 from tests.integration.test_trust import behind, forged, produce
 
@@ -128,18 +128,9 @@ async def test_no_metric_carries_a_name_an_id_number_or_a_message_id(federation:
     hui = await federation.start(HUI)
     haishu = await federation.start(HAISHU)
     monitor = await federation.start_monitor("all")
-    sent = [message(kind, HUI, HAISHU, seed) for seed, kind in
-            enumerate([MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION], start=41)]
-    sent += [message(kind, HAISHU, HUI, seed) for seed, kind in
-             enumerate([MessageType.PREGNANCY_CHECK, MessageType.BIRTH], start=51)]
-    ids = [await (hui if m["sender"] == HUI else haishu).client.send(m) for m in sent]
-    for message_id, m in zip(ids, sent):
-        receiver = haishu if m["receiver"] == HAISHU else hui
-        await eventually(lambda r=receiver, i=message_id: _in_inbox(r, i), what="every record delivered")
-        await receiver.client.answer(message_id, feedback("confirmed"))
-    # Personal data where it is refused and where it is quarantined.
-    bad = dict(sent[0], data={**sent[0]["data"], "person": {**sent[0]["data"]["person"], "birth_date": "1900-01-01"}})
-    assert (await hui.http.post("/v1/messages", json=bad)).status_code == 422
+    # Personal data delivered, answered, and refused.
+    sent, ids, _ = await exchange_people(hui, haishu, first_seed=41)
+    # And quarantined:
     topic, partition = haishu.node.topics.address(HAISHU)
     unsigned = message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 61)
     sent.append(unsigned)
@@ -149,8 +140,7 @@ async def test_no_metric_carries_a_name_an_id_number_or_a_message_id(federation:
     await eventually(lambda: _applied(monitor), what="the monitor applied the obligations' events")
 
     texts = [(await client.get("/metrics")).text for client in (hui.http, haishu.http, monitor)]
-    names = {p["name"] for m in sent for p in _people(m["data"])}
-    numbers = {p["id_number"] for m in sent for p in _people(m["data"])}
+    names, numbers = people_in(sent)
     assert len(names) >= 5 and len(numbers) >= 5
     for text in texts:
         assert "mpx_http_request_duration_seconds" in text
@@ -168,10 +158,6 @@ async def test_no_metric_carries_a_name_an_id_number_or_a_message_id(federation:
 
 async def _state_is(node: RunningNode, message_id: str, state: str) -> bool:
     return (await node.client.message(message_id))["state"] == state
-
-
-async def _in_inbox(node: RunningNode, message_id: str) -> bool:
-    return any(item["id"] == message_id for item in await node.client.inbox_all())
 
 
 async def _published(node: RunningNode, kind: str, count: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import MessageType, today_in_china
 from contracts.examples import example_payload
 
-from tests.integration.conftest import Federation, eventually
+from tests.integration.conftest import Federation, eventually, in_inbox
 
 HUI, GERZE, HAISHU = "621227", "542526", "330203"
 
@@ -64,7 +64,7 @@ async def test_all_four_event_types_make_the_round_trip(federation: Federation):
         sent[kind] = (await sender.client.send(message(kind, county_from, county_to, seed)), sender, receiver)
 
     for kind, (message_id, sender, receiver) in sent.items():
-        await eventually(lambda: _in_inbox(receiver, message_id), what=f"{kind} in the receiver's inbox")
+        await eventually(lambda: in_inbox(receiver, message_id), what=f"{kind} in the receiver's inbox")
         received = await receiver.client.message(message_id)
         assert received["type"] == kind.value and received["direction"] == "in"
         assert received["data"] == (await sender.client.message(message_id))["data"]
@@ -100,9 +100,9 @@ async def test_one_node_serving_two_counties_receives_for_both(federation: Feder
     from_gerze = await registration.client.send(message(MessageType.OUTFLOW_REGISTRATION, GERZE, HAISHU, 2))
     to_gerze = await haishu.client.send(message(MessageType.BIRTH, HAISHU, GERZE, 3))
 
-    await eventually(lambda: _in_inbox(haishu, from_gerze), what="both records at 330203")
+    await eventually(lambda: in_inbox(haishu, from_gerze), what="both records at 330203")
     assert {i["id"] for i in await haishu.client.inbox_all()} == {from_hui, from_gerze}
-    await eventually(lambda: _in_inbox(registration, to_gerze), what="the birth at 542526")
+    await eventually(lambda: in_inbox(registration, to_gerze), what="the birth at 542526")
     only_gerze = await registration.client.inbox_all(county=GERZE)
     assert [i["id"] for i in only_gerze] == [to_gerze]
     assert await registration.client.inbox_all(county=HUI) == []
@@ -117,7 +117,7 @@ async def test_posting_the_same_message_id_twice_stores_it_once(federation: Fede
     again = await hui.client.send(posted)
 
     assert first == again == "hui-2026-000123"
-    await eventually(lambda: _in_inbox(haishu, first), what="the record at 330203")
+    await eventually(lambda: in_inbox(haishu, first), what="the record at 330203")
     assert (await hui.counts()) == {"messages": 1, "outbox": 1}
     assert len(await haishu.client.inbox_all()) == 1
 
@@ -125,7 +125,3 @@ async def test_posting_the_same_message_id_twice_stores_it_once(federation: Fede
 async def _state_is(node, message_id: str, state: str):  # noqa: ANN001
     view = await node.client.message(message_id)
     return view if view["state"] == state else None
-
-
-async def _in_inbox(node, message_id: str) -> bool:  # noqa: ANN001
-    return any(item["id"] == message_id for item in await node.client.inbox_all())

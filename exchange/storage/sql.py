@@ -19,12 +19,7 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: Table, *keys: str):
 
 def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict, only_if=None):  # noqa: ANN001,ANN201
     """INSERT, or UPDATE the existing row; `only_if(excluded)` may restrict when the update happens."""
-    stmt = _insert(conn, table).values(**values)
-    return stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={k: v for k, v in values.items() if k not in keys},
-        where=only_if(stmt.excluded) if only_if else None,
-    )
+    return upsert_many(conn, table, keys, list(values), only_if).values(**values)
 
 
 def insert_or_add(conn: AsyncConnection, table: Table, keys: list[str], counts: list[str]):  # noqa: ANN201

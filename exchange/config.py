@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     outbox_max_pending: int = Field(
         100_000, ge=1, description="Unpublished outbox records beyond which new messages get 503 (broker away)."
     )
+    accept_clear_records: bool = Field(
+        False, description="Migration window: also accept records whose data is in clear (the released 1.0 binding, "
+        "before payloads were sealed end to end). Off: such records are quarantined as unsealed.",
+    )
     relay_lease_seconds: float = Field(
         30.0, gt=0, description="How long a relay's claim on outbox records lasts unless renewed (replicas)."
     )

@@ -41,14 +41,13 @@ class Outgoing:
         return self.envelope.model_dump(mode="json", exclude_none=True)
 
     def outbox_row(self, topics: TopicScheme, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
-        """With `trust`: signed by the sending county (mpx-key-id, mpx-signature headers), value sealed at rest."""
+        """With `trust`: the value sealed at rest. The relay seals it to the receiving county and signs it when it
+        publishes the record (Trust.wire), so it goes out under the keys current then."""
         receiver = self.envelope.receiverregion
         topic, partition = topics.address(receiver)
-        ce_headers = attribute_headers(self.attributes)
-        headers = [[k, v.decode()] for k, v in ce_headers]
+        headers = [[k, v.decode()] for k, v in attribute_headers(self.attributes)]
         value = encode_data(self.data)
         if trust is not None:
-            headers += [[k, v] for k, v in trust.sign(self.envelope, ce_headers, self.data)]
             value = trust.seal_value(value, self.id)
         return {
             "message_id": self.id,

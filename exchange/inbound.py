@@ -20,6 +20,7 @@ from exchange.envelopes import Outgoing, receipt_for
 from exchange.metrics import NodeMetrics, counted_transaction
 from exchange.obligations import Obligations
 from exchange.security import evidence
+from exchange.security.sealing import SealError
 from exchange.security.signing import SignatureError
 from exchange.storage.progress import advance_sent
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
@@ -142,6 +143,11 @@ class Inbound:
                 raise Rejected(exc.code, f"signature: {exc}", envelope.id) from None
         if envelope.receiverregion != record.key:
             raise Rejected("misaddressed", "record key differs from ce_receiverregion", envelope.id)
+        if self.trust is not None:
+            try:
+                data = self.trust.open_record(record.headers, envelope, data)
+            except SealError as exc:
+                raise Rejected(exc.code, f"sealing: {exc}", envelope.id) from None
         try:
             payload = validate_payload(envelope.message_type, envelope.schemaversion, data)
         except ValidationError as exc:
@@ -214,6 +220,12 @@ class Inbound:
             return value
         return self.trust.seal_value(value, context)
 
+    def _sealed_to_self(self, county: str, value: bytes, context: str) -> bytes:
+        """A dead letter carries personal data only sealed: to the sender's key as it came, else to our own."""
+        if self.trust is None or county not in self.settings.served:
+            return value
+        return self.trust.seal_to_self(county, value, context)
+
     async def _quarantine(self, conn: AsyncConnection, record: Record, rejected: Rejected, now: datetime) -> int:
         """Keep the record aside with its reason, and (once) send it to the dead-letter topic; returns 1 if sent."""
         log.warning("record %s/%d@%d quarantined: %s", record.topic, record.partition, record.offset, rejected.code)
@@ -254,7 +266,7 @@ class Inbound:
                     ["mpx_dlq_node", self.settings.node_id],
                     ["mpx_dlq_time", now.isoformat()],
                 ]).decode(),
-                value=self._seal(record.value or b"", dlq_id),
+                value=self._seal(self._sealed_to_self(key, record.value or b"", dlq_id), dlq_id),
                 created_at=now,
                 attempts=0,
             )

@@ -58,7 +58,7 @@ class Node:
         # Names this process among replicas of the node: relay leases, daily reconciliation runs.
         self.instance = f"{settings.node_id}@{socket.gethostname()}:{settings.port}"
         self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds,
-                           instance=self.instance, lease_seconds=settings.relay_lease_seconds)
+                           instance=self.instance, lease_seconds=settings.relay_lease_seconds, topics=self.topics)
         self.outbound = Outbound(settings, self.engine, self.topics, self.obligations, self.relay.wake)
         self.inbound = Inbound(settings, self.engine, self.topics, self.obligations)
         self.outbound.admit = OutboxLimit(settings.outbox_max_pending,
@@ -66,7 +66,9 @@ class Node:
         self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
         self.inbound.control = self.reconciler
         # Signed records and payloads sealed at rest (exchange/trust.py).
-        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties)
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
+                           accept_clear=settings.accept_clear_records)
+        self.trust.on_sealing_key = self.relay.key_learned
         self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
         # GET /metrics (exchange/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,

@@ -20,6 +20,10 @@ in ``county_public_keys``. `rotate_signing` (``mpx keys rotate-signing``) adds a
 key valid from now and ends the old one after an overlap; a running node picks the
 new key up within `RELOAD_SECONDS`, publishes it, then signs with it.
 
+**Payloads sealed on the wire** (exchange/security/sealing.py): the relay seals each record's data to the
+receiving county's newest sealing key and signs the sealed value (`wire`); the receiver checks the signature, then
+opens it with its own sealing key (`open_record`). Sealing keys are made, published and learned like signing keys.
+
 **Payloads at rest.** ``messages.payload``, ``outbox.value`` and
 ``quarantine.value`` are sealed with the current payload key (AES-256-GCM,
 `PayloadCipher`) and opened when read; `reseal` re-encrypts everything with the
@@ -48,11 +52,27 @@ from exchange.security.key_records import (
     endorser_for,
 )
 from exchange.security.payload_crypto import PayloadCipher
+from exchange.security.sealing import (
+    SealError,
+    SealingDirectory,
+    SealingKey,
+    SealingKeyRecord,
+    SealingPublicKey,
+    is_sealed,
+)
 from exchange.security.signing import KeyRing, PublicKey, SigningKey
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
-from exchange.storage.tables import county_public_keys, messages, outbox, quarantine, signing_keys
+from exchange.storage.tables import (
+    county_public_keys,
+    county_sealing_keys,
+    messages,
+    outbox,
+    quarantine,
+    sealing_keys,
+    signing_keys,
+)
 from exchange.timeutil import utcnow
-from exchange.transport.cloudevents import envelope_attributes
+from exchange.transport.cloudevents import encode_data, envelope_attributes
 
 log = logging.getLogger(__name__)
 
@@ -82,34 +102,89 @@ def _private_context(county: str, key_id: str) -> str:
     return f"signing-key:{county}:{key_id}"
 
 
+def _sealing_context(county: str, key_id: str) -> str:
+    return f"sealing-key:{county}:{key_id}"
+
+
+class ReceiverKeyUnknown(Exception):
+    """No sealing key of the receiving county is known yet: its records wait in the outbox (never sent in clear)."""
+
+    def __init__(self, county: str):
+        super().__init__(county)
+        self.county = county
+
+
+def _time(attributes: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(attributes["time"]).replace("Z", "+00:00"))
+
+
 class Trust:
     """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
 
-    def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = ()):
+    def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = (), *,
+                 accept_clear: bool = False):
         self.engine = engine
         self.cipher = cipher
         self.counties = tuple(counties)
+        #: Migration window: also take records in clear (the released 1.0 binding); closed by default.
+        self.accept_clear = accept_clear
         self.ring = KeyRing()
         self.directory = KeyDirectory(self.ring)
+        self.sealing = SealingDirectory(self.ring)
+        self.openers: dict[tuple[str, str], SealingKey] = {}  # this node's own sealing keys
+        #: Called when a sealing key of another county is learned (the relay sends what waited for it).
+        self.on_sealing_key: Callable[[], None] | None = None
 
     # -- records -------------------------------------------------------------------------------------------
 
-    def sign(self, envelope: Envelope, headers: Sequence[tuple[str, bytes]], data: dict[str, Any]
-             ) -> list[tuple[str, str]]:
-        """The signature headers of a record the node is about to store in its outbox (`headers`: the CloudEvents
-        headers it will carry)."""
-        message = message_bytes(envelope_attributes(headers), data)
-        key_id, signature = self.ring.sign(envelope.senderregion, message, envelope.time)
-        return [(KEY_ID_HEADER, key_id), (SIGNATURE_HEADER, signature)]
+    def wire(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+        """A record as it goes on a records topic: its data sealed to the receiving county, then signed by its
+        sending county (a county this node serves). Raises ReceiverKeyUnknown while the receiver has no key."""
+        attributes = envelope_attributes(headers)
+        receiver = str(attributes.get("receiverregion"))
+        key = self.sealing.current(receiver)
+        if key is None:
+            raise ReceiverKeyUnknown(receiver)
+        sealed = encode_data(key.seal(value, attributes))
+        return self.signed_headers(headers, sealed), sealed
 
     def signed_headers(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> list[tuple[str, bytes]]:
-        """Kafka headers and value of a record made elsewhere (tools, tests), signed for its ce_senderregion
-        (a county this node serves) as of its ce_time."""
+        """The headers of a record with the signature of its ce_senderregion (a county this node serves) as of its
+        ce_time, over its attributes and `value` as it goes on the wire."""
         attributes = envelope_attributes(headers)
-        message = message_bytes(attributes, orjson.loads(value))
-        key_id, signature = self.ring.sign(attributes["senderregion"], message,
-                                           datetime.fromisoformat(attributes["time"].replace("Z", "+00:00")))
-        return [*headers, (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
+        key_id, signature = self.ring.sign(attributes["senderregion"], message_bytes(attributes, orjson.loads(value)),
+                                           _time(attributes))
+        return [*[(k, v) for k, v in headers if k not in (KEY_ID_HEADER, SIGNATURE_HEADER)],
+                (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
+
+    def open_record(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any]
+                    ) -> dict[str, Any]:
+        """The record's data in clear, opened with the receiving county's sealing key (after `verify`). Raises
+        SealError: unsealed (in clear, the migration window closed), unknown_sealing_key, unopenable."""
+        if not is_sealed(data):
+            if self.accept_clear:
+                return data
+            raise SealError("unsealed", "record data is not sealed to the receiving county")
+        key = self.openers.get((envelope.receiverregion, str(data.get("kid"))))
+        if key is None:
+            raise SealError("unknown_sealing_key", "sealed to a key the receiving county does not hold")
+        opened = orjson.loads(key.open(data, envelope_attributes(headers)))
+        if not isinstance(opened, dict):
+            raise SealError("unopenable", "sealed payload is not a JSON object")
+        return opened
+
+    def seal_to_self(self, county: str, value: bytes, context: str) -> bytes:
+        """A value kept on a shared topic for this node's own county only (a dead letter), unless already sealed."""
+        try:
+            if is_sealed(orjson.loads(value)):
+                return value
+        except (orjson.JSONDecodeError, TypeError):
+            pass
+        own = [k for (c, _), k in self.openers.items() if c == county]
+        if not own:
+            return value
+        newest = max(own, key=lambda k: k.not_before).public_key()
+        return encode_data(newest.seal(value, {"deadletter": context}))
 
     def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any]) -> None:
         """Raise SignatureError (code unsigned, unknown_key, key_not_valid, bad_signature) unless the record is
@@ -148,21 +223,37 @@ class Trust:
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(county_public_keys)):
                 self.ring.add_public(PublicKey(row.county, row.key_id, row.public_key, row.not_before, row.not_after))
-        await ensure_signing_keys(self.engine, self.cipher, self.counties, utcnow())
+            for row in await conn.execute(select(county_sealing_keys)):
+                self.sealing.add(SealingPublicKey(row.county, row.key_id, row.public_key, row.not_before))
+        now = utcnow()
+        await ensure_signing_keys(self.engine, self.cipher, self.counties, now)
+        await ensure_sealing_keys(self.engine, self.cipher, self.counties, now)
         for county, keys in (await load_signing_keys(self.engine, self.cipher, self.counties)).items():
             self._adopt(county, keys)
+        for key in await load_sealing_keys(self.engine, self.cipher, self.counties):
+            self._adopt_sealing(key)
 
     def _adopt(self, county: str, keys: list[SigningKey]) -> None:
         self.ring.signing[county] = list(keys)
         for key in keys:
             self.ring.add_public(key.public_key())
 
-    def own_records(self) -> list[KeyRecord]:
-        """Every public key of this node's counties as the keys topic carries it, endorsed."""
-        records = []
+    def _adopt_sealing(self, key: SealingKey) -> None:
+        self.openers[(key.county, key.key_id)] = key
+        self.sealing.add(key.public_key())
+
+    def _sealing_record(self, key: SealingKey) -> SealingKeyRecord:
+        """Signed by the county's signing key valid when the sealing key starts (what receivers check)."""
+        return SealingKeyRecord.sign(key.public_key(), self.ring.signer(key.county, key.not_before))
+
+    def own_records(self) -> list[KeyRecord | SealingKeyRecord]:
+        """Every public key of this node's counties as the keys topic carries it: signing keys endorsed, then
+        sealing keys signed."""
+        records: list[KeyRecord | SealingKeyRecord] = []
         for county_keys in self.ring.signing.values():
             for key in county_keys:
                 records.append(KeyRecord.endorse(key.public_key(), endorser_for(key, county_keys)))
+        records += [self._sealing_record(key) for key in self.openers.values()]
         return records
 
     async def reload(self, publish: Callable[[list[KeyRecord]], Awaitable[None]]) -> int:
@@ -179,6 +270,15 @@ class Trust:
             await self.remember([k.public_key() for k in fresh])
             log.info("signing keys of %s reloaded: %s", county, ", ".join(k.key_id for k in fresh))
             changed += len(fresh)
+        fresh_sealing = [k for k in await load_sealing_keys(self.engine, self.cipher, self.counties)
+                         if (k.county, k.key_id) not in self.openers]
+        if fresh_sealing:
+            await publish([self._sealing_record(k) for k in fresh_sealing])
+            for key in fresh_sealing:
+                self._adopt_sealing(key)
+            await self.remember_sealing([k.public_key() for k in fresh_sealing])
+            log.info("sealing keys reloaded: %s", ", ".join(k.key_id for k in fresh_sealing))
+            changed += len(fresh_sealing)
         return changed
 
     async def learn(self, raw: bytes | None) -> list[PublicKey]:
@@ -186,14 +286,33 @@ class Trust:
         if not raw:
             return []
         try:
+            if orjson.loads(raw).get("kind") == SealingKeyRecord.KIND:
+                sealing = SealingKeyRecord.from_body(orjson.loads(raw))
+                believed = self.sealing.offer(sealing)
+                if believed:
+                    await self.remember_sealing(believed)
+                return []
             record = KeyRecord.from_bytes(raw)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("key record refused: not a key record (%s)", type(exc).__name__)
             return []
         accepted = self.directory.offer(record)
         if accepted:
             await self.remember(accepted)
+            believed = self.sealing.offer()  # sealing keys that waited for these signing keys
+            if believed:
+                await self.remember_sealing(believed)
         return accepted
+
+    async def remember_sealing(self, keys: list[SealingPublicKey]) -> None:
+        if self.on_sealing_key is not None:
+            self.on_sealing_key()
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            for key in keys:
+                await conn.execute(insert_ignoring_duplicates(conn, county_sealing_keys, "county", "key_id").values(
+                    county=key.county, key_id=key.key_id, public_key=key.public, not_before=key.not_before,
+                    learned_at=now))
 
     async def remember(self, keys: list[PublicKey]) -> None:
         now = utcnow()
@@ -208,6 +327,7 @@ class Trust:
         async with self.engine.connect() as conn:
             newest = await conn.scalar(select(messages.c.payload).order_by(messages.c.seq.desc()).limit(1))
             private = list(await conn.scalars(select(signing_keys.c.private_key)))
+            private += list(await conn.scalars(select(sealing_keys.c.private_key)))
         used = {self.cipher.sealed_with(v) for v in [newest, *private] if v is not None} - {None}
         missing = used - set(self.cipher.keys)
         if missing:
@@ -282,6 +402,43 @@ async def rotate_signing(engine: AsyncEngine, cipher: PayloadCipher, county: str
     return key, shortened
 
 
+async def load_sealing_keys(engine: AsyncEngine, cipher: PayloadCipher,
+                            counties: Sequence[str] | None = None) -> list[SealingKey]:
+    query = select(sealing_keys).order_by(sealing_keys.c.county, sealing_keys.c.not_before)
+    if counties is not None:
+        query = query.where(sealing_keys.c.county.in_(list(counties)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [SealingKey(row.county, row.key_id, cipher.open(row.private_key, _sealing_context(row.county, row.key_id)),
+                       row.not_before) for row in rows]
+
+
+async def add_sealing_key(engine: AsyncEngine, cipher: PayloadCipher, county: str, now: datetime | None = None,
+                          *, only_if_none: bool = False) -> SealingKey | None:
+    """A new sealing key for `county`, newest from now (senders switch to it once they learn it); older keys stay,
+    to open records sealed to them that may still arrive. With only_if_none: only for a county that has none."""
+    now = now or utcnow()
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+        if only_if_none and await conn.scalar(select(sealing_keys.c.key_id).where(sealing_keys.c.county == county)
+                                              .limit(1)) is not None:
+            return None
+        key = SealingKey.generate(county, "seal-" + new_key_id(county, now), now)
+        await conn.execute(sealing_keys.insert().values(
+            county=county, key_id=key.key_id,
+            private_key=cipher.seal(key.private, _sealing_context(county, key.key_id)),
+            public_key=key.public_key().public, not_before=now, created_at=now))
+    log.info("sealing key %s made for %s", key.key_id, county)
+    return key
+
+
+async def ensure_sealing_keys(engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str],
+                              now: datetime) -> None:
+    for county in counties:
+        await add_sealing_key(engine, cipher, county, now, only_if_none=True)
+
+
 # -- re-encryption ---------------------------------------------------------------------------------------------
 
 
@@ -290,7 +447,7 @@ async def reseal(engine: AsyncEngine, cipher: PayloadCipher, batch: int = 500) -
     Safe while the node runs, as long as the old key stays configured until this returns."""
     if cipher.current is None:
         raise ValueError("no payload key configured (MPX_PAYLOAD_KEYS)")
-    counts = {"messages": 0, "outbox": 0, "quarantine": 0, "signing_keys": 0}
+    counts = {"messages": 0, "outbox": 0, "quarantine": 0, "signing_keys": 0, "sealing_keys": 0}
 
     async def sweep(table, order, columns, column: str, context, opener, sealer) -> int:  # noqa: ANN001
         done, last = 0, None
@@ -329,4 +486,12 @@ async def reseal(engine: AsyncEngine, cipher: PayloadCipher, batch: int = 500) -
                                                               signing_keys.c.key_id == row.key_id)
                                    .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
                 counts["signing_keys"] += 1
+        for row in (await conn.execute(select(sealing_keys.c.county, sealing_keys.c.key_id,
+                                              sealing_keys.c.private_key))).all():
+            if cipher.needs_reseal(row.private_key):
+                context = _sealing_context(row.county, row.key_id)
+                await conn.execute(update(sealing_keys).where(sealing_keys.c.county == row.county,
+                                                              sealing_keys.c.key_id == row.key_id)
+                                   .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
+                counts["sealing_keys"] += 1
     return counts

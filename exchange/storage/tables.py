@@ -355,4 +355,28 @@ county_public_keys = Table(
     Column("learned_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]
+# This node's own X25519 sealing keys (exchange/security/sealing.py): records are sealed to them end to end. Old keys
+# stay, to open records sealed to them that may still arrive. The private half is sealed with the payload key.
+sealing_keys = Table(
+    "sealing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(80), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", String(64), nullable=False),  # raw X25519 public key, base64url
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every county's public sealing keys this node believes, as learned from the keys topic (its own included).
+county_sealing_keys = Table(
+    "county_sealing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(80), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("learned_at", UtcDateTime, nullable=False),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys"]

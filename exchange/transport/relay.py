@@ -20,6 +20,11 @@ restarted relay with the same instance name (node id, host and port) takes its
 own claims back at once. If a lease expires while its holder is merely slow,
 a record may be published twice: the receivers' inboxes drop the copy.
 
+Records for a records topic leave sealed to the receiving county and signed by the sending one (`Trust.wire`,
+at publication, under the keys current then). While a receiving county has published no sealing key, its records
+wait in the outbox (they are never sent in clear); the relay leaves them out of its claims and looks again every
+`AWAIT_KEY_SECONDS` (and as soon as it learns a key). Records of other counties go on.
+
 A record leaves the outbox only after the broker acknowledged it (``acks=all``,
 idempotent producer where the broker has it). Broker or database errors are
 retried with bounded, jittered exponential backoff.
@@ -50,6 +55,8 @@ from exchange.storage.progress import advance_sent
 from exchange.storage.tables import outbox
 from exchange.timeutil import utcnow
 from exchange.transport.admin import TopicProvisioner
+from exchange.transport.topics import TopicScheme
+from exchange.trust import ReceiverKeyUnknown
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +64,31 @@ MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 #: Advisory lock taken (per transaction) while claiming, so claims of several replicas never interleave.
 CLAIM_LOCK = zlib.crc32(b"mpx.outbox.claim") & 0x7FFFFFFF
+#: How often records held for a receiving county without a known sealing key are tried again.
+AWAIT_KEY_SECONDS = 5.0
 
 
 class Relay:
-    """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
+    """One loop per node process. Records for a records topic leave sealed to the receiving county and signed by the sending one (`Trust.wire`,
+at publication, under the keys current then). While a receiving county has published no sealing key, its records
+wait in the outbox (they are never sent in clear); the relay leaves them out of its claims and looks again every
+`AWAIT_KEY_SECONDS` (and as soon as it learns a key). Records of other counties go on.
 
-    #: Opens outbox values sealed at rest (exchange.trust.Trust); None: values go out as stored.
+A record leaves the outbox only after the broker acknowledged it."""
+
+    #: Opens outbox values sealed at rest, seals and signs records (exchange.trust.Trust); None: values go out as
+    #: stored.
     trust = None
     #: Counts records the broker acknowledged (exchange.metrics.NodeMetrics).
     metrics: NodeMetrics | None = None
 
     def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float, *,
-                 instance: str = "relay", lease_seconds: float = 30.0):
+                 instance: str = "relay", lease_seconds: float = 30.0, topics: TopicScheme | None = None):
         self.engine = engine
+        self.topics = topics
+        #: Receiving counties whose sealing key is not known: their records are not claimed until this is cleared.
+        self.awaiting_key: set[str] = set()
+        self._awaiting_since = 0.0
         self.producer: AIOKafkaProducer | None = None
         self.provisioner = provisioner
         self.batch = batch
@@ -127,7 +146,14 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Claim, send and await the broker's acknowledgement of one batch; its marking overlaps the next round."""
+        loop = asyncio.get_running_loop()
+        if self.awaiting_key and loop.time() - self._awaiting_since > AWAIT_KEY_SECONDS:
+            self.awaiting_key.clear()
         rows = await self._claim()
+        wire, held = self._wire(rows)
+        if held:
+            await self._release(held)
+            rows = [row for row in rows if row.seq in wire]
         if not rows:
             await self._marked()
             return 0
@@ -137,10 +163,10 @@ class Relay:
             futures = [
                 await self.producer.send(
                     row.topic,
-                    value=self.trust.open_value(row.value, row.message_id) if self.trust else row.value,
+                    value=wire[row.seq][1],
                     key=row.key.encode() if row.key else None,
                     partition=row.partition,
-                    headers=[(k, v.encode()) for k, v in orjson.loads(row.headers)],
+                    headers=wire[row.seq][0],
                 )
                 for row in rows
             ]
@@ -154,6 +180,43 @@ class Relay:
         self._marking = asyncio.create_task(self._mark_published(rows))
         self.published += len(rows)
         return len(rows)
+
+    def _wire(self, rows: list) -> tuple[dict[int, tuple[list[tuple[str, bytes]], bytes]], list[int]]:
+        """Headers and value of each row as it goes on the wire; and the rows held back (their receiving county has
+        no known sealing key: that row and every later one of the county)."""
+        wire: dict[int, tuple[list[tuple[str, bytes]], bytes]] = {}
+        held: list[int] = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
+            value = self.trust.open_value(row.value, row.message_id) if self.trust else row.value
+            if self.trust is not None and self.topics is not None and self.topics.is_records_topic(row.topic):
+                if row.key in self.awaiting_key:
+                    held.append(row.seq)
+                    continue
+                try:
+                    headers, value = self.trust.wire(headers, value)
+                except ReceiverKeyUnknown as unknown:
+                    log.warning("records to %s wait in the outbox: no sealing key of that county is known yet",
+                                unknown.county)
+                    if not self.awaiting_key:
+                        self._awaiting_since = asyncio.get_running_loop().time()
+                    self.awaiting_key.add(unknown.county)
+                    held.append(row.seq)
+                    continue
+            wire[row.seq] = (headers, value)
+        return wire, held
+
+    async def _release(self, seqs: list[int]) -> None:
+        """Give back the claim of rows not sent, so that they are claimed again later (in order)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs), outbox.c.claimed_by == self.instance)
+                               .values(claimed_by=None, claim_expires_at=None, attempts=outbox.c.attempts - 1))
+
+    def key_learned(self) -> None:
+        """A sealing key was learned: records held for it go out in the next round."""
+        if self.awaiting_key:
+            self.awaiting_key.clear()
+            self.wake()
 
     async def _marked(self) -> None:
         """Wait for the previous batch's marking; its errors surface here (its rows are then published again)."""
@@ -185,7 +248,7 @@ class Relay:
             candidates = (
                 select(outbox.c.seq)
                 .where(outbox.c.published_at.is_(None), ~partition_held_by_another,
-                       outbox.c.seq.not_in(self._marking_seqs))
+                       outbox.c.seq.not_in(self._marking_seqs), outbox.c.key.not_in(sorted(self.awaiting_key)))
                 .order_by(outbox.c.seq)
                 .limit(self.batch)
             )

@@ -27,6 +27,9 @@ class TopicScheme:
     def partition_for(self, county: str) -> int:
         return (murmur2(county.encode()) & 0x7FFFFFFF) % self.partitions
 
+    def is_records_topic(self, topic: str) -> bool:
+        return topic.startswith(f"{self.prefix}.records.")
+
     def address(self, county: str) -> tuple[str, int]:
         return self.topic_for(county), self.partition_for(county)
 

@@ -53,8 +53,11 @@ async def test_poison_records_are_set_aside_and_the_partition_keeps_flowing(sqli
     await producer.start()
     try:
         for headers, value in poison.values():
-            if headers:  # signed by Hui County's key, as its node would: they are poison for other reasons
-                headers = hui.node.trust.signed_headers(headers, value)
+            if headers:  # sealed and signed as Hui County's node would: they are poison for other reasons
+                if dict(headers)["ce_receiverregion"] == HAISHU.encode():
+                    headers, value = hui.node.trust.wire(headers, value)
+                else:  # misaddressed: refused before it is opened
+                    headers = hui.node.trust.signed_headers(headers, value)
             await producer.send_and_wait(topic, value, key=HAISHU.encode(), partition=partition, headers=headers)
     finally:
         await producer.stop()

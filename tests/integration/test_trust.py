@@ -76,11 +76,15 @@ def header(headers, name: str) -> str | None:  # noqa: ANN001
 
 
 def forged(data: dict, *, sender: str = HUI, receiver: str = HAISHU, key: SigningKey | None = None,
-           key_id: str | None = None, message_id: str | None = None) -> tuple[list[tuple[str, bytes]], bytes]:
-    """A record as a node would write it; signed with `key` (announced as `key_id`), or unsigned."""
+           key_id: str | None = None, message_id: str | None = None,
+           sealed_for: RunningNode | None = None) -> tuple[list[tuple[str, bytes]], bytes]:
+    """A record as a node would write it: sealed to the receiver's key (as `sealed_for` knows it) or in clear;
+    signed with `key` (announced as `key_id`), or unsigned."""
     envelope = new_envelope(message_type=MessageType.OUTFLOW_REGISTRATION, schema_version="1.0", sender=sender,
                             receiver=receiver, now=utcnow(), message_id=message_id or f"forged-{uuid.uuid4()}")
     headers = to_headers(envelope)
+    if sealed_for is not None:
+        data = sealed_for.node.trust.sealing.current(receiver).seal(encode_data(data), envelope_attributes(headers))
     if key is not None:
         signature = key.sign(message_bytes(envelope_attributes(headers), data))
         headers += [("mpx-key-id", (key_id or key.key_id).encode()), ("mpx-signature", signature.encode())]
@@ -127,11 +131,12 @@ async def test_a_record_altered_on_the_topic_is_quarantined_and_never_delivered(
     [original] = [r for r in await topic_records(federation.bootstrap, topic, partition)
                   if header(r.headers, "ce_id") == sent]
     assert header(original.headers, "mpx-key-id") == signing_key(hui, HUI).key_id
-    # One byte of the value: the last digit of the outflow date.
-    date = posted["data"]["outflow_date"].encode()
-    position = original.value.index(date) + len(date) - 1
+    # The value is ciphertext (sealed to 330203): no personal field in clear. One byte of it changed:
+    person = posted["data"]["person"]
+    assert person["id_number"].encode() not in original.value and person["name"].encode() not in original.value
+    position = original.value.index(b'"ct":"') + 20
     value = bytearray(original.value)
-    value[position] = ord("1") if value[position] != ord("1") else ord("2")
+    value[position] = ord("A") if value[position] != ord("A") else ord("B")
     # One header: the same record again under a new id.
     new_id = f"replayed-{uuid.uuid4()}"
     renamed = [(k, new_id.encode() if k == "ce_id" else v) for k, v in original.headers]
@@ -218,7 +223,7 @@ async def test_a_rotated_key_is_learned_and_the_old_key_verifies_during_the_over
 
     # Signed with the old key during the overlap (accepted before the switch, published after): delivered.
     data = message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 10)["data"]
-    headers, value = forged(data, key=old)
+    headers, value = forged(data, key=old, sealed_for=haishu)
     await produce(federation.bootstrap, topic, partition, HAISHU, value, headers)
     await eventually(lambda: _in(haishu, header(headers, "ce_id")), what="the old key's record in the overlap")
 
@@ -229,7 +234,8 @@ async def test_a_rotated_key_is_learned_and_the_old_key_verifies_during_the_over
     await hui.node.trust.reload(hui.node.key_feed.publish)
     await eventually(lambda: haishu.node.trust.ring.public[(HUI, new.key_id)].not_after is not None,
                      what="the end of the second key at 330203")
-    late_headers, late_value = forged(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 11)["data"], key=new)
+    late_headers, late_value = forged(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 11)["data"], key=new,
+                                      sealed_for=haishu)
     await produce(federation.bootstrap, topic, partition, HAISHU, late_value, late_headers)
     third = await behind(federation, hui, haishu, 12)
 

@@ -3,6 +3,7 @@ bytes, and the signing-key table: on their own, without a broker."""
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -10,11 +11,12 @@ from contracts import MessageType
 from exchange.envelopes import Outgoing, new_envelope
 from exchange.security.key_records import KeyDirectory, KeyRecord, endorser_for
 from exchange.security.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
+from exchange.security.sealing import SealError, SealingDirectory, SealingKey, SealingKeyRecord
 from exchange.security.signing import KeyRing, SignatureError, SigningKey
 from exchange.storage.database import create_engine, migrate
 from exchange.storage.tables import signing_keys
 from exchange.transport.topics import TopicScheme
-from exchange.trust import Trust, load_signing_keys, rotate_signing
+from exchange.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HUI, HAISHU = "621227", "330203"
@@ -86,6 +88,7 @@ def test_sealed_bytes_open_only_in_their_row_and_with_a_configured_key():
 
 
 def _record(trust_: Trust, sender: str = HUI) -> tuple[list[tuple[str, bytes]], bytes, object, dict]:
+    """A delivery receipt as the sending node's relay puts it on the wire: sealed to 330203, signed by `sender`."""
     import orjson
 
     envelope = new_envelope(message_type=MessageType.DELIVERY_RECEIPT, schema_version="1.0", sender=sender,
@@ -93,25 +96,82 @@ def _record(trust_: Trust, sender: str = HUI) -> tuple[list[tuple[str, bytes]], 
     data = {"received_at": "2026-11-02T02:00:00+00:00", "receiver_node_id": "n"}
     row = Outgoing(envelope, data, "").outbox_row(TopicScheme("t", 8), datetime.now(UTC), trust_)
     headers = [(k, v.encode()) for k, v in orjson.loads(row["headers"])]
-    return headers, trust_.open_value(row["value"], "m-1"), envelope, data
+    assert "mpx-key-id" not in dict(headers)  # signed when it is published, not when it is stored
+    headers, value = trust_.wire(headers, trust_.open_value(row["value"], "m-1"))
+    return headers, value, envelope, orjson.loads(value)
 
 
-def test_a_record_is_signed_over_its_headers_and_value(tmp_path):
-    trust_ = Trust(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"), PayloadCipher.from_setting(""))
+def _pair(tmp_path) -> tuple[Trust, Trust, SigningKey]:  # noqa: ANN001
+    """Hui's node (signing key k1) and Haishu's (sealing key s1), each knowing the other's public key."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    sender, receiver = Trust(engine, PayloadCipher.from_setting("")), Trust(engine, PayloadCipher.from_setting(""))
     key = SigningKey.generate(HUI, "k1", T0)
-    trust_.ring.add_signing(key)
-    headers, value, envelope, data = _record(trust_)
-    assert dict(headers)["mpx-key-id"] == b"k1" and b"mpx-signature" not in value
-    receiver = Trust(trust_.engine, trust_.cipher)
+    sender.ring.add_signing(key)
     receiver.ring.add_public(key.public_key())
-    receiver.verify(headers, envelope, data)
+    sealing = SealingKey.generate(HAISHU, "s1", T0)
+    receiver.openers[(HAISHU, "s1")] = sealing
+    sender.sealing.add(sealing.public_key())
+    return sender, receiver, key
+
+
+def test_a_record_is_sealed_to_the_receiver_and_signed_over_what_travels(tmp_path):
+    sender, receiver, _ = _pair(tmp_path)
+    headers, value, envelope, wire_data = _record(sender)
+    assert dict(headers)["mpx-key-id"] == b"k1" and b"mpx-signature" not in value
+    assert set(wire_data) == {"mpx_sealed", "alg", "kid", "ct"} and b"receiver_node_id" not in value
+    receiver.verify(headers, envelope, wire_data)
+    assert receiver.open_record(headers, envelope, wire_data) == {"received_at": "2026-11-02T02:00:00+00:00",
+                                                                  "receiver_node_id": "n"}
     changed = [(k, b"m-2" if k == "ce_id" else v) for k, v in headers]
     with pytest.raises(SignatureError) as altered:
-        receiver.verify(changed, envelope, data)
+        receiver.verify(changed, envelope, wire_data)
     with pytest.raises(SignatureError) as unsigned:
-        receiver.verify([h for h in headers if not h[0].startswith("mpx-")], envelope, data)
+        receiver.verify([h for h in headers if not h[0].startswith("mpx-")], envelope, wire_data)
     assert (altered.value.code, unsigned.value.code) == ("bad_signature", "unsigned")
     assert receiver.lacks_key([("ce_senderregion", b"542526"), ("mpx-key-id", b"k1")])
+
+
+def test_a_sealed_payload_opens_only_in_its_own_record_and_only_for_its_receiver(tmp_path):
+    sender, receiver, _ = _pair(tmp_path)
+    headers, _, envelope, wire_data = _record(sender)
+    # The same ciphertext under another id (re-signed by a county that copied it): the attributes are bound in.
+    moved = [(k, b"m-2" if k == "ce_id" else v) for k, v in headers]
+    with pytest.raises(SealError) as elsewhere:
+        receiver.open_record(moved, envelope, wire_data)
+    other = Trust(receiver.engine, receiver.cipher)
+    other.openers[(HAISHU, "s9")] = SealingKey.generate(HAISHU, "s9", T0)
+    with pytest.raises(SealError) as not_held:
+        other.open_record(headers, envelope, wire_data)
+    with pytest.raises(SealError) as clear:
+        receiver.open_record(headers, envelope, {"received_at": "2026-11-02T02:00:00+00:00"})
+    assert (elsewhere.value.code, not_held.value.code, clear.value.code) == (
+        "unopenable", "unknown_sealing_key", "unsealed")
+    receiver.accept_clear = True  # the migration window, opened by the operator
+    assert receiver.open_record(headers, envelope, {"a": 1}) == {"a": 1}
+
+
+def test_records_to_a_county_without_a_known_sealing_key_are_not_sent(tmp_path):
+    sender, _, _ = _pair(tmp_path)
+    sender.sealing.public.clear()
+    with pytest.raises(ReceiverKeyUnknown):
+        _record(sender)
+
+
+def test_a_sealing_key_is_believed_only_when_signed_by_a_signing_key_of_its_county():
+    ring = KeyRing()
+    hui_key = SigningKey.generate(HUI, "k1", T0)
+    sealing = SealingKey.generate(HUI, "s1", T0 + timedelta(days=1)).public_key()
+    genuine = SealingKeyRecord.sign(sealing, hui_key)
+    intruder = SigningKey.generate(HAISHU, "h1", T0)
+    ring.add_public(intruder.public_key())
+    forged = SealingKeyRecord(sealing, "h1", intruder.sign(b"anything"))
+    directory = SealingDirectory(ring)
+    assert directory.offer(SealingKeyRecord.from_body(orjson.loads(forged.to_bytes()))) == []
+    assert directory.offer(genuine) == []  # waits for the signing key it names
+    ring.add_public(hui_key.public_key())
+    assert directory.offer() == [sealing] and directory.current(HUI) == sealing
+    rebound = SealingKeyRecord.sign(SealingKey.generate(HUI, "s1", T0 + timedelta(days=2)).public_key(), hui_key)
+    assert directory.offer(rebound) == [] and directory.current(HUI) == sealing  # a key id is never rebound
 
 
 async def test_rotation_ends_the_old_key_after_the_overlap_and_private_keys_are_sealed(tmp_path):

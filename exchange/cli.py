@@ -192,6 +192,36 @@ def keys_rotate_signing(
         console.print(f"  {key_id} now ends {ends.isoformat()}")
 
 
+@keys.command("rotate-sealing")
+def keys_rotate_sealing(
+    county: str = typer.Option(..., help="County whose X25519 sealing key is replaced, e.g. 330203."),
+) -> None:
+    """A new sealing key for a county (records are sealed end to end to it). 新的端到端加密密钥.
+
+    The running node publishes it on the keys topic within 30 seconds; senders seal to it once they learn it.
+    Older keys stay, so records sealed to them that are still on their way (or resent) still open."""
+    from exchange.config import Settings
+    from exchange.security.payload_crypto import PayloadCipher
+    from exchange.storage.database import create_engine, migrate
+    from exchange.trust import add_sealing_key
+
+    settings = Settings()
+    if county not in settings.served:
+        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
+        raise typer.Exit(2)
+
+    async def main():  # noqa: ANN202
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await add_sealing_key(engine, PayloadCipher.from_setting(settings.payload_keys), county)
+        finally:
+            await engine.dispose()
+
+    key = asyncio.run(main())
+    console.print(f"new sealing key {key.key_id} for {county}, from {key.not_before.isoformat()}")
+
+
 @keys.command("new-payload-key")
 def keys_new_payload_key(key_id: str = typer.Option("", help="Id of the key (default: p<date>).")) -> None:
     """Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then run `mpx reseal`)."""

@@ -17,6 +17,7 @@ from contracts.message_types import MessageType, as_message_type
 from contracts.payloads import (
     Birth,
     DeliveryReceipt,
+    DeliveryReceipt11,
     Feedback,
     OutflowRegistration,
     PregnancyCheck,
@@ -33,6 +34,7 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.RETURN_CANCELLATION, "1.0"): ReturnCancellation,
     (MessageType.FEEDBACK, "1.0"): Feedback,
     (MessageType.DELIVERY_RECEIPT, "1.0"): DeliveryReceipt,
+    (MessageType.DELIVERY_RECEIPT, "1.1"): DeliveryReceipt11,
     (MessageType.RECONCILIATION_DIGEST, "1.0"): ReconciliationDigest,
     (MessageType.RESEND_REQUEST, "1.0"): ResendRequest,
 }

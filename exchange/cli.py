@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import orjson
 import typer
 from rich.console import Console
 
@@ -259,19 +260,60 @@ def reseal() -> None:
 
 
 @evidence.command("verify")
-def evidence_verify() -> None:
-    """Recompute the node's whole evidence chain; exit 1 at the first broken entry."""
+def evidence_verify(
+    heads: list[Path] = typer.Option([], help="Files of this node's chain heads as its peers hold them "
+                                              "(`mpx evidence heads` on each peer); repeatable."),
+) -> None:
+    """Recompute the node's whole evidence chain; exit 1 at the first broken entry, or when an entry differs from
+    the head a peer holds (the chain was rewritten and its hashes recomputed). 核验证据链."""
     from exchange.config import Settings
-    from exchange.security.evidence import verify
+    from exchange.security.evidence import check_heads, entries, verify_chain
     from exchange.storage.database import create_engine
 
-    engine = create_engine(Settings().database_url)
-    count, broken = asyncio.run(verify(engine))
-    if broken is None:
-        console.print(f"evidence chain intact: {count} entries")
-        return
-    console.print(f"[red]evidence chain broken at entry {broken}[/red] ({count} entries)")
-    raise typer.Exit(1)
+    async def main():  # noqa: ANN202
+        engine = create_engine(Settings().database_url)
+        try:
+            return await entries(engine)
+        finally:
+            await engine.dispose()
+
+    chain = asyncio.run(main())
+    broken = verify_chain(chain)
+    if broken is not None:
+        console.print(f"[red]evidence chain broken at entry {broken}[/red] ({len(chain)} entries)")
+        raise typer.Exit(1)
+    held = [head for path in heads for head in orjson.loads(path.read_bytes())]
+    differing = check_heads(chain, held)
+    if differing:
+        console.print(f"[red]evidence chain differs from what its peers hold at entries "
+                      f"{', '.join(map(str, differing[:20]))}[/red] ({len(held)} heads, {len(chain)} entries)")
+        raise typer.Exit(1)
+    console.print(f"evidence chain intact: {len(chain)} entries" +
+                  (f", matching {len(held)} heads held by peers" if held else ""))
+
+
+@evidence.command("heads")
+def evidence_heads(
+    node_id: str = typer.Option(..., "--node", help="Id of the peer node whose chain heads to export "
+                                                    "(its MPX_NODE_ID, as in its receipts)."),
+    out: Path = typer.Option(..., help="File to write (JSON)."),
+) -> None:
+    """The heads of a peer node's evidence chain this node received in its delivery receipts, for
+    `mpx evidence verify --heads` on that node. 导出对方证据链末端."""
+    from exchange.config import Settings
+    from exchange.security.evidence import peer_heads
+    from exchange.storage.database import create_engine
+
+    async def main():  # noqa: ANN202
+        engine = create_engine(Settings().database_url)
+        try:
+            return await peer_heads(engine, node_id)
+        finally:
+            await engine.dispose()
+
+    held = asyncio.run(main())
+    out.write_bytes(orjson.dumps(held, option=orjson.OPT_INDENT_2))
+    console.print(f"{len(held)} heads of {node_id} written to {out}")
 
 
 @evidence.command("export")

@@ -176,6 +176,11 @@ class Inbound:
             log.info("%d duplicate records skipped", len(items) - len(fresh))
         receipts = [env.inreplyto for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
         await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
+        await evidence.keep_peer_heads(conn, [
+            {"node_id": data["receiver_node_id"], "seq": data["chain_head"]["seq"],
+             "hash": data["chain_head"]["hash"], "peer": env.senderregion, "message_id": env.inreplyto,
+             "received_at": now}
+            for env, data in fresh if env.message_type is MessageType.DELIVERY_RECEIPT and data.get("chain_head")])
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
         if self.metrics is not None:
             self.metrics.duplicates(len(items) - len(fresh))
@@ -193,8 +198,10 @@ class Inbound:
         # A record (not feedback): the receiving county now owes feedback.
         await self.obligations.open_many(
             conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now)
+        head = await evidence.head(conn)
         await conn.execute(insert(outbox), [
-            receipt_for(env, self.settings.node_id, now).outbox_row(self.topics, now, self.trust) for env, _ in stored
+            receipt_for(env, self.settings.node_id, now, head).outbox_row(self.topics, now, self.trust)
+            for env, _ in stored
         ])
         return len(stored)
 

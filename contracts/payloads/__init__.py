@@ -2,7 +2,7 @@
 
 from contracts.payloads.birth import Birth, Child, PolicyReviewResult
 from contracts.payloads.common import ContraceptionMethod, Person, PersonRef
-from contracts.payloads.delivery_receipt import DeliveryReceipt
+from contracts.payloads.delivery_receipt import ChainHead, DeliveryReceipt, DeliveryReceipt11
 from contracts.payloads.feedback import Feedback, FeedbackStatus
 from contracts.payloads.outflow_registration import MaritalStatus, OutflowReason, OutflowRegistration
 from contracts.payloads.pregnancy_check import PregnancyCheck, PregnancyCheckResult
@@ -12,9 +12,11 @@ from contracts.payloads.return_cancellation import ReturnCancellation, ReturnRea
 __all__ = [
     "MAX_IDS",
     "Birth",
+    "ChainHead",
     "Child",
     "ContraceptionMethod",
     "DeliveryReceipt",
+    "DeliveryReceipt11",
     "Feedback",
     "FeedbackStatus",
     "MaritalStatus",

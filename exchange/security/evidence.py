@@ -16,7 +16,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.security.audit import GENESIS, entry_hash, verify_chain
-from exchange.storage.tables import audit_log
+from exchange.storage.sql import insert_ignoring_duplicates
+from exchange.storage.tables import audit_log, peer_chain_heads
 
 _LOCK = 0x6D7078  # "mpx"
 
@@ -48,6 +49,35 @@ async def append_many(conn: AsyncConnection, events: list[dict[str, Any]], *, at
         rows.append({**entry, "at": at, "prev_hash": rows[-1]["hash"] if rows else (last.hash if last else GENESIS),
                      "hash": previous})
     await conn.execute(insert(audit_log), rows)
+
+
+async def head(conn: AsyncConnection) -> tuple[int, str] | None:
+    """The last entry's (seq, hash): what receipts carry to the peers, who keep it (see `check_heads`)."""
+    last = (await conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc())
+                               .limit(1))).first()
+    return (last.seq, last.hash) if last else None
+
+
+async def keep_peer_heads(conn: AsyncConnection, heads: list[dict[str, Any]]) -> None:
+    """Heads of peers' chains, from their receipts (dicts of peer, node_id, seq, hash, message_id, received_at)."""
+    if heads:
+        await conn.execute(insert_ignoring_duplicates(conn, peer_chain_heads, "node_id", "seq"), heads)
+
+
+async def peer_heads(engine: AsyncEngine, node_id: str) -> list[dict[str, Any]]:
+    """The heads of `node_id`'s chain this node holds, oldest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(peer_chain_heads).where(peer_chain_heads.c.node_id == node_id)
+                                  .order_by(peer_chain_heads.c.seq))
+        return [{"node_id": r.node_id, "peer": r.peer, "seq": r.seq, "hash": r.hash, "message_id": r.message_id,
+                 "received_at": r.received_at.isoformat()} for r in rows]
+
+
+def check_heads(chain: list[dict[str, Any]], heads: list[dict[str, Any]]) -> list[int]:
+    """The seqs of heads a peer holds that this chain does not have as they were: entries rewritten (hashes
+    recomputed after an edit), removed, or the chain cut short."""
+    hashes = {entry["seq"]: entry["hash"] for entry in chain}
+    return [h["seq"] for h in heads if hashes.get(h["seq"]) != h["hash"]]
 
 
 async def append_alone(engine: AsyncEngine, event: str, **fields: Any) -> None:

@@ -379,4 +379,17 @@ county_sealing_keys = Table(
     Column("learned_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys"]
+# Evidence chain heads of peer nodes, from the delivery receipts they sent (1.1): a node's operator who rewrites its
+# chain is caught by the heads its peers hold (mpx evidence heads / mpx evidence verify --heads).
+peer_chain_heads = Table(
+    "peer_chain_heads",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("peer", String(6), nullable=False),  # the county whose receipt carried it
+    Column("hash", String(64), nullable=False),
+    Column("message_id", String(64), nullable=False),  # the record the receipt acknowledged
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads"]

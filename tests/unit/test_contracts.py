@@ -369,8 +369,15 @@ def test_message_types_and_cloudevents_types_map_both_ways() -> None:
             message_type_of(bad)
 
 
-def test_every_type_is_at_version_1_0() -> None:
-    assert SCHEMA_VERSIONS == {mt: frozenset({"1.0"}) for mt in MessageType}
+def test_every_type_has_version_1_0_and_receipts_1_1_with_the_evidence_head() -> None:
+    assert SCHEMA_VERSIONS == {mt: frozenset({"1.0", "1.1"} if mt is MessageType.DELIVERY_RECEIPT else {"1.0"})
+                               for mt in MessageType}
+    receipt = {"received_at": "2026-12-04T10:00:00+08:00", "receiver_node_id": "n-330203"}
+    assert validate_payload(MessageType.DELIVERY_RECEIPT, "1.0", receipt)
+    head = {"seq": 41, "hash": "ab" * 32}
+    assert validate_payload(MessageType.DELIVERY_RECEIPT, "1.1", {**receipt, "chain_head": head}).chain_head.seq == 41
+    with pytest.raises(ValidationError):
+        validate_payload(MessageType.DELIVERY_RECEIPT, "1.0", {**receipt, "chain_head": head})
 
 
 def test_an_unknown_type_or_version_is_a_contract_error_with_a_code() -> None:

@@ -69,12 +69,7 @@ AWAIT_KEY_SECONDS = 5.0
 
 
 class Relay:
-    """One loop per node process. Records for a records topic leave sealed to the receiving county and signed by the sending one (`Trust.wire`,
-at publication, under the keys current then). While a receiving county has published no sealing key, its records
-wait in the outbox (they are never sent in clear); the relay leaves them out of its claims and looks again every
-`AWAIT_KEY_SECONDS` (and as soon as it learns a key). Records of other counties go on.
-
-A record leaves the outbox only after the broker acknowledged it."""
+    """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
     #: Opens outbox values sealed at rest, seals and signs records (exchange.trust.Trust); None: values go out as
     #: stored.

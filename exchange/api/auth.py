@@ -183,6 +183,12 @@ def require_county(principal: Principal, county: str) -> None:
         raise Problem("not_your_county", f"this key does not act for {county}", f"此密钥无权代表 {county}")
 
 
+def jurisdiction(principal: Principal, served: frozenset[str]) -> list[str] | None:
+    """The served counties whose operations records (quarantine, reconciliation) the caller may read; None: all of
+    them, and the node's own (an admin)."""
+    return None if principal.role is Role.ADMIN else counties_for(principal, served)
+
+
 def counties_for(principal: Principal, served: frozenset[str], county: str | None = None) -> list[str]:
     """The served counties whose messages the caller may read: `county` alone if asked (403 outside them)."""
     if county is None:

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         "/healthz (it carries no personal data).",
     )
     rate_limit_per_minute: int = Field(6000, ge=0, description="Requests per minute per key or token (0: no limit).")
+    address_refusals_per_minute: int = Field(
+        120, ge=0, description="Failed authentications (401) per minute a client address may make; beyond them its "
+        "requests get 429 before any credential is looked at, until the budget refills (0: no limit).",
+    )
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose JWTs are accepted; empty: none.")
     jwt_issuer: str = Field("", description="Required `iss` of accepted JWTs.")
     jwt_audience: str = Field("", description="Required `aud` of accepted JWTs.")

@@ -78,6 +78,7 @@ class Node:
         self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
         self.keys = KeyStore(self.engine)
         self.auth = Auth(settings, self.keys)
+        self.auth.metrics = self.metrics
         self.agreement_feed: AgreementFeed | None = None
         self.consumer: Consumer | None = None
         self._producer: AIOKafkaProducer | None = None

@@ -41,6 +41,7 @@ class MonitorNode:
         self._task: asyncio.Task | None = None
         self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
                                       broker_connected=lambda: self.feed is not None)
+        self.auth.metrics = self.metrics
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)

@@ -105,7 +105,7 @@ class HttpMetrics:
         # Counted here rather than chained in the evidence: anyone can make them, as fast as they like.
         self._anonymous = Counter(
             "mpx_http_anonymous_refusals", "Requests refused without a valid credential: none given, one not valid, "
-            "or from a client address over its budget of failed authentications (429).", ["reason"],
+            "or from a client address over its budget of failed authentications (429).", ["refusal"],
             registry=self.registry)
         for reason in ANONYMOUS_REFUSALS:
             self._anonymous.labels(reason)

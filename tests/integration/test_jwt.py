@@ -184,7 +184,7 @@ async def test_tokens_the_node_must_not_believe_are_refused(federation: Federati
     assert len(refused) == 3  # tokens not believed (401) are counted in the metrics, not chained
     assert {e["principal"] for e in refused} == {"jwt:gerze-case-system", "jwt:hui-clerk"}
     metrics = (await hui.http.get("/metrics")).text
-    assert f'mpx_http_anonymous_refusals_total{{reason="invalid_credential"}} {float(len(unbelievable))}' in metrics
+    assert f'mpx_http_anonymous_refusals_total{{refusal="invalid_credential"}} {float(len(unbelievable))}' in metrics
     assert not any(token in json.dumps(chain) for token in [*unbelievable.values(), gerze, operator])
     assert (await verify(hui.node.engine))[1] is None
 

@@ -41,7 +41,7 @@ def junk(n: int) -> dict[str, str]:
 
 
 def anonymous_refusals(metrics: str) -> dict[str, float]:
-    return {m[1]: float(m[2]) for m in re.finditer(r'mpx_http_anonymous_refusals_total\{reason="(\w+)"\} (\S+)',
+    return {m[1]: float(m[2]) for m in re.finditer(r'mpx_http_anonymous_refusals_total\{refusal="(\w+)"\} (\S+)',
                                                     metrics)}
 
 

@@ -20,10 +20,16 @@ def node() -> None:
 
     from exchange.api.app import create_app
     from exchange.config import Settings
+    from exchange.production import UnsafeSettings
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    try:
+        application = create_app(settings)
+    except UnsafeSettings as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=10)
 
 
@@ -181,7 +187,7 @@ def keys_rotate_signing(
         await migrate(settings.database_url)
         engine = create_engine(settings.database_url)
         try:
-            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys), county,
+            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys.get_secret_value()), county,
                                         timedelta(days=overlap_days))
         finally:
             await engine.dispose()
@@ -211,7 +217,7 @@ def reseal() -> None:
     from exchange.trust import reseal as reseal_all
 
     settings = Settings()
-    cipher = PayloadCipher.from_setting(settings.payload_keys)
+    cipher = PayloadCipher.from_setting(settings.payload_keys.get_secret_value())
     if cipher.current is None:
         console.print("[red]no payload key configured (MPX_PAYLOAD_KEYS)[/red]")
         raise typer.Exit(2)

@@ -66,7 +66,7 @@ class Node:
         self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
         self.inbound.control = self.reconciler
         # Signed records and payloads sealed at rest (exchange/trust.py).
-        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties)
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys.get_secret_value()), settings.counties)
         self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
         # GET /metrics (exchange/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
@@ -89,9 +89,10 @@ class Node:
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
-        if self.settings.bootstrap_key:
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
             await self.keys.create(name="local case system (MPX_BOOTSTRAP_KEY)", role=Role.COUNTY_SYSTEM,
-                                   counties=self.settings.served, key=self.settings.bootstrap_key)
+                                   counties=self.settings.served, key=bootstrap,
+                                   expires_at=self.settings.bootstrap_key_expires_at)
         await self.trust.start()
         await self._load_rules()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))

@@ -153,7 +153,8 @@ class Auth:
         principal: Principal | None = None
         if token.startswith("mpx_"):
             principal = await self.keys.authenticate(token)
-        elif self.settings.admin_token and hmac.compare_digest(token.encode(), self.settings.admin_token.encode()):
+        elif (admin := self.settings.admin_token.get_secret_value()) and hmac.compare_digest(token.encode(),
+                                                                                             admin.encode()):
             principal = Principal("admin-token", Role.ADMIN)
         elif self._jwks is not None and token.count(".") == 2:
             principal = await asyncio.to_thread(self._from_jwt, token)

@@ -45,10 +45,10 @@ class MonitorNode:
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
-        if self.settings.bootstrap_key:
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
             national = "all" in self.settings.monitor_scope
             await self.keys.create(
-                name="monitor (MPX_BOOTSTRAP_KEY)", key=self.settings.bootstrap_key,
+                name="monitor (MPX_BOOTSTRAP_KEY)", key=bootstrap, expires_at=self.settings.bootstrap_key_expires_at,
                 role=Role.NATIONAL_MONITOR if national else Role.PROVINCIAL_MONITOR,
                 provinces=frozenset() if national else frozenset(p[:2] for p in self.settings.monitor_scope))
         self._task = asyncio.create_task(self._run(), name="monitor-feed")

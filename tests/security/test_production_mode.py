@@ -133,3 +133,8 @@ async def test_a_production_node_configured_as_it_must_be_exchanges_records(fede
     scrape = hui.settings.metrics_token.get_secret_value()
     assert (await hui.http.get("/metrics", headers={"Authorization": ""})).status_code == 401
     assert (await hui.http.get("/metrics", headers={"Authorization": f"Bearer {scrape}"})).status_code == 200
+
+
+async def test_the_bootstrap_key_expires_when_its_setting_says(federation: Federation):
+    node = await federation.start(HUI, bootstrap_key_expires_at=utcnow() - timedelta(minutes=1))
+    assert (await node.http.get("/v1/inbox")).status_code == 401

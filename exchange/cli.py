@@ -187,7 +187,7 @@ def keys_rotate_signing(
         await migrate(settings.database_url)
         engine = create_engine(settings.database_url)
         try:
-            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys.get_secret_value()), county,
+            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys), county,
                                         timedelta(days=overlap_days))
         finally:
             await engine.dispose()
@@ -217,7 +217,7 @@ def reseal() -> None:
     from exchange.trust import reseal as reseal_all
 
     settings = Settings()
-    cipher = PayloadCipher.from_setting(settings.payload_keys.get_secret_value())
+    cipher = PayloadCipher.from_setting(settings.payload_keys)
     if cipher.current is None:
         console.print("[red]no payload key configured (MPX_PAYLOAD_KEYS)[/red]")
         raise typer.Exit(2)

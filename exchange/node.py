@@ -66,7 +66,7 @@ class Node:
         self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
         self.inbound.control = self.reconciler
         # Signed records and payloads sealed at rest (exchange/trust.py).
-        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys.get_secret_value()), settings.counties)
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties)
         self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
         # GET /metrics (exchange/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,

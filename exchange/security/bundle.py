@@ -73,7 +73,7 @@ async def signing_key_for_case(engine: AsyncEngine, settings: Any, message_id: s
     if row is None:
         raise SystemExit(f"no message {message_id} on this node")
     county = row.sender if row.direction == "out" else row.receiver
-    keys = (await load_signing_keys(engine, PayloadCipher.from_setting(settings.payload_keys.get_secret_value()), [county])).get(county)
+    keys = (await load_signing_keys(engine, PayloadCipher.from_setting(settings.payload_keys), [county])).get(county)
     if not keys:
         raise SystemExit(f"no signing key for {county} on this node")
     return max(keys, key=lambda k: k.not_before)

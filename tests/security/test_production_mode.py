@@ -24,6 +24,7 @@ import pytest
 from contracts import MessageType
 from exchange.api.app import create_app
 from exchange.config import Settings
+from exchange.production import UnsafeSettings, refuse_unsafe
 from exchange.security.payload_crypto import new_key
 from exchange.timeutil import utcnow
 
@@ -84,8 +85,6 @@ def test_a_production_node_with_development_defaults_refuses_to_start_and_names_
 
 
 def test_each_unsafe_setting_alone_is_refused_in_production():
-    from exchange.production import UnsafeSettings, refuse_unsafe
-
     unsafe = {
         "MPX_PAYLOAD_KEYS": {"payload_keys": ""},
         "MPX_PERSON_KEY_SECRET": {"person_key_secret": ""},

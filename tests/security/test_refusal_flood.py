@@ -30,7 +30,8 @@ FLOOD = 400
 
 def client_at(node: RunningNode, address: str, token: str | None = None) -> httpx.AsyncClient:
     """An HTTP client of the node seen as coming from `address`."""
-    return httpx.AsyncClient(base_url="http://node.test", transport=httpx.ASGITransport(app=node.app, client=(address, 40000)),
+    transport = httpx.ASGITransport(app=node.app, client=(address, 40000))
+    return httpx.AsyncClient(base_url="http://node.test", transport=transport,
                              headers={"Authorization": f"Bearer {token}"} if token else {})
 
 

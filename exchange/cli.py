@@ -21,10 +21,16 @@ def node() -> None:
 
     from exchange.api.app import create_app
     from exchange.config import Settings
+    from exchange.production import UnsafeSettings
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    try:
+        application = create_app(settings)
+    except UnsafeSettings as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=10)
 
 

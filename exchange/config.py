@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MPX_", extra="ignore", populate_by_name=True,
                                       hide_input_in_errors=True)
 
+    env: Literal["development", "production"] = Field(
+        "development", description="production: the node refuses to start with an unsafe setting (each named, see "
+        "exchange/production.py); development: it warns about each.",
+    )
     node_id: str = Field("node", description="Name of this node; used in consumer group ids and receipts.")
     counties: Annotated[tuple[str, ...], NoDecode] = Field(
         ("621227",), description="County codes (GB/T 2260) this node serves, comma-separated."
@@ -106,19 +110,30 @@ class Settings(BaseSettings):
     calendar_files: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Extra regional calendar override files (JSON/CSV), comma-separated."
     )
-    person_key_secret: str = Field(
-        "", description="Secret for the keyed hash matching a return cancellation to its outflow registration."
+    person_key_secret: SecretStr = Field(
+        SecretStr(""), description="Secret for the keyed hash matching a return cancellation to its outflow "
+        "registration; empty: derived from the node id (development only).",
     )
-    admin_token: str = Field("", description="Bearer token for admin endpoints (agreements, calendars); empty: disabled.")
-    bootstrap_key: str = Field(
-        "", description="API key (mpx_<id>_<secret>) registered at start-up: on a node, its local case system's "
-        "(county_system for every served county); on a monitor, the monitor's own (per MPX_MONITOR_SCOPE)."
+    admin_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token for admin endpoints (agreements, calendars); empty: disabled."
+    )
+    bootstrap_key: SecretStr = Field(
+        SecretStr(""), description="API key (mpx_<id>_<secret>) registered at start-up: on a node, its local case "
+        "system's (county_system for every served county); on a monitor, the monitor's own (per MPX_MONITOR_SCOPE)."
+    )
+    bootstrap_key_expires_at: AwareDatetime | None = Field(
+        None, description="When the bootstrap key stops working (ISO 8601 with its offset); none: never "
+        "(development only).",
     )
     metrics_token: SecretStr = Field(
         SecretStr(""), repr=False, description="Bearer token GET /metrics requires; empty: /metrics is open, like "
         "/healthz (it carries no personal data).",
     )
     rate_limit_per_minute: int = Field(6000, ge=0, description="Requests per minute per key or token (0: no limit).")
+    address_refusals_per_minute: int = Field(
+        120, ge=0, description="Failed authentications (401) per minute a client address may make; beyond them its "
+        "requests get 429 before any credential is looked at, until the budget refills (0: no limit).",
+    )
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose JWTs are accepted; empty: none.")
     jwt_issuer: str = Field("", description="Required `iss` of accepted JWTs.")
     jwt_audience: str = Field("", description="Required `aud` of accepted JWTs.")
@@ -127,8 +142,8 @@ class Settings(BaseSettings):
         "dropped is refused after at most this long).",
     )
     reminder_interval_seconds: float = Field(60.0, gt=0, description="How often the node looks for reminders due.")
-    payload_keys: str = Field(
-        "", repr=False, description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
+    payload_keys: SecretStr = Field(
+        SecretStr(""), description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
         "first current (`mpx keys new-payload-key` makes one); empty: payloads stored in clear (development only).",
     )
     key_wait_seconds: float = Field(
@@ -190,7 +205,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def person_secret(self) -> bytes:
-        return (self.person_key_secret or f"mpx-person-key:{self.node_id}").encode()
+        """The person-hash secret; without MPX_PERSON_KEY_SECRET one anyone can derive (refused in production)."""
+        return (self.person_key_secret.get_secret_value() or f"mpx-person-key:{self.node_id}").encode()
 
     def in_scope(self, county: str) -> bool:
         """Whether a monitor with this scope may see a county."""

@@ -45,6 +45,8 @@ QUARANTINE_REASONS = frozenset({
     "contract_violation", "contract_error", "unknown_message_type", "unknown_schema_version", "unstorable",
 })
 PROBLEM_CODES = frozenset(CATALOGUE)
+#: Why a request without a valid credential was refused (exchange.api.auth).
+ANONYMOUS_REFUSALS = frozenset({"no_credential", "invalid_credential", "address_limited"})
 PROBLEM_STATUSES = frozenset(str(status) for status, _, _ in CATALOGUE.values())
 OBLIGATION_EVENTS = frozenset({"opened", "answered", "cancelled"})
 #: `<prefix>.<kind>[.<province>]`: the topics a node writes to (exchange.transport.topics).
@@ -100,6 +102,13 @@ class HttpMetrics:
         self._problems = Counter(
             "mpx_http_problems", "Problem JSON answers (refusals and errors) by status and problem code.",
             ["status", "code"], registry=self.registry)
+        # Counted here rather than chained in the evidence: anyone can make them, as fast as they like.
+        self._anonymous = Counter(
+            "mpx_http_anonymous_refusals", "Requests refused without a valid credential: none given, one not valid, "
+            "or from a client address over its budget of failed authentications (429).", ["refusal"],
+            registry=self.registry)
+        for reason in ANONYMOUS_REFUSALS:
+            self._anonymous.labels(reason)
 
     def request(self, method: str, route: str | None, seconds: float) -> None:
         """`route`: the template of the route that answered (from the app's own routes), None if none matched."""
@@ -108,6 +117,9 @@ class HttpMetrics:
     def problem(self, code: str) -> None:
         status = str(CATALOGUE[code][0]) if code in CATALOGUE else OTHER
         self._problems.labels(status, closed(code, PROBLEM_CODES)).inc()
+
+    def anonymous_refusal(self, reason: str) -> None:
+        self._anonymous.labels(closed(reason, ANONYMOUS_REFUSALS)).inc()
 
     async def refresh(self) -> None:
         """Bring gauges that need a query up to date before a scrape (nothing here)."""

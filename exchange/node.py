@@ -80,6 +80,7 @@ class Node:
         self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
         self.keys = KeyStore(self.engine)
         self.auth = Auth(settings, self.keys)
+        self.auth.metrics = self.metrics
         self.agreement_feed: AgreementFeed | None = None
         self.consumer: Consumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -90,9 +91,10 @@ class Node:
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
-        if self.settings.bootstrap_key:
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
             await self.keys.create(name="local case system (MPX_BOOTSTRAP_KEY)", role=Role.COUNTY_SYSTEM,
-                                   counties=self.settings.served, key=self.settings.bootstrap_key)
+                                   counties=self.settings.served, key=bootstrap,
+                                   expires_at=self.settings.bootstrap_key_expires_at)
         await self.trust.start()
         await self._load_rules()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))

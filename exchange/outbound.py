@@ -134,10 +134,9 @@ class Outbound:
                     )
                 )
             ).first()
-        if row is not None and principal is not None and not principal.acts_for(row.receiver):
-            raise Problem("not_your_county", f"this key does not act for {row.receiver}",
-                          f"此密钥无权代表 {row.receiver}")
-        if row is None or row.receiver not in self.settings.served:
+        # Another county's message is answered as if it did not exist: a 403 would confirm it is here, and whose.
+        if (row is None or row.receiver not in self.settings.served
+                or (principal is not None and not principal.acts_for(row.receiver))):
             raise Problem("message_not_found", f"no inbound message {original_id} for this node's counties",
                           f"本节点服务的县区没有收到编号为 {original_id} 的报文")
         item = MessageIn(

@@ -243,9 +243,13 @@ class Reconciler:
 
     # -- what operators read --------------------------------------------------------------------------------
 
-    async def report(self, *, day: date | None = None, peer: str | None = None, limit: int = 200) -> dict[str, Any]:
-        """Digests sent and checked and resend requests served, newest first; a gap shows what is still missing."""
+    async def report(self, *, day: date | None = None, peer: str | None = None, limit: int = 200,
+                     counties: list[str] | None = None) -> dict[str, Any]:
+        """Digests sent and checked and resend requests served, newest first; a gap shows what is still missing.
+        `counties`: only these served counties' (None: all)."""
         query = select(reconciliation).order_by(reconciliation.c.seq.desc()).limit(limit)
+        if counties is not None:
+            query = query.where(reconciliation.c.county.in_(counties))
         if day is not None:
             query = query.where(reconciliation.c.day == day)
         if peer is not None:

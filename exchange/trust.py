@@ -216,10 +216,7 @@ class Trust:
 
     async def start(self) -> None:
         """Load the public keys this node knows and its own signing keys; make one for a county that has none."""
-        if self.cipher.current is None:
-            log.warning("MPX_PAYLOAD_KEYS is not set: payloads and signing keys are stored in clear "
-                        "(development only)")
-        await self._check_payload_keys()
+        await self._check_payload_keys()  # (without a payload key: warned, or refused, by exchange.production)
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(county_public_keys)):
                 self.ring.add_public(PublicKey(row.county, row.key_id, row.public_key, row.not_before, row.not_after))

@@ -16,6 +16,7 @@ from exchange.api.limits import BodySizeLimit
 from exchange.api.views import Accepted, BatchAccepted, Health, InboxPage, MessageView, Readiness
 from exchange.config import Settings
 from exchange.node import Node
+from exchange.production import refuse_unsafe
 from exchange.outbound import ID_PATTERN, BatchIn, FeedbackIn, MessageIn
 from exchange.problems import Problem
 from exchange.queries import Queries
@@ -40,6 +41,7 @@ def _may_send(principal: Principal, items: list[MessageIn], served: frozenset[st
 
 
 def create_app(settings: Settings) -> FastAPI:
+    refuse_unsafe(settings)  # in production, before anything is touched
     if settings.role == "monitor":
         from exchange.api.monitor import create_monitor_app
 

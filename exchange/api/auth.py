@@ -25,6 +25,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from exchange.config import Settings
+from exchange.metrics import HttpMetrics
 from exchange.problems import Problem
 from exchange.security.keystore import KeyStore
 from exchange.security.principals import Permission, Principal, Role
@@ -81,25 +82,46 @@ bearer = HTTPBearer(auto_error=False, description="An API key (mpx_…), the adm
 
 
 class RateLimiter:
-    """A token bucket per principal: `per_minute` requests, refilled continuously."""
+    """A token bucket per principal (or client address): `per_minute` requests, refilled continuously."""
+
+    #: Buckets kept before those refilled to full are forgotten (a full bucket is the same as none).
+    MAX_BUCKETS = 100_000
 
     def __init__(self, per_minute: int):
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.buckets: dict[str, tuple[float, float]] = {}
 
+    def _tokens(self, who: str, now: float) -> float:
+        tokens, last = self.buckets.get(who, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def wait(self, who: str) -> float:
+        """0 if `who` has a request left, else the seconds until it has (nothing is taken)."""
+        if self.capacity <= 0:
+            return 0.0
+        tokens = self._tokens(who, time.monotonic())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self, who: str) -> float:
         """0 if the request may go, else the seconds until it may."""
         if self.capacity <= 0:
             return 0.0
         now = time.monotonic()
-        tokens, last = self.buckets.get(who, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        tokens = self._tokens(who, now)
         if tokens < 1:
             self.buckets[who] = (tokens, now)
             return (1 - tokens) / self.rate
+        if len(self.buckets) >= self.MAX_BUCKETS and who not in self.buckets:
+            self.buckets = {k: v for k, v in self.buckets.items() if self._tokens(k, now) < self.capacity}
         self.buckets[who] = (tokens - 1, now)
         return 0.0
+
+
+def rate_limited(wait: float) -> Problem:
+    seconds = math.ceil(wait)
+    return Problem("rate_limited", f"retry after {seconds} s", f"请 {seconds} 秒后重试",
+                   headers={"Retry-After": str(seconds)})
 
 
 class Auth:
@@ -107,6 +129,9 @@ class Auth:
         self.settings = settings
         self.keys = keys
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        # Failed authentications per client address: spent by each 401, checked before any credential is looked at.
+        self.refusals = RateLimiter(settings.address_refusals_per_minute)
+        self.metrics: HttpMetrics | None = None  # counts refusals without a valid credential
         self._jwks = None
         if settings.jwt_jwks_url:
             from jwt import PyJWKClient
@@ -117,23 +142,38 @@ class Auth:
             self._jwks = PyJWKClient(settings.jwt_jwks_url, cache_keys=False,
                                      lifespan=settings.jwt_jwks_cache_seconds, timeout=10)
 
-    async def principal(self, token: str | None) -> Principal:
+    async def principal(self, token: str | None, address: str | None = None) -> Principal:
+        """The principal `token` names, for a request from client `address` (None: not known)."""
+        if address is not None and (wait := self.refusals.wait(address)):
+            self._anonymous("address_limited")
+            raise rate_limited(wait)
         if not token:
+            self._refused(address, "no_credential")
             raise Problem("unauthenticated", headers={"WWW-Authenticate": "Bearer"})
         principal: Principal | None = None
         if token.startswith("mpx_"):
             principal = await self.keys.authenticate(token)
-        elif self.settings.admin_token and hmac.compare_digest(token.encode(), self.settings.admin_token.encode()):
+        elif (admin := self.settings.admin_token.get_secret_value()) and hmac.compare_digest(token.encode(),
+                                                                                             admin.encode()):
             principal = Principal("admin-token", Role.ADMIN)
         elif self._jwks is not None and token.count(".") == 2:
             principal = await asyncio.to_thread(self._from_jwt, token)
         if principal is None:
+            self._refused(address, "invalid_credential")
             raise Problem("unauthenticated", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         wait = self.limiter.take(principal.id)
         if wait:
-            raise Problem("rate_limited", f"retry after {math.ceil(wait)} s", f"请 {math.ceil(wait)} 秒后重试",
-                          headers={"Retry-After": str(math.ceil(wait))})
+            raise rate_limited(wait)
         return principal
+
+    def _refused(self, address: str | None, reason: str) -> None:
+        if address is not None:
+            self.refusals.take(address)
+        self._anonymous(reason)
+
+    def _anonymous(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.anonymous_refusal(reason)
 
     def _from_jwt(self, token: str) -> Principal | None:
         import jwt
@@ -158,7 +198,7 @@ class Auth:
     async def authenticated(self, request: Request,
                             credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
         """A FastAPI dependency: any valid principal (for what every role may read, e.g. calendars)."""
-        principal = await self.principal(credentials.credentials if credentials else None)
+        principal = await self.principal(credentials.credentials if credentials else None, _address(request))
         request.state.principal = principal.id
         return principal
 
@@ -167,7 +207,7 @@ class Auth:
 
         async def dependency(request: Request,
                              credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-            principal = await self.principal(credentials.credentials if credentials else None)
+            principal = await self.principal(credentials.credentials if credentials else None, _address(request))
             request.state.principal = principal.id  # for the audit line of a refusal
             if not principal.may(permission):
                 raise Problem("forbidden", f"role {principal.role.value} may not {permission.value}",
@@ -181,6 +221,17 @@ def require_county(principal: Principal, county: str) -> None:
     """403 unless the principal acts for `county`."""
     if not principal.acts_for(county):
         raise Problem("not_your_county", f"this key does not act for {county}", f"此密钥无权代表 {county}")
+
+
+def _address(request: Request) -> str | None:
+    """The client's address (behind a reverse proxy: the one it forwards, if uvicorn trusts it; see README)."""
+    return request.client.host if request.client else None
+
+
+def jurisdiction(principal: Principal, served: frozenset[str]) -> list[str] | None:
+    """The served counties whose operations records (quarantine, reconciliation) the caller may read; None: all of
+    them, and the node's own (an admin)."""
+    return None if principal.role is Role.ADMIN else counties_for(principal, served)
 
 
 def counties_for(principal: Principal, served: frozenset[str], county: str | None = None) -> list[str]:

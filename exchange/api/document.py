@@ -25,7 +25,8 @@ _MEANINGS = {
     413: "Body or batch too large (problem JSON)",
     415: "The body is not application/json (problem JSON)",
     422: "A field fails its contract; `errors` names each, never repeating the value (problem JSON)",
-    429: "Over the key's request budget; retry after the Retry-After seconds (problem JSON)",
+    429: "Over the key's request budget, or the client address is over its budget of failed authentications; retry "
+         "after the Retry-After seconds (problem JSON)",
     503: "The outbox is full while the broker is away; retry after the Retry-After seconds (problem JSON)",
 }
 

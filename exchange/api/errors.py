@@ -59,8 +59,10 @@ def install(app: FastAPI, engine: AsyncEngine | None = None, metrics: HttpMetric
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
-        if engine is not None and exc.status in (401, 403):
-            # A refusal leaves no trace but this line of the evidence chain.
+        if engine is not None and exc.status in (401, 403) and getattr(request.state, "principal", None):
+            # A refusal of a known principal leaves no trace but this line of the evidence chain. One without a valid
+            # credential is only counted (exchange.api.auth): anyone may make them, and the chain's lock is the one
+            # every accepted message needs.
             await evidence.append_alone(
                 engine, "refused", at=utcnow(), principal=getattr(request.state, "principal", None),
                 detail={"code": exc.code, "method": request.method, "path": request.url.path})

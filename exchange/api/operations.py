@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from contracts import today_in_china
+from exchange.api.auth import jurisdiction
 from exchange.api.document import FIRST_DAY, PARAMETERS, PERMITTED, problems
 from exchange.node import Node
 from exchange.problems import Problem
@@ -47,12 +48,16 @@ def router(node: Node) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
         principal: Principal = reader,
     ) -> Response:
-        """Records this node could never process: where they came from and why; never their content."""
+        """Records this node could never process: where they came from and why; never their content. A county's
+        key sees the records addressed to its counties (the record key); an admin sees all."""
         query = select(quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset,
                        quarantine.c.message_id, quarantine.c.reason_code, quarantine.c.reason,
                        quarantine.c.received_at, quarantine.c.replayed_at, quarantine.c.replay_result)
         if after is not None:
             query = query.where(quarantine.c.seq > after)
+        counties = jurisdiction(principal, settings.served)
+        if counties is not None:
+            query = query.where(quarantine.c.key.in_(counties))
         async with node.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(quarantine.c.seq).limit(limit + 1))).all()
         items = [
@@ -102,7 +107,8 @@ def router(node: Node) -> APIRouter:
         principal: Principal = reader,
     ) -> Response:
         """Digests sent and checked, resend requests served; a checked digest with ids missing is a gap until they
-        arrive (status gap → healed)."""
-        return _json(await node.reconciler.report(day=day, peer=peer, limit=limit))
+        arrive (status gap → healed). A county's key sees its counties' own; an admin all."""
+        return _json(await node.reconciler.report(day=day, peer=peer, limit=limit,
+                                                  counties=jurisdiction(principal, settings.served)))
 
     return api

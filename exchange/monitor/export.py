@@ -1,4 +1,10 @@
-"""CSV and Excel (.xlsx) renderings of monitor answers: what provincial offices file."""
+"""CSV and Excel (.xlsx) renderings of monitor answers: what provincial offices file.
+
+Offices open these in a spreadsheet, and some texts in them come from other nodes (message ids chosen by any
+county's system, figures from the monitoring topic). A text a spreadsheet would run as a formula (OWASP CSV
+injection: it starts with =, +, -, @, a tab or a carriage return) is handed over as text: in CSV behind a single
+quote, in Excel as a string cell marked quote-prefixed. Numbers stay numbers.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import io
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 # Column headings in both languages, for the people who file these reports.
 HEADINGS = {
@@ -31,12 +38,25 @@ def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return [HEADINGS[c] for c in columns], [[r.get(c) for c in columns] for r in rows]
 
 
+#: How a text starts that a spreadsheet would evaluate (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_cell(value: object) -> object:
+    """A text a spreadsheet would run, behind a single quote; anything else as it is."""
+    return "'" + value if formula_like(value) else value
+
+
 def to_csv(answer: dict[str, Any]) -> bytes:
     headings, rows = table_of(answer)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(headings)
-    writer.writerows(rows)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Chinese correctly
 
 
@@ -45,11 +65,22 @@ def to_xlsx(answer: dict[str, Any], title: str) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
-    sheet.append(headings)
+    _append(sheet, headings)
     for row in rows:
-        sheet.append(row)
+        _append(sheet, row)
     sheet.append([])
-    sheet.append([f"as of {answer.get('as_of')}", answer.get("cohort", "")])
+    _append(sheet, [f"as of {answer.get('as_of')}", answer.get("cohort", "")])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _append(sheet: Worksheet, row: list[Any]) -> None:
+    """Append a row whose texts are string cells: openpyxl would store a text starting with = as a formula.
+    One a spreadsheet would run is also quote-prefixed, so that editing it in Excel keeps it text."""
+    sheet.append(row)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+            if formula_like(cell.value):
+                cell.quotePrefix = True

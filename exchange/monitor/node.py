@@ -41,13 +41,14 @@ class MonitorNode:
         self._task: asyncio.Task | None = None
         self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
                                       broker_connected=lambda: self.feed is not None)
+        self.auth.metrics = self.metrics
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
-        if self.settings.bootstrap_key:
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
             national = "all" in self.settings.monitor_scope
             await self.keys.create(
-                name="monitor (MPX_BOOTSTRAP_KEY)", key=self.settings.bootstrap_key,
+                name="monitor (MPX_BOOTSTRAP_KEY)", key=bootstrap, expires_at=self.settings.bootstrap_key_expires_at,
                 role=Role.NATIONAL_MONITOR if national else Role.PROVINCIAL_MONITOR,
                 provinces=frozenset() if national else frozenset(p[:2] for p in self.settings.monitor_scope))
         self._task = asyncio.create_task(self._run(), name="monitor-feed")

@@ -162,6 +162,7 @@ class KeyStore:
                      key: str | None = None, by: str | None = None) -> IssuedKey:
         """A new key; pass `key` to register one provisioned elsewhere (e.g. from the environment). With `by`, a
         new key leaves a `key_created` line in the evidence chain, in the same transaction."""
+        provisioned = key is not None
         if key is None:
             key_id, key, hashed = apikeys.new_key()
         else:
@@ -182,6 +183,8 @@ class KeyStore:
                         "provinces": sorted(provinces), "expires_at": expires_at.isoformat() if expires_at else None})
             elif existing != hashed:
                 raise ValueError(f"key id {key_id} exists with another secret")
+            elif provisioned:  # a key from the environment follows its setting: a new expiry holds from this start
+                await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(expires_at=expires_at))
         return IssuedKey(key_id, key)
 
     async def revoke(self, key_id: str, *, by: str | None = None) -> bool | None:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
 
 PREFIX = "enc:"
 
@@ -37,8 +38,10 @@ class PayloadCipher:
     current: str | None
 
     @classmethod
-    def from_setting(cls, setting: str) -> PayloadCipher:
-        """`id1:key1,id2:key2` — the first is current."""
+    def from_setting(cls, setting: str | SecretStr) -> PayloadCipher:
+        """`id1:key1,id2:key2` — the first is current (MPX_PAYLOAD_KEYS, a secret)."""
+        if isinstance(setting, SecretStr):
+            setting = setting.get_secret_value()
         pairs = [part.split(":", 1) for part in setting.split(",") if part.strip()]
         keys = {kid.strip(): _unb64(key.strip()) for kid, key in pairs}
         for kid, key in keys.items():

@@ -32,6 +32,7 @@ class RunningNode:
     node: Node
     client: NodeClient
     http: httpx.AsyncClient
+    app: Any = None  # the ASGI app, for a client of one's own (another client address)
 
     async def counts(self) -> dict[str, int]:
         async with self.node.engine.connect() as conn:
@@ -71,7 +72,7 @@ class Federation:
         self._contexts.append(context)
         transport = httpx.ASGITransport(app=app)
         client = NodeClient("http://node.test", api_key=key, transport=transport)
-        running = RunningNode(settings, app.state.node, client, client.http)
+        running = RunningNode(settings, app.state.node, client, client.http, app)
         for county in counties:
             self.nodes[county] = running
         await eventually(lambda: running.node.broker_connected, what=f"node {name} connected to Kafka")

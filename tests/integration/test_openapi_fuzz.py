@@ -96,7 +96,7 @@ def fuzzed_node(kafka_bootstrap: str, make_postgres_database) -> Iterator[Fuzzed
     app = create_app(Settings(
         bootstrap_key=key, node_id=f"{prefix}-fuzz", counties=(HUI, GERZE), admin_token=ADMIN,
         database_url=make_postgres_database(), kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-        relay_idle_seconds=0.2, rate_limit_per_minute=0, payload_keys=f"t1:{new_key()}",
+        relay_idle_seconds=0.2, rate_limit_per_minute=0, address_refusals_per_minute=0, payload_keys=f"t1:{new_key()}",
     ))
     # Loading the document through the app starts the node (its lifespan) on schemathesis' event-loop thread.
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -204,7 +204,7 @@ async def test_a_rotated_key_is_learned_and_the_old_key_verifies_during_the_over
     old = signing_key(hui, HUI)
 
     env = {"DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI,
-           "MPX_PAYLOAD_KEYS": hui.settings.payload_keys}
+           "MPX_PAYLOAD_KEYS": hui.settings.payload_keys.get_secret_value()}
     rotated = await asyncio.to_thread(CliRunner().invoke, mpx,
                                       ["keys", "rotate-signing", "--county", HUI, "--overlap-days", "7"], env=env)
     assert rotated.exit_code == 0, rotated.output
@@ -273,7 +273,7 @@ async def test_payloads_are_sealed_at_rest_and_read_back_in_clear(federation: Fe
         assert (await node.client.message(sent))["data"]["person"] == person
 
     # Rotation: a new payload key first in the setting, then `mpx reseal`; the old key can go afterwards.
-    old_setting = hui.settings.payload_keys
+    old_setting = hui.settings.payload_keys.get_secret_value()
     new_setting = f"t2:{new_key()},{old_setting}"
     resealed = await asyncio.to_thread(CliRunner().invoke, mpx, ["reseal"], env={
         "DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI, "MPX_PAYLOAD_KEYS": new_setting})

@@ -1,3 +1,4 @@
-"""The attack scenarios run on the integration suite's federations of real nodes (real Kafka, SQLite/PostgreSQL)."""
+"""The security scenarios run against the same real federations as the integration tests (real Kafka, SQLite and
+PostgreSQL): their fixtures, shared."""
 
-from tests.integration.conftest import database_kind, federation  # noqa: F401  (fixtures)
+from tests.integration.conftest import database_kind, federation  # noqa: F401

@@ -11,6 +11,7 @@ from contracts import MessageType
 from exchange.api.app import create_app
 from exchange.config import Settings
 from exchange.metrics import (
+    ANONYMOUS_REFUSALS,
     METHODS,
     OBLIGATION_EVENTS,
     OTHER,
@@ -62,6 +63,7 @@ def allowed_labels(app) -> dict[str, frozenset[str]]:  # noqa: ANN001
         "province": frozenset(c[:2] for c in served) | {OTHER},
         "partition": frozenset(str(p) for p in range(8)) | {OTHER},
         "reason": QUARANTINE_REASONS | {OTHER},
+        "refusal": ANONYMOUS_REFUSALS | {OTHER},
         "event": OBLIGATION_EVENTS | {OTHER},
         "topic": TOPIC_KINDS | {OTHER},
         "code": PROBLEM_CODES | {OTHER},
@@ -85,6 +87,7 @@ async def test_label_values_come_only_from_closed_sets(app):
         metrics.lag(f"t.records.{value}", 9999, 5)
         metrics.lag("t.records.62", 3, 7)
         metrics.problem(value)
+        metrics.anonymous_refusal(value)
         metrics.request(value, None, 0.01)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node.test") as client:
         assert (await client.get(f"/v1/messages/{MESSAGE_ID}")).status_code == 401  # no credentials

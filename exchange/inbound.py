@@ -111,12 +111,12 @@ class Inbound:
                                          "verified_with": _header(record, "mpx-key-id")}})
                 if envelope.message_type in RECONCILIATION_TYPES:
                     # A digest compares with what is stored: what came before it is stored first.
-                    sent += await self._apply(conn, pending, now)
+                    sent += await self._apply(conn, pending, now, trail)
                     pending = []
                     sent += await self._control(conn, record, envelope, data, now)
                     continue
                 pending.append((record, envelope, data))
-            sent += await self._apply(conn, pending, now)
+            sent += await self._apply(conn, pending, now, trail)
             for (topic, partition), next_offset in positions.items():
                 await conn.execute(
                     upsert(conn, consumer_offsets, ["topic", "partition"],
@@ -158,8 +158,9 @@ class Inbound:
         return envelope, payload.model_dump(mode="json", exclude_none=True)
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
-                     now: datetime) -> int:
-        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts)."""
+                     now: datetime, trail: list[dict[str, Any]]) -> int:
+        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts).
+        `trail`: the evidence entries of the batch so far, chained here before the receipts take the chain head."""
         unique: dict[str, tuple[Record, Envelope, dict[str, Any]]] = {}
         for item in items:
             unique.setdefault(item[1].id, item)  # a record twice in one batch is one record
@@ -198,6 +199,8 @@ class Inbound:
         # A record (not feedback): the receiving county now owes feedback.
         await self.obligations.open_many(
             conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now)
+        await evidence.append_many(conn, trail, at=now)  # the head the receipts carry covers their records
+        trail.clear()
         head = await evidence.head(conn)
         await conn.execute(insert(outbox), [
             receipt_for(env, self.settings.node_id, now, head).outbox_row(self.topics, now, self.trust)
@@ -323,7 +326,7 @@ class Inbound:
                 elif envelope.message_type in RECONCILIATION_TYPES:
                     sent, result = await self._control(conn, record, envelope, data, now), "stored"
                 else:
-                    sent, result = await self._apply(conn, [(record, envelope, data)], now), "stored"
+                    sent, result = await self._apply(conn, [(record, envelope, data)], now, []), "stored"
             await conn.execute(
                 update(quarantine).where(quarantine.c.seq == seq).values(replayed_at=now, replay_result=result)
             )

@@ -132,7 +132,7 @@ async def test_a_rotated_sealing_key_is_used_and_records_sealed_to_the_old_one_s
     headers, value = hui.node.trust.wire(to_headers(envelope), encode_data(late["data"]))
 
     env = {"DATABASE_URL": haishu.settings.database_url, "MPX_COUNTIES": HAISHU,
-           "MPX_PAYLOAD_KEYS": haishu.settings.payload_keys}
+           "MPX_PAYLOAD_KEYS": haishu.settings.payload_keys.get_secret_value()}
     rotated = await asyncio.to_thread(CliRunner().invoke, mpx, ["keys", "rotate-sealing", "--county", HAISHU],
                                       env=env)
     assert rotated.exit_code == 0, rotated.output

@@ -18,7 +18,7 @@ from exchange.transport.topics import TopicScheme
 if TYPE_CHECKING:
     from exchange.trust import Trust
 
-# Delivery receipts get an id derived from the record they acknowledge, so a
+# Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
 # receipt produced twice is recognised as one by the sender's inbox.
 _RECEIPT_NAMESPACE = uuid.UUID("6f1f3c2e-6d7a-4b8e-9b55-2f0c0f7d9a11")
 
@@ -34,6 +34,11 @@ class Outgoing:
     @property
     def id(self) -> str:
         return self.envelope.id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What names the message: (sending county, id); ids are each county's own."""
+        return self.envelope.senderregion, self.envelope.id
 
     @cached_property
     def attributes(self) -> dict[str, Any]:
@@ -114,6 +119,11 @@ def new_envelope(
     )
 
 
+def receipt_id(sender: str, message_id: str) -> str:
+    """The id of the delivery receipt for message `message_id` of county `sender`."""
+    return str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{sender}/{message_id}"))
+
+
 def receipt_for(received: Envelope, node_id: str, now: datetime) -> Outgoing:
     """The delivery receipt a receiving node sends back for a record it stored."""
     data = {"received_at": now.isoformat(), "receiver_node_id": node_id}
@@ -123,7 +133,7 @@ def receipt_for(received: Envelope, node_id: str, now: datetime) -> Outgoing:
         sender=received.receiverregion,
         receiver=received.senderregion,
         now=now,
-        message_id=str(uuid.uuid5(_RECEIPT_NAMESPACE, received.id)),
+        message_id=receipt_id(received.senderregion, received.id),
         in_reply_to=received.id,
     )
     return Outgoing(envelope, data, content_hash(data))

@@ -25,6 +25,9 @@ from tests.integration.test_trust import header, topic_records
 
 pytestmark = pytest.mark.integration
 
+ADMIN_TOKEN = "counterpart-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 async def forge(node: RunningNode, message_type: MessageType, *, sender: str, receiver: str, data: dict[str, Any],
                 in_reply_to: str | None = None) -> str:
@@ -55,7 +58,7 @@ async def dead_letters(fed: Federation, node: RunningNode, county: str) -> list[
 
 async def test_a_third_countys_node_cannot_acknowledge_answer_or_recall_a_message_between_two_others(
         federation: Federation):
-    hui = await federation.start(HUI)
+    hui = await federation.start(HUI, admin_token=ADMIN_TOKEN)
     gerze = await federation.start(GERZE)
     # 徽县 sends 海曙区 an outflow registration; 海曙区's node is not up yet, so nothing genuine answers it.
     posted = message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 1)
@@ -85,6 +88,11 @@ async def test_a_third_countys_node_cannot_acknowledge_answer_or_recall_a_messag
     assert await quarantined(hui) == forged_replies
     await eventually(lambda: _contains(dead_letters(federation, hui, HUI), forged_replies),
                      what="the forged replies on the dead-letter topic")
+    # An admin replaying one gets the same refusal.
+    seq = (await hui.http.get("/v1/quarantine", headers=ADMIN)).json()["items"][1]["seq"]
+    replayed = await hui.http.post(f"/v1/quarantine/{seq}/replay", headers=ADMIN)
+    assert replayed.status_code == 422 and "not_counterpart" in replayed.json()["detail"], replayed.text
+    assert (await hui.client.message(sent))["feedback"] == []
     # The resend request asked 徽县 for a record it never sent 改则县: nothing goes to Tibet's topic.
     tibet, partition = hui.node.topics.address(GERZE)
     assert sent not in [header(r.headers, "ce_id") for r in await topic_records(federation.bootstrap, tibet, partition)]

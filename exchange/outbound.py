@@ -15,8 +15,8 @@ from exchange.envelopes import Outgoing, content_hash, new_envelope
 from exchange.metrics import NodeMetrics, counted_transaction
 from exchange.obligations import Obligations
 from exchange.problems import Problem, validation_problem
-from exchange.security import evidence
 from exchange.queries import one_per_sender
+from exchange.security import evidence
 from exchange.security.principals import Principal
 from exchange.storage.tables import messages, outbox
 from exchange.timeutil import utcnow

@@ -19,7 +19,10 @@ from alembic import command
 from sqlalchemy import select
 
 from contracts import MessageType
+from exchange.config import Settings
+from exchange.monitor.queries import MonitorQueries
 from exchange.security.principals import Role
+from exchange.sla import CalendarBook
 from exchange.storage.database import alembic_config, create_engine, migrate
 from exchange.storage.tables import inbox, messages, monitor_obligations, obligations, reminders
 from exchange.timeutil import utcnow
@@ -219,5 +222,33 @@ async def test_an_upgraded_node_keeps_what_it_stored_and_learns_who_sent_it(kind
                 table = sa.table(name, *(sa.column(c) for c in [*rows[0], "sender"]))
                 await conn.execute(table.insert(), [{**rows[0], "sender": GERZE}])
             assert await conn.scalar(select(sa.func.count()).select_from(messages)) == 2
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_monitor_pages_through_two_senders_overdue_records_with_the_same_id(
+        kind: str, request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001
+    """The overdue listing goes by (due day, id, sender): a page boundary between the two loses neither."""
+    url = (request.getfixturevalue("make_postgres_database")() if kind == "postgresql"
+           else f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
+    await migrate(url)
+    due = utcnow() - timedelta(days=10)
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(monitor_obligations.insert(), [
+                {"message_id": "2026-000001", "message_type": "outflow_registration", "sender": sender,
+                 "receiver": HAISHU, "agreement_id": "a", "agreement_version": 1, "calendar_id": "c",
+                 "received_at": due - timedelta(days=5), "due_at": due, "due_day": due.date(), "provisional": False,
+                 "paused": False, "paused_working_days": 0, "revision": 1} for sender in (HUI, GERZE)])
+        national = Settings(role="monitor", monitor_scope=("all",)).in_scope
+        for in_sql, in_scope in ((True, national), (False, lambda county: True)):  # a scope in SQL, or opaque
+            queries = MonitorQueries(engine, in_scope, CalendarBook.default())
+            assert queries.scope_in_sql is in_sql
+            first = await queries.overdue(now=utcnow(), limit=1)
+            second = await queries.overdue(now=utcnow(), limit=1, cursor=first["next_cursor"])
+            assert first["count"] == 2 and first["has_more"] and not second["has_more"]
+            assert [i["sender"] for i in first["items"] + second["items"]] == sorted([HUI, GERZE])
     finally:
         await engine.dispose()

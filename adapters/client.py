@@ -47,14 +47,18 @@ class NodeClient:
     async def send_batch(self, messages: list[dict[str, Any]]) -> list[str]:
         return (await self._call("POST", "/v1/messages/batch", json={"messages": messages}))["ids"]
 
-    async def answer(self, message_id: str, data: dict[str, Any], *, feedback_id: str | None = None) -> str:
+    async def answer(self, message_id: str, data: dict[str, Any], *, feedback_id: str | None = None,
+                     sender: str | None = None) -> str:
+        """`sender`: the county that sent the message, needed only when two senders used the same id."""
         body: dict[str, Any] = {"data": data}
         if feedback_id:
             body["id"] = feedback_id
-        return (await self._call("POST", f"/v1/messages/{message_id}/feedback", json=body))["id"]
+        params = {"sender": sender} if sender else None
+        return (await self._call("POST", f"/v1/messages/{message_id}/feedback", json=body, params=params))["id"]
 
-    async def message(self, message_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"/v1/messages/{message_id}")
+    async def message(self, message_id: str, *, sender: str | None = None) -> dict[str, Any]:
+        """`sender`: as for `answer`."""
+        return await self._call("GET", f"/v1/messages/{message_id}", params={"sender": sender} if sender else None)
 
     async def inbox(self, **params: Any) -> dict[str, Any]:
         query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}

@@ -18,7 +18,7 @@ from exchange.transport.topics import TopicScheme
 if TYPE_CHECKING:
     from exchange.trust import Trust
 
-# Delivery receipts get an id derived from the record they acknowledge, so a
+# Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
 # receipt produced twice is recognised as one by the sender's inbox.
 _RECEIPT_NAMESPACE = uuid.UUID("6f1f3c2e-6d7a-4b8e-9b55-2f0c0f7d9a11")
 
@@ -34,6 +34,11 @@ class Outgoing:
     @property
     def id(self) -> str:
         return self.envelope.id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What names the message: (sending county, id); ids are each county's own."""
+        return self.envelope.senderregion, self.envelope.id
 
     @cached_property
     def attributes(self) -> dict[str, Any]:
@@ -113,6 +118,11 @@ def new_envelope(
     )
 
 
+def receipt_id(sender: str, message_id: str) -> str:
+    """The id of the delivery receipt for message `message_id` of county `sender`."""
+    return str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{sender}/{message_id}"))
+
+
 def receipt_for(received: Envelope, node_id: str, now: datetime,
                 chain_head: tuple[int, str] | None = None) -> Outgoing:
     """The delivery receipt a receiving node sends back for a record it stored, with its evidence chain head (the
@@ -126,7 +136,7 @@ def receipt_for(received: Envelope, node_id: str, now: datetime,
         sender=received.receiverregion,
         receiver=received.senderregion,
         now=now,
-        message_id=str(uuid.uuid5(_RECEIPT_NAMESPACE, received.id)),
+        message_id=receipt_id(received.senderregion, received.id),
         in_reply_to=received.id,
     )
     return Outgoing(envelope, data, content_hash(data))

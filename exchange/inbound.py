@@ -6,14 +6,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contracts import ContractError, Envelope, MessageType, validate_payload
+from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.envelopes import Outgoing, receipt_for
@@ -22,7 +22,7 @@ from exchange.obligations import Obligations
 from exchange.security import evidence
 from exchange.security.sealing import SealError
 from exchange.security.signing import SignatureError
-from exchange.storage.progress import advance_sent
+from exchange.storage.progress import CHUNK, Sent, advance_sent, replied_to
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine
 from exchange.timeutil import utcnow
@@ -159,23 +159,40 @@ class Inbound:
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
                      now: datetime, trail: list[dict[str, Any]]) -> int:
-        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts).
-        `trail`: the evidence entries of the batch so far, chained here before the receipts take the chain head."""
-        unique: dict[str, tuple[Record, Envelope, dict[str, Any]]] = {}
+        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts and the
+        dead letters of replies not from the counterpart, which are quarantined and noted in `trail`).
+
+        A record is (sending county, id): two counties may use the same id. `trail`: the evidence entries of the
+        batch so far, chained here before the receipts take the chain head."""
+        unique: dict[tuple[str, str], tuple[Record, Envelope, dict[str, Any]]] = {}
         for item in items:
-            unique.setdefault(item[1].id, item)  # a record twice in one batch is one record
+            unique.setdefault(_identity(item[1]), item)  # a record twice in one batch is one record
         if not unique:
             return 0
-        first_time = set((await conn.execute(
-            insert_ignoring_duplicates(conn, inbox, "message_id").returning(inbox.c.message_id),
-            [{"message_id": envelope.id, "type": envelope.message_type.value, "topic": record.topic,
-              "partition": record.partition, "offset": record.offset, "received_at": now}
+        sent = 0
+        strays = await self._not_from_counterpart(conn, list(unique.values()))
+        for record, rejected in strays:
+            sent += await self._quarantine(conn, record, rejected, now)
+            trail.append({"event": "rejected", "message_id": rejected.message_id, "county": record.key,
+                          "principal": "kafka", "detail": {"code": rejected.code, "topic": record.topic,
+                                                           "partition": record.partition, "offset": record.offset}})
+        if strays:
+            quarantined = {id(record) for record, _ in strays}
+            unique = {key: item for key, item in unique.items() if id(item[0]) not in quarantined}
+        if not unique:
+            return sent
+        first_time = {tuple(row) for row in await conn.execute(
+            insert_ignoring_duplicates(conn, inbox, "message_id", "sender").returning(inbox.c.sender,
+                                                                                       inbox.c.message_id),
+            [{"message_id": envelope.id, "sender": envelope.senderregion, "type": envelope.message_type.value,
+              "topic": record.topic, "partition": record.partition, "offset": record.offset, "received_at": now}
              for record, envelope, _ in unique.values()],
-        )).scalars())
-        fresh = [(envelope, data) for message_id, (_, envelope, data) in unique.items() if message_id in first_time]
-        if len(fresh) < len(items):
-            log.info("%d duplicate records skipped", len(items) - len(fresh))
-        receipts = [env.inreplyto for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
+        )}
+        fresh = [(envelope, data) for key, (_, envelope, data) in unique.items() if key in first_time]
+        duplicates = len(items) - len(fresh) - len(strays)
+        if duplicates:
+            log.info("%d duplicate records skipped", duplicates)
+        receipts = [_answered(env) for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
         await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
         await evidence.keep_peer_heads(conn, [
             {"node_id": data["receiver_node_id"], "seq": data["chain_head"]["seq"],
@@ -184,17 +201,17 @@ class Inbound:
             for env, data in fresh if env.message_type is MessageType.DELIVERY_RECEIPT and data.get("chain_head")])
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
         if self.metrics is not None:
-            self.metrics.duplicates(len(items) - len(fresh))
+            self.metrics.duplicates(duplicates)
             self.metrics.receipts(len(receipts))
             self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
         if not stored:
-            return 0
+            return sent
         await conn.execute(insert(messages), [
             {**Outgoing(env, data, content_hash="").message_row(Direction.IN, DeliveryState.DELIVERED, now, self.trust),
              "delivered_at": now}
             for env, data in stored
         ])
-        feedback = [env.inreplyto for env, _ in stored if env.message_type is MessageType.FEEDBACK]
+        feedback = [_answered(env) for env, _ in stored if env.message_type is MessageType.FEEDBACK]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback): the receiving county now owes feedback.
         await self.obligations.open_many(
@@ -206,7 +223,25 @@ class Inbound:
             receipt_for(env, self.settings.node_id, now, head).outbox_row(self.topics, now, self.trust)
             for env, _ in stored
         ])
-        return len(stored)
+        return sent + len(stored)
+
+    async def _not_from_counterpart(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, Any]]
+                                    ) -> list[tuple[Record, Rejected]]:
+        """Replies (receipts, feedback and its amendments) that answer no message their receiver sent their
+        sender: a county's node may speak only for its own messages, never for a message between others."""
+        replies = [(record, envelope) for record, envelope, _ in items if envelope.message_type in REPLY_TYPES]
+        if not replies:
+            return []
+        wanted = {_answered(envelope) for _, envelope in replies}
+        found: set[Sent] = set()
+        for chunk in _chunks(sorted(wanted)):
+            found.update(Sent(*row) for row in await conn.execute(
+                select(messages.c.sender, messages.c.receiver, messages.c.id).where(
+                    messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.OUT,
+                    tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(chunk))))
+        return [(record, Rejected("not_counterpart", f"{envelope.senderregion} was not sent message "
+                                  f"{envelope.inreplyto} by {envelope.receiverregion}", envelope.id))
+                for record, envelope in replies if _answered(envelope) not in found]
 
     async def _control(self, conn: AsyncConnection, record: Record, envelope: Envelope, data: dict,
                        now: datetime) -> int:
@@ -320,9 +355,13 @@ class Inbound:
                 result = rejected.code
             else:
                 message_id = envelope.id
-                seen = await conn.scalar(select(inbox.c.message_id).where(inbox.c.message_id == envelope.id))
+                seen = await conn.scalar(select(inbox.c.message_id).where(
+                    inbox.c.message_id == envelope.id, inbox.c.sender == envelope.senderregion))
+                stray = await self._not_from_counterpart(conn, [(record, envelope, data)])
                 if seen is not None:
                     result = "duplicate"
+                elif stray:
+                    result = stray[0][1].code
                 elif envelope.message_type in RECONCILIATION_TYPES:
                     sent, result = await self._control(conn, record, envelope, data, now), "stored"
                 else:
@@ -332,6 +371,21 @@ class Inbound:
             )
         log.info("quarantined record %d replayed: %s", seq, result)
         return result, message_id, sent
+
+
+def _identity(envelope: Envelope) -> tuple[str, str]:
+    """What names a record: its sending county and the id that county gave it."""
+    return envelope.senderregion, envelope.id
+
+
+def _answered(envelope: Envelope) -> Sent | None:
+    """The message a reply answers (None for a record that answers nothing)."""
+    return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
+
+
+def _chunks(items: list[Sent], size: int = CHUNK) -> Iterator[list[Sent]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _header(record: Record, name: str) -> str | None:

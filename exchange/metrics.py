@@ -42,7 +42,8 @@ MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 #: Why a received record is quarantined (exchange.inbound, exchange.security.signing, contracts.errors).
 QUARANTINE_REASONS = frozenset({
     "undecodable", "unsigned", "unknown_key", "key_not_valid", "bad_signature", "no_signing_key", "misaddressed",
-    "contract_violation", "contract_error", "unknown_message_type", "unknown_schema_version", "unstorable",
+    "not_counterpart", "contract_violation", "contract_error", "unknown_message_type", "unknown_schema_version",
+    "unstorable",
 })
 PROBLEM_CODES = frozenset(CATALOGUE)
 #: Why a request without a valid credential was refused (exchange.api.auth).

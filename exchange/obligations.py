@@ -163,8 +163,9 @@ class Obligations:
 
     async def open_many(self, conn: AsyncConnection, received: list[tuple[Envelope, dict[str, Any]]],
                         received_at: datetime) -> None:
-        """Open the obligations of records stored in this transaction, one INSERT for them all."""
-        opening: dict[str, tuple[Obligation, dict[str, Any] | None, dict[str, Any]]] = {}
+        """Open the obligations of records stored in this transaction, one INSERT for them all. An obligation is
+        named like its record: (sending county, id)."""
+        opening: dict[tuple[str, str], tuple[Obligation, dict[str, Any] | None, dict[str, Any]]] = {}
         for envelope, data in received:
             message_type = envelope.message_type
             sender, receiver = envelope.senderregion, envelope.receiverregion
@@ -173,26 +174,31 @@ class Obligations:
                 received_at=received_at, calendar=self.calendars.calendar_for(receiver),
                 resolution=self.agreements.resolve(sender, receiver, message_type.value, received_at),
             )
-            opening[ob.message_id] = (ob, self._sender_side(message_type, sender, receiver, envelope.time, data), data)
+            sender_side = self._sender_side(message_type, sender, receiver, envelope.time, data)
+            opening[(ob.sender, ob.message_id)] = (ob, sender_side, data)
         if not opening:
             return
-        opened = set((await conn.execute(
-            insert_ignoring_duplicates(conn, obligations, "message_id").returning(obligations.c.message_id),
+        opened = {tuple(row) for row in await conn.execute(
+            insert_ignoring_duplicates(conn, obligations, "message_id", "sender").returning(obligations.c.sender,
+                                                                                             obligations.c.message_id),
             [{"message_id": ob.message_id, "message_type": ob.message_type, "sender": ob.sender,
               "receiver": ob.receiver, "received_at": received_at, "due_at": ob.due_at, "provisional": ob.provisional,
               "paused": False, "person_key": self.person_key(data), "revision": 1, "state": to_state(ob, sender_side)}
              for ob, sender_side, data in opening.values()],
-        )).scalars())
+        )}
         # Not opened: a record delivered again after its message row was lost; its clock runs on.
-        await self._announce(conn, "opened", [(ob, sender_side, 1) for message_id, (ob, sender_side, _)
-                                              in opening.items() if message_id in opened], received_at)
-        returns = [(ob, data) for message_id, (ob, _, data) in opening.items()
-                   if message_id in opened and ob.message_type == MessageType.RETURN_CANCELLATION]
+        await self._announce(conn, "opened", [(ob, sender_side, 1) for key, (ob, sender_side, _)
+                                              in opening.items() if key in opened], received_at)
+        returns = [(ob, data) for key, (ob, _, data) in opening.items()
+                   if key in opened and ob.message_type == MessageType.RETURN_CANCELLATION]
         await self._supersede(conn, returns, list(opening), received_at)
 
-    async def answered(self, conn: AsyncConnection, original_id: str, feedback_id: str, at: datetime) -> None:
-        """Feedback accepted from the receiver's local system: the first stops the clock."""
-        row = (await conn.execute(select(obligations).where(obligations.c.message_id == original_id))).first()
+    async def answered(self, conn: AsyncConnection, sender: str, original_id: str, feedback_id: str,
+                       at: datetime) -> None:
+        """Feedback accepted from the receiver's local system to `original_id` of `sender`: the first stops the
+        clock."""
+        row = (await conn.execute(select(obligations).where(obligations.c.message_id == original_id,
+                                                            obligations.c.sender == sender))).first()
         if row is None:
             return
         ob, sender_side = from_state(row.state)
@@ -201,10 +207,10 @@ class Obligations:
             await self._save(conn, row.revision, updated, sender_side, "answered", at)
 
     async def _supersede(self, conn: AsyncConnection, returns: list[tuple[Obligation, dict[str, Any]]],
-                         batch: list[str], at: datetime) -> None:
+                         batch: list[tuple[str, str]], at: datetime) -> None:
         """Each return cancellation cancels the open outflow registration(s) of the same person (or the one it
         names) from its sender, received before it: one that came later in the same batch (the person left
-        again) stays open. `batch`: the message ids of the batch in the order received."""
+        again) stays open. `batch`: the (sender, id) of the batch's records in the order received."""
         wanted = [(ret, data.get("outflow_message_id"), self.person_key(data)) for ret, data in returns]
         named = {n for _, n, _ in wanted if n}
         keys = {k for _, _, k in wanted if k}
@@ -216,15 +222,16 @@ class Obligations:
                 obligations.c.message_type == MessageType.OUTFLOW_REGISTRATION,
                 obligations.c.answered_at.is_(None), obligations.c.cancelled_at.is_(None))
         )).all()
-        position = {message_id: i for i, message_id in enumerate(batch)}  # earlier records: -1
-        cancelled: set[str] = set()
+        position = {record: i for i, record in enumerate(batch)}  # earlier records: -1
+        cancelled: set[tuple[str, str]] = set()
         for ret, named_id, key in wanted:
             for row in candidates:
-                if (row.message_id in cancelled or (row.sender, row.receiver) != (ret.sender, ret.receiver)
-                        or position.get(row.message_id, -1) > position[ret.message_id]
+                outflow = (row.sender, row.message_id)
+                if (outflow in cancelled or (row.sender, row.receiver) != (ret.sender, ret.receiver)
+                        or position.get(outflow, -1) > position[(ret.sender, ret.message_id)]
                         or not (row.message_id == named_id or (key is not None and row.person_key == key))):
                     continue
-                cancelled.add(row.message_id)
+                cancelled.add(outflow)
                 ob, sender_side = from_state(row.state)
                 await self._save(conn, row.revision, supersede_by_return(ob, ret.message_id, at), sender_side,
                                  "cancelled", at)
@@ -233,7 +240,7 @@ class Obligations:
                     event: str, at: datetime) -> None:
         await conn.execute(
             update(obligations)
-            .where(obligations.c.message_id == ob.message_id)
+            .where(obligations.c.message_id == ob.message_id, obligations.c.sender == ob.sender)
             .values(due_at=ob.due_at, provisional=ob.provisional, answered_at=ob.answered_at,
                     cancelled_at=ob.cancelled_at, paused=ob.paused, revision=revision + 1,
                     state=to_state(ob, sender_side))

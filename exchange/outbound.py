@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import CONTROL_TYPES, MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
@@ -15,6 +15,7 @@ from exchange.envelopes import Outgoing, content_hash, new_envelope
 from exchange.metrics import NodeMetrics, counted_transaction
 from exchange.obligations import Obligations
 from exchange.problems import Problem, validation_problem
+from exchange.queries import one_per_sender
 from exchange.security import evidence
 from exchange.security.principals import Principal
 from exchange.storage.tables import messages, outbox
@@ -86,22 +87,24 @@ class Outbound:
                 prepared.append(self._prepare(item, now))
             except Problem as problem:
                 raise _at(problem, index, len(items)) from None
-        seen: set[str] = set()
+        # A message is (sending county, id): ids are each county's own, another county's are never compared.
+        seen: set[tuple[str, str]] = set()
         for index, out in enumerate(prepared):
-            if out.id in seen:
+            if out.key in seen:
                 raise _at(Problem("duplicate_message_id", "id repeated within the batch", "同一批次中报文编号重复"), index, len(items))
-            seen.add(out.id)
+            seen.add(out.key)
 
         async with counted_transaction(self.engine) as conn:
-            existing = await self._existing(conn, [out.id for out in prepared])
+            existing = await self._existing(conn, [out.key for out in prepared])
             fresh = []
             for index, out in enumerate(prepared):
-                if out.id in existing:
-                    if existing[out.id] != out.content_hash:
+                if out.key in existing:
+                    if existing[out.key] != out.content_hash:
                         raise _at(Problem("duplicate_message_id"), index, len(items))
                     continue
                 fresh.append(out)
-            await self._check_replies(conn, fresh, items_index={o.id: i for i, o in enumerate(prepared)}, total=len(items))
+            await self._check_replies(conn, fresh, items_index={o.key: i for i, o in enumerate(prepared)},
+                                      total=len(items))
             if fresh and self.admit is not None:
                 await self.admit(conn, len(fresh))
             if fresh:
@@ -124,19 +127,22 @@ class Outbound:
             self.wake_relay()
         return [out.id for out in prepared]
 
-    async def answer(self, original_id: str, feedback: FeedbackIn, principal: Principal | None = None) -> str:
-        """Feedback to an inbound message; sender and receiver are the original's, reversed."""
+    async def answer(self, original_id: str, feedback: FeedbackIn, principal: Principal | None = None,
+                     sender: str | None = None) -> str:
+        """Feedback to an inbound message; sender and receiver are the original's, reversed. `sender` (the
+        original's) is needed only when two counties sent the caller's counties messages with this id."""
+        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
+            messages.c.id == original_id, messages.c.direction == Direction.IN,
+            messages.c.receiver.in_(sorted(self.settings.served)))
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
-                        messages.c.id == original_id, messages.c.direction == Direction.IN
-                    )
-                )
-            ).first()
+            rows = (await conn.execute(query)).all()
+        # Messages of another county of this node with the same id are no concern of this caller.
+        own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
+        row = one_per_sender(original_id, own) if own else None
         # Another county's message is answered as if it did not exist: a 403 would confirm it is here, and whose.
-        if (row is None or row.receiver not in self.settings.served
-                or (principal is not None and not principal.acts_for(row.receiver))):
+        if row is None or row.receiver not in self.settings.served:
             raise Problem("message_not_found", f"no inbound message {original_id} for this node's counties",
                           f"本节点服务的县区没有收到编号为 {original_id} 的报文")
         item = MessageIn(
@@ -198,19 +204,23 @@ class Outbound:
         return Outgoing(envelope, data, fingerprint)
 
     @staticmethod
-    async def _existing(conn, ids: list[str]) -> dict[str, str]:  # noqa: ANN001
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
+    async def _existing(conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:  # noqa: ANN001
+        """Content hashes of the messages already accepted under these (sender, id)."""
+        found: dict[tuple[str, str], str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
             rows = await conn.execute(
-                select(messages.c.id, messages.c.content_hash).where(
-                    messages.c.direction == Direction.OUT, messages.c.id.in_(ids[start : start + 500])
+                select(messages.c.sender, messages.c.id, messages.c.content_hash).where(
+                    messages.c.direction == Direction.OUT, messages.c.id.in_(sorted({i for _, i in chunk})),
+                    tuple_(messages.c.sender, messages.c.id).in_(chunk),
                 )
             )
-            found.update({r.id: r.content_hash for r in rows})
+            found.update({(r.sender, r.id): r.content_hash for r in rows})
         return found
 
     @staticmethod
-    async def _check_replies(conn, fresh: list[Outgoing], items_index: dict[str, int], total: int) -> None:  # noqa: ANN001
+    async def _check_replies(conn, fresh: list[Outgoing], items_index: dict[tuple[str, str], int],  # noqa: ANN001
+                             total: int) -> None:
         """Feedback must answer a business message its sender received from its receiver."""
         for out in fresh:
             env = out.envelope
@@ -218,13 +228,14 @@ class Outbound:
                 continue
             original = (
                 await conn.execute(
-                    select(messages.c.type, messages.c.sender, messages.c.receiver).where(
-                        messages.c.id == env.inreplyto, messages.c.direction == Direction.IN
+                    select(messages.c.type).where(
+                        messages.c.id == env.inreplyto, messages.c.direction == Direction.IN,
+                        messages.c.sender == env.receiverregion, messages.c.receiver == env.senderregion,
                     )
                 )
             ).first()
-            index = items_index[out.id]
-            if original is None or original.receiver != env.senderregion or original.sender != env.receiverregion:
+            index = items_index[out.key]
+            if original is None:
                 raise _at(Problem("message_not_found", f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
                                   f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"), index, total)
             if original.type == MessageType.FEEDBACK:
@@ -233,13 +244,16 @@ class Outbound:
     async def _mark_answered(self, conn, replies: list[Outgoing], now) -> None:  # noqa: ANN001
         """The first feedback answers the original and stops its clock; later feedback is an amendment."""
         for out in replies:
-            await self.obligations.answered(conn, out.envelope.inreplyto, out.id, now)
+            env = out.envelope
+            await self.obligations.answered(conn, env.receiverregion, env.inreplyto, out.id, now)
             await conn.execute(
                 update(messages)
                 .where(
                     and_(
-                        messages.c.id == out.envelope.inreplyto,
+                        messages.c.id == env.inreplyto,
                         messages.c.direction == Direction.IN,
+                        messages.c.sender == env.receiverregion,
+                        messages.c.receiver == env.senderregion,
                         messages.c.answered_at.is_(None),
                     )
                 )

@@ -37,6 +37,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "message_not_found": (404, "报文不存在", "No such message"),
     "not_answerable": (409, "该报文不能反馈", "This message cannot be answered"),
     "duplicate_message_id": (409, "报文编号已用于不同内容", "The message id was already used for different content"),
+    "sender_required": (409, "多个发送地使用了该报文编号，请指明发送地", "Several senders used this message id: name the sender"),
     "payload_too_large": (413, "请求体过大", "Request body too large"),
     "batch_too_large": (413, "批量报文数量超过上限", "Too many messages in one batch"),
     "unsupported_media_type": (415, "只接受 JSON", "Only application/json is accepted"),
@@ -93,6 +94,8 @@ class Problem(Exception):
     detail_zh: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: Extension members of the problem (RFC 9457 section 3.2), e.g. the senders to choose from.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> int:
@@ -112,7 +115,7 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = self.errors
-        return body
+        return {**self.extensions, **body}
 
 
 def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 from sqlalchemy import Row, select
@@ -39,6 +39,20 @@ def _summary(row: Row, with_data: bool = True, trust: Any = None) -> dict[str, A
     return item
 
 
+def one_per_sender(message_id: str, rows: Sequence[Row]) -> Row:
+    """The message an id names for a caller who may see `rows` (its copies; several only when they are one
+    message, sent and received on this node). Ids are each sending county's own: when counties of the caller
+    received this id from more than one sender, 409 sender_required lists those senders (all the caller's
+    correspondents), and the caller names one with ``?sender=``."""
+    senders = sorted({r.sender for r in rows})
+    if len(senders) > 1:
+        raise Problem("sender_required", f"messages from {', '.join(senders)} carry id {message_id}: "
+                      "add ?sender=<county> to name one",
+                      f"{'、'.join(senders)} 发来的报文都使用编号 {message_id}，请用 ?sender=<县区代码> 指明发送地",
+                      extensions={"senders": senders})
+    return min(rows, key=lambda r: r.direction != Direction.OUT)
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
 
@@ -56,11 +70,15 @@ class Queries:
         self.served = served
         self.trust = trust  # exchange.trust.Trust: opens payloads sealed at rest
 
-    async def message(self, message_id: str, counties: list[str]) -> dict[str, Any]:
-        """A county's view of one message: its own outbound copy first, else its inbound copy."""
+    async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
+        """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
+        the counterpart's feedback is shown."""
         visible = frozenset(counties)
+        query = select(messages).where(messages.c.id == message_id)
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(messages).where(messages.c.id == message_id))).all()
+            rows = (await conn.execute(query)).all()
             mine = [
                 r for r in rows
                 if (r.direction == Direction.OUT and r.sender in visible)
@@ -69,18 +87,20 @@ class Queries:
             if not mine:
                 raise Problem("message_not_found", f"no message {message_id} for this node's counties",
                               f"本节点服务的县区没有编号为 {message_id} 的报文")
-            row = min(mine, key=lambda r: r.direction != Direction.OUT)
+            row = one_per_sender(message_id, mine)
             answers = (
                 await conn.execute(
                     select(messages)
                     .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.FEEDBACK,
-                           messages.c.direction != row.direction)
+                           messages.c.direction != row.direction,
+                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
                     .order_by(messages.c.seq)
                 )
             ).all()
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
-                                                  obligations.c.receiver.in_(sorted(visible)))
+                                                  obligations.c.sender == row.sender,
+                                                  obligations.c.receiver == row.receiver)
             ) if row.direction == Direction.IN else None
         view = _summary(row, trust=self.trust)
         view["feedback"] = [_summary(a, trust=self.trust) for a in answers]

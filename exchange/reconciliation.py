@@ -17,8 +17,11 @@ request** with those ids. The sender copies the original outbox records of
 those ids, addressed to that peer only, back into its outbox; the relay
 publishes them again and the receiver stores them like any record.
 
-Control records carry no personal data, and are deduplicated on their id in
-the inbox like everything else.
+A message is (sending county, id) here as everywhere: a digest speaks only for
+what its sender sent its receiver, and a resend request gets only what its
+receiver sent its sender, so a county can neither make a node forget another
+county's records nor obtain them. Control records carry no personal data, and
+are deduplicated on (sender, id) in the inbox like everything else.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Callable
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import Envelope, MessageType
@@ -39,6 +42,7 @@ from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
 from exchange.config import Settings
 from exchange.domain.delivery import Direction
 from exchange.envelopes import Outgoing, new_envelope
+from exchange.storage.progress import outbox_sender
 from exchange.storage.sql import insert_ignoring_duplicates
 from exchange.storage.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
 from exchange.timeutil import SHANGHAI, as_utc, utcnow
@@ -162,9 +166,9 @@ class Reconciler:
                       now: datetime) -> int:
         """Handle a digest or resend request once; returns outbox records added."""
         first = await conn.execute(
-            insert_ignoring_duplicates(conn, inbox, "message_id").values(
-                message_id=envelope.id, type=envelope.message_type.value, topic=record.topic,
-                partition=record.partition, offset=record.offset, received_at=now)
+            insert_ignoring_duplicates(conn, inbox, "message_id", "sender").values(
+                message_id=envelope.id, sender=envelope.senderregion, type=envelope.message_type.value,
+                topic=record.topic, partition=record.partition, offset=record.offset, received_at=now)
         )
         if first.rowcount == 0:
             return 0
@@ -197,7 +201,7 @@ class Reconciler:
         log.warning("reconciliation %s->%s %s part %d/%d: %d of %d missing; asking for them again", peer, county,
                     day, data["part"], data["parts"], len(missing), len(ids))
         for chunk in _chunks(missing):
-            await conn.execute(delete(inbox).where(inbox.c.message_id.in_(chunk)))
+            await conn.execute(delete(inbox).where(inbox.c.sender == peer, inbox.c.message_id.in_(chunk)))
         request = self._envelope(MessageType.RESEND_REQUEST, county, peer, now)
         body = {"digest_id": envelope.id, "day": day.isoformat(), "ids": missing}
         await conn.execute(insert(outbox).values(**Outgoing(request, body, "").outbox_row(self.topics, now, self.trust)))
@@ -216,12 +220,11 @@ class Reconciler:
         copied = 0
         topic = self.topics.topic_for(peer)
         for chunk in _chunks(found):
-            latest = (
-                select(func.max(outbox.c.seq))
-                .where(outbox.c.message_id.in_(chunk), outbox.c.topic == topic, outbox.c.key == peer)
-                .group_by(outbox.c.message_id)
-            )
-            originals = (await conn.execute(select(outbox).where(outbox.c.seq.in_(latest)).order_by(outbox.c.seq))).all()
+            # The latest record of each id that this county sent (another county of this node may use the same id).
+            rows = await conn.execute(select(outbox).where(outbox.c.message_id.in_(chunk), outbox.c.topic == topic,
+                                                           outbox.c.key == peer).order_by(outbox.c.seq))
+            latest = {r.message_id: r for r in rows if outbox_sender(r.headers) == county}
+            originals = sorted(latest.values(), key=lambda r: r.seq)
             if originals:
                 await conn.execute(insert(outbox), [
                     {"message_id": o.message_id, "topic": o.topic, "partition": o.partition, "key": o.key,
@@ -270,7 +273,8 @@ class Reconciler:
                     for chunk in _chunks(list(still)):
                         arrived = set(await conn.scalars(
                             select(messages.c.id).where(messages.c.direction == Direction.IN,
-                                                        messages.c.receiver == row.county, messages.c.id.in_(chunk))))
+                                                        messages.c.receiver == row.county,
+                                                        messages.c.sender == row.peer, messages.c.id.in_(chunk))))
                         still = [i for i in still if i not in arrived]
                     item["still_missing"] = len(still)
                     item["status"] = "complete" if not row.missing else ("healed" if not still else "gap")

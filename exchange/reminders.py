@@ -61,8 +61,8 @@ class Reminders:
                     if reminder.at > now:
                         break
                     new = await conn.execute(
-                        insert_ignoring_duplicates(conn, reminders, "message_id", "kind").values(
-                            message_id=ob.message_id, kind=reminder.kind.value, receiver=ob.receiver,
+                        insert_ignoring_duplicates(conn, reminders, "message_id", "sender", "kind").values(
+                            message_id=ob.message_id, sender=ob.sender, kind=reminder.kind.value, receiver=ob.receiver,
                             due_at=ob.due_at, fire_at=reminder.at, emitted_at=now,
                         )
                     )

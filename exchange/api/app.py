@@ -27,6 +27,10 @@ from exchange.security.principals import Permission, Principal
 SEND_PROBLEMS = problems(PERMITTED, BODY, 404, 409, 503)
 #: A message id in a path, as the envelope allows it.
 MessageIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+#: Which county sent the message: ids are each sender's own, so two senders may have used the same one.
+SenderQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description=(
+    "The county that sent the message. Needed only when the caller's counties received this id from more "
+    "than one sender (answered with 409 sender_required, which lists them)."))]
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -100,19 +104,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/v1/messages/{message_id}/feedback", status_code=202, response_model=Accepted,
               responses=SEND_PROBLEMS, openapi_extra=document.body(FeedbackIn), tags=["messages"])
-    async def post_feedback(message_id: MessageIdPath, request: Request,
+    async def post_feedback(message_id: MessageIdPath, request: Request, sender: SenderQuery = None,
                             principal: Principal = Depends(node.auth.requires(Permission.ANSWER))) -> Response:
         """Answer a message this node's county received; the feedback travels back to its sender."""
         feedback = await parse_body(request, FeedbackIn)
-        feedback_id = await node.outbound.answer(message_id, feedback, principal=principal)
+        feedback_id = await node.outbound.answer(message_id, feedback, principal=principal, sender=sender)
         return _json({"id": feedback_id, "state": "accepted"}, 202)
 
-    @app.get("/v1/messages/{message_id}", response_model=MessageView, responses=problems(PERMITTED, PARAMETERS, 404),
-             tags=["messages"])
-    async def get_message(message_id: MessageIdPath, principal: Principal = Depends(node.auth.requires(Permission.READ))
-                          ) -> Response:
+    @app.get("/v1/messages/{message_id}", response_model=MessageView,
+             responses=problems(PERMITTED, PARAMETERS, 404, 409), tags=["messages"])
+    async def get_message(message_id: MessageIdPath, sender: SenderQuery = None,
+                          principal: Principal = Depends(node.auth.requires(Permission.READ))) -> Response:
         """The message, where it has got to (accepted, published, delivered, answered), and its feedback."""
-        return _json(await queries.message(message_id, visible_to(principal)))
+        return _json(await queries.message(message_id, visible_to(principal), sender))
 
     @app.get("/v1/inbox", response_model=InboxPage, responses=problems(PERMITTED, PARAMETERS, 400),
              tags=["messages"])

@@ -21,7 +21,8 @@ _MEANINGS = {
     401: "No valid API key or token (problem JSON, with WWW-Authenticate)",
     403: "The caller's role or counties do not allow it (problem JSON)",
     404: "No such message or record for the caller's counties (problem JSON)",
-    409: "The message cannot be answered, or its id was used for different content (problem JSON)",
+    409: "The message cannot be answered, its id was used for different content, or several senders used the id "
+         "and `sender` must name one (problem JSON)",
     413: "Body or batch too large (problem JSON)",
     415: "The body is not application/json (problem JSON)",
     422: "A field fails its contract; `errors` names each, never repeating the value (problem JSON)",

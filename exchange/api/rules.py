@@ -183,7 +183,7 @@ def router(node: Node) -> APIRouter:
         async with node.engine.connect() as conn:
             rows = (await conn.execute(select(reminders).where(reminders.c.receiver.in_(counties))
                                        .order_by(reminders.c.emitted_at.desc()).limit(500))).all()
-        return _json([{"message_id": r.message_id, "kind": r.kind, "receiver": r.receiver,
+        return _json([{"message_id": r.message_id, "sender": r.sender, "kind": r.kind, "receiver": r.receiver,
                        "due_at": r.due_at.isoformat(), "fire_at": r.fire_at.isoformat(),
                        "emitted_at": r.emitted_at.isoformat()} for r in rows])
 

@@ -79,3 +79,5 @@ class ProblemView(BaseModel):
     detail_zh: str
     instance: str | None = None
     errors: list[ProblemFieldError] | None = None
+    senders: list[str] | None = Field(None, description="sender_required: the counties that sent the caller's "
+                                                       "counties a message with this id; name one with ?sender=")

@@ -64,9 +64,10 @@ class MonitorFeed:
                 await self.apply([m for records in batches.values() for m in records])
 
     async def apply(self, records) -> None:  # noqa: ANN001 - aiokafka ConsumerRecords
-        """Store the newest revision of each obligation in the batch, and move its counts in the summary."""
+        """Store the newest revision of each obligation in the batch, and move its counts in the summary. An
+        obligation is named like its record, (sender, message id): two counties may use the same id."""
         positions: dict[tuple[str, int], int] = {}
-        newest: dict[str, dict[str, Any]] = {}
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
         for record in records:
             positions[(record.topic, record.partition)] = record.offset + 1
             try:
@@ -79,19 +80,22 @@ class MonitorFeed:
             if not (self.in_scope(row["receiver"]) or self.in_scope(row["sender"])):
                 continue
             self.applied += 1
-            seen = newest.get(row["message_id"])
+            key = (row["sender"], row["message_id"])
+            seen = newest.get(key)
             if seen is None or seen["revision"] < row["revision"]:
-                newest[row["message_id"]] = row
+                newest[key] = row
         async with self.engine.begin() as conn:
             await summary.lock(conn)
-            stored: dict[str, Any] = {}
+            stored: dict[tuple[str, str], Any] = {}
             if newest:  # as stored before this batch: the summary counts move from these
-                query = select(monitor_obligations).where(monitor_obligations.c.message_id.in_(list(newest)))
-                stored = {r.message_id: r._mapping for r in await conn.execute(query)}
-            changes = [(stored.get(message_id), row) for message_id, row in newest.items()
-                       if message_id not in stored or stored[message_id]["revision"] < row["revision"]]
+                query = select(monitor_obligations).where(
+                    monitor_obligations.c.message_id.in_(sorted({message_id for _, message_id in newest})))
+                stored = {(r.sender, r.message_id): r._mapping for r in await conn.execute(query)}
+                stored = {key: row for key, row in stored.items() if key in newest}
+            changes = [(stored.get(key), row) for key, row in newest.items()
+                       if key not in stored or stored[key]["revision"] < row["revision"]]
             if changes:
-                await conn.execute(upsert_many(conn, monitor_obligations, ["message_id"], COLUMNS,
+                await conn.execute(upsert_many(conn, monitor_obligations, ["message_id", "sender"], COLUMNS,
                                                only_if=lambda new: monitor_obligations.c.revision < new.revision),
                                    [row for _, row in changes])
             await summary.move(conn, changes)

@@ -231,7 +231,7 @@ class MonitorQueries:
     # overdue
     # ---------------------------------------------------------------------------------------------
     async def overdue(self, *, now: datetime, limit: int = OVERDUE_PAGE, cursor: str | None = None) -> dict[str, Any]:
-        """Open obligations past their deadline, by due day and message id, one page at a time.
+        """Open obligations past their deadline, by due day, message id and sender, one page at a time.
 
         ``count`` is the number of all overdue obligations; ``items`` holds at most ``limit`` of them,
         after ``cursor`` (the ``next_cursor`` of the page before); ``has_more`` says whether more follow.
@@ -240,21 +240,22 @@ class MonitorQueries:
         overdue = and_(mo.c.answered_at.is_(None), mo.c.cancelled_at.is_(None), mo.c.paused.is_(False),
                        mo.c.due_at < now, self._scope_condition(mo.c.receiver))
         after = _decode_cursor(cursor) if cursor else None
-        # Python's order of (due day, message id), also on a PostgreSQL server with a linguistic collation.
+        # Python's order of (due day, message id, sender), also on a PostgreSQL server with a linguistic collation;
+        # two counties may use the same id, so the sender is part of the order.
         message_id = mo.c.message_id.collate("C") if self.engine.dialect.name == "postgresql" else mo.c.message_id
         columns = (mo.c.message_id, mo.c.message_type, mo.c.sender, mo.c.receiver, mo.c.due_at, mo.c.due_day)
-        ordered = select(*columns).where(overdue).order_by(mo.c.due_day, message_id)
+        ordered = select(*columns).where(overdue).order_by(mo.c.due_day, message_id, mo.c.sender)
         async with self.engine.connect() as conn:
             await _custom_plans(conn)
             if self.scope_in_sql:
                 total = await conn.scalar(select(func.count()).select_from(mo).where(overdue))
                 if after is not None:
-                    ordered = ordered.where(tuple_(mo.c.due_day, message_id) > tuple_(*after))
+                    ordered = ordered.where(tuple_(mo.c.due_day, message_id, mo.c.sender) > tuple_(*after))
                 rows = (await conn.execute(ordered.limit(limit + 1))).all()
             else:  # an opaque in_scope: filter while reading, count what passes
                 seen = [r for r in (await conn.execute(ordered)).all() if self.in_scope(r.receiver)]
                 total = len(seen)
-                rows = [r for r in seen if after is None or (r.due_day, r.message_id) > after][: limit + 1]
+                rows = [r for r in seen if after is None or (r.due_day, r.message_id, r.sender) > after][: limit + 1]
         page, has_more = rows[:limit], len(rows) > limit
         today = local_day(now)
         days: dict[tuple[str, date], int] = {}
@@ -270,7 +271,7 @@ class MonitorQueries:
             })
         return {
             "as_of": now.isoformat(), "count": total, "items": items, "limit": limit, "has_more": has_more,
-            "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id) if page else cursor,
+            "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id, page[-1].sender) if page else cursor,
         }
 
 
@@ -298,13 +299,16 @@ def _sender_rates(t: dict[str, int]) -> dict[str, Any]:
     return {**t, "on_time_rate": t["sent_on_time"] / t["due"] if t["due"] else None}
 
 
-def _encode_cursor(day: date, message_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{day.isoformat()}|{message_id}".encode()).decode().rstrip("=")
+def _encode_cursor(day: date, message_id: str, sender: str) -> str:
+    return base64.urlsafe_b64encode(f"{day.isoformat()}|{message_id}|{sender}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[date, str]:
+def _decode_cursor(cursor: str) -> tuple[date, str, str]:
+    """A cursor made before senders were in it ("day|id") resumes before every sender of that id."""
     try:
-        day, message_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|", 1)
-        return date.fromisoformat(day), message_id
+        day, message_id, *sender = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        if len(sender) > 1:
+            raise ValueError
+        return date.fromisoformat(day), message_id, "".join(sender)
     except (ValueError, UnicodeDecodeError):
         raise Problem("invalid_cursor") from None

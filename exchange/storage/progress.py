@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-from sqlalchemy import and_, case, func, or_, update
+import orjson
+
+from sqlalchemy import and_, case, func, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.domain.delivery import DeliveryState, Direction, states_before
 from exchange.storage.tables import messages
 
-#: Ids per UPDATE (bound parameters stay well under the databases' limits).
-CHUNK = 1000
+#: Messages per UPDATE (bound parameters stay well under the databases' limits).
+CHUNK = 500
 
 
-async def advance_sent(conn: AsyncConnection, message_ids: Sequence[str | None], state: DeliveryState, stamp: str,
+class Sent(NamedTuple):
+    """A message one of this node's counties sent: ids are the sender's own, so the sender is part of the name
+    (and the receiver too, so that only the counterpart's reply moves it)."""
+
+    sender: str
+    receiver: str
+    id: str
+
+
+def replied_to(sender: str, receiver: str, in_reply_to: str | None) -> Sent | None:
+    """The message a reply from `sender` to `receiver` answers: one `receiver` sent to `sender`."""
+    return Sent(receiver, sender, in_reply_to) if in_reply_to else None
+
+
+def outbox_sender(headers: str) -> str | None:
+    """The sending county of an outbox record (its ce_senderregion header); None for records that are no message."""
+    return next((value for name, value in orjson.loads(headers) if name == "ce_senderregion"), None)
+
+
+async def advance_sent(conn: AsyncConnection, sent: Sequence[Sent | None], state: DeliveryState, stamp: str,
                        now: datetime) -> None:
     """Stamp when each message first reached `state` (column `stamp`), and move its state there, never back.
 
@@ -23,11 +44,13 @@ async def advance_sent(conn: AsyncConnection, message_ids: Sequence[str | None],
     feedback may overtake its delivery receipt)."""
     column = messages.c[stamp]
     earlier = messages.c.state.in_(states_before(state))
-    ids = [i for i in dict.fromkeys(message_ids) if i is not None]
-    for start in range(0, len(ids), CHUNK):
+    wanted = [s for s in dict.fromkeys(sent) if s is not None]
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
         await conn.execute(
             update(messages)
-            .where(and_(messages.c.id.in_(ids[start:start + CHUNK]), messages.c.direction == Direction.OUT,
+            .where(and_(messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.OUT,
+                        tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(chunk),
                         or_(column.is_(None), earlier)))
             .values({stamp: func.coalesce(column, now), "state": case((earlier, state), else_=messages.c.state)})
         )

@@ -54,7 +54,8 @@ metadata = MetaData(
     }
 )
 
-# One row per message a served county sent (direction "out") or received ("in").
+# One row per message a served county sent (direction "out") or received ("in"). A message is (sender, id):
+# ids are chosen by the sending county's systems, so two counties may use the same one (migration 0012).
 messages = Table(
     "messages",
     metadata,
@@ -75,7 +76,7 @@ messages = Table(
     Column("published_at", UtcDateTime),
     Column("delivered_at", UtcDateTime),
     Column("answered_at", UtcDateTime),
-    UniqueConstraint("id", "direction"),
+    UniqueConstraint("id", "direction", "sender"),
     Index("ix_messages_inbox", "direction", "receiver", "seq"),
     Index("ix_messages_in_reply_to", "in_reply_to"),
 )
@@ -101,11 +102,13 @@ outbox = Table(
     Index("ix_outbox_partition_pending", "topic", "partition", "published_at"),
 )
 
-# Every record id this node has consumed: the consumer's deduplication key.
+# Every record this node has consumed, by (id, sending county): the consumer's deduplication key. Rows
+# consumed before migration 0012 whose sender could not be told (receipts, control records) have sender "".
 inbox = Table(
     "inbox",
     metadata,
     Column("message_id", String(64), primary_key=True),
+    Column("sender", String(6), primary_key=True),
     Column("type", String(32), nullable=False),
     Column("topic", String(128), nullable=False),
     Column("partition", Integer, nullable=False),
@@ -142,13 +145,13 @@ quarantine = Table(
     UniqueConstraint("topic", "partition", "offset"),
 )
 
-# Feedback obligations of this node's counties (receiver side), one per inbound record.
+# Feedback obligations of this node's counties (receiver side), one per inbound record (id, sender).
 obligations = Table(
     "obligations",
     metadata,
     Column("message_id", String(64), primary_key=True),
     Column("message_type", String(32), nullable=False),
-    Column("sender", String(6), nullable=False),
+    Column("sender", String(6), primary_key=True),
     Column("receiver", String(6), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Column("due_at", UtcDateTime, nullable=False),
@@ -170,6 +173,7 @@ reminders = Table(
     "reminders",
     metadata,
     Column("message_id", String(64), primary_key=True),
+    Column("sender", String(6), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Column("receiver", String(6), nullable=False),
     Column("due_at", UtcDateTime, nullable=False),
@@ -197,13 +201,13 @@ calendar_overrides = Table(
     Column("name", String(128), nullable=False, default=""),
 )
 
-# The monitor's copy of every obligation in its scope: lifecycle facts only, no personal field.
+# The monitor's copy of every obligation in its scope, by (id, sender): lifecycle facts only, no personal field.
 monitor_obligations = Table(
     "monitor_obligations",
     metadata,
     Column("message_id", String(64), primary_key=True),
     Column("message_type", String(32), nullable=False),
-    Column("sender", String(6), nullable=False),
+    Column("sender", String(6), primary_key=True),
     Column("receiver", String(6), nullable=False),
     Column("agreement_id", String(64), nullable=False),
     Column("agreement_version", Integer, nullable=False),

@@ -51,7 +51,7 @@ from exchange.domain.delivery import DeliveryState
 from exchange.metrics import NodeMetrics
 from exchange.security.payload_crypto import PayloadKeyMissing
 from exchange.security import evidence
-from exchange.storage.progress import advance_sent
+from exchange.storage.progress import Sent, advance_sent, outbox_sender
 from exchange.storage.tables import outbox
 from exchange.timeutil import utcnow
 from exchange.transport.admin import TopicProvisioner
@@ -279,15 +279,21 @@ class Relay:
     async def _mark_published(self, rows: list) -> None:
         now = utcnow()
         seqs = [row.seq for row in rows]
-        ids = [row.message_id for row in rows]
+        sent = [_sent(row) for row in rows]
         async with self.engine.begin() as conn:
             # claimed_by stays: it records which relay published the record.
             await conn.execute(
                 update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now, claim_expires_at=None)
             )
-            await advance_sent(conn, ids, DeliveryState.PUBLISHED, "published_at", now)
+            await advance_sent(conn, sent, DeliveryState.PUBLISHED, "published_at", now)
             await evidence.append_many(conn, [
                 {"event": "published", "message_id": row.message_id, "principal": self.instance,
                  "detail": {"topic": row.topic, "partition": row.partition, "key": row.key}}
                 for row in rows
             ], at=now)
+
+
+def _sent(row) -> Sent | None:  # noqa: ANN001 - an outbox row
+    """The message an outbox record publishes (None for records that are no message)."""
+    sender = outbox_sender(row.headers)
+    return Sent(sender, row.key, row.message_id) if sender else None

@@ -3,8 +3,6 @@ in its headers; the records behind them are delivered; an admin replays one afte
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -12,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from contracts import MessageType, OutflowRegistration
 from contracts.registry import PAYLOAD_MODELS, SCHEMA_VERSIONS
-from exchange.envelopes import _RECEIPT_NAMESPACE, new_envelope
+from exchange.envelopes import new_envelope, receipt_id
 from exchange.storage.tables import outbox
 from exchange.timeutil import utcnow
 from exchange.transport.cloudevents import encode_data, to_headers
@@ -112,8 +110,8 @@ async def test_poison_records_are_set_aside_and_the_partition_keeps_flowing(sqli
     assert garbage.status_code == 422
     missing = await haishu.http.post("/v1/quarantine/999999/replay", headers=ADMIN)
     assert missing.status_code == 404
-    receipt_id = str(uuid.uuid5(_RECEIPT_NAMESPACE, "poison-v11"))
-    await wait_until(lambda: _published(haishu, receipt_id), timeout=60, what="the receipt of the replayed record")
+    receipt = receipt_id(HUI, "poison-v11")
+    await wait_until(lambda: _published(haishu, receipt), timeout=60, what="the receipt of the replayed record")
 
     after = (await haishu.http.get("/v1/quarantine", headers=ADMIN)).json()["items"]
     print(f"\n[poison] written straight to {topic}/{partition}: {len(poison)} poison records "

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 async def every_record(bootstrap: str, prefix: str) -> list[Any]:
     """Every record of every topic of the federation, as any Kafka client with read access sees it."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - topics() drops the partitions
@@ -38,7 +38,8 @@ async def every_record(bootstrap: str, prefix: str) -> list[Any]:
         assert partitions, f"no topic of {prefix}"
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp, first in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, first)
         records: list[Any] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60

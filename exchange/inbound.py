@@ -100,10 +100,7 @@ class Inbound:
                     envelope, data = self._decode(record)
                 except Rejected as rejected:
                     sent += await self._quarantine(conn, record, rejected, now)
-                    trail.append({"event": "rejected", "message_id": rejected.message_id, "county": record.key,
-                                  "principal": "kafka", "detail": {"code": rejected.code, "topic": record.topic,
-                                                                   "partition": record.partition,
-                                                                   "offset": record.offset}})
+                    trail.append(_rejected_entry(record, rejected))
                     continue
                 trail.append({"event": "received", "message_id": envelope.id, "county": envelope.receiverregion,
                               "principal": f"county:{envelope.senderregion}",
@@ -173,9 +170,7 @@ class Inbound:
         strays = await self._not_from_counterpart(conn, list(unique.values()))
         for record, rejected in strays:
             sent += await self._quarantine(conn, record, rejected, now)
-            trail.append({"event": "rejected", "message_id": rejected.message_id, "county": record.key,
-                          "principal": "kafka", "detail": {"code": rejected.code, "topic": record.topic,
-                                                           "partition": record.partition, "offset": record.offset}})
+            trail.append(_rejected_entry(record, rejected))
         if strays:
             quarantined = {id(record) for record, _ in strays}
             unique = {key: item for key, item in unique.items() if id(item[0]) not in quarantined}
@@ -371,6 +366,13 @@ class Inbound:
             )
         log.info("quarantined record %d replayed: %s", seq, result)
         return result, message_id, sent
+
+
+def _rejected_entry(record: Record, rejected: Rejected) -> dict[str, Any]:
+    """The evidence entry of a record set aside (where it was on the topic, and why)."""
+    return {"event": "rejected", "message_id": rejected.message_id, "county": record.key, "principal": "kafka",
+            "detail": {"code": rejected.code, "topic": record.topic, "partition": record.partition,
+                       "offset": record.offset}}
 
 
 def _identity(envelope: Envelope) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from typing import Annotated, Any, AsyncIterator
 
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import Response
 
 from exchange.api import document, errors, keys, operations, rules, scrape
@@ -58,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await node.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served by the node itself, no CDN or Google font
         title="Migrant-population exchange node 流动人口信息交换节点",
         version="1.0",
         description=f"Serves counties {', '.join(settings.counties)}. Errors are RFC 9457 problem JSON in Chinese and English.",

@@ -6,10 +6,9 @@ from typing import Annotated, Any, AsyncIterator
 
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import Response
 
-from exchange.api import document, errors, keys, operations, rules, scrape
+from exchange.api import docs_pages, document, errors, keys, operations, rules, scrape
 from exchange.api.auth import counties_for, require_county
 from exchange.api.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.api.errors import parse_body
@@ -59,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await node.stop()
 
-    app = FastAPIOffline(  # /docs and /redoc with their scripts served by the node itself, no CDN or Google font
+    app = docs_pages.application(  # /docs and /redoc need nothing from outside the node
         title="Migrant-population exchange node 流动人口信息交换节点",
         version="1.0",
         description=f"Serves counties {', '.join(settings.counties)}. Errors are RFC 9457 problem JSON in Chinese and English.",

@@ -7,9 +7,8 @@ from typing import Annotated, AsyncIterator, Literal
 import orjson
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
-from fastapi_offline import FastAPIOffline
 
-from exchange.api import document, errors, keys, scrape
+from exchange.api import docs_pages, document, errors, keys, scrape
 from exchange.api.document import PARAMETERS, PERMITTED, problems
 from exchange.config import Settings
 from exchange.monitor.export import to_csv, to_xlsx
@@ -46,7 +45,8 @@ def create_monitor_app(settings: Settings) -> FastAPI:
             await node.stop()
 
     scope = "all provinces" if "all" in settings.monitor_scope else ", ".join(settings.monitor_scope)
-    app = FastAPIOffline(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0", lifespan=lifespan,
+    app = docs_pages.application(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0",
+                                 lifespan=lifespan,
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
     scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())

@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run [SIMULATE=1] [ARGS="--rate 20 --duration 60"]: three county nodes over an embedded broker
+## Three county nodes and a monitor over an embedded broker: `make run`, `make run SIMULATE=1` (with simulated
+## traffic), `make run SIMULATE=1 ARGS="--rate 20 --duration 60"`, `make run ARGS="--duration 60"`
 run: install
 	$(BIN)/mpx run $(RUN_ARGS)
 

@@ -74,7 +74,11 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         format: Format = "json",  # noqa: A002
         principal: Principal = monitor,
     ) -> Response:
-        """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums."""
+        """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums.
+
+        Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
+        and those not yet due; `headline` says which rates head the answer (assessable while the period runs,
+        the full cohort once it has ended) and `definitions` states each."""
         if end <= start:
             raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
         answer = await queries_for(principal).timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())

@@ -145,7 +145,8 @@ def keys_create(
                              "provincial_monitor, national_monitor or admin on a monitor (MPX_ROLE)."),
     name: str = typer.Option(..., help="持有者 Who holds it, e.g. 徽县卫健局流动人口信息系统"),
     county: list[str] = typer.Option([], help="代表的县 (本节点服务的县，可重复) County it acts for, one this node serves (repeat)."),
-    province: list[str] = typer.Option([], help="省级监测覆盖的省，33 或 330000 (可重复) Province a provincial monitor oversees (repeat)."),
+    province: list[str] = typer.Option([], help="省级监测覆盖的省，33 或 330000 (可重复) Province a provincial "
+                                       "monitor oversees (repeat)."),
     days: int = typer.Option(365, help="有效天数 (1 到 3650) Days until it expires (1 to 3650)."),
 ) -> None:
     """创建密钥并只显示一次. Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
@@ -193,7 +194,8 @@ def keys_revoke(key_id: str = typer.Argument(..., help="要吊销的密钥编号
 
 @keys.command("rotate-signing")
 def keys_rotate_signing(
-    county: str = typer.Option(..., help="更换 Ed25519 签名密钥的县 County whose Ed25519 signing key is replaced, e.g. 621227."),
+    county: str = typer.Option(..., help="更换 Ed25519 签名密钥的县 County whose Ed25519 signing key is replaced, "
+                               "e.g. 621227."),
     overlap_days: float = typer.Option(7.0, help="旧密钥与新密钥并存的天数 Days the old key stays valid beside the new one."),
 ) -> None:
     """为县更换签名密钥，立即生效. A new signing key for a county, valid from now; older keys end after the overlap.
@@ -227,7 +229,9 @@ def keys_rotate_signing(
 
 
 @keys.command("new-payload-key")
-def keys_new_payload_key(key_id: str = typer.Option("", help="密钥编号 (默认 p<日期>) Id of the key (default: p<date>).")) -> None:
+def keys_new_payload_key(
+    key_id: str = typer.Option("", help="密钥编号 (默认 p<日期>) Id of the key (default: p<date>)."),
+) -> None:
     """生成新的 AES-256 载荷密钥. Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then
     run `mpx reseal`)."""
     from exchange.security.payload_crypto import new_key
@@ -239,7 +243,8 @@ def keys_new_payload_key(key_id: str = typer.Option("", help="密钥编号 (默�
 @app.command()
 def reseal() -> None:
     """用当前载荷密钥重新加密全部存储数据. Re-encrypt every stored payload, outbox and quarantined record and signing
-    key with the current payload key (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key from the setting afterwards."""
+    key with the current payload key (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key
+    from the setting afterwards."""
     from exchange.config import Settings
     from exchange.security.payload_crypto import PayloadCipher
     from exchange.storage.database import create_engine, migrate

@@ -150,9 +150,9 @@ class Timeliness:
     def p90_response_working_days(self) -> int | None:
         return nearest_rank(self.response_histogram, 90)
 
-    def to_dict(self, headline: Basis = "cohort") -> dict[str, Any]:
-        """The figures as a monitor answers them; `headline` picks the rates that head them."""
-        assessable = headline == "assessable"
+    def to_dict(self, basis: Basis = "cohort") -> dict[str, Any]:
+        """The figures as a monitor answers them; `basis` picks the rates that head them (see ``headline``)."""
+        assessable = basis == "assessable"
         return {
             "due": self.due,
             "answered": self.answered,

@@ -67,7 +67,8 @@ class ReferenceMonitorQueries:
             keys = {id(f): group_key(group_by, side)(r) for f, r in zip(facts, rows)}
             groups = timeliness(facts, now=now, start=start, end=end, key=lambda f: keys[id(f)])
             basis = headline(end, now)
-            out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
+            out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)}
+                   for k, g in sorted(groups.items())]
             total = combine(groups.values()).to_dict(basis)
         else:
             rows = [r for r in await self._rows(and_(mo.c.sender_due_day >= start, mo.c.sender_due_day < end))

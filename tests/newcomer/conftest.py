@@ -56,7 +56,7 @@ def free_block(size: int = 4) -> int:
     raise RuntimeError("no free block of ports")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once this folder's tests are done
 def local_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     """`make run` with no setting: every MPX_*, KAFKA_* and DATABASE_URL variable of the test run is left out."""
     var = tmp_path_factory.mktemp("make-run")

@@ -97,7 +97,7 @@ def test_the_quick_start_goes_from_a_record_sent_to_its_answer_seen(local_federa
             if ok or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        print(f"{what}: {out[:300]}")
+        print(f"{what} ({patience - (deadline - time.monotonic()):.1f} s): {out[:300]}")
         assert ok, (what, line, out)
     # the body `mpx example` printed was complete: a real person's record, as the contract wants it
     sent = json.loads((tmp_path / "outflow.json").read_text())

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from contracts import region_name
+from contracts.dates import today_in_china
 from exchange.storage.database import create_engine
 
 
@@ -169,7 +170,8 @@ async def run_federation(
             url = urls[member.county]
             print_fn(f"{member.county} {region_name(member.county)} {ROLES[member.role]}: {url}  "
                      f"文档 docs: {url}/docs  API 密钥 key: {api_key(var, member.county)}")
-        print_fn(f"全国监测 national monitor: {monitor_url}/v1/monitor/timeliness?from=2026-01-01&to=2027-01-01  "
+        year = today_in_china().year
+        print_fn(f"全国监测 national monitor: {monitor_url}/v1/monitor/timeliness?from={year}-01-01&to={year + 1}-01-01  "
                  f"文档 docs: {monitor_url}/docs  API 密钥 key: {api_key(var, 'monitor')}")
         print_fn(f"日志、数据库和密钥文件 (api-key-<县>) 在 logs, databases and key files (api-key-<county>) in {var}/"
                  " — Ctrl-C 全部停止 stops everything")

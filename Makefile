@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-ARGS   ?=
-ifdef SIMULATE
-ARGS += --simulate
-endif
+## SIMULATE=1 adds the simulator; ARGS are passed on as well (they never replace it). SIMULATE=0 or empty: none.
+SIMULATE ?=
+ARGS     ?=
+RUN_ARGS  = $(strip $(if $(filter-out 0 no false,$(SIMULATE)),--simulate) $(ARGS))
 
 .PHONY: install run test unit schemas infra bench clean
 
@@ -19,16 +19,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run [SIMULATE=1] [ARGS="--rate 20 --duration 60"]: three county nodes over an embedded broker
+## Three county nodes and a monitor over an embedded broker: `make run`, `make run SIMULATE=1` (with simulated
+## traffic), `make run SIMULATE=1 ARGS="--rate 20 --duration 60"`, `make run ARGS="--duration 60"`
 run: install
-	$(BIN)/mpx run $(ARGS)
+	$(BIN)/mpx run $(RUN_ARGS)
 
-## Java/Maven for the Kafka broker, PostgreSQL server binaries; Kafka jars fetched once into ~/.cache/mpx
+## Java/Maven for the Kafka broker, PostgreSQL server binaries, Chromium for the offline documentation test;
+## Kafka jars fetched once into ~/.cache/mpx
 infra:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q default-jre-headless maven; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q postgresql; }
+	@command -v chromium >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; }
 	bash deploy/kafka/kafka.sh fetch
 
 test: install infra

@@ -222,10 +222,10 @@ _FEEDBACK_REASONS = {
 }
 
 
-def feedback_example(seed: int = 0, *, status: str | None = None) -> dict[str, Any]:
-    """An answer to a record; the status cycles through all five with the seed."""
+def feedback_example(seed: int = 0, *, status: str | None = None, sender: str | None = None) -> dict[str, Any]:
+    """An answer to a record (by ``sender``, the county answering); the status cycles through all five with the seed."""
     status = status or ("received", "confirmed", "not_found", "moved_on", "rejected")[seed % 5]
-    sender, receiver = REGIONS[(seed + 1) % 3], REGIONS[seed % 3]
+    sender, receiver = sender or REGIONS[(seed + 1) % 3], REGIONS[seed % 3]
     return {
         "status": status,
         "reason": _FEEDBACK_REASONS.get(status),

@@ -1,4 +1,7 @@
-"""The `mpx` command: run a node, run a local federation, simulate traffic."""
+"""The `mpx` command: run a node, run a local federation, simulate traffic.
+
+Every command and option an office runs says what it does in Chinese beside English (tests/newcomer/test_cli_help.py).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ console = Console()
 
 @app.command()
 def node() -> None:
-    """Run one node with the settings from the environment (see README: configuration)."""
+    """运行一个节点，配置取自环境变量 (见 README: Configuration). Run one node with the settings from the environment."""
     import uvicorn
 
     from exchange.api.app import create_app
@@ -36,40 +39,67 @@ def node() -> None:
 
 @app.command()
 def run(
-    simulate: bool = typer.Option(False, "--simulate", help="Also post realistic traffic and answer it."),
-    rate: float = typer.Option(5.0, help="Messages per second the simulator posts."),
-    duration: float = typer.Option(0, help="Stop after this many seconds (0: until Ctrl-C)."),
-    base_port: int = typer.Option(8101, help="Port of the first node; the others follow."),
-    var: Path = typer.Option(Path("var/run"), help="Where node databases and logs go."),
+    simulate: bool = typer.Option(False, "--simulate", help="同时模拟业务流量并反馈 Also post realistic traffic and answer it."),
+    rate: float = typer.Option(5.0, help="模拟器每秒发送的报文数 Messages per second the simulator posts."),
+    duration: float = typer.Option(0, help="运行秒数后停止 (0: 直到 Ctrl-C) Stop after this many seconds (0: until Ctrl-C)."),
+    base_port: int = typer.Option(8101, help="第一个节点的端口，其余依次递增 Port of the first node; the others follow."),
+    var: Path = typer.Option(Path("var/run"), help="节点数据库、日志和 API 密钥的目录 Where node databases, logs and API keys go."),
 ) -> None:
-    """Start the local federation: 621227 徽县, 542526 改则县 and 330203 海曙区, over Kafka."""
+    """启动本地联盟: 621227 徽县, 542526 改则县, 330203 海曙区 和全国监测节点. Start the local federation: three county
+    nodes and a national monitor, over Kafka."""
     from exchange.federation import run_federation
 
     try:
         asyncio.run(run_federation(base_port=base_port, simulate=simulate, rate=rate, duration=duration or None,
                                    var=var, print_fn=lambda text: console.print(text, soft_wrap=True)))
     except KeyboardInterrupt:
-        console.print("stopped")
+        console.print("已停止 stopped")
 
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the node's database schema (DATABASE_URL)."""
+    """创建或升级节点数据库结构 (DATABASE_URL). Create or upgrade the node's database schema."""
     from exchange.config import Settings
     from exchange.storage.database import migrate as run_migrations
 
     asyncio.run(run_migrations(Settings().database_url))
-    console.print("database is at the newest schema")
+    console.print("数据库已是最新结构 database is at the newest schema")
 
 
-monitor = typer.Typer(help="The monitor's own data (a node started with MPX_ROLE=monitor).")
+@app.command()
+def example(
+    message_type: str = typer.Argument(..., help="报文类型 Message type: outflow_registration, pregnancy_check, "
+                                       "birth, return_cancellation, or feedback (the body of an answer)."),
+    sender: str = typer.Option("621227", "--from", help="发送县 Sending county: 621227, 542526 or 330203."),
+    receiver: str = typer.Option("330203", "--to", help="接收县 Receiving county: 621227, 542526 or 330203."),
+    message_id: str = typer.Option("", "--id", help="报文编号 (可选) Message id to set (optional)."),
+    status: str = typer.Option("confirmed", help="反馈状态 Feedback status: received, confirmed, not_found, "
+                               "moved_on or rejected."),
+    seed: int = typer.Option(0, help="换一个人 Another seed, another (fictitious) person."),
+) -> None:
+    """打印一条完整有效的报文 (虚构人员), 可直接 POST. Print a complete, valid message body (a fictitious person) to
+    POST to /v1/messages, or with `feedback` one to POST to /v1/messages/{id}/feedback."""
+    import json
+
+    from exchange.examples import ExampleRefused, submission
+
+    try:
+        body = submission(message_type, sender=sender, receiver=receiver, message_id=message_id or None,
+                          status=status, seed=seed)
+    except ExampleRefused as refused:
+        console.print(f"[red]{refused} ({refused.zh})[/red]")
+        raise typer.Exit(2) from None
+    print(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+monitor = typer.Typer(help="监测节点自身的数据 The monitor's own data (a node started with MPX_ROLE=monitor).")
 app.add_typer(monitor, name="monitor")
 
 
 @monitor.command("rebuild-summary")
 def monitor_rebuild_summary() -> None:
-    """Recompute the timeliness summaries (both sides) from the stored obligations (DATABASE_URL), e.g. after a
-    bulk load.
+    """由已存的反馈义务重算及时性汇总 (批量导入后). Recompute the timeliness summaries (both sides) from the stored
+    obligations (DATABASE_URL), e.g. after a bulk load.
 
     The monitor's feed keeps the summary exact as it applies events; only data written around it needs this.
     """
@@ -88,8 +118,10 @@ def monitor_rebuild_summary() -> None:
     console.print(f"monitor summary rebuilt: {asyncio.run(main()):,} rows")
 
 
-keys = typer.Typer(help="API keys of local systems, monitors and admins (shown once, stored hashed).")
-evidence = typer.Typer(help="The evidence chain: verify it, export and check one case's bundle.")
+keys = typer.Typer(help="本地系统、监测和管理员的 API 密钥 (只显示一次，散列存储) API keys of local systems, monitors "
+                   "and admins (shown once, stored hashed).")
+evidence = typer.Typer(help="证据链: 校验、导出和核查单个案件的证据包 The evidence chain: verify it, export and check one "
+                       "case's bundle.")
 app.add_typer(keys, name="keys")
 app.add_typer(evidence, name="evidence")
 
@@ -116,14 +148,15 @@ def _operator() -> str:
 
 @keys.command("create")
 def keys_create(
-    role: str = typer.Option(..., help="county_system, county_operator or admin on a node; provincial_monitor, "
-                             "national_monitor or admin on a monitor (MPX_ROLE)."),
-    name: str = typer.Option(..., help="Who holds it, e.g. 徽县卫健局流动人口信息系统"),
-    county: list[str] = typer.Option([], help="County it acts for, one this node serves (repeat for several)."),
-    province: list[str] = typer.Option([], help="Province a provincial monitor oversees, 33 or 330000 (repeat)."),
-    days: int = typer.Option(365, help="Days until it expires (1 to 3650)."),
+    role: str = typer.Option(..., help="角色 Role: county_system, county_operator or admin on a node; "
+                             "provincial_monitor, national_monitor or admin on a monitor (MPX_ROLE)."),
+    name: str = typer.Option(..., help="持有者 Who holds it, e.g. 徽县卫健局流动人口信息系统"),
+    county: list[str] = typer.Option([], help="代表的县 (本节点服务的县，可重复) County it acts for, one this node serves (repeat)."),
+    province: list[str] = typer.Option([], help="省级监测覆盖的省，33 或 330000 (可重复) Province a provincial "
+                                       "monitor oversees (repeat)."),
+    days: int = typer.Option(365, help="有效天数 (1 到 3650) Days until it expires (1 to 3650)."),
 ) -> None:
-    """Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
+    """创建密钥并只显示一次. Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
     from exchange.config import Settings
     from exchange.security.keystore import GrantRefused, check_grant
 
@@ -136,13 +169,13 @@ def keys_create(
     store = _keystore()
     issued = asyncio.run(store.issue(grant, by=_operator()))
     asyncio.run(store.engine.dispose())
-    console.print(f"key id {issued.key_id}; the key (shown only now):")
+    console.print(f"密钥编号 key id {issued.key_id}; 密钥 (只显示这一次) the key (shown only now):")
     print(issued.key)
 
 
 @keys.command("list")
 def keys_list() -> None:
-    """Keys with their role, jurisdiction and state (never the secret)."""
+    """列出密钥的角色、辖区和状态 (不显示密钥本身). Keys with their role, jurisdiction and state (never the secret)."""
     from rich.table import Table
 
     store = _keystore()
@@ -156,22 +189,25 @@ def keys_list() -> None:
 
 
 @keys.command("revoke")
-def keys_revoke(key_id: str) -> None:
-    """Revoke a key at once (nodes stop accepting it within seconds). The same as DELETE /v1/admin/keys/{key_id}."""
+def keys_revoke(key_id: str = typer.Argument(..., help="要吊销的密钥编号 Id of the key to revoke.")) -> None:
+    """立即吊销密钥 (节点数秒内停止接受). Revoke a key at once (nodes stop accepting it within seconds). The same
+    as DELETE /v1/admin/keys/{key_id}."""
     store = _keystore()
     done = asyncio.run(store.revoke(key_id, by=_operator()))
     asyncio.run(store.engine.dispose())
-    console.print({True: "revoked", False: "already revoked", None: "no such key"}[done])
+    console.print({True: "已吊销 revoked", False: "此前已吊销 already revoked", None: "无此密钥 no such key"}[done])
     raise typer.Exit(1 if done is None else 0)
 
 
 @keys.command("rotate-signing")
 def keys_rotate_signing(
-    county: str = typer.Option(..., help="County whose Ed25519 signing key is replaced, e.g. 621227."),
-    overlap_days: float = typer.Option(7.0, help="Days the old key stays valid beside the new one."),
+    county: str = typer.Option(..., help="更换 Ed25519 签名密钥的县 County whose Ed25519 signing key is replaced, "
+                               "e.g. 621227."),
+    overlap_days: float = typer.Option(7.0, help="旧密钥与新密钥并存的天数 Days the old key stays valid beside the new one."),
 ) -> None:
-    """A new signing key for a county, valid from now; older keys end after the overlap. The running node
-    publishes the new key on the keys topic and signs with it within 30 seconds (or at its next start)."""
+    """为县更换签名密钥，立即生效. A new signing key for a county, valid from now; older keys end after the overlap.
+    The running node publishes the new key on the keys topic and signs with it within 30 seconds (or at its next
+    start)."""
     from datetime import timedelta
 
     from exchange.config import Settings
@@ -201,9 +237,9 @@ def keys_rotate_signing(
 
 @keys.command("rotate-sealing")
 def keys_rotate_sealing(
-    county: str = typer.Option(..., help="County whose X25519 sealing key is replaced, e.g. 330203."),
+    county: str = typer.Option(..., help="更换加密密钥的县区 County whose X25519 sealing key is replaced, e.g. 330203."),
 ) -> None:
-    """A new sealing key for a county (records are sealed end to end to it). 新的端到端加密密钥.
+    """为县区生成新的端到端加密密钥. A new sealing key for a county (records are sealed end to end to it).
 
     The running node publishes it on the keys topic within 30 seconds; senders seal to it once they learn it.
     Older keys stay, so records sealed to them that are still on their way (or resent) still open."""
@@ -230,8 +266,11 @@ def keys_rotate_sealing(
 
 
 @keys.command("new-payload-key")
-def keys_new_payload_key(key_id: str = typer.Option("", help="Id of the key (default: p<date>).")) -> None:
-    """Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then run `mpx reseal`)."""
+def keys_new_payload_key(
+    key_id: str = typer.Option("", help="密钥编号 (默认 p<日期>) Id of the key (default: p<date>)."),
+) -> None:
+    """生成新的 AES-256 载荷密钥. Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then
+    run `mpx reseal`)."""
     from exchange.security.payload_crypto import new_key
     from exchange.timeutil import utcnow
 
@@ -240,8 +279,9 @@ def keys_new_payload_key(key_id: str = typer.Option("", help="Id of the key (def
 
 @app.command()
 def reseal() -> None:
-    """Re-encrypt every stored payload, outbox and quarantined record and signing key with the current payload key
-    (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key from the setting afterwards."""
+    """用当前载荷密钥重新加密全部存储数据. Re-encrypt every stored payload, outbox and quarantined record and signing
+    key with the current payload key (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key
+    from the setting afterwards."""
     from exchange.config import Settings
     from exchange.security.payload_crypto import PayloadCipher
     from exchange.storage.database import create_engine, migrate
@@ -267,11 +307,11 @@ def reseal() -> None:
 
 @evidence.command("verify")
 def evidence_verify(
-    heads: list[Path] = typer.Option([], help="Files of this node's chain heads as its peers hold them "
-                                              "(`mpx evidence heads` on each peer); repeatable."),
+    heads: list[Path] = typer.Option([], help="对方节点持有的本节点证据链末端文件 (`mpx evidence heads` on each peer); "
+                                              "files of this node's chain heads as its peers hold them; repeatable."),
 ) -> None:
-    """Recompute the node's whole evidence chain; exit 1 at the first broken entry, or when an entry differs from
-    the head a peer holds (the chain was rewritten and its hashes recomputed). 核验证据链."""
+    """校验节点的整条证据链. Recompute the node's whole evidence chain; exit 1 at the first broken entry, or when an
+    entry differs from the head a peer holds (the chain was rewritten and its hashes recomputed)."""
     from exchange.config import Settings
     from exchange.security.evidence import check_heads, entries, verify_chain
     from exchange.storage.database import create_engine
@@ -300,12 +340,12 @@ def evidence_verify(
 
 @evidence.command("heads")
 def evidence_heads(
-    node_id: str = typer.Option(..., "--node", help="Id of the peer node whose chain heads to export "
+    node_id: str = typer.Option(..., "--node", help="对方节点编号 Id of the peer node whose chain heads to export "
                                                     "(its MPX_NODE_ID, as in its receipts)."),
-    out: Path = typer.Option(..., help="File to write (JSON)."),
+    out: Path = typer.Option(..., help="输出文件 File to write (JSON)."),
 ) -> None:
-    """The heads of a peer node's evidence chain this node received in its delivery receipts, for
-    `mpx evidence verify --heads` on that node. 导出对方证据链末端."""
+    """导出对方节点证据链末端. The heads of a peer node's evidence chain this node received in its delivery
+    receipts, for `mpx evidence verify --heads` on that node."""
     from exchange.config import Settings
     from exchange.security.evidence import peer_heads
     from exchange.storage.database import create_engine
@@ -323,8 +363,12 @@ def evidence_heads(
 
 
 @evidence.command("export")
-def evidence_export(message_id: str, out: Path = typer.Option(..., help="Bundle file to write (JSON).")) -> None:
-    """The signed evidence of one case: its entries (request, receipt, feedback, timings) and the node's signature."""
+def evidence_export(
+    message_id: str = typer.Argument(..., help="案件的报文编号 Message id of the case."),
+    out: Path = typer.Option(..., help="写入的证据包文件 (JSON) Bundle file to write (JSON)."),
+) -> None:
+    """导出单个案件的签名证据包. The signed evidence of one case: its entries (request, receipt, feedback, timings)
+    and the node's signature."""
     from exchange.config import Settings
     from exchange.security.bundle import export_bundle, signing_key_for_case
     from exchange.storage.database import create_engine
@@ -337,8 +381,8 @@ def evidence_export(message_id: str, out: Path = typer.Option(..., help="Bundle 
 
 
 @evidence.command("check")
-def evidence_check(bundle: Path) -> None:
-    """Check a bundle as a third party would: entry hashes and the node's signature."""
+def evidence_check(bundle: Path = typer.Argument(..., help="证据包文件 Bundle file (JSON).")) -> None:
+    """以第三方身份核查证据包. Check a bundle as a third party would: entry hashes and the node's signature."""
     from exchange.security.bundle import check_bundle
 
     problems = check_bundle(bundle.read_bytes())

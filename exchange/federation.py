@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from contracts import region_name
+from contracts.dates import today_in_china
 from exchange.storage.database import create_engine
 
 
@@ -29,6 +30,9 @@ class CountyNode:
     county: str
     role: str  # "registration" or "residence"
 
+
+#: How the banner names a county's role, in Chinese and English.
+ROLES = {"registration": "户籍地 registration county", "residence": "现居住地 residence county"}
 
 DEFAULT_FEDERATION = (
     CountyNode("621227", "registration"),  # 徽县, Gansu
@@ -79,6 +83,25 @@ async def node_database(base_url: str | None, county: str, var: Path) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+async def provision_topics(bootstrap: str) -> None:
+    """Every topic of the federation, made once before its nodes start.
+
+    Why: when the nodes create the same topics on the embedded broker at once, a node's first record could stall
+    for the 40 s of a request timeout before it went out.
+    """
+    from exchange.config import Settings
+    from exchange.transport.admin import TopicProvisioner
+    from exchange.transport.connection import client_options
+    from exchange.transport.topics import TopicScheme
+
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
+    provisioner = TopicProvisioner(client_options(settings), settings.topic_partitions, settings.topic_replication)
+    await provisioner.ensure({topics.address(m.county)[0] for m in DEFAULT_FEDERATION}
+                             | {topics.monitor_topic, topics.reminders_topic})
+    await provisioner.ensure({topics.agreements_topic, topics.keys_topic}, partitions=1, compacted=True)
+
+
 async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -107,7 +130,8 @@ async def run_federation(
 
         broker = TansuBroker(log_path=var / "tansu.log")
         bootstrap = await asyncio.to_thread(broker.start)
-        print_fn(f"embedded Kafka-compatible broker (Tansu) at {bootstrap}")
+        print_fn(f"内嵌 Kafka 兼容消息服务 embedded Kafka-compatible broker (Tansu) at {bootstrap}")
+        await provision_topics(bootstrap)
     processes: list[subprocess.Popen] = []
     urls: dict[str, str] = {}
     try:
@@ -144,11 +168,13 @@ async def run_federation(
             await wait_healthy(url, process)
         for member in DEFAULT_FEDERATION:
             url = urls[member.county]
-            print_fn(f"{member.county} {region_name(member.county)} ({member.role}): {url}  docs: {url}/docs  "
-                     f"API key: {api_key(var, member.county)}")
-        print_fn(f"national monitor: {monitor_url}/v1/monitor/timeliness?from=2026-01-01&to=2027-01-01  "
-                 f"docs: {monitor_url}/docs  API key: {api_key(var, 'monitor')}")
-        print_fn(f"logs and databases in {var}/ — Ctrl-C stops everything")
+            print_fn(f"{member.county} {region_name(member.county)} {ROLES[member.role]}: {url}  "
+                     f"文档 docs: {url}/docs  API 密钥 key: {api_key(var, member.county)}")
+        year = today_in_china().year
+        print_fn(f"全国监测 national monitor: {monitor_url}/v1/monitor/timeliness?from={year}-01-01&to={year + 1}-01-01  "
+                 f"文档 docs: {monitor_url}/docs  API 密钥 key: {api_key(var, 'monitor')}")
+        print_fn(f"日志、数据库和密钥文件 (api-key-<县>) 在 logs, databases and key files (api-key-<county>) in {var}/"
+                 " — Ctrl-C 全部停止 stops everything")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -171,8 +197,8 @@ async def run_federation(
             task.cancel()
         if simulator is not None:
             await asyncio.gather(simulator, return_exceptions=True)
-            print_fn(f"simulator: sent {stats.sent}, answered {stats.answered}, refused {stats.refused}, "
-                     f"errors {stats.errors}")
+            print_fn(f"模拟器 已发送/已反馈/被拒/出错 simulator: sent {stats.sent}, answered {stats.answered}, "
+                     f"refused {stats.refused}, errors {stats.errors}")
     finally:
         for process in processes:
             if process.poll() is None:
@@ -184,4 +210,4 @@ async def run_federation(
                 process.kill()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
-        print_fn("stopped")
+        print_fn("已停止 stopped")

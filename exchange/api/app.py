@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
-from exchange.api import document, errors, keys, operations, rules, scrape
+from exchange.api import docs_pages, document, errors, keys, operations, rules, scrape
 from exchange.api.auth import counties_for, require_county
 from exchange.api.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.api.errors import parse_body
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await node.stop()
 
-    app = FastAPI(
+    app = docs_pages.application(  # /docs and /redoc need nothing from outside the node
         title="Migrant-population exchange node 流动人口信息交换节点",
         version="1.0",
         description=f"Serves counties {', '.join(settings.counties)}. Errors are RFC 9457 problem JSON in Chinese and English.",

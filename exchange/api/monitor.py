@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
-from exchange.api import document, errors, keys, scrape
+from exchange.api import docs_pages, document, errors, keys, scrape
 from exchange.api.document import PARAMETERS, PERMITTED, problems
 from exchange.config import Settings
 from exchange.monitor.export import to_csv, to_xlsx
@@ -45,7 +45,8 @@ def create_monitor_app(settings: Settings) -> FastAPI:
             await node.stop()
 
     scope = "all provinces" if "all" in settings.monitor_scope else ", ".join(settings.monitor_scope)
-    app = FastAPI(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0", lifespan=lifespan,
+    app = docs_pages.application(title="Migrant-population exchange monitor 流动人口信息交换监测", version="1.0",
+                                 lifespan=lifespan,
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
     scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
@@ -73,7 +74,11 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         format: Format = "json",  # noqa: A002
         principal: Principal = monitor,
     ) -> Response:
-        """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums."""
+        """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums.
+
+        Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
+        and those not yet due; `headline` says which rates head the answer (assessable while the period runs,
+        the full cohort once it has ended) and `definitions` states each."""
         if end <= start:
             raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
         answer = await queries_for(principal).timeliness(start=start, end=end, group_by=group_by, side=side, now=utcnow())

@@ -25,6 +25,15 @@ HEADINGS = {
     "sent_late": "逾期发送 sent late", "message_id": "报文编号 message id", "message_type": "报文类型 type",
     "sender": "发送地 sender", "receiver": "接收地 receiver", "due_at": "截止时间 due at", "due_day": "截止日 due day",
     "working_days_overdue": "逾期工作日 working days overdue",
+    # a period still running: what can be judged already (deadline passed), and what is not yet due
+    "headline_feedback_rate": "主要反馈率 headline feedback rate",
+    "headline_on_time_rate": "主要及时反馈率 headline on-time rate",
+    "assessable_due": "已到截止期 assessable due", "assessable_answered": "已到截止期已反馈 assessable answered",
+    "assessable_answered_on_time": "已到截止期及时反馈 assessable on time",
+    "assessable_answered_late": "已到截止期逾期反馈 assessable late",
+    "assessable_feedback_rate": "可考核反馈率 assessable feedback rate",
+    "assessable_on_time_rate": "可考核及时反馈率 assessable on-time rate",
+    "not_yet_due": "未到截止期 not yet due", "not_yet_due_answered": "未到截止期已反馈 not yet due, answered",
 }
 
 
@@ -70,6 +79,8 @@ def to_xlsx(answer: dict[str, Any], title: str) -> bytes:
         _append(sheet, row)
     sheet.append([])
     _append(sheet, [f"as of {answer.get('as_of')}", answer.get("cohort", "")])
+    for name, definition in answer.get("definitions", {}).items():
+        _append(sheet, [name, definition])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import region_name
 from exchange.problems import Problem
 from exchange.sla import CalendarBook, Timeliness, combine
+from exchange.sla.metrics import headline, period_fields
 from exchange.sla.clock import local_day, start_of_day
 from exchange.monitor.summary import NO_DAYS
 from exchange.storage.tables import monitor_obligations as mo
@@ -144,6 +145,7 @@ class MonitorQueries:
             "cohort": COHORT if side == "receiver" else SENDER_COHORT,
             "from": start.isoformat(), "to": end.isoformat(), "as_of": now.isoformat(),
             "side": side, "group_by": group_by, "groups": out, "total": total,
+            **(period_fields(end, now) if side == "receiver" else {}),
         }
 
     def _grouping(self, group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
@@ -158,9 +160,11 @@ class MonitorQueries:
         columns, key = self._grouping(group_by, "receiver", ms)
         # exchange.sla.clock.status from the summary's counts (exchange.monitor.summary): cancelled, answered
         # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
-        # now > due_at, else open and not yet due.
+        # now > due_at, else open and not yet due. An answer counts as assessable when its deadline has passed too.
         zero = literal(0)
         counts = [
+            func.sum(case((ms.c.due_at < now, ms.c.on_time), else_=zero)).label("assessed_on_time"),
+            func.sum(case((ms.c.due_at < now, ms.c.late), else_=zero)).label("assessed_late"),
             func.sum(ms.c.cancelled).label("cancelled"),
             func.sum(ms.c.on_time).label("on_time"),
             func.sum(ms.c.late).label("late"),
@@ -180,7 +184,8 @@ class MonitorQueries:
             await _custom_plans(conn)
             rows = (await conn.execute(query)).all()
 
-        # key -> [cancelled, on time, late, overdue, open, {response working days: answered}]
+        # key -> [cancelled, on time, late, overdue, open, assessed on time, assessed late,
+        #         {response working days: answered}]
         tallies: dict[str, list] = {}
         check = None if self.scope_in_sql else self.in_scope
         for r in rows:
@@ -189,20 +194,23 @@ class MonitorQueries:
             k = key(r)
             tally = tallies.get(k)
             if tally is None:
-                tally = tallies[k] = [0, 0, 0, 0, 0, {}]
-            cancelled, on_time, late, overdue, open_ = r[-5:]
+                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}]
+            assessed_on_time, assessed_late, cancelled, on_time, late, overdue, open_ = r[-7:]
             tally[0] += cancelled
             tally[1] += on_time
             tally[2] += late
             tally[3] += overdue
             tally[4] += open_
+            tally[5] += assessed_on_time
+            tally[6] += assessed_late
             days = r.response_days
             if days != NO_DAYS and on_time + late:
-                histogram = tally[5]
+                histogram = tally[7]
                 histogram[days] = histogram.get(days, 0) + on_time + late
         groups = {k: _freeze(*t) for k, t in tallies.items()}
-        out = [{"group": k, "name": _label(group_by, k), **g.to_dict()} for k, g in sorted(groups.items())]
-        return out, combine(groups.values()).to_dict()
+        basis = headline(end, now)
+        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
+        return out, combine(groups.values()).to_dict(basis)
 
     async def _sender(self, start: date, end: date,
                       group_by: GroupBy) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -286,12 +294,14 @@ async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
-def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, histogram: dict[int, int]) -> Timeliness:
+def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, assessed_on_time: int,
+            assessed_late: int, histogram: dict[int, int]) -> Timeliness:
     answered = on_time + late
     return Timeliness(
         due=answered + overdue + open_, answered=answered, answered_on_time=on_time, answered_late=late,
         overdue_open=overdue, open_not_due=open_, cancelled=cancelled,
         response_histogram=tuple(sorted(histogram.items())),
+        assessable_answered_on_time=assessed_on_time, assessable_answered_late=assessed_late,
     )
 
 

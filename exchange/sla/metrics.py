@@ -14,6 +14,16 @@ Counts per group, as of ``now``:
 Rates (None when due = 0): feedback rate (反馈率) = answered / due; on-time
 rate (及时反馈率) = answered_on_time / due.
 
+Assessable (可考核) figures, for a period still running: the obligations whose
+deadline has passed at ``now`` (not cancelled, not paused), whose outcome is
+settled. ``assessable_due`` = assessable_answered + overdue_open, and the
+assessable rates divide by it. The rest, ``not_yet_due`` = due -
+assessable_due, are shown apart (``not_yet_due_answered`` of them answered
+already, before their deadline). Counting those in the denominator makes "this
+month so far" read a feedback rate near zero while every obligation due so far
+was answered; so the assessable rates are the headline of a period that has not
+ended, and the full-cohort rates that of a closed one (``headline``).
+
 Response time: working days from receipt to the first answer (see ``clock``),
 over the answered obligations of the cohort; median and p90 by the
 nearest-rank method (the value at rank ceil(p/100 x n) of the sorted values,
@@ -31,9 +41,25 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
-from exchange.sla.clock import Status, day_of_deadline, status
+from exchange.sla.clock import Status, day_of_deadline, start_of_day, status
+
+#: Which rates head an answer: the full cohort's (a closed period) or the assessable ones (a running period).
+Basis = Literal["cohort", "assessable"]
+
+#: The definitions an answer states beside its figures.
+DEFINITIONS = {
+    "cohort": "full cohort: every obligation of the period not cancelled (due); feedback_rate = answered / due, "
+              "on_time_rate = answered_on_time / due",
+    "assessable": "assessable (可考核): obligations of the period whose deadline has passed as of as_of (not "
+                  "cancelled, not paused); assessable_feedback_rate = assessable_answered / assessable_due, "
+                  "assessable_on_time_rate = assessable_answered_on_time / assessable_due",
+    "not_yet_due": "not yet due (未到截止期): deadline still ahead as of as_of, or paused for clarification; "
+                   "not_yet_due = due - assessable_due, not_yet_due_answered of them answered already",
+    "headline": "headline_feedback_rate and headline_on_time_rate are the assessable rates while the period has "
+                "not ended (a deadline still ahead as of as_of), the full cohort's once it has",
+}
 
 
 class TimelinessFacts(Protocol):
@@ -89,6 +115,24 @@ class Timeliness:
     open_not_due: int = 0
     cancelled: int = 0
     response_histogram: tuple[tuple[int, int], ...] = ()  # (working days, count), sorted
+    assessable_answered_on_time: int = 0  # answered on time, deadline passed as of now
+    assessable_answered_late: int = 0  # answered late (so the deadline has passed)
+
+    @property
+    def assessable_answered(self) -> int:
+        return self.assessable_answered_on_time + self.assessable_answered_late
+
+    @property
+    def assessable_due(self) -> int:
+        return self.assessable_answered + self.overdue_open
+
+    @property
+    def assessable_feedback_rate(self) -> float | None:
+        return self.assessable_answered / self.assessable_due if self.assessable_due else None
+
+    @property
+    def assessable_on_time_rate(self) -> float | None:
+        return self.assessable_answered_on_time / self.assessable_due if self.assessable_due else None
 
     @property
     def feedback_rate(self) -> float | None:
@@ -106,7 +150,9 @@ class Timeliness:
     def p90_response_working_days(self) -> int | None:
         return nearest_rank(self.response_histogram, 90)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, basis: Basis = "cohort") -> dict[str, Any]:
+        """The figures as a monitor answers them; `basis` picks the rates that head them (see ``headline``)."""
+        assessable = basis == "assessable"
         return {
             "due": self.due,
             "answered": self.answered,
@@ -120,14 +166,39 @@ class Timeliness:
             "median_response_working_days": self.median_response_working_days,
             "p90_response_working_days": self.p90_response_working_days,
             "response_histogram": [list(p) for p in self.response_histogram],
+            "assessable_due": self.assessable_due,
+            "assessable_answered": self.assessable_answered,
+            "assessable_answered_on_time": self.assessable_answered_on_time,
+            "assessable_answered_late": self.assessable_answered_late,
+            "assessable_feedback_rate": self.assessable_feedback_rate,
+            "assessable_on_time_rate": self.assessable_on_time_rate,
+            "not_yet_due": self.due - self.assessable_due,
+            "not_yet_due_answered": self.answered - self.assessable_answered,
+            "headline_feedback_rate": self.assessable_feedback_rate if assessable else self.feedback_rate,
+            "headline_on_time_rate": self.assessable_on_time_rate if assessable else self.on_time_rate,
         }
 
 
+def period_ended(end: date, now: datetime) -> bool:
+    """Every deadline of the period [start, end) has passed: the last one is 24:00 of the day before `end`."""
+    return now > start_of_day(end)
+
+
+def headline(end: date, now: datetime) -> Basis:
+    return "cohort" if period_ended(end, now) else "assessable"
+
+
+def period_fields(end: date, now: datetime) -> dict[str, Any]:
+    """What a receiver-side answer says about its period: ended or not, which rates head it, the definitions."""
+    return {"period_ended": period_ended(end, now), "headline": headline(end, now), "definitions": DEFINITIONS}
+
+
 class _Tally:
-    __slots__ = ("counts", "histogram")
+    __slots__ = ("assessed", "counts", "histogram")
 
     def __init__(self) -> None:
         self.counts: Counter[Status] = Counter()
+        self.assessed: Counter[Status] = Counter()  # the answered ones whose deadline has passed
         self.histogram: Counter[int] = Counter()
 
     def freeze(self) -> Timeliness:
@@ -142,6 +213,8 @@ class _Tally:
             open_not_due=c[Status.OPEN],
             cancelled=c[Status.CANCELLED],
             response_histogram=tuple(sorted(self.histogram.items())),
+            assessable_answered_on_time=self.assessed[Status.ANSWERED_ON_TIME],
+            assessable_answered_late=self.assessed[Status.ANSWERED_LATE],
         )
 
 
@@ -174,8 +247,11 @@ def timeliness(
         tally = tallies.setdefault(key(row), _Tally())
         st = status(row, now)
         tally.counts[st] += 1
-        if st in (Status.ANSWERED_ON_TIME, Status.ANSWERED_LATE) and row.response_working_days is not None:
+        answered = st in (Status.ANSWERED_ON_TIME, Status.ANSWERED_LATE)
+        if answered and row.response_working_days is not None:
             tally.histogram[row.response_working_days] += 1
+        if answered and now > row.due_at:  # as overdue is decided: the deadline has passed
+            tally.assessed[st] += 1
     return {k: t.freeze() for k, t in tallies.items()}
 
 
@@ -185,7 +261,7 @@ def combine(groups: Iterable[Timeliness]) -> Timeliness:
     histogram: Counter[int] = Counter()
     for g in groups:
         for name in ("due", "answered", "answered_on_time", "answered_late", "overdue_open", "open_not_due",
-                     "cancelled"):
+                     "cancelled", "assessable_answered_on_time", "assessable_answered_late"):
             total[name] += getattr(g, name)
         for value, count in g.response_histogram:
             histogram[value] += count

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import region_name
 from exchange.sla import CalendarBook, TimelinessRow, combine, timeliness
+from exchange.sla.metrics import headline, period_fields
 from exchange.sla.clock import local_day
 from exchange.storage.tables import monitor_obligations as mo
 from exchange.timeutil import as_utc
@@ -65,8 +66,10 @@ class ReferenceMonitorQueries:
             ]
             keys = {id(f): group_key(group_by, side)(r) for f, r in zip(facts, rows)}
             groups = timeliness(facts, now=now, start=start, end=end, key=lambda f: keys[id(f)])
-            out = [{"group": k, "name": _label(group_by, k), **g.to_dict()} for k, g in sorted(groups.items())]
-            total = combine(groups.values()).to_dict()
+            basis = headline(end, now)
+            out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)}
+                   for k, g in sorted(groups.items())]
+            total = combine(groups.values()).to_dict(basis)
         else:
             rows = [r for r in await self._rows(and_(mo.c.sender_due_day >= start, mo.c.sender_due_day < end))
                     if self.in_scope(r.sender) and r.cancelled_at is None]
@@ -83,6 +86,7 @@ class ReferenceMonitorQueries:
             "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)",
             "from": start.isoformat(), "to": end.isoformat(), "as_of": now.isoformat(),
             "side": side, "group_by": group_by, "groups": out, "total": total,
+            **(period_fields(end, now) if side == "receiver" else {}),
         }
 
     async def overdue(self, *, now: datetime) -> dict[str, Any]:

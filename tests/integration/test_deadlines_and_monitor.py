@@ -122,6 +122,16 @@ async def test_timeliness_as_computed_by_hand(federation: Federation, clock: Clo
     assert [g["group"] for g in body["groups"]] == [HAISHU]  # Hui County's own obligation is Gansu's business
     assert body["groups"][0]["name"] == "海曙区"
     assert "deadline" in body["cohort"] and body["as_of"].startswith("2026-11-10T01:00:00")
+    # November is still running: its headline is what can be judged already. A, B, C, D were due at 24:00 on
+    # 9 November (A and D answered on time, B late, C overdue); G is due on 11 November, not yet due.
+    assert (body["period_ended"], body["headline"]) == (False, "assessable")
+    assert {"cohort", "assessable", "not_yet_due", "headline"} <= body["definitions"].keys()
+    assert {k: v for k, v in body["total"].items() if k.startswith(("assessable", "not_yet", "headline"))} == {
+        "assessable_due": 4, "assessable_answered": 3, "assessable_answered_on_time": 2,
+        "assessable_answered_late": 1, "assessable_feedback_rate": 0.75, "assessable_on_time_rate": 0.5,
+        "not_yet_due": 1, "not_yet_due_answered": 0, "headline_feedback_rate": 0.75, "headline_on_time_rate": 0.5}
+    october = (await zhejiang.get("/v1/monitor/timeliness", params={"from": "2026-10-01", "to": "2026-11-01"})).json()
+    assert (october["period_ended"], october["headline"], october["total"]["due"]) == (True, "cohort", 0)
     by_province = (await zhejiang.get("/v1/monitor/timeliness", params={
         "from": "2026-11-01", "to": "2026-12-01", "group_by": "province"})).json()
     assert by_province["groups"][0]["group"] == "330000" and by_province["groups"][0]["due"] == 5

@@ -8,7 +8,7 @@ import pytest
 from exchange.sla.agreements import DEFAULT_RESOLUTION
 from exchange.sla.calendar import CalendarBook
 from exchange.sla.clock import answer, cancel, open_obligation
-from exchange.sla.metrics import Timeliness, TimelinessRow, combine, nearest_rank, timeliness
+from exchange.sla.metrics import Timeliness, TimelinessRow, combine, headline, nearest_rank, period_ended, timeliness
 
 SH = ZoneInfo("Asia/Shanghai")
 OCTOBER = {"start": date(2025, 10, 1), "end": date(2025, 11, 1)}
@@ -40,7 +40,8 @@ HAISHU_OCTOBER = [
 def test_counts_and_rates_for_one_county_in_october():
     figures = timeliness(HAISHU_OCTOBER, now=cst(2025, 11, 5, 12), **OCTOBER)["all"]
     assert figures == Timeliness(due=6, answered=3, answered_on_time=2, answered_late=1, overdue_open=2,
-                                 open_not_due=1, cancelled=1, response_histogram=((3, 1), (5, 1), (6, 1)))
+                                 open_not_due=1, cancelled=1, response_histogram=((3, 1), (5, 1), (6, 1)),
+                                 assessable_answered_on_time=2, assessable_answered_late=1)
     assert figures.feedback_rate == pytest.approx(3 / 6)
     assert figures.on_time_rate == pytest.approx(2 / 6)
     assert figures.median_response_working_days == 5
@@ -108,6 +109,60 @@ def test_obligations_themselves_can_be_counted_grouped_by_receiving_province():
     obligations[1] = cancel(obligations[1], cst(2025, 10, 9, 10))
     figures = timeliness(obligations, now=cst(2025, 10, 20), key=lambda ob: ob.receiver[:2], **OCTOBER)
     assert figures["33"] == Timeliness(due=1, answered=1, answered_on_time=1, cancelled=1,
-                                       response_histogram=((1, 1),))
+                                       response_histogram=((1, 1),), assessable_answered_on_time=1)
     assert figures["54"].overdue_open == 1
     assert figures["33"].to_dict()["on_time_rate"] == 1.0
+
+
+# October still running, as of Monday 20 October 2025 12:00. By hand:
+#   deadline passed (assessable): 15 Oct on time, 15 Oct late, 17 Oct unanswered (overdue)   -> 3, 1 on time
+#   deadline ahead (not yet due): 22 Oct answered early, 25 Oct open, 31 Oct open, and the one
+#   paused since 16 Oct (its deadline of 18 Oct passed, but its clock stands)                  -> 4, 1 answered
+#   cancelled: 1, counted nowhere.
+OCTOBER_SO_FAR = [
+    row(cst(2025, 10, 15), cst(2025, 10, 14, 10), 3),
+    row(cst(2025, 10, 15), cst(2025, 10, 16, 10), 5),
+    row(cst(2025, 10, 17)),
+    row(cst(2025, 10, 22), cst(2025, 10, 20, 9), 2),
+    row(cst(2025, 10, 25)),
+    row(cst(2025, 11, 1)),
+    row(cst(2025, 10, 18), paused=True),
+    row(cst(2025, 10, 20), cancelled=cst(2025, 10, 14, 9)),
+]
+
+
+def test_a_running_period_is_headed_by_the_obligations_already_due():
+    now = cst(2025, 10, 20, 12)
+    figures = timeliness(OCTOBER_SO_FAR, now=now, **OCTOBER)["all"]
+    assert not period_ended(OCTOBER["end"], now) and headline(OCTOBER["end"], now) == "assessable"
+    answer = figures.to_dict(headline(OCTOBER["end"], now))
+    # the full cohort, as before: 7 due, 3 answered (2 on time), 1 overdue, 3 open
+    assert {k: answer[k] for k in ("due", "answered", "answered_on_time", "overdue_open", "open_not_due")} \
+        == {"due": 7, "answered": 3, "answered_on_time": 2, "overdue_open": 1, "open_not_due": 3}
+    assert answer["feedback_rate"] == pytest.approx(3 / 7) and answer["on_time_rate"] == pytest.approx(2 / 7)
+    # beside it, what can be judged already: 3 due so far, 2 answered (1 on time, 1 late), 1 overdue
+    assert {k: v for k, v in answer.items() if k.startswith(("assessable", "not_yet", "headline"))} == {
+        "assessable_due": 3, "assessable_answered": 2, "assessable_answered_on_time": 1,
+        "assessable_answered_late": 1, "assessable_feedback_rate": 2 / 3, "assessable_on_time_rate": 1 / 3,
+        "not_yet_due": 4, "not_yet_due_answered": 1,
+        "headline_feedback_rate": 2 / 3, "headline_on_time_rate": 1 / 3,
+    }
+
+
+def test_a_closed_period_keeps_the_full_cohort_as_its_headline():
+    now = cst(2025, 11, 1, 0, 0, 1)  # a second after the last October deadline (24:00 on 31 October)
+    assert period_ended(OCTOBER["end"], now) and not period_ended(OCTOBER["end"], cst(2025, 11, 1))
+    answer = timeliness(OCTOBER_SO_FAR, now=now, **OCTOBER)["all"].to_dict(headline(OCTOBER["end"], now))
+    # every deadline has passed: only the paused obligation is not assessable; 25 Oct and 31 Oct are overdue
+    assert (answer["due"], answer["answered"], answer["overdue_open"]) == (7, 3, 3)
+    assert (answer["assessable_due"], answer["assessable_answered"], answer["not_yet_due"]) == (6, 3, 1)
+    assert (answer["headline_feedback_rate"], answer["headline_on_time_rate"]) == (3 / 7, 2 / 7)
+
+
+def test_assessable_counts_add_up_in_a_roll_up():
+    now = cst(2025, 10, 20, 12)
+    counties = timeliness(OCTOBER_SO_FAR + [row(cst(2025, 10, 10), cst(2025, 10, 9), 1, receiver="330212")],
+                          now=now, key=lambda r: r.receiver, **OCTOBER)
+    total = combine(counties.values()).to_dict("assessable")
+    assert (total["assessable_due"], total["assessable_answered_on_time"], total["headline_on_time_rate"]) \
+        == (4, 2, 2 / 4)

@@ -475,20 +475,11 @@ async def reseal(engine: AsyncEngine, cipher: PayloadCipher, batch: int = 500) -
         [quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset, quarantine.c.value],
         "value", lambda r: quarantine_context(r.topic, r.partition, r.offset), cipher.open_bytes, cipher.seal_bytes)
     async with engine.begin() as conn:
-        for row in (await conn.execute(select(signing_keys.c.county, signing_keys.c.key_id,
-                                              signing_keys.c.private_key))).all():
-            if cipher.needs_reseal(row.private_key):
-                context = _private_context(row.county, row.key_id)
-                await conn.execute(update(signing_keys).where(signing_keys.c.county == row.county,
-                                                              signing_keys.c.key_id == row.key_id)
-                                   .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
-                counts["signing_keys"] += 1
-        for row in (await conn.execute(select(sealing_keys.c.county, sealing_keys.c.key_id,
-                                              sealing_keys.c.private_key))).all():
-            if cipher.needs_reseal(row.private_key):
-                context = _sealing_context(row.county, row.key_id)
-                await conn.execute(update(sealing_keys).where(sealing_keys.c.county == row.county,
-                                                              sealing_keys.c.key_id == row.key_id)
-                                   .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
-                counts["sealing_keys"] += 1
+        for table, context_of in ((signing_keys, _private_context), (sealing_keys, _sealing_context)):
+            for row in (await conn.execute(select(table.c.county, table.c.key_id, table.c.private_key))).all():
+                if cipher.needs_reseal(row.private_key):
+                    context = context_of(row.county, row.key_id)
+                    await conn.execute(update(table).where(table.c.county == row.county, table.c.key_id == row.key_id)
+                                       .values(private_key=cipher.seal(cipher.open(row.private_key, context), context)))
+                    counts[table.name] += 1
     return counts

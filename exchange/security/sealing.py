@@ -18,7 +18,6 @@ like any record value: what is signed is what travels.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from exchange.security.canonical import canonical
-from exchange.security.signing import KeyRing, PublicKey, SignatureError, SigningKey
+from exchange.security.signing import KeyRing, PublicKey, SignatureError, SigningKey, _b64, _unb64
 
 ALGORITHM = "HPKE-Base-X25519-SHA256-ChaCha20Poly1305"
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
@@ -44,14 +43,6 @@ class SealError(ValueError):
     def __init__(self, code: str, reason: str):
         super().__init__(reason)
         self.code = code
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def record_info(attributes: dict[str, Any], kid: str) -> bytes:

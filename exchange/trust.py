@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,14 +42,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import Envelope
 from exchange.security.canonical import message_bytes
 from exchange.security.key_records import (
+    DEFAULT_SKEW,
     KEY_ID_HEADER,
     SIGNATURE_HEADER,
     KeyDirectory,
     KeyRecord,
+    KeyRevocation,
+    Learned,
     endorser_for,
+    parse,
 )
 from exchange.security.payload_crypto import PayloadCipher
-from exchange.security.signing import KeyRing, PublicKey, SigningKey
+from exchange.security.signing import KeyRing, PublicKey, SignatureError, SigningKey
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import county_public_keys, messages, outbox, quarantine, signing_keys
 from exchange.timeutil import utcnow
@@ -85,12 +90,16 @@ def _private_context(county: str, key_id: str) -> str:
 class Trust:
     """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
 
-    def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = ()):
+    def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = (),
+                 skew: timedelta = DEFAULT_SKEW, max_age: timedelta = timedelta(hours=24)):
         self.engine = engine
         self.cipher = cipher
         self.counties = tuple(counties)
         self.ring = KeyRing()
-        self.directory = KeyDirectory(self.ring)
+        self.directory = KeyDirectory(self.ring, skew)
+        self.skew, self.max_age = skew, max_age
+        #: Each key as the keys topic carries it now (read back): what this node need not publish again.
+        self.on_topic: dict[tuple[str, str], PublicKey] = {}
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -111,12 +120,21 @@ class Trust:
                                            datetime.fromisoformat(attributes["time"].replace("Z", "+00:00")))
         return [*headers, (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
 
-    def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any]) -> None:
-        """Raise SignatureError (code unsigned, unknown_key, key_not_valid, bad_signature) unless the record is
-        signed by its sending county with a key valid at its time."""
+    def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any],
+               appended_at: datetime | None = None, asked_again: bool = False) -> None:
+        """Raise SignatureError (unsigned, unknown_key, key_revoked, key_not_valid, bad_signature,
+        time_out_of_bounds) unless the record is signed by its sending county with a key valid when the broker
+        appended it (`appended_at`; the receiver's clock if unknown), and its ce_time lies within
+        [appended_at - max_age, appended_at + skew]. A record this node asked for again (reconciliation) was
+        signed long before it was appended again: it is checked at its ce_time, with no lower bound."""
+        at = appended_at or utcnow()
+        if envelope.time > at + self.skew:
+            raise SignatureError("time_out_of_bounds", "ce_time is later than the broker's append time")
+        if not asked_again and envelope.time < at - self.max_age:
+            raise SignatureError("time_out_of_bounds", "ce_time is too long before the broker's append time")
         message = message_bytes(envelope_attributes(headers), data)
         self.ring.verify(envelope.senderregion, header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER),
-                         message, envelope.time)
+                         message, envelope.time if asked_again else at)
 
     def lacks_key(self, headers: Sequence[tuple[str, bytes]]) -> bool:
         """A signed record whose key this node has not learned (yet)."""
@@ -148,6 +166,8 @@ class Trust:
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(county_public_keys)):
                 self.ring.add_public(PublicKey(row.county, row.key_id, row.public_key, row.not_before, row.not_after))
+                if row.revoked_at is not None:
+                    self.ring.revoked[(row.county, row.key_id)] = row.revoked_at
         await ensure_signing_keys(self.engine, self.cipher, self.counties, utcnow())
         for county, keys in (await load_signing_keys(self.engine, self.cipher, self.counties)).items():
             self._adopt(county, keys)
@@ -157,43 +177,56 @@ class Trust:
         for key in keys:
             self.ring.add_public(key.public_key())
 
-    def own_records(self) -> list[KeyRecord]:
-        """Every public key of this node's counties as the keys topic carries it, endorsed."""
-        records = []
-        for county_keys in self.ring.signing.values():
-            for key in county_keys:
-                records.append(KeyRecord.endorse(key.public_key(), endorser_for(key, county_keys)))
-        return records
-
     async def reload(self, publish: Callable[[list[KeyRecord]], Awaitable[None]]) -> int:
-        """Adopt signing keys added or changed in the database (rotation), after publishing them; returns how many."""
+        """Publish this node's keys the keys topic does not carry yet (as they are now: made, or shortened by a
+        rotation), then sign with them; returns how many records were published. Called once the keys topic has
+        been read to its end, and every RELOAD_SECONDS after (a rotation by the CLI)."""
         stored = await load_signing_keys(self.engine, self.cipher, self.counties)
-        changed = 0
+        now = utcnow()
+        published = 0
         for county, keys in stored.items():
-            current = {(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])}
-            fresh = [k for k in keys if (k.key_id, k.not_before, k.not_after) not in current]
-            if not fresh:
-                continue
-            await publish([KeyRecord.endorse(k.public_key(), endorser_for(k, keys)) for k in fresh])
-            self._adopt(county, keys)
-            await self.remember([k.public_key() for k in fresh])
-            log.info("signing keys of %s reloaded: %s", county, ", ".join(k.key_id for k in fresh))
-            changed += len(fresh)
-        return changed
+            live = [k for k in keys if (county, k.key_id) not in self.ring.revoked
+                    and (k.not_after is None or k.not_after >= now)]
+            missing = [k for k in live if self.on_topic.get((county, k.key_id)) != k.public_key()]
+            known_county = any(c == county for c, _ in self.on_topic)
+            fresh = []
+            for key in missing:
+                if known_county and (county, key.key_id) not in self.on_topic and key.not_before < now - self.skew / 2:
+                    key = await _redate(self.engine, key, now)  # made while the node was away: starts now
+                fresh.append(key)
+            if fresh:
+                live = [next((f for f in fresh if f.key_id == k.key_id), k) for k in live]
+                await publish([KeyRecord.endorse(k.public_key(), endorser_for(k, live)) for k in fresh])
+                published += len(fresh)
+                log.info("signing keys of %s published: %s", county, ", ".join(k.key_id for k in fresh))
+                keys = [next((f for f in fresh if f.key_id == k.key_id), k) for k in keys]
+            if [(k.key_id, k.not_before, k.not_after) for k in keys] != \
+                    [(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])]:
+                self._adopt(county, keys)
+                await self.remember([k.public_key() for k in keys])
+        return published
 
-    async def learn(self, raw: bytes | None) -> list[PublicKey]:
-        """One record of the keys topic: believe it if its endorsement holds; keep what was accepted."""
+    async def learn(self, raw: bytes | None, at: datetime) -> Learned:
+        """One record of the keys topic, appended at `at`: believe it if the endorsement rules hold; keep what
+        changed. Raises KeyRefused (with its reason code) for a record that breaks them."""
         if not raw:
-            return []
-        try:
-            record = KeyRecord.from_bytes(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("key record refused: not a key record (%s)", type(exc).__name__)
-            return []
-        accepted = self.directory.offer(record)
-        if accepted:
-            await self.remember(accepted)
-        return accepted
+            return Learned([], [])
+        record = parse(raw)
+        learned = self.directory.offer(record, at)
+        if isinstance(record, KeyRecord) and self.directory.known(record.ident) == record.key:
+            self.on_topic[(record.key.county, record.key.key_id)] = record.key
+        if learned.keys:
+            await self.remember([k for k in learned.keys if k.use == "signing"])
+        if learned.revoked:
+            await self._remember_revoked(learned.revoked, at)
+        return learned
+
+    async def _remember_revoked(self, revoked: list[tuple[str, str]], at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            for county, key_id in revoked:
+                await conn.execute(update(county_public_keys).where(
+                    county_public_keys.c.county == county, county_public_keys.c.key_id == key_id,
+                    county_public_keys.c.revoked_at.is_(None)).values(revoked_at=at))
 
     async def remember(self, keys: list[PublicKey]) -> None:
         now = utcnow()
@@ -258,6 +291,14 @@ async def ensure_signing_keys(engine: AsyncEngine, cipher: PayloadCipher, counti
             made.append(key)
             log.info("signing key %s made for %s", key.key_id, county)
     return made
+
+
+async def _redate(engine: AsyncEngine, key: SigningKey, now: datetime) -> SigningKey:
+    """A key never published starts when it is published: a key may not start in the past (key_backdated)."""
+    async with engine.begin() as conn:
+        await conn.execute(update(signing_keys).where(signing_keys.c.county == key.county,
+                                                      signing_keys.c.key_id == key.key_id).values(not_before=now))
+    return replace(key, not_before=now)
 
 
 async def rotate_signing(engine: AsyncEngine, cipher: PayloadCipher, county: str, overlap: timedelta,

@@ -353,6 +353,7 @@ county_public_keys = Table(
     Column("not_before", UtcDateTime, nullable=False),
     Column("not_after", UtcDateTime),
     Column("learned_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),  # revocation learned: nothing signed with the key is believed (0013)
 )
 
 __all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys"]

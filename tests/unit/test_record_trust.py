@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from contracts import MessageType
 from exchange.envelopes import Outgoing, new_envelope
-from exchange.security.key_records import KeyDirectory, KeyRecord, endorser_for
+from exchange.security.key_records import KeyDirectory, KeyRecord, KeyRefused, endorser_for, parse
 from exchange.security.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
 from exchange.security.signing import KeyRing, SignatureError, SigningKey
 from exchange.storage.database import create_engine, migrate
@@ -32,15 +32,16 @@ def test_the_first_key_endorses_itself_and_a_rotated_key_is_endorsed_by_the_old_
     old, new, records = rotated()
     assert [r.endorsed_by for r in records] == ["k1", "k1"]
     directory = KeyDirectory(KeyRing())
-    assert [k.key_id for r in records for k in directory.offer(KeyRecord.from_bytes(r.to_bytes()))] == ["k1", "k2"]
+    assert [k.key_id for r in records for k in directory.offer(parse(r.to_bytes()), r.key.not_before).keys] == [
+        "k1", "k2"]
 
 
 def test_key_records_are_believed_in_any_order():
     """Compaction keeps the old key's latest record (its new end) after the new key's."""
     _, _, records = rotated()
     directory = KeyDirectory(KeyRing())
-    assert directory.offer(records[1]) == []  # its endorser is not known yet: it waits
-    accepted = directory.offer(records[0])
+    assert directory.offer(records[1], T0 + timedelta(days=30)).keys == []  # its endorser is not known yet: it waits
+    accepted = directory.offer(records[0], T0).keys
     assert {k.key_id for k in accepted} == {"k1", "k2"} and not directory.pending
 
 
@@ -49,13 +50,17 @@ def test_a_key_slipped_in_for_a_known_county_is_not_believed():
     ring = KeyRing()
     directory = KeyDirectory(ring)
     for record in records:
-        directory.offer(record)
-    intruder = SigningKey.generate(HUI, "k9", T0 + timedelta(days=31))
-    assert directory.offer(KeyRecord.endorse(intruder.public_key(), intruder)) == []  # self-endorsed: refused
-    same_id = SigningKey.generate(HUI, "k2", T0 + timedelta(days=31))
-    assert directory.offer(KeyRecord.endorse(same_id.public_key(), same_id)) == []  # a known id, another key
+        directory.offer(record, record.key.not_before)
+    at = T0 + timedelta(days=31)
+    intruder = SigningKey.generate(HUI, "k9", at)
+    with pytest.raises(KeyRefused, match="endorsed"):  # self-endorsed: refused
+        directory.offer(KeyRecord.endorse(intruder.public_key(), intruder), at)
+    same_id = SigningKey.generate(HUI, "k2", at)
+    with pytest.raises(KeyRefused, match="another key"):  # a known id, another key
+        directory.offer(KeyRecord.endorse(same_id.public_key(), same_id), at)
     forged = KeyRecord(intruder.public_key(), "k2", records[1].endorsement)  # someone else's endorsement
-    assert directory.offer(forged) == []
+    with pytest.raises(KeyRefused, match="does not verify"):
+        directory.offer(forged, at)
     assert set(ring.public) == {(HUI, "k1"), (HUI, "k2")}
 
 
@@ -63,9 +68,9 @@ def test_the_holder_of_a_key_may_shorten_it():
     old, new, records = rotated()
     directory = KeyDirectory(KeyRing())
     for record in records:
-        directory.offer(record)
+        directory.offer(record, record.key.not_before)
     ended = SigningKey(HUI, "k1", old.private, old.not_before, T0 + timedelta(days=31))
-    [updated] = directory.offer(KeyRecord.endorse(ended.public_key(), new))
+    [updated] = directory.offer(KeyRecord.endorse(ended.public_key(), new), T0 + timedelta(days=30, hours=1)).keys
     assert updated.not_after == T0 + timedelta(days=31)
 
 

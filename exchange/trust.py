@@ -196,7 +196,9 @@ class Trust:
                 fresh.append(key)
             if fresh:
                 live = [next((f for f in fresh if f.key_id == k.key_id), k) for k in live]
-                await publish([KeyRecord.endorse(k.public_key(), endorser_for(k, live)) for k in fresh])
+                # A key the topic carries already (shortened by a rotation) endorses its own change.
+                await publish([KeyRecord.endorse(k.public_key(), k if (county, k.key_id) in self.on_topic
+                                                 else endorser_for(k, live)) for k in fresh])
                 published += len(fresh)
                 log.info("signing keys of %s published: %s", county, ", ".join(k.key_id for k in fresh))
                 keys = [next((f for f in fresh if f.key_id == k.key_id), k) for k in keys]

@@ -95,7 +95,7 @@ class Trust:
         self.engine = engine
         self.cipher = cipher
         self.counties = tuple(counties)
-        self.ring = KeyRing()
+        self.ring = KeyRing(skew=skew)
         self.directory = KeyDirectory(self.ring, skew)
         self.skew, self.max_age = skew, max_age
         #: Each key as the keys topic carries it now (read back): what this node need not publish again.
@@ -133,13 +133,8 @@ class Trust:
         if not asked_again and envelope.time < at - self.max_age:
             raise SignatureError("time_out_of_bounds", "ce_time is too long before the broker's append time")
         message = message_bytes(envelope_attributes(headers), data)
-        key_id, signature = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
-        try:
-            self.ring.verify(envelope.senderregion, key_id, signature, message, envelope.time if asked_again else at)
-        except SignatureError as exc:  # clocks a little apart: ce_time within the skew of the append time holds
-            if exc.code != "key_not_valid" or abs(envelope.time - at) > self.skew:
-                raise
-            self.ring.verify(envelope.senderregion, key_id, signature, message, envelope.time)
+        self.ring.verify(envelope.senderregion, header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER),
+                         message, envelope.time if asked_again else at)
 
     def lacks_key(self, headers: Sequence[tuple[str, bytes]]) -> bool:
         """A signed record whose key this node has not learned (yet)."""
@@ -191,7 +186,7 @@ class Trust:
         published = 0
         for county, keys in stored.items():
             live = [k for k in keys if (county, k.key_id) not in self.ring.revoked
-                    and (k.not_after is None or k.not_after >= now)]
+                    and (k.not_after is None or k.not_after >= now - self.skew)]  # just ended: its end is news
             missing = [k for k in live if self.on_topic.get((county, k.key_id)) != k.public_key()]
             known_county = any(c == county for c, _ in self.on_topic)
             fresh = []

@@ -153,7 +153,7 @@ class EndorsementRules:
             return None
         if (county, key_id) in self.ring.revoked:
             raise KeyRefused("endorser_revoked", f"endorser {key_id} is revoked")
-        if not (endorser.valid_at(at) or endorser.valid_at(at - self.skew)):
+        if not endorser.valid_near(at, self.skew):
             raise KeyRefused("endorser_not_valid", f"endorser {key_id} is not valid now")
         return endorser
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -48,6 +48,10 @@ class PublicKey:
 
     def valid_at(self, at: datetime) -> bool:
         return self.not_before <= at and (self.not_after is None or at <= self.not_after)
+
+    def valid_near(self, at: datetime, skew: timedelta) -> bool:
+        """Valid at some instant within `skew` of `at` (two clocks a little apart)."""
+        return self.not_before <= at + skew and (self.not_after is None or at - skew <= self.not_after)
 
     @cached_property
     def verifier(self) -> Ed25519PublicKey:
@@ -110,6 +114,8 @@ class KeyRing:
     signing: dict[str, list[SigningKey]] = field(default_factory=dict)
     #: (county, key id) -> when its revocation was learned: nothing signed with it is believed any more.
     revoked: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: How far the clocks of signer and verifier may disagree (MPX_CLOCK_SKEW_SECONDS).
+    skew: timedelta = timedelta(0)
 
     def add_public(self, key: PublicKey) -> None:
         self.public[(key.county, key.key_id)] = key
@@ -139,6 +145,6 @@ class KeyRing:
             raise SignatureError("unknown_key", f"no public key {key_id} for {county}")
         if (county, key_id) in self.revoked:
             raise SignatureError("key_revoked", f"key {key_id} of {county} is revoked")
-        if not key.valid_at(at):
+        if not key.valid_near(at, self.skew):
             raise SignatureError("key_not_valid", f"key {key_id} of {county} not valid at the record's time")
         key.check(signature, message)

@@ -195,7 +195,7 @@ async def test_a_record_signed_by_another_county_or_an_intruder_is_refused(feder
 
 async def test_a_rotated_key_is_learned_and_the_old_key_verifies_during_the_overlap(federation: Federation):
     hui = await federation.start(HUI)
-    haishu = await federation.start(HAISHU)
+    haishu = await federation.start(HAISHU, clock_skew_seconds=2)  # clocks this close: a key's end is sharp
     first = await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 8))
     await eventually(lambda: _in(haishu, first), what="a record signed with the first key")
     old = signing_key(hui, HUI)
@@ -231,6 +231,7 @@ async def test_a_rotated_key_is_learned_and_the_old_key_verifies_during_the_over
     await hui.node.trust.reload(hui.node.key_feed.publish)
     await eventually(lambda: haishu.node.trust.ring.public[(HUI, new.key_id)].not_after is not None,
                      what="the end of the second key at 330203")
+    await asyncio.sleep(2.5)  # past the skew after the second key's end
     late_headers, late_value = forged(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 11)["data"], key=new)
     await produce(federation.bootstrap, topic, partition, HAISHU, late_value, late_headers)
     third = await behind(federation, hui, haishu, 12)

@@ -55,7 +55,10 @@ class KeyFeed:
     async def learn(self, record) -> None:  # noqa: ANN001 - an aiokafka ConsumerRecord
         """One record: believed, or set aside with its reason; never stops the feed."""
         try:
-            await self.trust.learn(record.value, appended_at(record.timestamp, record.timestamp_type) or utcnow())
+            learned = await self.trust.learn(record.value,
+                                             appended_at(record.timestamp, record.timestamp_type) or utcnow())
+            if any(county in self.trust.counties for county, _ in learned.revoked) and self.producer is not None:
+                await self.trust.reload(self.publish)  # one of our keys revoked: sign with the new one at once
         except KeyRefused as refused:
             async with self.trust.engine.begin() as conn:
                 await set_aside(conn, record, refused.code, f"key record: {refused}", self.trust.seal_value)

@@ -85,3 +85,22 @@ async def test_an_unsigned_agreement_on_the_topic_changes_no_deadline(federation
     assert response.status_code == 202, response.text
     await eventually(lambda: haishu.node.agreements.get("zj-gs") is not None, what="the signed agreement")
     assert haishu.node.agreements.get("rogue") is None and hui.node.agreements.get("rogue") is None
+
+
+async def test_a_feed_that_stopped_anyway_makes_readyz_fail_naming_it(federation: Federation):
+    haishu = await federation.start(HAISHU)
+    client = await federation.start_monitor("all")
+    monitor = federation.monitor_nodes[0]
+    assert (await haishu.http.get("/readyz")).status_code == 200
+    await eventually(lambda: monitor.stopped() == [] and monitor.key_feed is not None, what="the monitor's feeds")
+    assert (await client.get("/readyz")).status_code == 200
+    [agreements] = await eventually(lambda: [t for t in haishu.node._tasks if t.get_name() == "agreements"],
+                                    what="the agreements feed running")
+    agreements.cancel()  # as if it had died
+    await eventually(agreements.done, what="the agreements feed stopped")
+    answer = await haishu.http.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["stopped"] == ["agreements"]
+    monitor._task.cancel()
+    await eventually(monitor._task.done, what="the monitor feed stopped")
+    answer = await client.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["stopped"] == ["monitor-feed"]

@@ -129,3 +129,40 @@ def test_a_revoked_key_signs_nothing_from_then_on_and_only_its_county_can_revoke
     receiver.verify(headers, envelope, data, appended_at=NOW)  # the county's new key signs on
     # A thief revoking the stolen key itself does no harm; revoking twice changes nothing.
     assert directory.offer(KeyRevocation.sign(HUI, "k2", NOW, k2), NOW).revoked == []
+
+
+@pytest.mark.integration
+async def test_a_stolen_key_revoked_with_the_cli_signs_nothing_more_on_any_node(federation):  # noqa: ANN001
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from exchange.cli import app as mpx
+    from exchange.timeutil import utcnow
+    from tests.integration.conftest import eventually
+    from tests.integration.test_round_trip import message
+    from tests.integration.test_trust import behind, forged, produce, quarantined
+
+    hui = await federation.start(HUI)
+    haishu = await federation.start(HAISHU)
+    await behind(federation, hui, haishu, 1)
+    stolen = hui.node.trust.ring.signer(HUI, utcnow())
+    env = {"DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI, "MPX_PAYLOAD_KEYS": hui.settings.payload_keys,
+           "KAFKA_BOOTSTRAP_SERVERS": federation.bootstrap, "MPX_TOPIC_PREFIX": federation.prefix}
+    revoked = await asyncio.to_thread(CliRunner().invoke, mpx, ["keys", "revoke-signing", "--county", HUI,
+                                                                "--key-id", stolen.key_id], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    for node in (hui, haishu):  # every node honours it as soon as it reads it
+        await eventually(lambda n=node: (HUI, stolen.key_id) in n.node.trust.ring.revoked, what="the revocation")
+    assert hui.node.trust.ring.signer(HUI, utcnow()).key_id != stolen.key_id  # Hui signs with its new key
+
+    # The thief signs records with the stolen key after its revocation.
+    topic, partition = haishu.node.topics.address(HAISHU)
+    attempts = [forged(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, seed)["data"], key=stolen)
+                for seed in (2, 3)]
+    for headers, value in attempts:
+        await produce(federation.bootstrap, topic, partition, HAISHU, value, headers)
+    genuine = await behind(federation, hui, haishu, 4)  # the county's genuine records still arrive
+    ids = [dict(h)["ce_id"].decode() for h, _ in attempts]
+    assert await quarantined(haishu) == [("key_revoked", i) for i in ids]
+    assert genuine in [item["id"] for item in await haishu.client.inbox_all()]

@@ -100,6 +100,7 @@ class Node:
                                    counties=self.settings.served, key=self.settings.bootstrap_key)
         await self.trust.start()
         await self._load_rules()
+        self.relay.resume()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
         self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
 
@@ -123,6 +124,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._tasks.clear()  # stopped on purpose: not "stopped anyway" if the app starts the node again
         for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -145,7 +147,7 @@ class Node:
 
     def stopped(self) -> list[str]:
         """Background tasks (feeds, relay, consumer) that ended although the node is not stopping."""
-        return sorted(t.get_name() for t in self._tasks if t.done() and t.get_name() != "transport")
+        return sorted({t.get_name() for t in self._tasks if t.done() and t.get_name() != "transport"})
 
     async def ready(self) -> dict[str, bool]:
         database = True

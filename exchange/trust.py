@@ -8,17 +8,20 @@ CloudEvents attributes exactly as the record's ``ce_*`` headers (and
 ``content-type``) carry them and the data is the record value as JSON. The key id
 and the signature travel in the Kafka headers ``mpx-key-id`` and
 ``mpx-signature``, outside the CloudEvents attributes. The receiving node checks
-them before it stores anything, with the sending county's public key valid at
-the record's ``ce_time``.
+them before it stores anything, with the sending county's public key valid (and
+not revoked) when the broker appended the record, and the record's ``ce_time``
+within bounds of that append time (`verify`).
 
 **Keys.** A node makes a key pair for each county it serves at its first start
 (table ``signing_keys``, the private half sealed with the payload key), and
 publishes the public halves on the compacted topic ``<prefix>.keys`` (key
 ``county:key_id``, value a `KeyRecord`) before its relay publishes anything. Every
 node reads that topic from the start into its `KeyRing` and keeps what it learned
-in ``county_public_keys``. `rotate_signing` (``mpx keys rotate-signing``) adds a
+in ``county_public_keys`` (revocations too), under the rules of
+`key_records.EndorsementRules`. `rotate_signing` (``mpx keys rotate-signing``) adds a
 key valid from now and ends the old one after an overlap; a running node picks the
-new key up within `RELOAD_SECONDS`, publishes it, then signs with it.
+new key up within `RELOAD_SECONDS`, publishes it, then signs with it. A node
+publishes only what the keys topic does not carry yet (`reload`).
 
 **Payloads at rest.** ``messages.payload``, ``outbox.value`` and
 ``quarantine.value`` are sealed with the current payload key (AES-256-GCM,

@@ -88,7 +88,7 @@ class AgreementKeys:
         """The record the agreements topic carries; AgreementRefused(no_agreement_key) without a signing key."""
         if self.signing is None:
             raise AgreementRefused("no_agreement_key", "this node has no agreements signing key "
-                                   "(MPX_AGREEMENT_SIGNING_KEY)")
+                                   "(MPX_AGREEMENT_SIGNING_KEY) / 本节点未配置协作协议签名密钥")
         key_id, private = self.signing
         body = AgreementBody.model_validate(agreement.to_dict()).model_dump(mode="json")
         return orjson.dumps({"agreement": body, "key_id": key_id, "signature": _b64(private.sign(_signed_bytes(body)))},

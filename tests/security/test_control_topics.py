@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.storage.tables import monitor_obligations
+from exchange.security.canonical import monitoring_event_bytes
+from exchange.storage.tables import monitor_obligations, quarantine
 from exchange.timeutil import utcnow
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
@@ -60,7 +61,12 @@ async def test_a_malformed_or_foreign_monitoring_event_changes_nothing_and_the_f
     forged = {**{str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in genuine._mapping.items()},
               "event": "answered", "revision": 99, "answered_at": genuine.received_at.isoformat(),
               "response_working_days": 1}
-    await produce(federation.bootstrap, topic, partition, HAISHU, orjson.dumps(forged), [])
+    await produce(federation.bootstrap, topic, partition, HAISHU, orjson.dumps(forged), [])  # unsigned
+    gerze_key = gerze.node.trust.ring.signer(GERZE, utcnow())  # Gêrzê's own node, with its real key
+    for body in (forged, {**forged, "receiver": GERZE}):  # as Haishu's event; as its "own" obligation
+        signature = gerze_key.sign(monitoring_event_bytes(body))
+        await produce(federation.bootstrap, topic, partition, HAISHU, orjson.dumps(body),
+                      [("mpx-key-id", gerze_key.key_id.encode()), ("mpx-signature", signature.encode())])
     # A malformed event: fields missing.
     await produce(federation.bootstrap, topic, partition, HAISHU,
                   orjson.dumps({"message_id": "broken", "sender": HUI, "receiver": HAISHU, "revision": 1}), [])
@@ -68,7 +74,10 @@ async def test_a_malformed_or_foreign_monitoring_event_changes_nothing_and_the_f
     second = await gerze.client.send(message(MessageType.OUTFLOW_REGISTRATION, GERZE, HAISHU, 4))
     await eventually(lambda: _stored_obligation(monitor, second), what="a genuine obligation after the poison")
     kept = await _stored_obligation(monitor, first)
-    assert kept.revision == genuine.revision and kept.answered_at is None
+    assert kept.revision == genuine.revision and kept.answered_at is None and kept.receiver == HAISHU
+    async with monitor.engine.connect() as conn:
+        reasons = sorted(r.reason_code for r in await conn.execute(select(quarantine.c.reason_code)))
+    assert reasons == ["foreign_obligation", "malformed", "unknown_key", "unsigned"]
     assert (await client.get("/readyz")).status_code == 200
 
 

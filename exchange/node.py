@@ -42,6 +42,9 @@ from exchange.trust import Trust
 
 log = logging.getLogger(__name__)
 
+#: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
+RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders"})
+
 
 class Node:
     """The HTTP API works as soon as the database is up; Kafka may come later (the outbox holds the records)."""
@@ -146,8 +149,11 @@ class Node:
                 log.info("relay and consumer drained")
 
     def stopped(self) -> list[str]:
-        """Background tasks (feeds, relay, consumer) that ended although the node is not stopping."""
-        return sorted({t.get_name() for t in self._tasks if t.done() and t.get_name() != "transport"})
+        """Background tasks that ended although the node is not stopping: a feed, relay or consumer (they run
+        until the node stops), or any task that failed (not the transport start-up, nor a daily job that is
+        off and simply returned)."""
+        return sorted({t.get_name() for t in self._tasks if t.done() and (
+            t.get_name() in RUN_FOREVER or t.cancelled() or t.exception() is not None)})
 
     async def ready(self) -> dict[str, bool]:
         database = True

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     monitor_scope: Annotated[tuple[str, ...], NoDecode] = Field(
         ("all",), description="Provinces a monitor sees (2- or 6-digit codes, comma-separated), or all."
     )
-    agreements_file: Path | None = Field(None, description="JSON file of cooperation agreements loaded at start-up.")
+    agreements_file: Path | None = Field(None, description="JSON file of cooperation agreements loaded at start-up "
+                                         "(signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused).")
     calendar_files: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Extra regional calendar override files (JSON/CSV), comma-separated."
     )

@@ -162,6 +162,8 @@ class EndorsementRules:
         key = record.key
         if key.not_after is not None and key.not_after < key.not_before:
             raise KeyRefused("malformed", "key ends before it starts")
+        if key.use != "signing" and record.endorsed_by == key.key_id:
+            raise KeyRefused("not_endorsed", f"a {key.use} key is endorsed by a signing key of its county")
         county_known = any(c == key.county for c, _ in self.ring.public)
         if known is None and not county_known:
             if record.endorsed_by != key.key_id:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -265,6 +266,67 @@ def keys_rotate_sealing(
     console.print(f"new sealing key {key.key_id} for {county}, from {key.not_before.isoformat()}")
 
 
+@keys.command("revoke-signing")
+def keys_revoke_signing(
+    county: str = typer.Option(..., help="吊销签名密钥的县 County whose signing key is revoked, e.g. 621227."),
+    key_id: str = typer.Option(..., help="要吊销的签名密钥 The signing key to revoke (a stolen one)."),
+) -> None:
+    """立即吊销县的签名密钥. Revoke a county's signing key at once: publishes a signed revocation on the keys topic; every node refuses
+    records signed with the key from then on (key_revoked), whatever their time. If the key is the county's only
+    valid one, a new key is made and published first (the node signs with it within 30 seconds)."""
+    from exchange.config import Settings
+    from exchange.security.key_records import KeyRecord, KeyRevocation, endorser_for
+    from exchange.security.payload_crypto import PayloadCipher
+    from exchange.storage.database import create_engine, migrate
+    from exchange.timeutil import utcnow
+    from exchange.transport.connection import client_options
+    from exchange.transport.topics import TopicScheme
+    from exchange.trust import load_signing_keys, rotate_signing
+
+    settings = Settings()
+    if county not in settings.served:
+        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
+        raise typer.Exit(2)
+
+    async def main() -> str:
+        from aiokafka import AIOKafkaProducer
+
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        cipher = PayloadCipher.from_setting(settings.payload_keys)
+        try:
+            keys = (await load_signing_keys(engine, cipher, [county])).get(county, [])
+            target = next((k for k in keys if k.key_id == key_id), None)
+            if target is None:
+                raise typer.Exit(1)
+            now = utcnow()
+            records: list = []
+            newer = [k for k in keys if k.not_before > target.not_before and k.public_key().valid_at(now)]
+            if not newer:  # the county needs a key to sign with after this one
+                fresh, _ = await rotate_signing(engine, cipher, county, timedelta(0), now)
+                keys = (await load_signing_keys(engine, cipher, [county]))[county]
+                fresh = next(k for k in keys if k.key_id == fresh.key_id)
+                records.append(KeyRecord.endorse(fresh.public_key(), endorser_for(fresh, keys)))
+                newer = [fresh]
+            signer = max(newer, key=lambda k: k.not_before)
+            records.append(KeyRevocation.sign(county, key_id, now, signer))
+            producer = AIOKafkaProducer(**client_options(settings), acks="all")
+            await producer.start()
+            try:
+                topic = TopicScheme(settings.topic_prefix, settings.topic_partitions).keys_topic
+                for record in records:  # the new key before the revocation it signs
+                    await producer.send_and_wait(topic, record.to_bytes(), key=record.kafka_key.encode(),
+                                                 partition=0, headers=[("content-type", b"application/json")])
+            finally:
+                await producer.stop()
+            return signer.key_id
+        finally:
+            await engine.dispose()
+
+    signer = asyncio.run(main())
+    console.print(f"signing key {key_id} of {county} revoked (signed by {signer}); every node refuses it from now on")
+
+
 @keys.command("new-payload-key")
 def keys_new_payload_key(
     key_id: str = typer.Option("", help="密钥编号 (默认 p<日期>) Id of the key (default: p<date>)."),
@@ -275,6 +337,47 @@ def keys_new_payload_key(
     from exchange.timeutil import utcnow
 
     print(f"{key_id or utcnow().strftime('p%Y%m%d')}:{new_key()}")
+
+
+agreements = typer.Typer(help="合作协议 (须由联邦信任的密钥签名) Cooperation agreements signed by a key the federation trusts.")
+app.add_typer(agreements, name="agreements")
+
+
+@agreements.command("new-key")
+def agreements_new_key(key_id: str = typer.Option(..., help="密钥名称 Name of the key, e.g. nhc-2026.")) -> None:
+    """生成协议签名密钥. Make an agreements signing key: prints MPX_AGREEMENT_SIGNING_KEY (keep it secret, on the node(s) that
+    publish agreements) and the entry for MPX_AGREEMENT_KEYS (on every node)."""
+    from exchange.security.agreements import new_agreement_key
+
+    signing, trusted = new_agreement_key(key_id)
+    print(f"MPX_AGREEMENT_SIGNING_KEY={signing}")
+    print(f"MPX_AGREEMENT_KEYS={trusted}")
+
+
+@agreements.command("sign")
+def agreements_sign(
+    file: Path = typer.Argument(..., help="待签署的协议文件 JSON file of agreements to sign."),
+    out: Path = typer.Option(..., help="输出的已签名协议文件 Signed agreements file to write (JSON)."),
+) -> None:
+    """签署协议文件. Sign the agreements of a JSON file with MPX_AGREEMENT_SIGNING_KEY, for MPX_AGREEMENTS_FILE on any
+    node."""
+    import json
+
+    import orjson
+
+    from exchange.config import Settings
+    from exchange.security.agreements import AgreementKeys, AgreementRefused
+    from exchange.sla import AgreementError, load_agreements
+
+    settings = Settings()
+    keys = AgreementKeys.parse("", settings.agreement_signing_key.get_secret_value())
+    try:
+        signed = [orjson.loads(keys.sign(a)) for a in load_agreements(file)]
+    except (AgreementRefused, AgreementError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    out.write_text(json.dumps({"agreements": signed}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    console.print(f"signed {len(signed)} agreement(s) into {out}")
 
 
 @app.command()

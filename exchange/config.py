@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     monitor_scope: Annotated[tuple[str, ...], NoDecode] = Field(
         ("all",), description="Provinces a monitor sees (2- or 6-digit codes, comma-separated), or all."
     )
-    agreements_file: Path | None = Field(None, description="JSON file of cooperation agreements loaded at start-up.")
+    agreements_file: Path | None = Field(None, description="JSON file of cooperation agreements loaded at start-up "
+                                         "(signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused).")
     calendar_files: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Extra regional calendar override files (JSON/CSV), comma-separated."
     )
@@ -149,6 +150,22 @@ class Settings(BaseSettings):
     key_wait_seconds: float = Field(
         10.0, ge=0, description="How long the consumer waits for the keys topic to be read to its end (at start, and "
         "before it quarantines a record signed with a key it does not know).",
+    )
+    clock_skew_seconds: float = Field(
+        300.0, ge=0, le=3600, description="How far clocks may disagree: a record's ce_time may be this much later "
+        "than the broker's append time, and a new signing key may start this much before it is published.",
+    )
+    record_max_age_hours: float = Field(
+        24.0, gt=0, description="A record whose ce_time is more than this before the broker appended it is refused "
+        "(time_out_of_bounds), unless this node asked for it again (reconciliation).",
+    )
+    agreement_keys: str = Field(
+        "", description="Public keys the federation trusts to sign agreements, `key_id:base64url` comma-separated "
+        "(`mpx agreements new-key`); the same on every node. Empty: no agreement from the topic is accepted.",
+    )
+    agreement_signing_key: SecretStr = Field(
+        SecretStr(""), repr=False, description="`key_id:base64url` private key this node signs agreements with "
+        "(admin API, MPX_AGREEMENTS_FILE); empty: such agreements are refused. Never logged.",
     )
 
     @field_validator("counties", "monitor_scope", "calendar_files", mode="before")

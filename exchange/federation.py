@@ -57,6 +57,15 @@ def payload_key(var: Path, county: str) -> str:
     return kept_secret(var, f"payload-key-{county}", lambda: f"run1:{new_key()}")
 
 
+def agreement_keys(var: Path) -> tuple[str, str]:
+    """The federation's agreements key (MPX_AGREEMENT_SIGNING_KEY, MPX_AGREEMENT_KEYS), the same for every node."""
+    from exchange.security.agreements import new_agreement_key
+
+    pair = kept_secret(var, "agreement-key", lambda: " ".join(new_agreement_key("run-agreements")))
+    signing, trusted = pair.split(" ")
+    return signing, trusted
+
+
 def api_key(var: Path, name: str) -> str:
     """The API key of a node's local system (or of the monitor): MPX_BOOTSTRAP_KEY."""
     import secrets
@@ -148,6 +157,8 @@ async def run_federation(
             }
             if broker is not None:
                 env["MPX_KAFKA_IDEMPOTENT"] = "false"  # Tansu has no idempotent producer
+            if not os.environ.get("MPX_AGREEMENT_KEYS"):
+                env["MPX_AGREEMENT_SIGNING_KEY"], env["MPX_AGREEMENT_KEYS"] = agreement_keys(var)
             if not os.environ.get("MPX_PAYLOAD_KEYS"):
                 env["MPX_PAYLOAD_KEYS"] = payload_key(var, member.county)
             log = open(var / f"node-{member.county}.log", "ab")  # noqa: SIM115 - closed with the process

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Sequence
 
 import orjson
@@ -24,7 +24,7 @@ from exchange.security.sealing import SealError
 from exchange.security.signing import SignatureError
 from exchange.storage.progress import CHUNK, Sent, advance_sent, replied_to
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
-from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine
+from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine, reconciliation
 from exchange.timeutil import utcnow
 from exchange.transport.cloudevents import from_record
 from exchange.transport.topics import TopicScheme
@@ -43,6 +43,8 @@ class Record:
     key: str | None
     headers: Sequence[tuple[str, bytes]]
     value: bytes | None
+    #: When the broker appended it (exchange.transport.control.appended_at); None: unknown, the receiver's clock.
+    appended_at: datetime | None = None
 
 
 class Rejected(Exception):
@@ -92,12 +94,13 @@ class Inbound:
         trail: list[dict[str, Any]] = []  # evidence chain entries of this batch
         pending: list[tuple[Record, Envelope, dict[str, Any]]] = []  # decoded, stored together
         async with counted_transaction(self.engine) as conn:
+            asked = await self._asked_again(conn, records)
             for record in records:
                 positions[(record.topic, record.partition)] = record.offset + 1
                 if record.key not in self.settings.served:
                     continue  # another county hashed to the same partition
                 try:
-                    envelope, data = self._decode(record)
+                    envelope, data = self._decode(record, asked)
                 except Rejected as rejected:
                     sent += await self._quarantine(conn, record, rejected, now)
                     trail.append(_rejected_entry(record, rejected))
@@ -122,7 +125,24 @@ class Inbound:
             await evidence.append_many(conn, trail, at=now)
         return positions, sent
 
-    def _decode(self, record: Record) -> tuple[Envelope, dict[str, Any]]:
+    async def _asked_again(self, conn: AsyncConnection, records: Sequence[Record]) -> frozenset[str]:
+        """Ids of records appended long after their ce_time that this node asked for again (a digest showed them
+        missing): checked at their ce_time, not refused as back-dated."""
+        asked = set()
+        for record in records:
+            message_id, sent, sender = (_header(record, n) for n in ("ce_id", "ce_time", "ce_senderregion"))
+            try:
+                late = sent and (record.appended_at or utcnow()) - datetime.fromisoformat(sent) > timedelta(minutes=5)
+            except (ValueError, TypeError):
+                continue
+            if late and message_id and await conn.scalar(select(reconciliation.c.seq).where(
+                    reconciliation.c.kind == "digest_checked", reconciliation.c.peer == sender,
+                    reconciliation.c.county == record.key,
+                    reconciliation.c.missing_ids.contains(f'"{message_id}"', autoescape=True)).limit(1)):
+                asked.add(message_id)
+        return frozenset(asked)
+
+    def _decode(self, record: Record, asked: frozenset[str] = frozenset()) -> tuple[Envelope, dict[str, Any]]:
         try:
             envelope, data = from_record(record.headers, record.value or b"")
         except ValidationError as exc:  # which attributes, never their values
@@ -135,7 +155,7 @@ class Inbound:
                            _header(record, "ce_id")) from None
         if self.trust is not None:  # before anything about the record is believed or stored
             try:
-                self.trust.verify(record.headers, envelope, data)
+                self.trust.verify(record.headers, envelope, data, record.appended_at, envelope.id in asked)
             except SignatureError as exc:
                 raise Rejected(exc.code, f"signature: {exc}", envelope.id) from None
         if envelope.receiverregion != record.key:
@@ -209,8 +229,9 @@ class Inbound:
         feedback = [_answered(env) for env, _ in stored if env.message_type is MessageType.FEEDBACK]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback): the receiving county now owes feedback.
+        sent_at = {_identity(env): record.appended_at or now for record, env, _ in unique.values()}
         await self.obligations.open_many(
-            conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now)
+            conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now, sent_at)
         await evidence.append_many(conn, trail, at=now)  # the head the receipts carry covers their records
         trail.clear()
         head = await evidence.head(conn)
@@ -338,14 +359,15 @@ class Inbound:
             value = row.value
             if value is not None and self.trust is not None:
                 value = self.trust.open_value(value, quarantine_context(row.topic, row.partition, row.offset))
-            record = Record(row.topic, row.partition, row.offset, row.key, headers, value)
+            # Appended (as far as this node knows) when it first read it.
+            record = Record(row.topic, row.partition, row.offset, row.key, headers, value, row.received_at)
             if record.key is None:  # quarantined before keys were kept
                 record = Record(row.topic, row.partition, row.offset, _header(record, "ce_receiverregion"),
-                                headers, value)
+                                headers, value, row.received_at)
             sent = 0
             message_id = row.message_id
             try:
-                envelope, data = self._decode(record)
+                envelope, data = self._decode(record, await self._asked_again(conn, [record]))
             except Rejected as rejected:
                 result = rejected.code
             else:

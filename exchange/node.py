@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 import orjson
@@ -22,7 +23,8 @@ from exchange.security.principals import Role
 from exchange.reconciliation import Reconciler
 from exchange.obligations import Obligations
 from exchange.reminders import Reminders
-from exchange.sla import Agreement, AgreementBook, CalendarBook, load_agreements
+from exchange.sla import Agreement, AgreementBook, CalendarBook
+from exchange.security.agreements import AgreementKeys, load_signed_agreements
 from exchange.storage.tables import agreements as agreements_table
 from exchange.storage.tables import calendar_overrides
 from exchange.transport.agreements import AgreementFeed
@@ -39,6 +41,9 @@ from exchange.security.payload_crypto import PayloadCipher
 from exchange.trust import Trust
 
 log = logging.getLogger(__name__)
+
+#: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
+RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders"})
 
 
 class Node:
@@ -67,9 +72,14 @@ class Node:
         self.inbound.control = self.reconciler
         # Signed records and payloads sealed at rest (exchange/trust.py).
         self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
-                           accept_clear=settings.accept_clear_records)
+                           accept_clear=settings.accept_clear_records,
+                           skew=timedelta(seconds=settings.clock_skew_seconds),
+                           max_age=timedelta(hours=settings.record_max_age_hours))
         self.trust.on_sealing_key = self.relay.key_learned
         self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
+        self.obligations.trust = self.trust  # signs the monitoring events
+        # Agreements: accepted only signed by a key the federation trusts for them (exchange/security/agreements.py).
+        self.agreement_keys = AgreementKeys.from_settings(settings)
         # GET /metrics (exchange/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
                                    relay_failing=lambda: self.relay.failing,
@@ -97,6 +107,7 @@ class Node:
                                    expires_at=self.settings.bootstrap_key_expires_at)
         await self.trust.start()
         await self._load_rules()
+        self.relay.resume()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
         self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
 
@@ -108,8 +119,8 @@ class Node:
             overrides = (await conn.execute(select(calendar_overrides))).all()
         for o in overrides:
             self.calendars.add_override(o.region, o.day, o.kind, o.name)
-        if self.settings.agreements_file:
-            for agreement in load_agreements(self.settings.agreements_file):
+        if self.settings.agreements_file:  # signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused
+            for agreement in load_signed_agreements(self.settings.agreements_file, self.agreement_keys):
                 if self.agreements.add(agreement):
                     await store_agreement(self.engine, agreement)
 
@@ -120,6 +131,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._tasks.clear()  # stopped on purpose: not "stopped anyway" if the app starts the node again
         for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -139,6 +151,13 @@ class Node:
                             ", ".join(t.get_name() for t in late), self.settings.drain_seconds)
             else:
                 log.info("relay and consumer drained")
+
+    def stopped(self) -> list[str]:
+        """Background tasks that ended although the node is not stopping: a feed, relay or consumer (they run
+        until the node stops), or any task that failed (not the transport start-up, nor a daily job that is
+        off and simply returned)."""
+        return sorted({t.get_name() for t in self._tasks if t.done() and (
+            t.get_name() in RUN_FOREVER or t.cancelled() or t.exception() is not None)})
 
     async def ready(self) -> dict[str, bool]:
         database = True
@@ -181,6 +200,8 @@ class Node:
         self._tasks.append(keys)
         if not await self.key_feed.catch_up(s.key_wait_seconds):
             log.warning("keys topic not read to its end within %.0fs; consuming anyway", s.key_wait_seconds)
+        # Our keys the topic lacks, acknowledged before the relay publishes a record signed with them.
+        await self.trust.reload(self.key_feed.publish)
         tasks = [
             asyncio.create_task(self.key_feed.reload_forever(), name="signing-keys"),
             asyncio.create_task(self.relay.run(self._producer), name="relay"),
@@ -222,13 +243,12 @@ class Node:
         )
         await self._feed_consumer.start()
         self.agreement_feed = AgreementFeed(self._feed_consumer, self.topics.agreements_topic, self.agreements,
-                                            self.engine)
+                                            self.engine, self.agreement_keys, self.trust.seal_value)
         self._keys_consumer = AIOKafkaConsumer(
             **self.kafka, client_id=f"mpx-{s.node_id}-keys", enable_auto_commit=False,
         )
         await self._keys_consumer.start()
         self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)
-        await self.key_feed.publish(self.trust.own_records())  # acknowledged before the relay publishes a record
         self.inbound.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
         self.consumer = Consumer(
             self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake,

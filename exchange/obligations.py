@@ -30,6 +30,8 @@ from exchange.sla import (
     status,
     supersede_by_return,
 )
+from exchange.security.canonical import monitoring_event_bytes
+from exchange.security.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.sla.clock import day_of_deadline
 from exchange.storage.sql import insert_ignoring_duplicates
 from exchange.storage.tables import obligations, outbox
@@ -148,6 +150,8 @@ class Obligations:
 
     #: Counts obligations opened, answered and cancelled, once their transaction commits (exchange.metrics).
     metrics: NodeMetrics | None = None
+    #: Signs each lifecycle event with its receiving county's key (exchange.trust.Trust); None: unsigned.
+    trust = None
 
     def __init__(self, agreements: AgreementBook, calendars: CalendarBook, topics: TopicScheme, person_secret: bytes):
         self.agreements = agreements
@@ -162,9 +166,10 @@ class Obligations:
         return hmac.new(self.person_secret, number.encode(), hashlib.sha256).hexdigest()
 
     async def open_many(self, conn: AsyncConnection, received: list[tuple[Envelope, dict[str, Any]]],
-                        received_at: datetime) -> None:
+                        received_at: datetime, sent_at: dict[tuple[str, str], datetime] | None = None) -> None:
         """Open the obligations of records stored in this transaction, one INSERT for them all. An obligation is
-        named like its record: (sending county, id)."""
+        named like its record: (sending county, id). `sent_at`: when the broker appended each record (by that
+        name), a time its sender cannot choose; else its ce_time."""
         opening: dict[tuple[str, str], tuple[Obligation, dict[str, Any] | None, dict[str, Any]]] = {}
         for envelope, data in received:
             message_type = envelope.message_type
@@ -174,8 +179,9 @@ class Obligations:
                 received_at=received_at, calendar=self.calendars.calendar_for(receiver),
                 resolution=self.agreements.resolve(sender, receiver, message_type.value, received_at),
             )
-            sender_side = self._sender_side(message_type, sender, receiver, envelope.time, data)
-            opening[(ob.sender, ob.message_id)] = (ob, sender_side, data)
+            sent = (sent_at or {}).get((ob.sender, ob.message_id), envelope.time)
+            opening[(ob.sender, ob.message_id)] = (ob, self._sender_side(message_type, sender, receiver, sent, data),
+                                                   data)
         if not opening:
             return
         opened = {tuple(row) for row in await conn.execute(
@@ -266,14 +272,18 @@ class Obligations:
             return
         if self.metrics is not None:
             self.metrics.obligations(event, (ob.receiver for ob, _, _ in changed))
-        headers = orjson.dumps([["content-type", "application/json"], ["ce_type", f"cn.mpx.obligation.{event}"]]).decode()
-        await conn.execute(insert(outbox), [
-            {"message_id": f"{ob.message_id}#{revision}", "topic": self.topics.monitor_topic,
-             "partition": self.topics.partition_for(ob.receiver), "key": ob.receiver, "headers": headers,
-             "value": orjson.dumps(lifecycle_event(event, ob, sender_side, revision)), "created_at": at,
-             "attempts": 0}
-            for ob, sender_side, revision in changed
-        ])
+        rows = []
+        for ob, sender_side, revision in changed:
+            body = lifecycle_event(event, ob, sender_side, revision)
+            headers = [["content-type", "application/json"], ["ce_type", f"cn.mpx.obligation.{event}"]]
+            if self.trust is not None:  # the receiving county vouches for its own obligation
+                key_id, signature = self.trust.ring.sign(ob.receiver, monitoring_event_bytes(body), at)
+                headers += [[KEY_ID_HEADER, key_id], [SIGNATURE_HEADER, signature]]
+            rows.append({"message_id": f"{ob.message_id}#{revision}", "topic": self.topics.monitor_topic,
+                         "partition": self.topics.partition_for(ob.receiver), "key": ob.receiver,
+                         "headers": orjson.dumps(headers).decode(), "value": orjson.dumps(body), "created_at": at,
+                         "attempts": 0})
+        await conn.execute(insert(outbox), rows)
 
 
 def obligation_view(state: str, now: datetime) -> dict[str, Any]:

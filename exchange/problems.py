@@ -34,6 +34,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),
     "invalid_agreement": (422, "协作协议无效", "Invalid cooperation agreement"),
+    "no_agreement_key": (409, "本节点不能签署协作协议", "This node cannot sign agreements"),
     "message_not_found": (404, "报文不存在", "No such message"),
     "not_answerable": (409, "该报文不能反馈", "This message cannot be answered"),
     "duplicate_message_id": (409, "报文编号已用于不同内容", "The message id was already used for different content"),

@@ -27,3 +27,9 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def on_node_clock(instant: datetime) -> datetime:
+    """An instant read off another machine's clock (a broker's append time), on this node's clock: the same,
+    unless a drill moved the node's clock (set_clock)."""
+    return instant + (utcnow() - datetime.now(UTC))

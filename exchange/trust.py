@@ -8,17 +8,20 @@ CloudEvents attributes exactly as the record's ``ce_*`` headers (and
 ``content-type``) carry them and the data is the record value as JSON. The key id
 and the signature travel in the Kafka headers ``mpx-key-id`` and
 ``mpx-signature``, outside the CloudEvents attributes. The receiving node checks
-them before it stores anything, with the sending county's public key valid at
-the record's ``ce_time``.
+them before it stores anything, with the sending county's public key valid (and
+not revoked) when the broker appended the record, and the record's ``ce_time``
+within bounds of that append time (`verify`).
 
 **Keys.** A node makes a key pair for each county it serves at its first start
 (table ``signing_keys``, the private half sealed with the payload key), and
 publishes the public halves on the compacted topic ``<prefix>.keys`` (key
 ``county:key_id``, value a `KeyRecord`) before its relay publishes anything. Every
 node reads that topic from the start into its `KeyRing` and keeps what it learned
-in ``county_public_keys``. `rotate_signing` (``mpx keys rotate-signing``) adds a
+in ``county_public_keys`` (revocations too), under the rules of
+`key_records.EndorsementRules`. `rotate_signing` (``mpx keys rotate-signing``) adds a
 key valid from now and ends the old one after an overlap; a running node picks the
-new key up within `RELOAD_SECONDS`, publishes it, then signs with it.
+new key up within `RELOAD_SECONDS`, publishes it, then signs with it. A node
+publishes only what the keys topic does not carry yet (`reload`).
 
 **Payloads sealed on the wire** (exchange/security/sealing.py): the relay seals each record's data to the
 receiving county's newest sealing key and signs the sealed value (`wire`); the receiver checks the signature, then
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,11 +49,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import Envelope
 from exchange.security.canonical import message_bytes
 from exchange.security.key_records import (
+    DEFAULT_SKEW,
     KEY_ID_HEADER,
     SIGNATURE_HEADER,
     KeyDirectory,
     KeyRecord,
+    KeyRefused,
+    KeyRevocation,
+    Learned,
     endorser_for,
+    parse,
 )
 from exchange.security.payload_crypto import PayloadCipher
 from exchange.security.sealing import (
@@ -60,7 +69,7 @@ from exchange.security.sealing import (
     SealingPublicKey,
     is_sealed,
 )
-from exchange.security.signing import KeyRing, PublicKey, SigningKey
+from exchange.security.signing import KeyRing, PublicKey, SignatureError, SigningKey
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import (
     county_public_keys,
@@ -122,15 +131,20 @@ class Trust:
     """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
 
     def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = (), *,
-                 accept_clear: bool = False):
+                 accept_clear: bool = False, skew: timedelta = DEFAULT_SKEW, max_age: timedelta = timedelta(hours=24)):
         self.engine = engine
         self.cipher = cipher
         self.counties = tuple(counties)
         #: Migration window: also take records in clear (the released 1.0 binding); closed by default.
         self.accept_clear = accept_clear
-        self.ring = KeyRing()
-        self.directory = KeyDirectory(self.ring)
+        self.ring = KeyRing(skew=skew)
+        self.directory = KeyDirectory(self.ring, skew)
+        self.skew, self.max_age = skew, max_age
+        #: Each key as the keys topic carries it now (read back): what this node need not publish again.
+        self.on_topic: dict[tuple[str, str], PublicKey] = {}
         self.sealing = SealingDirectory(self.ring)
+        #: Own sealing keys as the keys topic carries them: by whom they are signed there (read back).
+        self.sealing_on_topic: dict[tuple[str, str], str] = {}
         self.openers: dict[tuple[str, str], SealingKey] = {}  # this node's own sealing keys
         #: Called when a sealing key of another county is learned (the relay sends what waited for it).
         self.on_sealing_key: Callable[[], None] | None = None
@@ -186,12 +200,21 @@ class Trust:
         newest = max(own, key=lambda k: k.not_before).public_key()
         return encode_data(newest.seal(value, {"deadletter": context}))
 
-    def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any]) -> None:
-        """Raise SignatureError (code unsigned, unknown_key, key_not_valid, bad_signature) unless the record is
-        signed by its sending county with a key valid at its time."""
+    def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any],
+               appended_at: datetime | None = None, asked_again: bool = False) -> None:
+        """Raise SignatureError (unsigned, unknown_key, key_revoked, key_not_valid, bad_signature,
+        time_out_of_bounds) unless the record is signed by its sending county with a key valid when the broker
+        appended it (`appended_at`; the receiver's clock if unknown), and its ce_time lies within
+        [appended_at - max_age, appended_at + skew]. A record this node asked for again (reconciliation) was
+        signed long before it was appended again: it is checked at its ce_time, with no lower bound."""
+        at = appended_at or utcnow()
+        if envelope.time > at + self.skew:
+            raise SignatureError("time_out_of_bounds", "ce_time is later than the broker's append time")
+        if not asked_again and envelope.time < at - self.max_age:
+            raise SignatureError("time_out_of_bounds", "ce_time is too long before the broker's append time")
         message = message_bytes(envelope_attributes(headers), data)
         self.ring.verify(envelope.senderregion, header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER),
-                         message, envelope.time)
+                         message, envelope.time if asked_again else at)
 
     def lacks_key(self, headers: Sequence[tuple[str, bytes]]) -> bool:
         """A signed record whose key this node has not learned (yet)."""
@@ -220,6 +243,8 @@ class Trust:
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(county_public_keys)):
                 self.ring.add_public(PublicKey(row.county, row.key_id, row.public_key, row.not_before, row.not_after))
+                if row.revoked_at is not None:
+                    self.ring.revoked[(row.county, row.key_id)] = row.revoked_at
             for row in await conn.execute(select(county_sealing_keys)):
                 self.sealing.add(SealingPublicKey(row.county, row.key_id, row.public_key, row.not_before))
         now = utcnow()
@@ -240,66 +265,99 @@ class Trust:
         self.sealing.add(key.public_key())
 
     def _sealing_record(self, key: SealingKey) -> SealingKeyRecord:
-        """Signed by the county's signing key valid when the sealing key starts (what receivers check)."""
-        return SealingKeyRecord.sign(key.public_key(), self.ring.signer(key.county, key.not_before))
-
-    def own_records(self) -> list[KeyRecord | SealingKeyRecord]:
-        """Every public key of this node's counties as the keys topic carries it: signing keys endorsed, then
-        sealing keys signed."""
-        records: list[KeyRecord | SealingKeyRecord] = []
-        for county_keys in self.ring.signing.values():
-            for key in county_keys:
-                records.append(KeyRecord.endorse(key.public_key(), endorser_for(key, county_keys)))
-        records += [self._sealing_record(key) for key in self.openers.values()]
-        return records
+        """Signed by the county's signing key valid now (receivers check it at the record's append time)."""
+        return SealingKeyRecord.sign(key.public_key(), self.ring.signer(key.county, utcnow()))
 
     async def reload(self, publish: Callable[[list[KeyRecord]], Awaitable[None]]) -> int:
-        """Adopt signing keys added or changed in the database (rotation), after publishing them; returns how many."""
+        """Publish this node's keys the keys topic does not carry yet (as they are now: made, or shortened by a
+        rotation), then sign with them; returns how many records were published. Called once the keys topic has
+        been read to its end, and every RELOAD_SECONDS after (a rotation by the CLI)."""
         stored = await load_signing_keys(self.engine, self.cipher, self.counties)
-        changed = 0
+        now = utcnow()
+        published = 0
         for county, keys in stored.items():
-            current = {(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])}
-            fresh = [k for k in keys if (k.key_id, k.not_before, k.not_after) not in current]
-            if not fresh:
-                continue
-            await publish([KeyRecord.endorse(k.public_key(), endorser_for(k, keys)) for k in fresh])
-            self._adopt(county, keys)
-            await self.remember([k.public_key() for k in fresh])
-            log.info("signing keys of %s reloaded: %s", county, ", ".join(k.key_id for k in fresh))
-            changed += len(fresh)
-        fresh_sealing = [k for k in await load_sealing_keys(self.engine, self.cipher, self.counties)
-                         if (k.county, k.key_id) not in self.openers]
-        if fresh_sealing:
-            await publish([self._sealing_record(k) for k in fresh_sealing])
-            for key in fresh_sealing:
-                self._adopt_sealing(key)
-            await self.remember_sealing([k.public_key() for k in fresh_sealing])
-            log.info("sealing keys reloaded: %s", ", ".join(k.key_id for k in fresh_sealing))
-            changed += len(fresh_sealing)
-        return changed
+            live = [k for k in keys if (county, k.key_id) not in self.ring.revoked
+                    and (k.not_after is None or k.not_after >= now - self.skew)]  # just ended: its end is news
+            missing = [k for k in live if self.on_topic.get((county, k.key_id)) != k.public_key()]
+            known_county = any(c == county for c, _ in self.on_topic)
+            fresh = []
+            for key in missing:
+                if known_county and (county, key.key_id) not in self.on_topic and key.not_before < now - self.skew / 2:
+                    key = await _redate(self.engine, key, now)  # made while the node was away: starts now
+                fresh.append(key)
+            if fresh:
+                live = [next((f for f in fresh if f.key_id == k.key_id), k) for k in live]
+                # A key the topic carries already (shortened by a rotation) endorses its own change.
+                await publish([KeyRecord.endorse(k.public_key(), k if (county, k.key_id) in self.on_topic
+                                                 else endorser_for(k, live)) for k in fresh])
+                published += len(fresh)
+                log.info("signing keys of %s published: %s", county, ", ".join(k.key_id for k in fresh))
+                keys = [next((f for f in fresh if f.key_id == k.key_id), k) for k in keys]
+            if [(k.key_id, k.not_before, k.not_after) for k in keys] != \
+                    [(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])]:
+                self._adopt(county, keys)
+                await self.remember([k.public_key() for k in keys])
+        published += await self._publish_sealing(publish)
+        return published
 
-    async def learn(self, raw: bytes | None) -> list[PublicKey]:
-        """One record of the keys topic: believe it if its endorsement holds; keep what was accepted."""
+    async def _publish_sealing(self, publish: Callable[[list[Any]], Awaitable[None]]) -> int:
+        """Sealing keys made by a rotation (adopted, published: counted) and own keys the topic does not carry
+        under a signing key valid now (published again, e.g. after a signing rotation: not counted)."""
+        fresh = [k for k in await load_sealing_keys(self.engine, self.cipher, self.counties)
+                 if (k.county, k.key_id) not in self.openers]
+        for key in fresh:
+            self._adopt_sealing(key)
+        if fresh:
+            await self.remember_sealing([k.public_key() for k in fresh])
+            log.info("sealing keys made: %s", ", ".join(k.key_id for k in fresh))
+        stale = [k for ident, k in self.openers.items() if self.sealing_on_topic.get(ident) not in
+                 {s.key_id for s in self.ring.signing.get(k.county, []) if s.public_key().valid_at(utcnow())}]
+        if stale:
+            await publish([self._sealing_record(k) for k in stale])
+        return len(fresh)
+
+    async def learn(self, raw: bytes | None, at: datetime) -> Learned:
+        """One record of the keys topic, appended at `at`: believe it if the endorsement rules hold; keep what
+        changed. Raises KeyRefused (with its reason code) for a record that breaks them."""
         if not raw:
-            return []
+            return Learned([], [])
         try:
-            if orjson.loads(raw).get("kind") == SealingKeyRecord.KIND:
-                sealing = SealingKeyRecord.from_body(orjson.loads(raw))
-                believed = self.sealing.offer(sealing)
-                if believed:
-                    await self.remember_sealing(believed)
-                return []
-            record = KeyRecord.from_bytes(raw)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("key record refused: not a key record (%s)", type(exc).__name__)
-            return []
-        accepted = self.directory.offer(record)
-        if accepted:
-            await self.remember(accepted)
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None  # parse() refuses it, with its reason
+        if isinstance(body, dict) and body.get("kind") == SealingKeyRecord.KIND:
+            return await self._learn_sealing(body, at)
+        record = parse(raw)
+        learned = self.directory.offer(record, at)
+        if isinstance(record, KeyRecord) and self.directory.known(record.ident) == record.key:
+            self.on_topic[(record.key.county, record.key.key_id)] = record.key
+        if learned.keys:
+            await self.remember([k for k in learned.keys if k.use == "signing"])
             believed = self.sealing.offer()  # sealing keys that waited for these signing keys
             if believed:
                 await self.remember_sealing(believed)
-        return accepted
+        if learned.revoked:
+            await self._remember_revoked(learned.revoked, at)
+        return learned
+
+    async def _learn_sealing(self, body: dict[str, Any], at: datetime) -> Learned:
+        try:
+            record = SealingKeyRecord.from_body(body)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise KeyRefused("malformed", f"not a sealing key record ({type(exc).__name__})") from None
+        believed = self.sealing.offer(record, at)
+        if self.sealing.public.get(record.ident) == record.key:
+            self.sealing_on_topic[record.ident] = record.signed_by
+        if believed:
+            await self.remember_sealing(believed)
+        return Learned([], [])
+
+    async def _remember_revoked(self, revoked: list[tuple[str, str]], at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            for county, key_id in revoked:
+                await conn.execute(update(county_public_keys).where(
+                    county_public_keys.c.county == county, county_public_keys.c.key_id == key_id,
+                    county_public_keys.c.revoked_at.is_(None)).values(revoked_at=at))
 
     async def remember_sealing(self, keys: list[SealingPublicKey]) -> None:
         if self.on_sealing_key is not None:
@@ -375,6 +433,14 @@ async def ensure_signing_keys(engine: AsyncEngine, cipher: PayloadCipher, counti
             made.append(key)
             log.info("signing key %s made for %s", key.key_id, county)
     return made
+
+
+async def _redate(engine: AsyncEngine, key: SigningKey, now: datetime) -> SigningKey:
+    """A key never published starts when it is published: a key may not start in the past (key_backdated)."""
+    async with engine.begin() as conn:
+        await conn.execute(update(signing_keys).where(signing_keys.c.county == key.county,
+                                                      signing_keys.c.key_id == key.key_id).values(not_before=now))
+    return replace(key, not_before=now)
 
 
 async def rotate_signing(engine: AsyncEngine, cipher: PayloadCipher, county: str, overlap: timedelta,

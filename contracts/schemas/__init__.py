@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.control import CONTROL_MODELS, CONTROL_VERSION
 from contracts.envelope import Envelope
 from contracts.registry import PAYLOAD_MODELS
 
@@ -32,8 +33,9 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schema_models() -> dict[tuple[str, str], type[BaseModel]]:
-    """(version, name) -> model for every schema file: the envelope and each payload version."""
+    """(version, name) -> model for every schema file: the envelope, each payload version, the control records."""
     models: dict[tuple[str, str], type[BaseModel]] = {(ENVELOPE_VERSION, "envelope"): Envelope}
+    models.update({(CONTROL_VERSION, name): model for name, model in CONTROL_MODELS.items()})
     for (message_type, version), model in PAYLOAD_MODELS.items():
         models[(version, message_type.value)] = model
     return dict(sorted(models.items()))

@@ -141,9 +141,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["operations"])
     async def readyz() -> Response:
-        """Database and Kafka broker both reachable."""
+        """Database and Kafka broker both reachable, and no feed (keys, agreements, consumer, relay…) stopped."""
         checks = await node.ready()
-        ok = all(checks.values())
-        return _json({"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503)
+        stopped = node.stopped()
+        ok = all(checks.values()) and not stopped
+        return _json({"status": "ready" if ok else "not ready", **checks, "stopped": stopped}, 200 if ok else 503)
 
     return app

@@ -103,8 +103,9 @@ def create_monitor_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> Response:
         checks = await node.ready()
-        ok = all(checks.values())
-        return Response(orjson.dumps({"status": "ready" if ok else "not ready", **checks}),
+        stopped = node.stopped()
+        ok = all(checks.values()) and not stopped
+        return Response(orjson.dumps({"status": "ready" if ok else "not ready", **checks, "stopped": stopped}),
                         status_code=200 if ok else 503, media_type="application/json")
 
     return app

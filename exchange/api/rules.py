@@ -18,6 +18,7 @@ from exchange.node import Node
 from exchange.security.principals import Permission, Principal
 from exchange.obligations import obligation_view
 from exchange.problems import Problem
+from exchange.security.agreements import AgreementRefused
 from exchange.sla import Agreement, AgreementError, DayKind, Status
 from exchange.sla.clock import end_of_day, local_day
 from exchange.storage.sql import upsert
@@ -136,17 +137,20 @@ def router(node: Node) -> APIRouter:
         """Every version of every cooperation agreement this node knows."""
         return _json(node.agreements.to_dicts())
 
-    @api.post("/v1/agreements", status_code=202, responses=problems(PERMITTED, document.BODY),
+    @api.post("/v1/agreements", status_code=202, responses=problems(PERMITTED, document.BODY, 409),
               openapi_extra=document.body(AgreementIn), tags=["deadlines", "admin"])
     async def add_agreement(request: Request, principal: Principal = admin) -> Response:
         """Publish an agreement (a new id, or a new version of one) to every node of the federation (admin)."""
         posted = await parse_body(request, AgreementIn)
         try:
             agreement = Agreement.from_dict(posted.model_dump(mode="json"))
+            body = node.agreement_keys.sign(agreement)  # refused unless this node holds an agreements key
             node.agreements.add(agreement)
         except AgreementError as exc:
             raise Problem("invalid_agreement", str(exc), "协作协议无效：" + str(exc)) from None
-        body = orjson.dumps(agreement.to_dict())
+        except AgreementRefused:
+            raise Problem("no_agreement_key", "this node has no agreements signing key (MPX_AGREEMENT_SIGNING_KEY)",
+                          "本节点未配置协作协议签名密钥（MPX_AGREEMENT_SIGNING_KEY）") from None
         async with node.engine.begin() as conn:
             await conn.execute(insert(outbox).values(
                 message_id=f"agreement:{agreement.id}:{agreement.version}"[:80], topic=node.topics.agreements_topic,

@@ -57,6 +57,7 @@ class Readiness(BaseModel):
     status: str
     database: bool
     broker: bool
+    stopped: list[str] = Field(default_factory=list, description="Feeds or tasks that stopped (not ready).")
 
 
 class ProblemFieldError(BaseModel):

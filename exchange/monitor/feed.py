@@ -5,12 +5,16 @@ the copy is an upsert that keeps the highest revision: replays and reordering
 across partitions change nothing. In the same transaction, each obligation a newer
 revision changes moves its count in the summary (``exchange.monitor.summary``)
 from its old key and status to the new ones.
+
+An event is believed only if it meets its contract (`contracts.control.MonitoringEvent`) and is signed by its
+obligation's receiving county (the keys come from the keys topic, like a node's); an event about an obligation
+stored under another receiver is refused (``foreign_obligation``). A refused event is set aside in the
+quarantine table with its reason, and the feed reads on.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
 from typing import Any, Callable
 
 import orjson
@@ -18,29 +22,58 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pydantic import ValidationError
+
+from contracts.control import MonitoringEvent
 from exchange.monitor import summary
+from exchange.security.canonical import monitoring_event_bytes
+from exchange.security.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
+from exchange.security.signing import KeyRing, SignatureError
 from exchange.storage.sql import upsert, upsert_many
 from exchange.storage.tables import consumer_offsets, monitor_obligations
+from exchange.timeutil import utcnow
+from exchange.transport.control import appended_at, set_aside
 
 log = logging.getLogger(__name__)
 
 COLUMNS = [c.name for c in monitor_obligations.columns]
-_DATETIMES = {"received_at", "due_at", "answered_at", "cancelled_at", "sender_due_at", "sent_at"}
-_DATES = {"due_day", "sender_due_day"}
 
 
-def row_of(event: dict[str, Any]) -> dict[str, Any]:
-    row = {name: event.get(name) for name in COLUMNS}
-    for name in _DATETIMES:
-        row[name] = datetime.fromisoformat(row[name]) if row[name] else None
-    for name in _DATES:
-        row[name] = date.fromisoformat(row[name]) if row[name] else None
-    return row
+def _header(record, name: str) -> str | None:  # noqa: ANN001
+    return next((v.decode(errors="replace") for k, v in (record.headers or ()) if k == name), None)
+
+
+class Refused(Exception):
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+
+
+def row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
+    """The obligation row an event carries, if it meets its contract and its receiver signed it; else Refused."""
+    try:
+        body = orjson.loads(record.value)
+        event = MonitoringEvent.model_validate(body)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise Refused("malformed", f"monitoring event: not a valid event ({type(exc).__name__})") from None
+    try:
+        ring.verify(event.receiver, _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER),
+                    monitoring_event_bytes(body), appended_at(record.timestamp, record.timestamp_type) or utcnow())
+    except SignatureError as exc:
+        raise Refused(exc.code, f"monitoring event: {exc}") from None
+    return {name: getattr(event, name) for name in COLUMNS}
+
+
+def _owner(record) -> str | None:  # noqa: ANN001 - the record key is the receiving county
+    return record.key.decode(errors="replace") if isinstance(record.key, bytes) else record.key
 
 
 class MonitorFeed:
     def __init__(self, consumer: AIOKafkaConsumer, topic: str, partitions: int, engine: AsyncEngine,
-                 in_scope: Callable[[str], bool]):
+                 in_scope: Callable[[str], bool], ring: KeyRing):
+        self.ring = ring
+        #: Awaited before a batch with an event signed by a key not known yet: reads the keys topic to its end.
+        self.refresh_keys: Callable[[], Any] | None = None
         self.consumer = consumer
         self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.engine = engine
@@ -68,22 +101,30 @@ class MonitorFeed:
         obligation is named like its record, (sender, message id): two counties may use the same id."""
         positions: dict[tuple[str, int], int] = {}
         newest: dict[tuple[str, str], dict[str, Any]] = {}
+        refused: list[tuple[Any, Refused]] = []
+        if self.refresh_keys is not None and any(
+                (_header(r, "ce_type") or "").startswith("cn.mpx.obligation.") and (_owner(r), _header(
+                    r, KEY_ID_HEADER)) not in self.ring.public for r in records if _header(r, KEY_ID_HEADER)):
+            await self.refresh_keys()  # an event may have overtaken its county's key
+        sources: dict[tuple[str, str], Any] = {}
         for record in records:
             positions[(record.topic, record.partition)] = record.offset + 1
             try:
-                event = orjson.loads(record.value)
-                row = row_of(event)
-            except (ValueError, TypeError, KeyError):
-                log.warning("undecodable monitoring event at %s/%d@%d", record.topic, record.partition,
-                            record.offset)
+                row = row_of(record, self.ring)
+            except Refused as exc:
+                refused.append((record, exc))
                 continue
             if not (self.in_scope(row["receiver"]) or self.in_scope(row["sender"])):
                 continue
             self.applied += 1
             key = (row["sender"], row["message_id"])
             seen = newest.get(key)
-            if seen is None or seen["revision"] < row["revision"]:
+            if seen is not None and seen["receiver"] != row["receiver"]:
+                refused.append((record, Refused("foreign_obligation", "monitoring event: another county's "
+                                                "obligation")))
+            elif seen is None or seen["revision"] < row["revision"]:
                 newest[key] = row
+                sources[key] = record
         async with self.engine.begin() as conn:
             await summary.lock(conn)
             stored: dict[tuple[str, str], Any] = {}
@@ -92,6 +133,12 @@ class MonitorFeed:
                     monitor_obligations.c.message_id.in_(sorted({message_id for _, message_id in newest})))
                 stored = {(r.sender, r.message_id): r._mapping for r in await conn.execute(query)}
                 stored = {key: row for key, row in stored.items() if key in newest}
+            for key in [k for k, row in newest.items() if k in stored and stored[k]["receiver"] != row["receiver"]]:
+                refused.append((sources[key], Refused(
+                    "foreign_obligation", "monitoring event: the obligation belongs to another receiver")))
+                del newest[key]
+            for record, exc in refused:
+                await set_aside(conn, record, exc.code, str(exc))
             changes = [(stored.get(key), row) for key, row in newest.items()
                        if key not in stored or stored[key]["revision"] < row["revision"]]
             if changes:

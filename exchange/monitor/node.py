@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer
 
@@ -19,7 +20,10 @@ from exchange.sla import CalendarBook
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
 from exchange.transport.connection import client_options, describe
+from exchange.transport.keys import KeyFeed
 from exchange.transport.topics import TopicScheme
+from exchange.security.payload_crypto import PayloadCipher
+from exchange.trust import Trust
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,13 @@ class MonitorNode:
         self.keys = KeyStore(self.engine)
         self.auth = Auth(settings, self.keys)
         self._consumer: AIOKafkaConsumer | None = None
+        self._keys_consumer: AIOKafkaConsumer | None = None
+        # The counties' public keys, from the keys topic: each event must be signed by its receiving county.
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(""), (),
+                           skew=timedelta(seconds=settings.clock_skew_seconds))
+        self.key_feed: KeyFeed | None = None
         self._task: asyncio.Task | None = None
+        self._keys_task: asyncio.Task | None = None
         self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
                                       broker_connected=lambda: self.feed is not None)
         self.auth.metrics = self.metrics
@@ -51,6 +61,7 @@ class MonitorNode:
                 name="monitor (MPX_BOOTSTRAP_KEY)", key=bootstrap, expires_at=self.settings.bootstrap_key_expires_at,
                 role=Role.NATIONAL_MONITOR if national else Role.PROVINCIAL_MONITOR,
                 provinces=frozenset() if national else frozenset(p[:2] for p in self.settings.monitor_scope))
+        await self.trust.start()
         self._task = asyncio.create_task(self._run(), name="monitor-feed")
 
     async def _run(self) -> None:
@@ -58,32 +69,48 @@ class MonitorNode:
         backoff = 0.5
         while True:
             try:
-                await TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication).ensure(
-                    {self.topics.monitor_topic})
+                provisioner = TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication)
+                await provisioner.ensure({self.topics.monitor_topic})
+                await provisioner.ensure({self.topics.keys_topic}, partitions=1, compacted=True)
                 self._consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}",
                                                   enable_auto_commit=False)
                 await self._consumer.start()
+                self._keys_consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}-keys",
+                                                       enable_auto_commit=False)
+                await self._keys_consumer.start()
                 break
             except Exception as exc:  # noqa: BLE001 - broker not there yet
                 log.warning("Kafka at %s not reachable (%s); retrying", describe(self.kafka), type(exc).__name__)
-                if self._consumer is not None:
-                    with contextlib.suppress(Exception):
-                        await self._consumer.stop()
-                    self._consumer = None
+                for client in (self._consumer, self._keys_consumer):
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            await client.stop()
+                self._consumer = self._keys_consumer = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
-        self.feed = MonitorFeed(self._consumer, self.topics.monitor_topic, s.topic_partitions, self.engine,
-                                s.in_scope)
+        self.key_feed = KeyFeed(self._keys_consumer, None, self.topics.keys_topic, self.trust)  # type: ignore[arg-type]
+        self._keys_task = asyncio.create_task(self.key_feed.run(), name="keys")
+        await self.key_feed.catch_up(s.key_wait_seconds)
+        feed = MonitorFeed(self._consumer, self.topics.monitor_topic, s.topic_partitions, self.engine,
+                           s.in_scope, self.trust.ring)
+        feed.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
+        self.feed = feed
         await self.feed.run()
 
+    def stopped(self) -> list[str]:
+        """Feeds that ended although the monitor is not stopping."""
+        return sorted(t.get_name() for t in (self._task, self._keys_task) if t is not None and t.done())
+
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
+        for task in (self._task, self._keys_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for client in (self._consumer, self._keys_consumer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
         await self.engine.dispose()
 
     async def ready(self) -> dict[str, bool]:

@@ -19,3 +19,8 @@ def canonical(value: Any) -> bytes:
 def message_bytes(attributes: dict[str, Any], data: dict[str, Any]) -> bytes:
     """What a county signs: its envelope attributes (CloudEvents, JSON form) and the event data."""
     return canonical({"attributes": attributes, "data": data})
+
+
+def monitoring_event_bytes(event: dict[str, Any]) -> bytes:
+    """What a receiving county signs of an obligation lifecycle event (monitoring topic)."""
+    return canonical({"purpose": "mpx-monitoring-event", "event": event})

@@ -154,13 +154,14 @@ class SealingKeyRecord:
 class SealingDirectory:
     """Sealing keys this node believes, and records waiting for the signing key that signed them.
 
-    A record is believed when a signing key of its county that the node believes, valid when the sealing key
-    starts, signed it; a key id is never rebound to another key."""
+    A record is believed when a signing key of its county that the node believes, valid and not revoked when the
+    broker appended the record, signed it (the endorsement rules of signing keys, exchange.security.key_records);
+    a key id is never rebound to another key."""
 
     def __init__(self, ring: KeyRing):
         self.ring = ring
         self.public: dict[tuple[str, str], SealingPublicKey] = {}
-        self.pending: dict[tuple[str, str], SealingKeyRecord] = {}
+        self.pending: dict[tuple[str, str], tuple[SealingKeyRecord, datetime]] = {}
 
     def add(self, key: SealingPublicKey) -> None:
         self.public[(key.county, key.key_id)] = key
@@ -170,13 +171,14 @@ class SealingDirectory:
         keys = [k for (c, _), k in self.public.items() if c == county]
         return max(keys, key=lambda k: k.not_before) if keys else None
 
-    def offer(self, record: SealingKeyRecord | None = None) -> list[SealingPublicKey]:
-        """Consider a record (None: retry the waiting ones, e.g. after new signing keys); returns keys believed now."""
-        if record is not None:
-            self.pending[record.ident] = record
+    def offer(self, record: SealingKeyRecord | None = None, at: datetime | None = None) -> list[SealingPublicKey]:
+        """Consider a record appended at `at` (None: retry the waiting ones, e.g. after new signing keys); returns
+        keys believed now."""
+        if record is not None and at is not None:
+            self.pending[record.ident] = (record, at)
         accepted = []
-        for ident, waiting in list(self.pending.items()):
-            verdict = self._check(waiting)
+        for ident, (waiting, appended) in list(self.pending.items()):
+            verdict = self._check(waiting, appended)
             if verdict is None:
                 continue
             del self.pending[ident]
@@ -185,7 +187,7 @@ class SealingDirectory:
                 accepted.append(waiting.key)
         return accepted
 
-    def _check(self, record: SealingKeyRecord) -> bool | None:
+    def _check(self, record: SealingKeyRecord, at: datetime) -> bool | None:
         """True: believe it; False: refuse it; None: its signing key is not known yet."""
         known = self.public.get(record.ident)
         if known is not None:
@@ -193,7 +195,7 @@ class SealingDirectory:
         signer: PublicKey | None = self.ring.public.get((record.key.county, record.signed_by))
         if signer is None:
             return None
-        if not signer.valid_at(record.key.not_before):
+        if (signer.county, signer.key_id) in self.ring.revoked or not signer.valid_near(at, self.ring.skew):
             return False
         probe = KeyRing()
         probe.add_public(signer)

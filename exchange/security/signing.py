@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -44,23 +44,35 @@ class PublicKey:
     public: str  # raw Ed25519 public key, base64url
     not_before: datetime
     not_after: datetime | None = None
+    use: str = "signing"  # contracts.control.KeyUse
 
     def valid_at(self, at: datetime) -> bool:
         return self.not_before <= at and (self.not_after is None or at <= self.not_after)
+
+    def valid_near(self, at: datetime, skew: timedelta) -> bool:
+        """Valid at some instant within `skew` of `at` (two clocks a little apart)."""
+        return self.not_before <= at + skew and (self.not_after is None or at - skew <= self.not_after)
 
     @cached_property
     def verifier(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(_unb64(self.public))
 
+    def check(self, signature: str, message: bytes) -> None:
+        """Raise SignatureError(bad_signature) unless this key made `signature` over `message`."""
+        try:
+            self.verifier.verify(_unb64(signature), message)
+        except (InvalidSignature, ValueError):
+            raise SignatureError("bad_signature", "signature does not match the record") from None
+
     def to_dict(self) -> dict[str, Any]:
         return {"county": self.county, "key_id": self.key_id, "public": self.public,
                 "not_before": self.not_before.isoformat(),
-                "not_after": self.not_after.isoformat() if self.not_after else None}
+                "not_after": self.not_after.isoformat() if self.not_after else None, "use": self.use}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PublicKey:
         return cls(d["county"], d["key_id"], d["public"], datetime.fromisoformat(d["not_before"]),
-                   datetime.fromisoformat(d["not_after"]) if d.get("not_after") else None)
+                   datetime.fromisoformat(d["not_after"]) if d.get("not_after") else None, d.get("use", "signing"))
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,10 @@ class KeyRing:
 
     public: dict[tuple[str, str], PublicKey] = field(default_factory=dict)
     signing: dict[str, list[SigningKey]] = field(default_factory=dict)
+    #: (county, key id) -> when its revocation was learned: nothing signed with it is believed any more.
+    revoked: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: How far the clocks of signer and verifier may disagree (MPX_CLOCK_SKEW_SECONDS).
+    skew: timedelta = timedelta(0)
 
     def add_public(self, key: PublicKey) -> None:
         self.public[(key.county, key.key_id)] = key
@@ -110,7 +126,8 @@ class KeyRing:
 
     def signer(self, county: str, at: datetime) -> SigningKey:
         """The newest key of the county valid at `at`."""
-        valid = [k for k in self.signing.get(county, []) if k.public_key().valid_at(at)]
+        valid = [k for k in self.signing.get(county, [])
+                 if k.public_key().valid_at(at) and (county, k.key_id) not in self.revoked]
         if not valid:
             raise SignatureError("no_signing_key", f"no valid signing key for {county}")
         return max(valid, key=lambda k: k.not_before)
@@ -120,15 +137,14 @@ class KeyRing:
         return key.key_id, key.sign(message)
 
     def verify(self, county: str, key_id: str | None, signature: str | None, message: bytes, at: datetime) -> None:
-        """Raise SignatureError unless `signature` is the county's, with a key valid when the record was made."""
+        """Raise SignatureError unless `signature` is the county's, with a key valid at `at` and not revoked."""
         if not key_id or not signature:
             raise SignatureError("unsigned", "record carries no signature")
         key = self.public.get((county, key_id))
         if key is None:
             raise SignatureError("unknown_key", f"no public key {key_id} for {county}")
-        if not key.valid_at(at):
+        if (county, key_id) in self.revoked:
+            raise SignatureError("key_revoked", f"key {key_id} of {county} is revoked")
+        if not key.valid_near(at, self.skew):
             raise SignatureError("key_not_valid", f"key {key_id} of {county} not valid at the record's time")
-        try:
-            key.verifier.verify(_unb64(signature), message)
-        except (InvalidSignature, ValueError):
-            raise SignatureError("bad_signature", "signature does not match the record") from None
+        key.check(signature, message)

@@ -357,6 +357,7 @@ county_public_keys = Table(
     Column("not_before", UtcDateTime, nullable=False),
     Column("not_after", UtcDateTime),
     Column("learned_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),  # revocation learned: nothing signed with the key is believed (0013)
 )
 
 # This node's own X25519 sealing keys (exchange/security/sealing.py): records are sealed to them end to end. Old keys

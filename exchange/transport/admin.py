@@ -11,6 +11,9 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 log = logging.getLogger(__name__)
 
+#: The broker stamps every record with its own clock: a time no sender can choose (key validity, ce_time bounds).
+TIME_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+
 
 class TopicProvisioner:
     """Takes the node's client options (exchange.transport.connection), so it authenticates like the rest."""
@@ -31,7 +34,7 @@ class TopicProvisioner:
             existing = set(await admin.list_topics())
             to_create = [
                 NewTopic(name=t, num_partitions=partitions or self.partitions, replication_factor=self.replication,
-                         topic_configs={"cleanup.policy": "compact"} if compacted else {})
+                         topic_configs={**TIME_CONFIG, **({"cleanup.policy": "compact"} if compacted else {})})
                 for t in sorted(missing - existing)
             ]
             if to_create:

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exchange.inbound import Inbound, Record
 from exchange.metrics import NodeMetrics
 from exchange.storage.tables import consumer_offsets
+from exchange.transport.control import appended_at
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class Consumer:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.batch)
                 records = [
                     Record(m.topic, m.partition, m.offset, m.key.decode(errors="replace") if m.key else None,
-                           list(m.headers or ()), m.value)
+                           list(m.headers or ()), m.value, appended_at(m.timestamp, m.timestamp_type))
                     for messages in batches.values()
                     for m in messages
                 ]
@@ -237,7 +238,7 @@ class Consumer:
                 assigned = self.consumer.assignment()  # a rebalance may have come between fetch and store
                 records = [
                     Record(m.topic, m.partition, m.offset, m.key.decode(errors="replace") if m.key else None,
-                           list(m.headers or ()), m.value)
+                           list(m.headers or ()), m.value, appended_at(m.timestamp, m.timestamp_type))
                     for tp, messages in batches.items() if tp in assigned
                     for m in messages
                 ]

@@ -2,7 +2,9 @@
 public keys of every county; and it publishes its own counties' keys there.
 
 Topic ``<prefix>.keys``, one partition, compacted; record key ``<county>:<key id>``,
-value a `KeyRecord` (JSON: the public key with its validity, and its endorsement).
+value a `KeyRecord` (JSON: the public key with its validity, and its endorsement), or a `KeyRevocation` under
+``revoked:<use>:<county>:<key id>``. A record that breaks its contract or the endorsement rules is set aside in
+the quarantine table with its reason; the feed reads on.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from exchange.security.key_records import KeyRecord
+from exchange.security.key_records import KeyRecord, KeyRefused, KeyRevocation
+from exchange.timeutil import utcnow
+from exchange.transport.control import appended_at, set_aside
 from exchange.trust import RELOAD_SECONDS, Trust
 
 log = logging.getLogger(__name__)
@@ -29,7 +33,7 @@ class KeyFeed:
         self.seen = 0
         self._moved = asyncio.Event()
 
-    async def publish(self, records: list[KeyRecord]) -> None:
+    async def publish(self, records: list[KeyRecord | KeyRevocation]) -> None:
         """Put key records on the topic and wait for the broker's acknowledgement."""
         for record in records:
             await self.producer.send_and_wait(self.partition.topic, record.to_bytes(), key=record.kafka_key.encode(),
@@ -43,10 +47,21 @@ class KeyFeed:
         while True:
             batches = await self.consumer.getmany(self.partition, timeout_ms=500)
             for record in batches.get(self.partition, []):
-                await self.trust.learn(record.value)
+                await self.learn(record)
                 self.seen += 1
             self.position = await self.consumer.position(self.partition)
             self._moved.set()
+
+    async def learn(self, record) -> None:  # noqa: ANN001 - an aiokafka ConsumerRecord
+        """One record: believed, or set aside with its reason; never stops the feed."""
+        try:
+            learned = await self.trust.learn(record.value,
+                                             appended_at(record.timestamp, record.timestamp_type) or utcnow())
+            if any(county in self.trust.counties for county, _ in learned.revoked) and self.producer is not None:
+                await self.trust.reload(self.publish)  # one of our keys revoked: sign with the new one at once
+        except KeyRefused as refused:
+            async with self.trust.engine.begin() as conn:
+                await set_aside(conn, record, refused.code, f"key record: {refused}", self.trust.seal_value)
 
     async def catch_up(self, timeout: float | None = None) -> bool:
         """Wait until every key record on the topic now has been read; False if that took longer than `timeout`."""

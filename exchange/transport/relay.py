@@ -102,6 +102,10 @@ class Relay:
     def wake(self) -> None:
         self.wakeup.set()
 
+    def resume(self) -> None:
+        """Run again after a stop (the node started again in the same process)."""
+        self._stop.clear()
+
     def stop(self) -> None:
         """Finish the batch in flight, then return from run()."""
         self._stop.set()

@@ -23,6 +23,7 @@ from adapters.client import NodeClient
 from exchange.api.app import create_app
 from exchange.config import Settings
 from exchange.node import Node
+from exchange.security.agreements import new_agreement_key
 from exchange.security.payload_crypto import new_key
 from exchange.storage.tables import messages, outbox
 
@@ -51,10 +52,14 @@ class Federation:
         self._contexts: list[Any] = []
         self._clients: list[httpx.AsyncClient] = []
         self.monitor_nodes: list[Any] = []
+        # The federation's agreements key: every node trusts it, and signs what it publishes with it.
+        self.agreement_signing_key, self.agreement_keys = new_agreement_key(f"{prefix}-agreements")
 
     async def start(self, *counties: str, **overrides: Any) -> RunningNode:
         name = "-".join(counties)
         overrides.setdefault("payload_keys", f"t1:{new_key()}")  # payloads sealed at rest, a key per node and run
+        overrides.setdefault("agreement_keys", self.agreement_keys)
+        overrides.setdefault("agreement_signing_key", self.agreement_signing_key)
         key = test_key()
         settings = Settings(
             bootstrap_key=key,

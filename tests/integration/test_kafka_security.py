@@ -71,7 +71,8 @@ async def test_two_counties_exchange_a_record_over_sasl_ssl_with_scram(secure_fe
         answered = await eventually(lambda: _state_is(hui, sent_id, "answered"), what="the feedback back at 621227")
         assert answered["feedback"][0]["data"]["status"] == "confirmed"
 
-        assert (await hui.http.get("/readyz")).json() == {"status": "ready", "database": True, "broker": True}
+        assert (await hui.http.get("/readyz")).json() == {"status": "ready", "database": True, "broker": True,
+                                                          "stopped": []}
         await eventually(lambda: _monitored(monitor), what="the monitor to see the obligation, over SASL_PLAINTEXT")
     finally:
         await monitor.stop()
@@ -93,7 +94,7 @@ async def test_a_node_with_a_wrong_password_does_not_connect_and_never_logs_it(
             ready = await http.get("/readyz")
 
     assert ready.status_code == 503
-    assert ready.json() == {"status": "not ready", "database": True, "broker": False}
+    assert ready.json() == {"status": "not ready", "database": True, "broker": False, "stopped": []}
     assert not app.state.node.broker_connected
     lines = [record.getMessage() for record in caplog.records]
     assert any("invalid credentials" in line for line in lines)  # the operator learns why

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +29,8 @@ from exchange.config import Settings
 from exchange.monitor import summary
 from exchange.monitor.feed import MonitorFeed
 from exchange.monitor.queries import MonitorQueries
+from exchange.security.canonical import monitoring_event_bytes
+from exchange.security.signing import KeyRing, SigningKey
 from exchange.sla import CalendarBook
 from exchange.sla.clock import end_of_day
 from exchange.storage.database import alembic_config, create_engine, migrate
@@ -58,14 +60,31 @@ def revisions(final: dict[str, Any], rnd: random.Random) -> list[dict[str, Any]]
     return events if rnd.random() < 0.8 else events[:1] + events[2:]  # some never paused
 
 
+#: Each receiving county's signing key: the monitor believes an event only if its receiver signed it.
+KEYS = {county: SigningKey.generate(county, f"{county}-k1", datetime(2020, 1, 1, tzinfo=UTC)) for county in COUNTIES}
+
+
+def ring() -> KeyRing:
+    keys = KeyRing()
+    for key in KEYS.values():
+        keys.add_public(key.public_key())
+    return keys
+
+
+def _signed(offset: int, event: dict[str, Any]) -> ConsumerRecord:
+    body = orjson.loads(_event({**event, "event": "opened" if event["revision"] == 1 else "answered"}))
+    key = KEYS[event["receiver"]]
+    headers = (("mpx-key-id", key.key_id.encode()), ("mpx-signature", key.sign(monitoring_event_bytes(body)).encode()))
+    return ConsumerRecord("mpx.monitor", 0, offset, 0, 0, None, orjson.dumps(body), None, 0, 0, headers)
+
+
 def deliveries(rows: list[dict[str, Any]], seed: int) -> list[list[ConsumerRecord]]:
     """Every revision of every row as consumer records, shuffled, a tenth delivered twice, in batches of 500."""
     rnd = random.Random(seed)
     events = [e for row in rows for e in revisions(row, rnd)]
     events += rnd.sample(events, len(events) // 10)
     rnd.shuffle(events)
-    records = [ConsumerRecord("mpx.monitor", 0, offset, 0, 0, None, _event(e), None, 0, 0, ())
-               for offset, e in enumerate(events)]
+    records = [_signed(offset, e) for offset, e in enumerate(events)]
     return [records[i:i + 500] for i in range(0, len(records), 500)]
 
 
@@ -78,7 +97,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN
     await migrate(url)
     engine = create_engine(url)
     rows = synthetic.as_dicts(synthetic.rows(3000, now=NOW, seed=7, counties=COUNTIES, days=400, edge_cases=True))
-    feed = MonitorFeed(None, "mpx.monitor", 1, engine, lambda county: True)  # type: ignore[arg-type]
+    feed = MonitorFeed(None, "mpx.monitor", 1, engine, lambda county: True, ring())  # type: ignore[arg-type]
     for batch in deliveries(rows, seed=7):
         await feed.apply(batch)
     yield engine

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from contracts import MessageType
 from exchange.envelopes import Outgoing, new_envelope
-from exchange.security.key_records import KeyDirectory, KeyRecord, endorser_for
+from exchange.security.key_records import KeyDirectory, KeyRecord, KeyRefused, endorser_for, parse
 from exchange.security.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
 from exchange.security.sealing import SealError, SealingDirectory, SealingKey, SealingKeyRecord
 from exchange.security.signing import KeyRing, SignatureError, SigningKey
@@ -34,15 +34,16 @@ def test_the_first_key_endorses_itself_and_a_rotated_key_is_endorsed_by_the_old_
     old, new, records = rotated()
     assert [r.endorsed_by for r in records] == ["k1", "k1"]
     directory = KeyDirectory(KeyRing())
-    assert [k.key_id for r in records for k in directory.offer(KeyRecord.from_bytes(r.to_bytes()))] == ["k1", "k2"]
+    assert [k.key_id for r in records for k in directory.offer(parse(r.to_bytes()), r.key.not_before).keys] == [
+        "k1", "k2"]
 
 
 def test_key_records_are_believed_in_any_order():
     """Compaction keeps the old key's latest record (its new end) after the new key's."""
     _, _, records = rotated()
     directory = KeyDirectory(KeyRing())
-    assert directory.offer(records[1]) == []  # its endorser is not known yet: it waits
-    accepted = directory.offer(records[0])
+    assert directory.offer(records[1], T0 + timedelta(days=30)).keys == []  # its endorser is not known yet: it waits
+    accepted = directory.offer(records[0], T0).keys
     assert {k.key_id for k in accepted} == {"k1", "k2"} and not directory.pending
 
 
@@ -51,13 +52,17 @@ def test_a_key_slipped_in_for_a_known_county_is_not_believed():
     ring = KeyRing()
     directory = KeyDirectory(ring)
     for record in records:
-        directory.offer(record)
-    intruder = SigningKey.generate(HUI, "k9", T0 + timedelta(days=31))
-    assert directory.offer(KeyRecord.endorse(intruder.public_key(), intruder)) == []  # self-endorsed: refused
-    same_id = SigningKey.generate(HUI, "k2", T0 + timedelta(days=31))
-    assert directory.offer(KeyRecord.endorse(same_id.public_key(), same_id)) == []  # a known id, another key
+        directory.offer(record, record.key.not_before)
+    at = T0 + timedelta(days=31)
+    intruder = SigningKey.generate(HUI, "k9", at)
+    with pytest.raises(KeyRefused, match="endorsed"):  # self-endorsed: refused
+        directory.offer(KeyRecord.endorse(intruder.public_key(), intruder), at)
+    same_id = SigningKey.generate(HUI, "k2", at)
+    with pytest.raises(KeyRefused, match="another key"):  # a known id, another key
+        directory.offer(KeyRecord.endorse(same_id.public_key(), same_id), at)
     forged = KeyRecord(intruder.public_key(), "k2", records[1].endorsement)  # someone else's endorsement
-    assert directory.offer(forged) == []
+    with pytest.raises(KeyRefused, match="does not verify"):
+        directory.offer(forged, at)
     assert set(ring.public) == {(HUI, "k1"), (HUI, "k2")}
 
 
@@ -65,9 +70,9 @@ def test_the_holder_of_a_key_may_shorten_it():
     old, new, records = rotated()
     directory = KeyDirectory(KeyRing())
     for record in records:
-        directory.offer(record)
+        directory.offer(record, record.key.not_before)
     ended = SigningKey(HUI, "k1", old.private, old.not_before, T0 + timedelta(days=31))
-    [updated] = directory.offer(KeyRecord.endorse(ended.public_key(), new))
+    [updated] = directory.offer(KeyRecord.endorse(ended.public_key(), new), T0 + timedelta(days=30, hours=1)).keys
     assert updated.not_after == T0 + timedelta(days=31)
 
 
@@ -166,12 +171,16 @@ def test_a_sealing_key_is_believed_only_when_signed_by_a_signing_key_of_its_coun
     ring.add_public(intruder.public_key())
     forged = SealingKeyRecord(sealing, "h1", intruder.sign(b"anything"))
     directory = SealingDirectory(ring)
-    assert directory.offer(SealingKeyRecord.from_body(orjson.loads(forged.to_bytes()))) == []
-    assert directory.offer(genuine) == []  # waits for the signing key it names
+    at = T0 + timedelta(days=1)  # when the broker appended the records
+    assert directory.offer(SealingKeyRecord.from_body(orjson.loads(forged.to_bytes())), at) == []
+    assert directory.offer(genuine, at) == []  # waits for the signing key it names
     ring.add_public(hui_key.public_key())
     assert directory.offer() == [sealing] and directory.current(HUI) == sealing
     rebound = SealingKeyRecord.sign(SealingKey.generate(HUI, "s1", T0 + timedelta(days=2)).public_key(), hui_key)
-    assert directory.offer(rebound) == [] and directory.current(HUI) == sealing  # a key id is never rebound
+    assert directory.offer(rebound, at) == [] and directory.current(HUI) == sealing  # a key id is never rebound
+    ring.revoked[(HUI, "k1")] = at  # a revoked signing key vouches for no new sealing key
+    later = SealingKeyRecord.sign(SealingKey.generate(HUI, "s2", at).public_key(), hui_key)
+    assert directory.offer(later, at) == [] and directory.current(HUI) == sealing
 
 
 async def test_rotation_ends_the_old_key_after_the_overlap_and_private_keys_are_sealed(tmp_path):
@@ -191,7 +200,7 @@ async def test_rotation_ends_the_old_key_after_the_overlap_and_private_keys_are_
         published.extend(records)
 
     assert await node.reload(publish) == 2  # the new key, and the old one's new end
-    assert {(r.key.key_id, r.endorsed_by) for r in published} == {(first.key_id, first.key_id),
+    assert {(r.key.key_id, r.endorsed_by) for r in published if isinstance(r, KeyRecord)} == {(first.key_id, first.key_id),
                                                                    (new.key_id, first.key_id)}
     assert node.ring.signer(HUI, now + timedelta(seconds=1)).key_id == new.key_id
     async with engine.connect() as conn:

@@ -1,7 +1,7 @@
 """sealing keys: each county's X25519 keys for payloads sealed end to end, and those learned from the keys topic
 
 Revision ID: 0014_sealing_keys
-Revises: 0012_identity_per_sender
+Revises: 0013_key_revocations
 Create Date: 2026-12-04 19:00:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from exchange.storage.tables import UtcDateTime
 
 revision = '0014_sealing_keys'
-down_revision = '0012_identity_per_sender'
+down_revision = '0013_key_revocations'
 branch_labels = None
 depends_on = None
 

@@ -123,10 +123,6 @@ class ReceiverKeyUnknown(Exception):
         self.county = county
 
 
-def _time(attributes: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(attributes["time"]).replace("Z", "+00:00"))
-
-
 class Trust:
     """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
 
@@ -163,11 +159,12 @@ class Trust:
         return self.signed_headers(headers, sealed), sealed
 
     def signed_headers(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> list[tuple[str, bytes]]:
-        """The headers of a record with the signature of its ce_senderregion (a county this node serves) as of its
-        ce_time, over its attributes and `value` as it goes on the wire."""
+        """The headers of a record with the signature of its ce_senderregion (a county this node serves), over its
+        attributes and `value` as it goes on the wire, by the county's key valid now: records are signed as they
+        are published, and judged at the time the broker appends them."""
         attributes = envelope_attributes(headers)
         key_id, signature = self.ring.sign(attributes["senderregion"], message_bytes(attributes, orjson.loads(value)),
-                                           _time(attributes))
+                                           utcnow())
         return [*[(k, v) for k, v in headers if k not in (KEY_ID_HEADER, SIGNATURE_HEADER)],
                 (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
 
@@ -205,8 +202,8 @@ class Trust:
         """Raise SignatureError (unsigned, unknown_key, key_revoked, key_not_valid, bad_signature,
         time_out_of_bounds) unless the record is signed by its sending county with a key valid when the broker
         appended it (`appended_at`; the receiver's clock if unknown), and its ce_time lies within
-        [appended_at - max_age, appended_at + skew]. A record this node asked for again (reconciliation) was
-        signed long before it was appended again: it is checked at its ce_time, with no lower bound."""
+        [appended_at - max_age, appended_at + skew]. A record this node asked for again (reconciliation) may have
+        been made long before: its ce_time has no lower bound (it is signed again when it is sent again)."""
         at = appended_at or utcnow()
         if envelope.time > at + self.skew:
             raise SignatureError("time_out_of_bounds", "ce_time is later than the broker's append time")
@@ -214,7 +211,7 @@ class Trust:
             raise SignatureError("time_out_of_bounds", "ce_time is too long before the broker's append time")
         message = message_bytes(envelope_attributes(headers), data)
         self.ring.verify(envelope.senderregion, header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER),
-                         message, envelope.time if asked_again else at)
+                         message, at)
 
     def lacks_key(self, headers: Sequence[tuple[str, bytes]]) -> bool:
         """A signed record whose key this node has not learned (yet)."""

@@ -99,9 +99,13 @@ def test_a_record_back_dated_into_a_retired_keys_validity_is_refused():
         "time_out_of_bounds", "key_not_valid", "time_out_of_bounds")
     headers, envelope, data = _signed_record(k2, NOW - timedelta(seconds=3))  # genuine: verifies
     receiver.verify(headers, envelope, data, appended_at=NOW)
-    # A record this node asked for again (reconciliation) keeps its original time and key.
-    headers, envelope, data = _signed_record(k1, NOW - timedelta(days=25))
+    # A record this node asked for again (reconciliation) keeps its original time, and is signed again as it is
+    # sent again: by the key valid then.
+    headers, envelope, data = _signed_record(k2, NOW - timedelta(days=25))
     receiver.verify(headers, envelope, data, appended_at=NOW, asked_again=True)
+    headers, envelope, data = _signed_record(k1, NOW - timedelta(days=25))
+    with pytest.raises(SignatureError):
+        receiver.verify(headers, envelope, data, appended_at=NOW, asked_again=True)
 
 
 def _private(public) -> SigningKey:  # noqa: ANN001 - the stolen private half, in this test's hands
@@ -156,7 +160,8 @@ async def test_a_stolen_key_revoked_with_the_cli_signs_nothing_more_on_any_node(
     haishu = await federation.start(HAISHU)
     await behind(federation, hui, haishu, 1)
     stolen = hui.node.trust.ring.signer(HUI, utcnow())
-    env = {"DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI, "MPX_PAYLOAD_KEYS": hui.settings.payload_keys,
+    env = {"DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI,
+           "MPX_PAYLOAD_KEYS": hui.settings.payload_keys.get_secret_value(),
            "KAFKA_BOOTSTRAP_SERVERS": federation.bootstrap, "MPX_TOPIC_PREFIX": federation.prefix}
     revoked = await asyncio.to_thread(CliRunner().invoke, mpx, ["keys", "revoke-signing", "--county", HUI,
                                                                 "--key-id", stolen.key_id], env=env)

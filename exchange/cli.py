@@ -200,6 +200,33 @@ def keys_revoke(key_id: str = typer.Argument(..., help="要吊销的密钥编号
     raise typer.Exit(1 if done is None else 0)
 
 
+def _served(county: str):  # noqa: ANN202 - Settings, imported late (a quick CLI)
+    """This node's settings, for a command about one of its counties (exit 2 for another county)."""
+    from exchange.config import Settings
+
+    settings = Settings()
+    if county not in settings.served:
+        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
+        raise typer.Exit(2)
+    return settings
+
+
+def _on_node_database(settings, work):  # noqa: ANN001,ANN202 - work(engine, cipher) -> awaitable
+    """Run `work` on the node's (migrated) database with its payload keys, as a console command does."""
+    from exchange.security.payload_crypto import PayloadCipher
+    from exchange.storage.database import create_engine, migrate
+
+    async def main():  # noqa: ANN202
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine, PayloadCipher.from_setting(settings.payload_keys))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
 @keys.command("rotate-signing")
 def keys_rotate_signing(
     county: str = typer.Option(..., help="更换 Ed25519 签名密钥的县 County whose Ed25519 signing key is replaced, "
@@ -209,28 +236,11 @@ def keys_rotate_signing(
     """为县更换签名密钥，立即生效. A new signing key for a county, valid from now; older keys end after the overlap.
     The running node publishes the new key on the keys topic and signs with it within 30 seconds (or at its next
     start)."""
-    from datetime import timedelta
-
-    from exchange.config import Settings
-    from exchange.security.payload_crypto import PayloadCipher
-    from exchange.storage.database import create_engine, migrate
     from exchange.trust import rotate_signing
 
-    settings = Settings()
-    if county not in settings.served:
-        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
-        raise typer.Exit(2)
-
-    async def main():  # noqa: ANN202
-        await migrate(settings.database_url)
-        engine = create_engine(settings.database_url)
-        try:
-            return await rotate_signing(engine, PayloadCipher.from_setting(settings.payload_keys), county,
-                                        timedelta(days=overlap_days))
-        finally:
-            await engine.dispose()
-
-    key, shortened = asyncio.run(main())
+    settings = _served(county)
+    key, shortened = _on_node_database(
+        settings, lambda engine, cipher: rotate_signing(engine, cipher, county, timedelta(days=overlap_days)))
     console.print(f"new signing key {key.key_id} for {county}, valid from {key.not_before.isoformat()}")
     for key_id, ends in shortened:
         console.print(f"  {key_id} now ends {ends.isoformat()}")
@@ -244,25 +254,10 @@ def keys_rotate_sealing(
 
     The running node publishes it on the keys topic within 30 seconds; senders seal to it once they learn it.
     Older keys stay, so records sealed to them that are still on their way (or resent) still open."""
-    from exchange.config import Settings
-    from exchange.security.payload_crypto import PayloadCipher
-    from exchange.storage.database import create_engine, migrate
     from exchange.trust import add_sealing_key
 
-    settings = Settings()
-    if county not in settings.served:
-        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
-        raise typer.Exit(2)
-
-    async def main():  # noqa: ANN202
-        await migrate(settings.database_url)
-        engine = create_engine(settings.database_url)
-        try:
-            return await add_sealing_key(engine, PayloadCipher.from_setting(settings.payload_keys), county)
-        finally:
-            await engine.dispose()
-
-    key = asyncio.run(main())
+    settings = _served(county)
+    key = _on_node_database(settings, lambda engine, cipher: add_sealing_key(engine, cipher, county))
     console.print(f"new sealing key {key.key_id} for {county}, from {key.not_before.isoformat()}")
 
 
@@ -271,59 +266,47 @@ def keys_revoke_signing(
     county: str = typer.Option(..., help="吊销签名密钥的县 County whose signing key is revoked, e.g. 621227."),
     key_id: str = typer.Option(..., help="要吊销的签名密钥 The signing key to revoke (a stolen one)."),
 ) -> None:
-    """立即吊销县的签名密钥. Revoke a county's signing key at once: publishes a signed revocation on the keys topic; every node refuses
-    records signed with the key from then on (key_revoked), whatever their time. If the key is the county's only
-    valid one, a new key is made and published first (the node signs with it within 30 seconds)."""
-    from exchange.config import Settings
+    """立即吊销县的签名密钥. Revoke a county's signing key at once: publishes a signed revocation on the keys topic;
+    every node refuses records signed with the key from then on (key_revoked), whatever their time. If the key is
+    the county's only valid one, a new key is made and published first (the node signs with it within 30 s)."""
     from exchange.security.key_records import KeyRecord, KeyRevocation, endorser_for
-    from exchange.security.payload_crypto import PayloadCipher
-    from exchange.storage.database import create_engine, migrate
     from exchange.timeutil import utcnow
     from exchange.transport.connection import client_options
     from exchange.transport.topics import TopicScheme
     from exchange.trust import load_signing_keys, rotate_signing
 
-    settings = Settings()
-    if county not in settings.served:
-        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
-        raise typer.Exit(2)
+    settings = _served(county)
 
-    async def main() -> str:
+    async def revoke(engine, cipher) -> str:  # noqa: ANN001
         from aiokafka import AIOKafkaProducer
 
-        await migrate(settings.database_url)
-        engine = create_engine(settings.database_url)
-        cipher = PayloadCipher.from_setting(settings.payload_keys)
+        keys = (await load_signing_keys(engine, cipher, [county])).get(county, [])
+        target = next((k for k in keys if k.key_id == key_id), None)
+        if target is None:
+            raise typer.Exit(1)
+        now = utcnow()
+        records: list = []
+        newer = [k for k in keys if k.not_before > target.not_before and k.public_key().valid_at(now)]
+        if not newer:  # the county needs a key to sign with after this one
+            fresh, _ = await rotate_signing(engine, cipher, county, timedelta(0), now)
+            keys = (await load_signing_keys(engine, cipher, [county]))[county]
+            fresh = next(k for k in keys if k.key_id == fresh.key_id)
+            records.append(KeyRecord.endorse(fresh.public_key(), endorser_for(fresh, keys)))
+            newer = [fresh]
+        signer = max(newer, key=lambda k: k.not_before)
+        records.append(KeyRevocation.sign(county, key_id, now, signer))
+        producer = AIOKafkaProducer(**client_options(settings), acks="all")
+        await producer.start()
         try:
-            keys = (await load_signing_keys(engine, cipher, [county])).get(county, [])
-            target = next((k for k in keys if k.key_id == key_id), None)
-            if target is None:
-                raise typer.Exit(1)
-            now = utcnow()
-            records: list = []
-            newer = [k for k in keys if k.not_before > target.not_before and k.public_key().valid_at(now)]
-            if not newer:  # the county needs a key to sign with after this one
-                fresh, _ = await rotate_signing(engine, cipher, county, timedelta(0), now)
-                keys = (await load_signing_keys(engine, cipher, [county]))[county]
-                fresh = next(k for k in keys if k.key_id == fresh.key_id)
-                records.append(KeyRecord.endorse(fresh.public_key(), endorser_for(fresh, keys)))
-                newer = [fresh]
-            signer = max(newer, key=lambda k: k.not_before)
-            records.append(KeyRevocation.sign(county, key_id, now, signer))
-            producer = AIOKafkaProducer(**client_options(settings), acks="all")
-            await producer.start()
-            try:
-                topic = TopicScheme(settings.topic_prefix, settings.topic_partitions).keys_topic
-                for record in records:  # the new key before the revocation it signs
-                    await producer.send_and_wait(topic, record.to_bytes(), key=record.kafka_key.encode(),
-                                                 partition=0, headers=[("content-type", b"application/json")])
-            finally:
-                await producer.stop()
-            return signer.key_id
+            topic = TopicScheme(settings.topic_prefix, settings.topic_partitions).keys_topic
+            for record in records:  # the new key before the revocation it signs
+                await producer.send_and_wait(topic, record.to_bytes(), key=record.kafka_key.encode(),
+                                             partition=0, headers=[("content-type", b"application/json")])
         finally:
-            await engine.dispose()
+            await producer.stop()
+        return signer.key_id
 
-    signer = asyncio.run(main())
+    signer = _on_node_database(settings, revoke)
     console.print(f"signing key {key_id} of {county} revoked (signed by {signer}); every node refuses it from now on")
 
 
@@ -387,7 +370,6 @@ def reseal() -> None:
     from the setting afterwards."""
     from exchange.config import Settings
     from exchange.security.payload_crypto import PayloadCipher
-    from exchange.storage.database import create_engine, migrate
     from exchange.trust import reseal as reseal_all
 
     settings = Settings()
@@ -396,15 +378,7 @@ def reseal() -> None:
         console.print("[red]no payload key configured (MPX_PAYLOAD_KEYS)[/red]")
         raise typer.Exit(2)
 
-    async def main():  # noqa: ANN202
-        await migrate(settings.database_url)
-        engine = create_engine(settings.database_url)
-        try:
-            return await reseal_all(engine, cipher)
-        finally:
-            await engine.dispose()
-
-    counts = asyncio.run(main())
+    counts = _on_node_database(settings, lambda engine, _: reseal_all(engine, cipher))
     console.print(f"resealed with key {cipher.current}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 

@@ -41,9 +41,9 @@ UNMATCHED = "unmatched"
 MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 #: Why a received record is quarantined (exchange.inbound, exchange.security.signing, contracts.errors).
 QUARANTINE_REASONS = frozenset({
-    "undecodable", "unsigned", "unknown_key", "key_not_valid", "bad_signature", "no_signing_key", "misaddressed",
-    "not_counterpart", "contract_violation", "contract_error", "unknown_message_type", "unknown_schema_version",
-    "unstorable",
+    "undecodable", "unsigned", "unknown_key", "key_not_valid", "key_revoked", "time_out_of_bounds", "bad_signature",
+    "no_signing_key", "misaddressed", "not_counterpart", "unsealed", "unknown_sealing_key", "unopenable",
+    "contract_violation", "contract_error", "unknown_message_type", "unknown_schema_version", "unstorable",
 })
 PROBLEM_CODES = frozenset(CATALOGUE)
 #: Why a request without a valid credential was refused (exchange.api.auth).
@@ -133,7 +133,8 @@ class NodeMetrics(HttpMetrics):
     """A county node's traffic, delivery machinery and feedback obligations."""
 
     def __init__(self, counties: Iterable[str], topics: TopicScheme, engine: AsyncEngine, *,
-                 relay_failing: Callable[[], bool], broker_connected: Callable[[], bool]):
+                 relay_failing: Callable[[], bool], broker_connected: Callable[[], bool],
+                 awaiting_key: Callable[[], int] = lambda: 0):
         super().__init__()
         self.counties = frozenset(counties)
         self.provinces = frozenset(county[:2] for county in self.counties)
@@ -167,6 +168,9 @@ class NodeMetrics(HttpMetrics):
               registry=r).set_function(lambda: float(relay_failing()))
         Gauge("mpx_broker_connected", "1 once the node has connected to Kafka.",
               registry=r).set_function(lambda: float(broker_connected()))
+        Gauge("mpx_relay_awaiting_sealing_key", "Receiving counties whose records wait in the outbox because they have "
+              "published no sealing key yet (never sent in clear).", registry=r).set_function(
+            lambda: float(awaiting_key()))
         self._refreshing = asyncio.Lock()
         self._pending_at = self._overdue_at = float("-inf")
 

@@ -83,7 +83,8 @@ class Node:
         # GET /metrics (exchange/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
                                    relay_failing=lambda: self.relay.failing,
-                                   broker_connected=lambda: self.broker_connected)
+                                   broker_connected=lambda: self.broker_connected,
+                                   awaiting_key=lambda: len(self.relay.awaiting_key))
         self.outbound.metrics = self.inbound.metrics = self.obligations.metrics = self.relay.metrics = self.metrics
         self.key_feed: KeyFeed | None = None
         self._keys_consumer: AIOKafkaConsumer | None = None

@@ -113,6 +113,7 @@ async def test_records_to_a_county_that_has_published_no_key_wait_and_then_go_ou
     first = await hui.client.send(posted)
     await asyncio.sleep(1.5)  # several relay rounds
     assert (await hui.client.message(first))["state"] == "accepted"  # not published in clear, not lost
+    assert "mpx_relay_awaiting_sealing_key 1.0" in (await hui.http.get("/metrics")).text
     other = await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 73))
     haishu = await federation.start(HAISHU)
     await eventually(lambda: in_inbox(haishu, other), what="records to other counties go on meanwhile")

@@ -1,11 +1,11 @@
 """Signed records and payloads sealed at rest, where the primitives of exchange.security meet the node.
 
 **Signatures.** Every record a node puts on a records topic (business records,
-feedback, delivery receipts, reconciliation records) is signed, when it is
-accepted, by a key of its sending county: Ed25519 over
+feedback, delivery receipts, reconciliation records) is signed, as the relay
+publishes it, by the key of its sending county valid then: Ed25519 over
 ``canonical.message_bytes(attributes, data)``, where the attributes are the
 CloudEvents attributes exactly as the record's ``ce_*`` headers (and
-``content-type``) carry them and the data is the record value as JSON. The key id
+``content-type``) carry them and the data is the record value as JSON (sealed). The key id
 and the signature travel in the Kafka headers ``mpx-key-id`` and
 ``mpx-signature``, outside the CloudEvents attributes. The receiving node checks
 them before it stores anything, with the sending county's public key valid (and

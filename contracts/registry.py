@@ -22,6 +22,7 @@ from contracts.payloads import (
     OutflowRegistration,
     PregnancyCheck,
     ReconciliationDigest,
+    ReconciliationDigest11,
     ResendRequest,
     ReturnCancellation,
 )
@@ -36,6 +37,7 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.DELIVERY_RECEIPT, "1.0"): DeliveryReceipt,
     (MessageType.DELIVERY_RECEIPT, "1.1"): DeliveryReceipt11,
     (MessageType.RECONCILIATION_DIGEST, "1.0"): ReconciliationDigest,
+    (MessageType.RECONCILIATION_DIGEST, "1.1"): ReconciliationDigest11,
     (MessageType.RESEND_REQUEST, "1.0"): ResendRequest,
 }
 

@@ -42,6 +42,7 @@ from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
 from exchange.config import Settings
 from exchange.domain.delivery import Direction
 from exchange.envelopes import Outgoing, new_envelope
+from exchange.security import evidence
 from exchange.storage.progress import outbox_sender
 from exchange.storage.sql import insert_ignoring_duplicates
 from exchange.storage.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
@@ -143,6 +144,7 @@ class Reconciler:
         for row in rows:
             by_pair[(row.sender, row.receiver)].append(row.id)
         sent = []
+        head = await evidence.head(conn)  # the peers keep it: this node's operator cannot rewrite its chain unseen
         for (county, peer), ids in sorted(by_pair.items()):
             ids.sort()
             parts = [ids[i : i + MAX_IDS] for i in range(0, len(ids), MAX_IDS)]
@@ -150,8 +152,11 @@ class Reconciler:
                 data = {
                     "day": day.isoformat(), "until": until.isoformat(), "total": len(ids), "part": number,
                     "parts": len(parts), "count": len(part), "sha256": ids_sha256(part), "ids": part,
+                    "sender_node_id": self.settings.node_id,
                 }
-                envelope = self._envelope(MessageType.RECONCILIATION_DIGEST, county, peer, now)
+                if head is not None:
+                    data["chain_head"] = {"seq": head[0], "hash": head[1]}
+                envelope = self._envelope(MessageType.RECONCILIATION_DIGEST, county, peer, now, "1.1")
                 row = Outgoing(envelope, data, "").outbox_row(self.topics, now, self.trust)
                 await conn.execute(insert(outbox).values(**row))
                 await conn.execute(insert(reconciliation).values(
@@ -190,6 +195,10 @@ class Reconciler:
             )
         missing = sorted(set(ids) - have)
         day = date.fromisoformat(data["day"])
+        if data.get("chain_head"):
+            await evidence.keep_peer_heads(conn, [{
+                "node_id": data["sender_node_id"], "seq": data["chain_head"]["seq"],
+                "hash": data["chain_head"]["hash"], "peer": peer, "message_id": envelope.id, "received_at": now}])
         await conn.execute(insert(reconciliation).values(
             kind="digest_checked", county=county, peer=peer, day=day, digest_id=envelope.id, part=data["part"],
             parts=data["parts"], total=data["total"], count=data["count"], missing=len(missing),
@@ -240,9 +249,10 @@ class Reconciler:
         log.warning("resend request from %s: %d of %d records queued again for %s", peer, copied, len(ids), county)
         return copied
 
-    def _envelope(self, message_type: MessageType, sender: str, receiver: str, now: datetime) -> Envelope:
-        return new_envelope(message_type=message_type, schema_version="1.0", sender=sender, receiver=receiver,
-                            now=now, message_id=str(uuid.uuid4()))
+    def _envelope(self, message_type: MessageType, sender: str, receiver: str, now: datetime,
+                  schema_version: str = "1.0") -> Envelope:
+        return new_envelope(message_type=message_type, schema_version=schema_version, sender=sender,
+                            receiver=receiver, now=now, message_id=str(uuid.uuid4()))
 
     # -- what operators read --------------------------------------------------------------------------------
 

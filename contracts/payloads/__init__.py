@@ -6,7 +6,13 @@ from contracts.payloads.delivery_receipt import ChainHead, DeliveryReceipt, Deli
 from contracts.payloads.feedback import Feedback, FeedbackStatus
 from contracts.payloads.outflow_registration import MaritalStatus, OutflowReason, OutflowRegistration
 from contracts.payloads.pregnancy_check import PregnancyCheck, PregnancyCheckResult
-from contracts.payloads.reconciliation import MAX_IDS, ReconciliationDigest, ResendRequest, ids_sha256
+from contracts.payloads.reconciliation import (
+    MAX_IDS,
+    ReconciliationDigest,
+    ReconciliationDigest11,
+    ResendRequest,
+    ids_sha256,
+)
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "PregnancyCheck",
     "PregnancyCheckResult",
     "ReconciliationDigest",
+    "ReconciliationDigest11",
     "ResendRequest",
     "ReturnCancellation",
     "ReturnReason",

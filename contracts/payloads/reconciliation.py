@@ -1,4 +1,5 @@
-"""对账 — reconciliation (anti-entropy) control records, v1.0. Machine to machine; no personal data.
+"""对账 — reconciliation (anti-entropy) control records, v1.0 (digest also v1.1). Machine to machine; no
+personal data.
 
 Once a day (and whenever an operator asks), a node tells each peer county what
 one of its counties sent that county on one China day: a **digest** with how
@@ -7,6 +8,10 @@ parts of at most ``MAX_IDS``. The receiver looks up which of those ids it does
 not hold and answers with a **resend request** listing them; the sender
 publishes those records again from its own store. Silent loss anywhere between
 the two databases (broker, disk, a restored backup) becomes visible and heals.
+
+Digest v1.1 adds the sending node's id and its evidence chain head, which the
+receiver keeps (as it keeps those of delivery receipts): the sending node's
+operator cannot rewrite its chain unnoticed (``mpx evidence verify --heads``).
 
 Ids are opaque message ids, the same ones every record already carries in its
 ``ce_id`` header; payloads and person fields never appear here.
@@ -20,6 +25,7 @@ from collections.abc import Iterable
 from pydantic import Field, model_validator
 
 from contracts.base import ContractModel, MessageId
+from contracts.payloads.delivery_receipt import ChainHead
 from contracts.dates import EventDate, EventTime
 from contracts.errors import custom_error
 
@@ -49,6 +55,20 @@ class ReconciliationDigest(ContractModel):
         if self.part > self.parts or self.count > self.total:
             raise custom_error("digest_part_out_of_range")
         if len(self.ids) != self.count or len(set(self.ids)) != self.count or ids_sha256(self.ids) != self.sha256:
+            raise custom_error("digest_inconsistent")
+        return self
+
+
+class ReconciliationDigest11(ReconciliationDigest):
+    """Reconciliation digest (对账摘要), payload schema 1.1: 1.0, and the sending node's evidence chain head."""
+
+    sender_node_id: MessageId | None = Field(None, description="发送节点 — id of the node that made the digest")
+    chain_head: ChainHead | None = Field(
+        None, description="证据链末端 — the sending node's evidence chain head when it made the digest")
+
+    @model_validator(mode="after")
+    def _head_names_its_node(self) -> ReconciliationDigest11:
+        if self.chain_head is not None and self.sender_node_id is None:
             raise custom_error("digest_inconsistent")
         return self
 

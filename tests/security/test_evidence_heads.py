@@ -1,6 +1,6 @@
 """Attack: a node's operator rewrites its evidence chain. The chain is unkeyed and stays on the node, so an
 operator who edits an entry (say, that a record was received a day earlier) and recomputes every later hash passes
-`mpx evidence verify`. Each delivery receipt now carries the receiving node's chain head, its peers keep them, and
+`mpx evidence verify`. Each delivery receipt and reconciliation digest now carries the node's chain head, its peers keep them, and
 `mpx evidence verify --heads` checks the chain against the heads the peers hold: the rewrite shows.
 """
 
@@ -24,6 +24,7 @@ from tests.integration.conftest import Federation, RunningNode, eventually, in_i
 from tests.integration.test_round_trip import HAISHU, HUI, message
 
 pytestmark = pytest.mark.integration
+ADMIN_TOKEN = "evidence-heads-admin-token-0123456789"
 
 
 def mpx(node: RunningNode, *args: str) -> subprocess.CompletedProcess:
@@ -59,7 +60,7 @@ async def test_a_rewritten_chain_passes_alone_but_not_against_the_heads_its_peer
         federation: Federation, database_kind: str, tmp_path: Path):
     if database_kind != "sqlite":
         pytest.skip("the CLI and the rewrite read the same tables on PostgreSQL; one database kind is enough here")
-    hui = await federation.start(HUI)
+    hui = await federation.start(HUI, admin_token=ADMIN_TOKEN)
     haishu = await federation.start(HAISHU)
     sent = [await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, seed)) for seed in (81, 82)]
     for message_id in sent:
@@ -80,6 +81,21 @@ async def test_a_rewritten_chain_passes_alone_but_not_against_the_heads_its_peer
     assert alone.returncode == 0 and "intact" in alone.stdout  # the attack succeeds against the chain alone
     caught = await asyncio.to_thread(mpx, haishu, "evidence", "verify", "--heads", str(heads))
     assert caught.returncode == 1 and "differs from what its peers hold" in caught.stdout, caught.stdout
+
+    # The other way: 621227's reconciliation digests carry its head to 330203, which keeps it like a receipt's.
+    run = await hui.http.post("/v1/reconciliation/run", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert run.status_code == 202, run.text
+    await eventually(lambda: _heads_of(haishu, hui.settings.node_id), what="621227's head from its digest")
+    of_hui = tmp_path / "heads-of-hui.json"
+    assert (await asyncio.to_thread(mpx, haishu, "evidence", "heads", "--node", hui.settings.node_id,
+                                    "--out", str(of_hui))).returncode == 0
+    assert (await asyncio.to_thread(mpx, hui, "evidence", "verify", "--heads", str(of_hui))).returncode == 0
+
+
+async def _heads_of(node: RunningNode, node_id: str) -> int:
+    async with node.node.engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(peer_chain_heads)
+                                 .where(peer_chain_heads.c.node_id == node_id))
 
 
 async def _delivered(node: RunningNode, ids: list[str]) -> bool:

@@ -369,9 +369,9 @@ def test_message_types_and_cloudevents_types_map_both_ways() -> None:
             message_type_of(bad)
 
 
-def test_every_type_has_version_1_0_and_receipts_1_1_with_the_evidence_head() -> None:
-    assert SCHEMA_VERSIONS == {mt: frozenset({"1.0", "1.1"} if mt is MessageType.DELIVERY_RECEIPT else {"1.0"})
-                               for mt in MessageType}
+def test_every_type_has_version_1_0_and_receipts_and_digests_1_1_with_the_evidence_head() -> None:
+    with_head = {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST}
+    assert SCHEMA_VERSIONS == {mt: frozenset({"1.0", "1.1"} if mt in with_head else {"1.0"}) for mt in MessageType}
     receipt = {"received_at": "2026-12-04T10:00:00+08:00", "receiver_node_id": "n-330203"}
     assert validate_payload(MessageType.DELIVERY_RECEIPT, "1.0", receipt)
     head = {"seq": 41, "hash": "ab" * 32}

@@ -127,7 +127,7 @@ class Inbound:
 
     async def _asked_again(self, conn: AsyncConnection, records: Sequence[Record]) -> frozenset[str]:
         """Ids of records appended long after their ce_time that this node asked for again (a digest showed them
-        missing): checked at their ce_time, not refused as back-dated."""
+        missing): their ce_time has no age bound (they are signed again when sent again)."""
         asked = set()
         for record in records:
             message_id, sent, sender = (_header(record, n) for n in ("ce_id", "ce_time", "ce_senderregion"))

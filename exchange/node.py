@@ -32,7 +32,7 @@ from exchange.transport.agreements import store as store_agreement
 from exchange.outbound import Outbound
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
-from exchange.transport.connection import client_options, describe
+from exchange.transport.connection import client_options, describe, stop_all
 from exchange.transport.consumer import Consumer
 from exchange.transport.keys import KeyFeed
 from exchange.transport.relay import Relay
@@ -127,16 +127,8 @@ class Node:
 
     async def stop(self) -> None:
         await self._drain()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_all(self._tasks, (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer))
         self._tasks.clear()  # stopped on purpose: not "stopped anyway" if the app starts the node again
-        for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.stop()
         await self.engine.dispose()
 
     async def _drain(self) -> None:

@@ -19,7 +19,7 @@ from exchange.monitor.queries import MonitorQueries
 from exchange.sla import CalendarBook
 from exchange.storage.database import create_engine, migrate, ping
 from exchange.transport.admin import TopicProvisioner
-from exchange.transport.connection import client_options, describe
+from exchange.transport.connection import client_options, describe, stop_all
 from exchange.transport.keys import KeyFeed
 from exchange.transport.topics import TopicScheme
 from exchange.security.payload_crypto import PayloadCipher
@@ -102,15 +102,7 @@ class MonitorNode:
         return sorted(t.get_name() for t in (self._task, self._keys_task) if t is not None and t.done())
 
     async def stop(self) -> None:
-        for task in (self._task, self._keys_task):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        for client in (self._consumer, self._keys_consumer):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.stop()
+        await stop_all((self._task, self._keys_task), (self._consumer, self._keys_consumer))
         await self.engine.dispose()
 
     async def ready(self) -> dict[str, bool]:

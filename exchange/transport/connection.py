@@ -3,11 +3,16 @@ unauthenticated or unencrypted when the settings ask for SASL or TLS."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
 from exchange.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -42,3 +47,25 @@ def describe(options: dict[str, Any]) -> str:
     if "sasl_mechanism" in options:
         text += f" {options['sasl_mechanism']} as {options['sasl_plain_username']}"
     return text + ")"
+
+
+#: How long a stopping node waits for each of its tasks and Kafka clients to end.
+STOP_SECONDS = 10.0
+
+
+async def stop_all(tasks: Iterable[asyncio.Task | None], clients: Iterable[Any]) -> None:
+    """Cancel the tasks and stop the Kafka clients, each awaited at most STOP_SECONDS: a shutdown never hangs on
+    one that does not answer (its work is in the outbox or on Kafka, taken up again at the next start)."""
+    running = [t for t in tasks if t is not None]
+    for task in running:
+        task.cancel()
+    if running:
+        _, late = await asyncio.wait(running, timeout=STOP_SECONDS)
+        if late:
+            log.warning("%s did not stop within %.0fs", ", ".join(t.get_name() for t in late), STOP_SECONDS)
+    for client in clients:
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.stop(), STOP_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - stopping anyway
+                log.warning("a Kafka client did not stop cleanly (%s)", type(exc).__name__)

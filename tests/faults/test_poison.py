@@ -38,6 +38,11 @@ async def test_poison_records_are_set_aside_and_the_partition_keeps_flowing(sqli
     hui = await fed.start(HUI, reconcile_at="", admin_token=ADMIN_TOKEN)
     haishu = await fed.start(HAISHU, reconcile_at="", admin_token=ADMIN_TOKEN)
     topic, partition = f"{fed.prefix}.records.33", partition_of(HAISHU)
+
+    async def sealing_key_known():
+        return hui.node.trust.sealing.current(HAISHU)
+
+    await wait_until(sealing_key_known, timeout=30, what="330203's sealing key at 621227")
     good = outflow(1, "poison-valid-1")["data"]
     bad_id = {**good, "person": {**good["person"], "id_number": good["person"]["id_number"][:17] +
                                  ("0" if good["person"]["id_number"][17] != "0" else "1")}}

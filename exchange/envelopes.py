@@ -124,12 +124,12 @@ def receipt_id(sender: str, message_id: str) -> str:
 
 
 def receipt_for(received: Envelope, node_id: str, now: datetime,
-                chain_head: tuple[int, str] | None = None) -> Outgoing:
+                chain_head: dict[str, Any] | None = None) -> Outgoing:
     """The delivery receipt a receiving node sends back for a record it stored, with its evidence chain head (the
     sender keeps it: the receiving node's operator can then not rewrite the chain unnoticed)."""
     data: dict[str, Any] = {"received_at": now.isoformat(), "receiver_node_id": node_id}
     if chain_head is not None:
-        data["chain_head"] = {"seq": chain_head[0], "hash": chain_head[1]}
+        data["chain_head"] = chain_head
     envelope = new_envelope(
         message_type=MessageType.DELIVERY_RECEIPT,
         schema_version="1.1",

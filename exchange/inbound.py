@@ -6,11 +6,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
@@ -22,7 +22,7 @@ from exchange.obligations import Obligations
 from exchange.security import evidence
 from exchange.security.sealing import SealError
 from exchange.security.signing import SignatureError
-from exchange.storage.progress import CHUNK, Sent, advance_sent, replied_to
+from exchange.storage.progress import Sent, advance_sent, chunks, replied_to, sent_among
 from exchange.storage.sql import insert_ignoring_duplicates, upsert
 from exchange.storage.tables import consumer_offsets, inbox, messages, outbox, quarantine, reconciliation
 from exchange.timeutil import utcnow
@@ -210,9 +210,7 @@ class Inbound:
         receipts = [_answered(env) for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
         await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
         await evidence.keep_peer_heads(conn, [
-            {"node_id": data["receiver_node_id"], "seq": data["chain_head"]["seq"],
-             "hash": data["chain_head"]["hash"], "peer": env.senderregion, "message_id": env.inreplyto,
-             "received_at": now}
+            evidence.peer_head(data["receiver_node_id"], data["chain_head"], env.senderregion, env.inreplyto, now)
             for env, data in fresh if env.message_type is MessageType.DELIVERY_RECEIPT and data.get("chain_head")])
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
         if self.metrics is not None:
@@ -250,11 +248,9 @@ class Inbound:
             return []
         wanted = {_answered(envelope) for _, envelope in replies}
         found: set[Sent] = set()
-        for chunk in _chunks(sorted(wanted)):
+        for chunk in chunks(sorted(wanted)):
             found.update(Sent(*row) for row in await conn.execute(
-                select(messages.c.sender, messages.c.receiver, messages.c.id).where(
-                    messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.OUT,
-                    tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(chunk))))
+                select(messages.c.sender, messages.c.receiver, messages.c.id).where(sent_among(chunk))))
         return [(record, Rejected("not_counterpart", f"{envelope.senderregion} was not sent message "
                                   f"{envelope.inreplyto} by {envelope.receiverregion}", envelope.id))
                 for record, envelope in replies if _answered(envelope) not in found]
@@ -405,11 +401,6 @@ def _identity(envelope: Envelope) -> tuple[str, str]:
 def _answered(envelope: Envelope) -> Sent | None:
     """The message a reply answers (None for a record that answers nothing)."""
     return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
-
-
-def _chunks(items: list[Sent], size: int = CHUNK) -> Iterator[list[Sent]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _header(record: Record, name: str) -> str | None:

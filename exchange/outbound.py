@@ -18,6 +18,7 @@ from exchange.problems import Problem, validation_problem
 from exchange.queries import one_per_sender
 from exchange.security import evidence
 from exchange.security.principals import Principal
+from exchange.storage.progress import chunks
 from exchange.storage.tables import messages, outbox
 from exchange.timeutil import utcnow
 from exchange.transport.topics import TopicScheme
@@ -207,8 +208,7 @@ class Outbound:
     async def _existing(conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:  # noqa: ANN001
         """Content hashes of the messages already accepted under these (sender, id)."""
         found: dict[tuple[str, str], str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+        for chunk in chunks(keys):
             rows = await conn.execute(
                 select(messages.c.sender, messages.c.id, messages.c.content_hash).where(
                     messages.c.direction == Direction.OUT, messages.c.id.in_(sorted({i for _, i in chunk})),

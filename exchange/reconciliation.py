@@ -43,14 +43,12 @@ from exchange.config import Settings
 from exchange.domain.delivery import Direction
 from exchange.envelopes import Outgoing, new_envelope
 from exchange.security import evidence
-from exchange.storage.progress import outbox_sender
+from exchange.storage.progress import chunks, outbox_sender
 from exchange.storage.sql import insert_ignoring_duplicates
 from exchange.storage.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
 from exchange.timeutil import SHANGHAI, as_utc, utcnow
 
 log = logging.getLogger(__name__)
-
-CHUNK = 500  # ids per IN (...) query
 
 
 def china_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -61,11 +59,6 @@ def china_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def china_today(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(SHANGHAI).date()
-
-
-def _chunks(items: list[str], size: int = CHUNK):  # noqa: ANN202
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class Reconciler:
@@ -155,7 +148,7 @@ class Reconciler:
                     "sender_node_id": self.settings.node_id,
                 }
                 if head is not None:
-                    data["chain_head"] = {"seq": head[0], "hash": head[1]}
+                    data["chain_head"] = head
                 envelope = self._envelope(MessageType.RECONCILIATION_DIGEST, county, peer, now, "1.1")
                 row = Outgoing(envelope, data, "").outbox_row(self.topics, now, self.trust)
                 await conn.execute(insert(outbox).values(**row))
@@ -186,7 +179,7 @@ class Reconciler:
         county, peer = envelope.receiverregion, envelope.senderregion
         ids: list[str] = data["ids"]
         have: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             have.update(
                 await conn.scalars(
                     select(messages.c.id).where(messages.c.direction == Direction.IN, messages.c.receiver == county,
@@ -196,9 +189,8 @@ class Reconciler:
         missing = sorted(set(ids) - have)
         day = date.fromisoformat(data["day"])
         if data.get("chain_head"):
-            await evidence.keep_peer_heads(conn, [{
-                "node_id": data["sender_node_id"], "seq": data["chain_head"]["seq"],
-                "hash": data["chain_head"]["hash"], "peer": peer, "message_id": envelope.id, "received_at": now}])
+            await evidence.keep_peer_heads(conn, [
+                evidence.peer_head(data["sender_node_id"], data["chain_head"], peer, envelope.id, now)])
         await conn.execute(insert(reconciliation).values(
             kind="digest_checked", county=county, peer=peer, day=day, digest_id=envelope.id, part=data["part"],
             parts=data["parts"], total=data["total"], count=data["count"], missing=len(missing),
@@ -209,7 +201,7 @@ class Reconciler:
             return 0
         log.warning("reconciliation %s->%s %s part %d/%d: %d of %d missing; asking for them again", peer, county,
                     day, data["part"], data["parts"], len(missing), len(ids))
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             await conn.execute(delete(inbox).where(inbox.c.sender == peer, inbox.c.message_id.in_(chunk)))
         request = self._envelope(MessageType.RESEND_REQUEST, county, peer, now)
         body = {"digest_id": envelope.id, "day": day.isoformat(), "ids": missing}
@@ -221,14 +213,14 @@ class Reconciler:
         county, peer = envelope.receiverregion, envelope.senderregion
         ids: list[str] = data["ids"]
         found: list[str] = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found += await conn.scalars(
                 select(messages.c.id).where(messages.c.direction == Direction.OUT, messages.c.sender == county,
                                             messages.c.receiver == peer, messages.c.id.in_(chunk))
             )
         copied = 0
         topic = self.topics.topic_for(peer)
-        for chunk in _chunks(found):
+        for chunk in chunks(found):
             # The latest record of each id that this county sent (another county of this node may use the same id).
             rows = await conn.execute(select(outbox).where(outbox.c.message_id.in_(chunk), outbox.c.topic == topic,
                                                            outbox.c.key == peer).order_by(outbox.c.seq))
@@ -280,7 +272,7 @@ class Reconciler:
                 }
                 if row.kind == "digest_checked":
                     still = [i for i in item["missing_ids"]]
-                    for chunk in _chunks(list(still)):
+                    for chunk in chunks(list(still)):
                         arrived = set(await conn.scalars(
                             select(messages.c.id).where(messages.c.direction == Direction.IN,
                                                         messages.c.receiver == row.county,

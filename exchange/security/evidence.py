@@ -35,9 +35,8 @@ async def append_many(conn: AsyncConnection, events: list[dict[str, Any]], *, at
         return
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
-    last = (await conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc())
-                               .limit(1))).first()
-    seq, previous = (last.seq, last.hash) if last else (0, GENESIS)
+    last = await head(conn)
+    seq, previous = (last["seq"], last["hash"]) if last else (0, GENESIS)
     rows = []
     for event in events:
         seq += 1
@@ -45,21 +44,27 @@ async def append_many(conn: AsyncConnection, events: list[dict[str, Any]], *, at
         entry = {"seq": seq, "at": at.isoformat(), "event": event["event"], "message_id": event.get("message_id"),
                  "county": event.get("county"), "principal": event.get("principal"),
                  "detail": orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode() if detail else None}
-        previous = entry_hash(previous, entry)
-        rows.append({**entry, "at": at, "prev_hash": rows[-1]["hash"] if rows else (last.hash if last else GENESIS),
-                     "hash": previous})
+        chained = entry_hash(previous, entry)
+        rows.append({**entry, "at": at, "prev_hash": previous, "hash": chained})
+        previous = chained
     await conn.execute(insert(audit_log), rows)
 
 
-async def head(conn: AsyncConnection) -> tuple[int, str] | None:
-    """The last entry's (seq, hash): what receipts carry to the peers, who keep it (see `check_heads`)."""
+async def head(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The last entry, {"seq", "hash"}: what receipts and digests carry to the peers, who keep it (`check_heads`)."""
     last = (await conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc())
                                .limit(1))).first()
-    return (last.seq, last.hash) if last else None
+    return {"seq": last.seq, "hash": last.hash} if last else None
+
+
+def peer_head(node_id: str, chain_head: dict[str, Any], peer: str, message_id: str, at: datetime) -> dict[str, Any]:
+    """The row kept of a peer node's chain head, carried by a record from county `peer`."""
+    return {"node_id": node_id, "seq": chain_head["seq"], "hash": chain_head["hash"], "peer": peer,
+            "message_id": message_id, "received_at": at}
 
 
 async def keep_peer_heads(conn: AsyncConnection, heads: list[dict[str, Any]]) -> None:
-    """Heads of peers' chains, from their receipts (dicts of peer, node_id, seq, hash, message_id, received_at)."""
+    """Heads of peers' chains (`peer_head` rows), from their receipts and digests."""
     if heads:
         await conn.execute(insert_ignoring_duplicates(conn, peer_chain_heads, "node_id", "seq"), heads)
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, TypeVar
 
 import orjson
 
-from sqlalchemy import and_, case, func, or_, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.domain.delivery import DeliveryState, Direction, states_before
 from exchange.storage.tables import messages
 
-#: Messages per UPDATE (bound parameters stay well under the databases' limits).
+#: Messages or ids per statement (bound parameters stay well under the databases' limits).
 CHUNK = 500
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class Sent(NamedTuple):
@@ -36,6 +44,12 @@ def outbox_sender(headers: str) -> str | None:
     return next((value for name, value in orjson.loads(headers) if name == "ce_senderregion"), None)
 
 
+def sent_among(chunk: Sequence[Sent]) -> ColumnElement[bool]:
+    """The messages rows of these sent messages (the id list first: it lets the database use its index)."""
+    return and_(messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.OUT,
+                tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(list(chunk)))
+
+
 async def advance_sent(conn: AsyncConnection, sent: Sequence[Sent | None], state: DeliveryState, stamp: str,
                        now: datetime) -> None:
     """Stamp when each message first reached `state` (column `stamp`), and move its state there, never back.
@@ -44,13 +58,9 @@ async def advance_sent(conn: AsyncConnection, sent: Sequence[Sent | None], state
     feedback may overtake its delivery receipt)."""
     column = messages.c[stamp]
     earlier = messages.c.state.in_(states_before(state))
-    wanted = [s for s in dict.fromkeys(sent) if s is not None]
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start:start + CHUNK]
+    for chunk in chunks([s for s in dict.fromkeys(sent) if s is not None]):
         await conn.execute(
             update(messages)
-            .where(and_(messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.OUT,
-                        tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(chunk),
-                        or_(column.is_(None), earlier)))
+            .where(and_(sent_among(chunk), or_(column.is_(None), earlier)))
             .values({stamp: func.coalesce(column, now), "state": case((earlier, state), else_=messages.c.state)})
         )

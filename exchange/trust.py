@@ -155,16 +155,19 @@ class Trust:
         key = self.sealing.current(receiver)
         if key is None:
             raise ReceiverKeyUnknown(receiver)
-        sealed = encode_data(key.seal(value, attributes))
-        return self.signed_headers(headers, sealed), sealed
+        sealed = key.seal(value, attributes)
+        return self._signed(headers, attributes, sealed), encode_data(sealed)
 
     def signed_headers(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> list[tuple[str, bytes]]:
         """The headers of a record with the signature of its ce_senderregion (a county this node serves), over its
-        attributes and `value` as it goes on the wire, by the county's key valid now: records are signed as they
-        are published, and judged at the time the broker appends them."""
-        attributes = envelope_attributes(headers)
-        key_id, signature = self.ring.sign(attributes["senderregion"], message_bytes(attributes, orjson.loads(value)),
-                                           utcnow())
+        attributes and `value` as it goes on the wire."""
+        return self._signed(headers, envelope_attributes(headers), orjson.loads(value))
+
+    def _signed(self, headers: Sequence[tuple[str, bytes]], attributes: dict[str, Any], data: dict[str, Any]
+                ) -> list[tuple[str, bytes]]:
+        """Signed by the sending county's key valid now: records are signed as they are published, and judged at
+        the time the broker appends them."""
+        key_id, signature = self.ring.sign(attributes["senderregion"], message_bytes(attributes, data), utcnow())
         return [*[(k, v) for k, v in headers if k not in (KEY_ID_HEADER, SIGNATURE_HEADER)],
                 (KEY_ID_HEADER, key_id.encode()), (SIGNATURE_HEADER, signature.encode())]
 
@@ -191,11 +194,8 @@ class Trust:
                 return value
         except (orjson.JSONDecodeError, TypeError):
             pass
-        own = [k for (c, _), k in self.openers.items() if c == county]
-        if not own:
-            return value
-        newest = max(own, key=lambda k: k.not_before).public_key()
-        return encode_data(newest.seal(value, {"deadletter": context}))
+        newest = self.sealing.current(county)  # the county's own keys are among those it believes
+        return value if newest is None else encode_data(newest.seal(value, {"deadletter": context}))
 
     def verify(self, headers: Sequence[tuple[str, bytes]], envelope: Envelope, data: dict[str, Any],
                appended_at: datetime | None = None, asked_again: bool = False) -> None:
@@ -262,7 +262,7 @@ class Trust:
         self.sealing.add(key.public_key())
 
     def _sealing_record(self, key: SealingKey) -> SealingKeyRecord:
-        """Signed by the county's signing key valid now (receivers check it at the record's append time)."""
+        """Signed by the county's current signing key (receivers check it at the record's append time)."""
         return SealingKeyRecord.sign(key.public_key(), self.ring.signer(key.county, utcnow()))
 
     async def reload(self, publish: Callable[[list[KeyRecord]], Awaitable[None]]) -> int:
@@ -299,7 +299,7 @@ class Trust:
 
     async def _publish_sealing(self, publish: Callable[[list[Any]], Awaitable[None]]) -> int:
         """Sealing keys made by a rotation (adopted, published: counted) and own keys the topic does not carry
-        under a signing key valid now (published again, e.g. after a signing rotation: not counted)."""
+        signed by the county's current signing key (published again, e.g. after a signing rotation: not counted)."""
         fresh = [k for k in await load_sealing_keys(self.engine, self.cipher, self.counties)
                  if (k.county, k.key_id) not in self.openers]
         for key in fresh:
@@ -307,8 +307,9 @@ class Trust:
         if fresh:
             await self.remember_sealing([k.public_key() for k in fresh])
             log.info("sealing keys made: %s", ", ".join(k.key_id for k in fresh))
-        stale = [k for ident, k in self.openers.items() if self.sealing_on_topic.get(ident) not in
-                 {s.key_id for s in self.ring.signing.get(k.county, []) if s.public_key().valid_at(utcnow())}]
+        now = utcnow()
+        signers = {county: self.ring.signer(county, now).key_id for county in {c for c, _ in self.openers}}
+        stale = [k for ident, k in self.openers.items() if self.sealing_on_topic.get(ident) != signers[k.county]]
         if stale:
             await publish([self._sealing_record(k) for k in stale])
         return len(fresh)

@@ -33,14 +33,15 @@ from exchange.storage.sql import upsert, upsert_many
 from exchange.storage.tables import consumer_offsets, monitor_obligations
 from exchange.timeutil import utcnow
 from exchange.transport.control import appended_at, set_aside
+from exchange.trust import header
 
 log = logging.getLogger(__name__)
 
 COLUMNS = [c.name for c in monitor_obligations.columns]
 
 
-def _header(record, name: str) -> str | None:  # noqa: ANN001
-    return next((v.decode(errors="replace") for k, v in (record.headers or ()) if k == name), None)
+def _header(record, name: str) -> str | None:  # noqa: ANN001 - an aiokafka ConsumerRecord
+    return header(record.headers or (), name)
 
 
 class Refused(Exception):

@@ -2,8 +2,8 @@
 agreements (``<prefix>.agreements``) and obligation lifecycle events (``<prefix>.monitor``).
 
 Every timestamp must carry its time zone (a naive one is refused as a contract violation, never guessed).
-Signatures are Ed25519, base64url without padding, over ``canonical(...)`` of the object each model's
-``signed_part`` names (see exchange/security/key_records.py and exchange/security/control_signatures.py).
+Signatures are Ed25519, base64url without padding, over ``canonical(...)`` of a purpose-tagged object (see
+exchange/adapters/crypto/key_records.py, sealing.py and signed_agreements.py).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class DeadlineBody(ContractModel):
 
 
 class AgreementBody(ContractModel):
-    """A cooperation agreement (区域协作协议); the rules it must also follow are `exchange.sla.Agreement`'s."""
+    """A cooperation agreement (区域协作协议); the rules it must also follow are `exchange.domain.Agreement`'s."""
 
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
     version: int = Field(ge=1, le=2**31 - 1)

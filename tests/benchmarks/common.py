@@ -175,7 +175,7 @@ class RssSampler:
 # ------------------------------------------------------------------------------------------------
 @dataclass
 class NodeProcess:
-    """One node as production runs it: `python -m exchange.cli node` (uvicorn), configured by environment."""
+    """One node as production runs it: `python -m exchange.entrypoints.cli node` (uvicorn), configured by environment."""
 
     name: str
     counties: list[str]
@@ -217,7 +217,7 @@ class NodeProcess:
         }
         log = open(VAR / f"node-{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([PYTHON, "-m", "exchange.cli", "node"], cwd=REPO, env=env, stdout=log,
+        self.proc = subprocess.Popen([PYTHON, "-m", "exchange.entrypoints.cli", "node"], cwd=REPO, env=env, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
@@ -349,9 +349,9 @@ def kafka_records(bodies: list[bytes], topic_prefix: str, partitions: int = 8) -
     from datetime import UTC, datetime
 
     from contracts import MessageType, validate_payload
-    from exchange.envelopes import new_envelope
-    from exchange.transport.cloudevents import encode_data, to_headers
-    from exchange.transport.topics import TopicScheme
+    from exchange.domain.message import new_envelope
+    from exchange.adapters.kafka.cloudevents import encode_data, to_headers
+    from exchange.adapters.kafka.topics import TopicScheme
 
     topics = TopicScheme(topic_prefix, partitions)
     now = datetime.now(UTC)
@@ -368,7 +368,7 @@ def kafka_records(bodies: list[bytes], topic_prefix: str, partitions: int = 8) -
 
 
 def producer_settings() -> dict[str, Any]:
-    """The node's own producer settings (exchange/node.py), for the raw-producer baseline."""
+    """The node's own producer settings (exchange/bootstrap.py), for the raw-producer baseline."""
     return {"enable_idempotence": True, "acks": "all", "linger_ms": 5, "max_batch_size": 256 * 1024}
 
 

@@ -24,10 +24,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 
-from exchange.storage.database import create_engine
-from exchange.storage.tables import messages
-from exchange.transport.admin import TopicProvisioner
-from exchange.transport.topics import TopicScheme
+from exchange.adapters.sql.database import create_engine
+from exchange.adapters.sql.tables import messages
+from exchange.adapters.kafka.admin import TopicProvisioner
+from exchange.adapters.kafka.topics import TopicScheme
 
 from tests.benchmarks.common import VAR, NodeProcess, client, start_py_spy, stop_py_spy, message_pool, percentile, post_batch, producer_settings
 

@@ -20,10 +20,10 @@ from typing import Any
 import asyncpg
 
 from exchange.config import Settings
-from exchange.monitor import summary
-from exchange.monitor.queries import MonitorQueries
-from exchange.sla import CalendarBook
-from exchange.storage.database import create_engine, migrate
+from exchange.adapters.sql import monitor_summary as summary
+from exchange.service.monitoring import MonitorQueries
+from exchange.domain import CalendarBook
+from exchange.adapters.sql.database import create_engine, migrate
 
 from tests.benchmarks import synthetic
 from tests.benchmarks.common import NodeProcess, client, percentile

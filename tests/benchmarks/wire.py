@@ -14,14 +14,14 @@ import orjson
 
 from contracts import MessageType
 from contracts.examples import example_payload
-from exchange.envelopes import new_envelope
-from exchange.security.canonical import message_bytes
-from exchange.security.payload_crypto import PayloadCipher
-from exchange.security.sealing import SealingKey
-from exchange.security.signing import SigningKey
-from exchange.storage.database import create_engine
-from exchange.transport.cloudevents import encode_data, envelope_attributes, to_headers
-from exchange.trust import Trust
+from exchange.domain.message import new_envelope
+from exchange.adapters.crypto.canonical import message_bytes
+from exchange.adapters.crypto.payload_crypto import PayloadCipher
+from exchange.adapters.crypto.sealing import SealingKey
+from exchange.adapters.crypto.signing import SigningKey
+from exchange.adapters.sql.database import create_engine
+from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
+from exchange.service.trust import Trust
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

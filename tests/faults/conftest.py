@@ -1,4 +1,4 @@
-"""Fault scenarios: nodes as real processes (``python -m exchange.cli node``), killed and restarted.
+"""Fault scenarios: nodes as real processes (``python -m exchange.entrypoints.cli node``), killed and restarted.
 
 Fixtures
     spawn_node     (function) ``spawn_node(name, counties, database_url, *, prefix, bootstrap, **env) -> NodeProcess``;
@@ -80,7 +80,7 @@ class NodeProcess:
         log.write(f"\n===== start #{self.starts + 1} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "node"], env=self.env, cwd=REPO_ROOT,
+            [sys.executable, "-m", "exchange.entrypoints.cli", "node"], env=self.env, cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         log.close()
@@ -324,6 +324,6 @@ async def sqlite_federation(kafka_bootstrap: str, tmp_path: Path):
 
 
 def partition_of(county: str, partitions: int = 8) -> int:
-    from exchange.transport.topics import TopicScheme
+    from exchange.adapters.kafka.topics import TopicScheme
 
     return TopicScheme("x", partitions).partition_for(county)

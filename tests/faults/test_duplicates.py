@@ -7,7 +7,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
-from exchange.storage.tables import inbox, messages, obligations, outbox
+from exchange.adapters.sql.tables import inbox, messages, obligations, outbox
 from tests.faults.conftest import ADMIN_TOKEN, HAISHU, HUI, header, outflow, partition_of, topic_records, wait_until
 
 pytestmark = pytest.mark.integration

@@ -106,6 +106,6 @@ async def _delivered(url: str, expected: int) -> int | None:
 
 
 def _partition(county: str) -> int:
-    from exchange.transport.topics import TopicScheme
+    from exchange.adapters.kafka.topics import TopicScheme
 
     return TopicScheme("x", 8).partition_for(county)

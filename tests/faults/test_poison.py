@@ -10,10 +10,10 @@ from sqlalchemy import func, insert, select
 
 from contracts import MessageType, OutflowRegistration
 from contracts.registry import PAYLOAD_MODELS, SCHEMA_VERSIONS
-from exchange.envelopes import new_envelope, receipt_id
-from exchange.storage.tables import outbox
-from exchange.timeutil import utcnow
-from exchange.transport.cloudevents import encode_data, to_headers
+from exchange.domain.message import new_envelope, receipt_id
+from exchange.adapters.sql.tables import outbox
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from tests.faults.conftest import ADMIN, ADMIN_TOKEN, HAISHU, HUI, header, outflow, partition_of, topic_records, wait_until
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ async def test_a_record_the_database_refuses_is_set_aside_and_the_partition_keep
     hui = await fed.start(HUI, reconcile_at="", admin_token=ADMIN_TOKEN)
     haishu = await fed.start(HAISHU, reconcile_at="", admin_token=ADMIN_TOKEN)
     # Behind the node's back, a row that makes storing one record fail (unique id per direction), every time.
-    from exchange.storage.tables import messages
+    from exchange.adapters.sql.tables import messages
 
     async with haishu.node.engine.begin() as conn:
         await conn.execute(insert(messages).values(

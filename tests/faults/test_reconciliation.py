@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, func, select
 
-from exchange.storage.tables import inbox, messages, obligations
+from exchange.adapters.sql.tables import inbox, messages, obligations
 from tests.faults.conftest import ADMIN, ADMIN_TOKEN, HAISHU, HUI, outflow, wait_until
 
 pytestmark = pytest.mark.integration

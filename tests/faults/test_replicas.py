@@ -84,7 +84,7 @@ def _partitions_consumed(log: str) -> int:
 async def test_replicas_starting_together_migrate_the_database_once(pg_database):
     url = pg_database()
     env = {**os.environ, "DATABASE_URL": url}
-    runs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "exchange.cli", "migrate", env=env,
+    runs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "exchange.entrypoints.cli", "migrate", env=env,
                                                  stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             for _ in range(3)]  # would collide on CREATE TABLE without the migration lock
     outputs = [(await run.communicate())[0].decode() for run in runs]

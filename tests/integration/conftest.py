@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
 from adapters.client import NodeClient
-from exchange.api.app import create_app
+from exchange.entrypoints.http.app import create_app
 from exchange.config import Settings
-from exchange.node import Node
-from exchange.security.agreements import new_agreement_key
-from exchange.security.payload_crypto import new_key
-from exchange.storage.tables import messages, outbox
+from exchange.bootstrap import Node
+from exchange.adapters.crypto.signed_agreements import new_agreement_key
+from exchange.adapters.crypto.payload_crypto import new_key
+from exchange.adapters.sql.tables import messages, outbox
 
 @dataclass
 class RunningNode:

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from contracts import MessageType
-from exchange.security.evidence import entries, verify
-from exchange.security.principals import Role
-from exchange.timeutil import utcnow
+from exchange.adapters.crypto.evidence import entries, verify
+from exchange.domain.principals import Role
+from exchange.domain.clock import utcnow
 
 from tests.integration.conftest import Federation, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message

@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from contracts import MessageType
-from exchange.security.evidence import entries, verify
-from exchange.timeutil import utcnow
+from exchange.adapters.crypto.evidence import entries, verify
+from exchange.domain.clock import utcnow
 
 from tests.integration.conftest import Federation, RunningNode, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
@@ -180,7 +180,7 @@ async def _mpx(node: RunningNode, *args: str) -> _Ran:
     """`mpx …` at the node's console: its database and counties."""
     env = {**os.environ, "DATABASE_URL": node.settings.database_url, "MPX_COUNTIES": ",".join(node.settings.counties),
            "COLUMNS": "200"}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "exchange.cli", *args, cwd=ROOT, env=env,
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "exchange.entrypoints.cli", *args, cwd=ROOT, env=env,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await process.communicate()
     return _Ran(process.returncode, out.decode())

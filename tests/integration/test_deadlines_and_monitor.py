@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts import MessageType
-from exchange.timeutil import set_clock
+from exchange.domain.clock import set_clock
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message

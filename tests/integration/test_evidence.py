@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from contracts import MessageType
-from exchange.security.bundle import check_bundle, export_bundle, signing_key_for_case
-from exchange.security.evidence import entries, verify
+from exchange.adapters.crypto.bundle import check_bundle, export_bundle, signing_key_for_case
+from exchange.adapters.crypto.evidence import entries, verify
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
@@ -51,14 +51,14 @@ async def test_the_cli_verifies_the_chain_and_finds_a_changed_entry(federation: 
     hui = await federation.start(HUI)
     await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU))
     env = {**os.environ, "DATABASE_URL": hui.settings.database_url}
-    ok = subprocess.run([sys.executable, "-m", "exchange.cli", "evidence", "verify"], env=env,
+    ok = subprocess.run([sys.executable, "-m", "exchange.entrypoints.cli", "evidence", "verify"], env=env,
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "intact" in ok.stdout
     async with hui.node.engine.begin() as conn:
         from sqlalchemy import text
 
         await conn.execute(text("UPDATE audit_log SET principal = 'someone-else' WHERE seq = 1"))
-    broken = subprocess.run([sys.executable, "-m", "exchange.cli", "evidence", "verify"], env=env,
+    broken = subprocess.run([sys.executable, "-m", "exchange.entrypoints.cli", "evidence", "verify"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert broken.returncode == 1 and "broken at entry 1" in broken.stdout
 

@@ -24,9 +24,9 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import func, select
 
 from contracts import MessageType
-from exchange.security.evidence import entries, verify
-from exchange.storage.tables import messages
-from exchange.timeutil import utcnow
+from exchange.adapters.crypto.evidence import entries, verify
+from exchange.adapters.sql.tables import messages
+from exchange.domain.clock import utcnow
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
@@ -212,10 +212,10 @@ async def test_while_the_identity_provider_is_away_its_tokens_are_refused_and_th
     settings = idp.settings()
     idp.close()  # the provider is down before the node ever reached it
     hui = await federation.start(HUI, **settings)
-    with caplog.at_level("WARNING", logger="exchange.api.auth"):
+    with caplog.at_level("WARNING", logger="exchange.entrypoints.http.auth"):
         refused = await hui.http.get("/v1/inbox", headers=bearer(token))
     assert refused.status_code == 401 and refused.json()["type"] == "urn:mpx:problem:unauthenticated"
-    warnings = [r.getMessage() for r in caplog.records if r.name == "exchange.api.auth"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "exchange.entrypoints.http.auth"]
     assert warnings and f"JWKS at {settings['jwt_jwks_url']} not reachable" in warnings[0]
     assert not any(token in r.getMessage() for r in caplog.records)
     assert (await hui.http.get("/v1/inbox")).status_code == 200  # the local system's API key still works

@@ -19,12 +19,12 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import func, select
 
 from contracts import MessageType
-from exchange.api.app import create_app
+from exchange.entrypoints.http.app import create_app
 from exchange.config import Settings
-from exchange.monitor.node import MonitorNode
-from exchange.storage.tables import monitor_obligations
-from exchange.transport.admin import TopicProvisioner
-from exchange.transport.connection import client_options
+from exchange.bootstrap import MonitorNode
+from exchange.adapters.sql.tables import monitor_obligations
+from exchange.adapters.kafka.admin import TopicProvisioner
+from exchange.adapters.kafka.connection import client_options
 from infra import SecureKafka
 
 from tests.integration.conftest import Federation, eventually

@@ -11,7 +11,7 @@ from pathlib import Path
 
 def test_the_local_federation_exchanges_and_answers_simulated_traffic(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "exchange.cli", "run", "--simulate", "--rate", "10", "--duration", "12",
+        [sys.executable, "-m", "exchange.entrypoints.cli", "run", "--simulate", "--rate", "10", "--duration", "12",
          "--base-port", "18101", "--var", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )

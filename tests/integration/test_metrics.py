@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import MessageType
-from exchange.timeutil import utcnow
+from exchange.domain.clock import utcnow
 from tests.integration.conftest import Federation, RunningNode, eventually
 from tests.integration.test_privacy import ID_NUMBER, exchange_people, people_in
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message

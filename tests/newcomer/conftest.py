@@ -64,7 +64,7 @@ def local_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MPX_", "KAFKA_")) and k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange.cli", "run", "--base-port", str(fed.base_port), "--var", str(var)],
+        [sys.executable, "-m", "exchange.entrypoints.cli", "run", "--base-port", str(fed.base_port), "--var", str(var)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def read() -> None:

@@ -10,7 +10,7 @@ import sys
 import click
 import typer
 
-from exchange.cli import app
+from exchange.entrypoints.cli import app
 
 from tests.newcomer.conftest import has_chinese
 
@@ -38,6 +38,6 @@ def test_every_command_and_option_says_what_it_does_in_both_languages():
 
 
 def test_the_help_as_printed():
-    out = subprocess.run([sys.executable, "-m", "exchange.cli", "example", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "exchange.entrypoints.cli", "example", "--help"], capture_output=True, text=True,
                          check=True, env={**os.environ, "COLUMNS": "250"}).stdout
     assert "打印一条完整有效的报文" in out and "complete, valid message" in out

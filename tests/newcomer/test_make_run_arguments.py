@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from exchange.cli import app
+from exchange.entrypoints.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 #: `make run` and the variables given after it, as the docs write them.

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.security.canonical import monitoring_event_bytes
-from exchange.storage.tables import monitor_obligations, quarantine
-from exchange.timeutil import utcnow
+from exchange.adapters.crypto.canonical import monitoring_event_bytes
+from exchange.adapters.sql.tables import monitor_obligations, quarantine
+from exchange.domain.clock import utcnow
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 from tests.integration.test_trust import produce

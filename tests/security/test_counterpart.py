@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from contracts import MessageType
-from exchange.envelopes import Outgoing, new_envelope
-from exchange.storage.tables import outbox, quarantine
-from exchange.timeutil import utcnow
+from exchange.domain.message import Outgoing, new_envelope
+from exchange.adapters.sql.tables import outbox, quarantine
+from exchange.domain.clock import utcnow
 from tests.integration.conftest import Federation, RunningNode, database_kind, eventually, federation, in_inbox  # noqa: F401
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 from tests.integration.test_trust import header, topic_records

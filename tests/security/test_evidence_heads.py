@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from contracts import MessageType
-from exchange.security.audit import GENESIS, entry_hash
-from exchange.security.evidence import entries
-from exchange.storage.tables import audit_log, peer_chain_heads
+from exchange.adapters.crypto.audit import GENESIS, entry_hash
+from exchange.adapters.crypto.evidence import entries
+from exchange.adapters.sql.tables import audit_log, peer_chain_heads
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import HAISHU, HUI, message
 
@@ -29,7 +29,7 @@ ADMIN_TOKEN = "evidence-heads-admin-token-0123456789"
 
 def mpx(node: RunningNode, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": node.settings.database_url}
-    return subprocess.run([sys.executable, "-m", "exchange.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "exchange.entrypoints.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
 

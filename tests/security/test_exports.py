@@ -17,8 +17,8 @@ import openpyxl
 import pytest
 
 from contracts import MessageType
-from exchange.monitor.export import to_csv, to_xlsx
-from exchange.timeutil import set_clock
+from exchange.entrypoints.http.exports import to_csv, to_xlsx
+from exchange.domain.clock import set_clock
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, message

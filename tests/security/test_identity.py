@@ -20,12 +20,12 @@ from sqlalchemy import select
 
 from contracts import MessageType
 from exchange.config import Settings
-from exchange.monitor.queries import MonitorQueries
-from exchange.security.principals import Role
-from exchange.sla import CalendarBook
-from exchange.storage.database import alembic_config, create_engine, migrate
-from exchange.storage.tables import inbox, messages, monitor_obligations, obligations, reminders
-from exchange.timeutil import utcnow
+from exchange.service.monitoring import MonitorQueries
+from exchange.domain.principals import Role
+from exchange.domain import CalendarBook
+from exchange.adapters.sql.database import alembic_config, create_engine, migrate
+from exchange.adapters.sql.tables import inbox, messages, monitor_obligations, obligations, reminders
+from exchange.domain.clock import utcnow
 from tests.integration.conftest import Federation, RunningNode, database_kind, eventually, federation, in_inbox  # noqa: F401
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 from tests.integration.test_trust import header, produce, topic_records

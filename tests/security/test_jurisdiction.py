@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import MessageType
-from exchange.security.principals import Role
+from exchange.domain.principals import Role
 
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message

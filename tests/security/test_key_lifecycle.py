@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts import MessageType
-from exchange.envelopes import new_envelope
-from exchange.security.canonical import message_bytes
-from exchange.security.key_records import KeyDirectory, KeyRecord, KeyRefused, KeyRevocation, endorser_for
-from exchange.security.signing import KeyRing, SignatureError, SigningKey
-from exchange.transport.cloudevents import envelope_attributes, to_headers
-from exchange.trust import Trust
+from exchange.domain.message import new_envelope
+from exchange.adapters.crypto.canonical import message_bytes
+from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, KeyRevocation, endorser_for
+from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
+from exchange.adapters.kafka.cloudevents import envelope_attributes, to_headers
+from exchange.service.trust import Trust
 
 HUI, HAISHU = "621227", "330203"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -136,7 +136,7 @@ def test_a_revoked_key_signs_nothing_from_then_on_and_only_its_county_can_revoke
 
 
 def _signs_with_another_key(node, key_id: str) -> bool:  # noqa: ANN001
-    from exchange.timeutil import utcnow
+    from exchange.domain.clock import utcnow
 
     try:
         return node.node.trust.ring.signer(HUI, utcnow()).key_id != key_id
@@ -150,8 +150,8 @@ async def test_a_stolen_key_revoked_with_the_cli_signs_nothing_more_on_any_node(
 
     from typer.testing import CliRunner
 
-    from exchange.cli import app as mpx
-    from exchange.timeutil import utcnow
+    from exchange.entrypoints.cli import app as mpx
+    from exchange.domain.clock import utcnow
     from tests.integration.conftest import eventually
     from tests.integration.test_round_trip import message
     from tests.integration.test_trust import behind, forged, produce, quarantined

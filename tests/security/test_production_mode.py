@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from contracts import MessageType
-from exchange.api.app import create_app
+from exchange.entrypoints.http.app import create_app
 from exchange.config import Settings
 from exchange.production import UnsafeSettings, refuse_unsafe
-from exchange.security.payload_crypto import new_key
-from exchange.timeutil import utcnow
+from exchange.adapters.crypto.payload_crypto import new_key
+from exchange.domain.clock import utcnow
 
 from tests.integration.conftest import Federation, eventually, in_inbox
 from tests.integration.conftest import test_key as api_key
@@ -68,7 +68,7 @@ def test_a_production_node_with_development_defaults_refuses_to_start_and_names_
         "MPX_JWT_JWKS_URL": "http://idp.example/certs", "MPX_JWT_ISSUER": "https://idp.example",
         "MPX_JWT_AUDIENCE": "mpx", "MPX_BOOTSTRAP_KEY": BOOTSTRAP_KEY,
     })
-    process = subprocess.Popen([sys.executable, "-m", "exchange.cli", "node"], env=env, cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "exchange.entrypoints.cli", "node"], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = process.communicate(timeout=30)

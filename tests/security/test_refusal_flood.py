@@ -17,8 +17,8 @@ import time
 import httpx
 
 from contracts import MessageType
-from exchange.security.evidence import entries
-from exchange.security.principals import Role
+from exchange.adapters.crypto.evidence import entries
+from exchange.domain.principals import Role
 
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import HAISHU, HUI, message

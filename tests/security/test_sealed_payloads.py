@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from contracts import MessageType
-from exchange.cli import app as mpx
-from exchange.envelopes import new_envelope
-from exchange.timeutil import utcnow
-from exchange.transport.cloudevents import encode_data, to_headers
+from exchange.entrypoints.cli import app as mpx
+from exchange.domain.message import new_envelope
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_privacy import exchange_people, people_in
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
@@ -157,7 +157,7 @@ async def _quarantined_as(node: RunningNode, entry: tuple[str, str]) -> bool:
 async def _published_everything(*nodes: RunningNode) -> bool:
     from sqlalchemy import func, select
 
-    from exchange.storage.tables import outbox
+    from exchange.adapters.sql.tables import outbox
 
     for node in nodes:
         async with node.node.engine.connect() as conn:

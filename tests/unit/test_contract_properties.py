@@ -37,7 +37,7 @@ from contracts import (
 from contracts.dates import today_in_china
 from contracts.examples import example_envelope, example_payload
 from contracts.schemas import SCHEMAS_DIR
-from exchange.problems import validation_problem
+from exchange.domain.problems import validation_problem
 
 BOUNDED = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow])

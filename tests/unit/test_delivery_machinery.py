@@ -11,13 +11,13 @@ from sqlalchemy import insert, update
 from contracts import CONTROL_TYPES, RECORD_TYPES, MessageType, validate_payload
 from contracts.examples import example_payload
 from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
-from exchange.backpressure import OutboxLimit
-from exchange.outbound import SUBMITTABLE
-from exchange.problems import Problem
-from exchange.storage.database import create_engine, migrate
-from exchange.storage.tables import outbox
-from exchange.timeutil import utcnow
-from exchange.transport.relay import Relay
+from exchange.service.backpressure import OutboxLimit
+from exchange.service.sending import SUBMITTABLE
+from exchange.domain.problems import Problem
+from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.tables import outbox
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.relay import Relay
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ from sqlalchemy import func, select
 from contracts import MessageType
 from contracts.examples import example_payload
 from exchange.config import Settings
-from exchange.envelopes import new_envelope
-from exchange.inbound import Inbound, Record
-from exchange.obligations import Obligations, from_state
-from exchange.sla import AgreementBook, CalendarBook
-from exchange.storage.database import create_engine, migrate
-from exchange.storage.tables import inbox, messages, obligations, outbox
-from exchange.timeutil import utcnow
-from exchange.transport.cloudevents import encode_data, to_headers
-from exchange.transport.topics import TopicScheme
+from exchange.domain.message import new_envelope
+from exchange.service.receiving import Inbound, Record
+from exchange.service.obligations import Obligations, from_state
+from exchange.domain import AgreementBook, CalendarBook
+from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.tables import inbox, messages, obligations, outbox
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.cloudevents import encode_data, to_headers
+from exchange.adapters.kafka.topics import TopicScheme
 
 HUI, HAISHU = "621227", "330203"  # registration county, residence county (this node)
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from exchange.config import Settings
-from exchange.transport.connection import client_options, describe
+from exchange.adapters.kafka.connection import client_options, describe
 
 PASSWORD = "s3cret-Hq7vN2pL"
 REPO = Path(__file__).parents[2]

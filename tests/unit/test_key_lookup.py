@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from exchange.security import apikeys
-from exchange.security.keystore import KeyStore
-from exchange.security.principals import Role
-from exchange.storage.database import create_engine, migrate
+from exchange.adapters.crypto import apikeys
+from exchange.adapters.sql.api_keys import KeyStore
+from exchange.domain.principals import Role
+from exchange.adapters.sql.database import create_engine, migrate
 
 
 async def test_guessed_keys_are_refused_and_leave_nothing_behind(tmp_path):

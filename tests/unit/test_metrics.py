@@ -8,9 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import MessageType
-from exchange.api.app import create_app
+from exchange.entrypoints.http.app import create_app
 from exchange.config import Settings
-from exchange.metrics import (
+from exchange.adapters.metrics import (
     ANONYMOUS_REFUSALS,
     METHODS,
     OBLIGATION_EVENTS,
@@ -22,7 +22,7 @@ from exchange.metrics import (
     UNMATCHED,
     counted_transaction,
 )
-from exchange.storage.database import migrate
+from exchange.adapters.sql.database import migrate
 
 HUI, GERZE = "621227", "542526"
 ID_NUMBER = "11010519491231002X"
@@ -70,7 +70,7 @@ def allowed_labels(app) -> dict[str, frozenset[str]]:  # noqa: ANN001
         "status": PROBLEM_STATUSES | {OTHER},
         "method": METHODS | {OTHER},
         "route": frozenset(route_templates(app.routes)) | {UNMATCHED},
-        "le": frozenset(),  # histogram bucket bounds: numbers fixed in exchange.metrics
+        "le": frozenset(),  # histogram bucket bounds: numbers fixed in exchange.adapters.metrics
     }
 
 

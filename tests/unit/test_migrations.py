@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from exchange.storage.database import migrate
-from exchange.storage.tables import metadata
+from exchange.adapters.sql.database import migrate
+from exchange.adapters.sql.tables import metadata
 
 
 async def test_migrating_an_empty_database_matches_the_table_definitions(tmp_path):

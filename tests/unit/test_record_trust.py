@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.envelopes import Outgoing, new_envelope
-from exchange.security.key_records import KeyDirectory, KeyRecord, KeyRefused, endorser_for, parse
-from exchange.security.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
-from exchange.security.sealing import SealError, SealingDirectory, SealingKey, SealingKeyRecord
-from exchange.security.signing import KeyRing, SignatureError, SigningKey
-from exchange.storage.database import create_engine, migrate
-from exchange.storage.tables import signing_keys
-from exchange.transport.topics import TopicScheme
-from exchange.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
+from exchange.domain.message import Outgoing, new_envelope
+from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, endorser_for, parse
+from exchange.adapters.crypto.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
+from exchange.adapters.crypto.sealing import SealError, SealingDirectory, SealingKey, SealingKeyRecord
+from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
+from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.tables import signing_keys
+from exchange.adapters.kafka.topics import TopicScheme
+from exchange.service.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HUI, HAISHU = "621227", "330203"

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.security import apikeys
-from exchange.security.audit import GENESIS, entry_hash, verify_chain
-from exchange.security.canonical import message_bytes
-from exchange.security.payload_crypto import PayloadCipher, new_key
-from exchange.security.principals import Permission, Principal, Role
-from exchange.security.signing import KeyRing, PublicKey, SignatureError, SigningKey
+from exchange.adapters.crypto import apikeys
+from exchange.adapters.crypto.audit import GENESIS, entry_hash, verify_chain
+from exchange.adapters.crypto.canonical import message_bytes
+from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
+from exchange.domain.principals import Permission, Principal, Role
+from exchange.adapters.crypto.signing import KeyRing, PublicKey, SignatureError, SigningKey
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ATTRS = {"id": "m1", "senderregion": "621227", "receiverregion": "330203", "type": "cn.mpx.birth"}
@@ -123,7 +123,7 @@ def test_the_role_policy():
 
 
 def test_a_jwt_names_a_principal_only_with_the_jurisdiction_its_role_needs():
-    from exchange.api.auth import principal_from_claims
+    from exchange.entrypoints.http.auth import principal_from_claims
 
     clerk = principal_from_claims({"sub": "hui-clerk", "mpx_role": "county_operator", "mpx_counties": ["621227"]})
     assert clerk == Principal("jwt:hui-clerk", Role.COUNTY_OPERATOR, counties=frozenset({"621227"}))
@@ -150,7 +150,7 @@ def test_a_jwt_names_a_principal_only_with_the_jurisdiction_its_role_needs():
 
 def test_the_rules_for_a_new_api_key_on_a_node_and_on_a_monitor():
     from exchange.config import Settings
-    from exchange.security.keystore import GrantRefused, check_grant
+    from exchange.adapters.sql.api_keys import GrantRefused, check_grant
 
     node = Settings(counties=("621227", "542526"))
     zhejiang = Settings(role="monitor", monitor_scope=("33",))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.message_types import RECORD_TYPES
-from exchange.sla.agreements import (
+from exchange.domain.agreements import (
     DEFAULT_RESOLUTION,
     OBLIGATION_TYPES,
     Agreement,
@@ -19,8 +19,8 @@ from exchange.sla.agreements import (
     Resolution,
     load_agreements,
 )
-from exchange.sla.calendar import CalendarBook
-from exchange.sla.clock import open_obligation
+from exchange.domain.calendar import CalendarBook
+from exchange.domain.obligation import open_obligation
 
 SH = ZoneInfo("Asia/Shanghai")
 FENG_XIAN = "320321"  # 丰县, Xuzhou, Jiangsu

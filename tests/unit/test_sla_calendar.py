@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import holidays
 import pytest
 
-from exchange.sla.calendar import (
+from exchange.domain.calendar import (
     CalendarBook,
     DayKind,
     Override,

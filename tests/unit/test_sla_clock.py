@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exchange.sla.agreements import DEFAULT_RESOLUTION, Deadline, DeadlineUnit, Resolution
-from exchange.sla.calendar import CalendarBook, DayKind, national_published_years
-from exchange.sla.clock import (
+from exchange.domain.agreements import DEFAULT_RESOLUTION, Deadline, DeadlineUnit, Resolution
+from exchange.domain.calendar import CalendarBook, DayKind, national_published_years
+from exchange.domain.obligation import (
     CancelReason,
     Obligation,
     Reminder,

@@ -5,10 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exchange.sla.agreements import DEFAULT_RESOLUTION
-from exchange.sla.calendar import CalendarBook
-from exchange.sla.clock import answer, cancel, open_obligation
-from exchange.sla.metrics import Timeliness, TimelinessRow, combine, headline, nearest_rank, period_ended, timeliness
+from exchange.domain.agreements import DEFAULT_RESOLUTION
+from exchange.domain.calendar import CalendarBook
+from exchange.domain.obligation import answer, cancel, open_obligation
+from exchange.domain.figures import Timeliness, TimelinessRow, combine, headline, nearest_rank, period_ended, timeliness
 
 SH = ZoneInfo("Asia/Shanghai")
 OCTOBER = {"start": date(2025, 10, 1), "end": date(2025, 11, 1)}

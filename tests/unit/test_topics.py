@@ -2,7 +2,7 @@
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from exchange.transport.topics import TopicScheme
+from exchange.adapters.kafka.topics import TopicScheme
 
 scheme = TopicScheme("mpx.v1", 8)
 

@@ -1,0 +1,400 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in exchange/migrations create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+class UtcDateTime(TypeDecorator):
+    """Instants stored in UTC and read back timezone-aware on every database.
+
+    SQLite keeps no offset: without this, a Shanghai-time deadline would be read back hours off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# BigInteger autoincrement is plain INTEGER on SQLite so that ROWID aliasing works.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One row per message a served county sent (direction "out") or received ("in"). A message is (sender, id):
+# ids are chosen by the sending county's systems, so two counties may use the same one (migration 0012).
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("schema_version", String(8), nullable=False),
+    Column("sender", String(6), nullable=False),
+    Column("receiver", String(6), nullable=False),
+    Column("in_reply_to", String(64)),
+    Column("agreement_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("envelope", Text, nullable=False),  # CloudEvents attributes, JSON
+    Column("payload", Text, nullable=False),  # the event data, JSON
+    Column("content_hash", String(64), nullable=False),  # recognises an idempotent resubmission
+    Column("created_at", UtcDateTime, nullable=False),  # accepted (out) / received (in)
+    Column("published_at", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+    Column("answered_at", UtcDateTime),
+    UniqueConstraint("id", "direction", "sender"),
+    Index("ix_messages_inbox", "direction", "receiver", "seq"),
+    Index("ix_messages_in_reply_to", "in_reply_to"),
+)
+
+# Records waiting for (or done with) publication; written in the transaction that accepts them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("message_id", String(80), nullable=False),  # a message id, or "<id>#<revision>" for monitor events
+    Column("topic", String(128), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("key", String(80), nullable=False),  # destination county; agreements: "<id>:<version>"
+    Column("headers", Text, nullable=False),  # JSON list of [name, value]
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    # Relay lease: the relay instance publishing this record and until when its claim holds (see transport/relay.py).
+    Column("claimed_by", String(128)),
+    Column("claim_expires_at", UtcDateTime),
+    Index("ix_outbox_pending", "published_at", "seq"),
+    Index("ix_outbox_partition_pending", "topic", "partition", "published_at"),
+)
+
+# Every record this node has consumed, by (id, sending county): the consumer's deduplication key. Rows
+# consumed before migration 0012 whose sender could not be told (receipts, control records) have sender "".
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("sender", String(6), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("topic", String(128), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+# Next offset to read per assigned partition, committed with the records it covers.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("topic", String(128), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+# Records that could never be processed, kept with the reason instead of blocking the partition.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("topic", String(128), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("message_id", String(64)),
+    Column("reason_code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("value", LargeBinary),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("key", String(128)),  # the record key as it came (for replay)
+    Column("replayed_at", UtcDateTime),  # last admin replay
+    Column("replay_result", String(64)),  # stored, duplicate, or the reason code it was rejected with again
+    UniqueConstraint("topic", "partition", "offset"),
+)
+
+# Feedback obligations of this node's counties (receiver side), one per inbound record (id, sender).
+obligations = Table(
+    "obligations",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(6), primary_key=True),
+    Column("receiver", String(6), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("cancelled_at", UtcDateTime),
+    Column("paused", Boolean, nullable=False, default=False),
+    # Keyed HMAC of the person's ID number: matches a return cancellation to its outflow registration
+    # without keeping the number outside the message; never leaves this node.
+    Column("person_key", String(64)),
+    Column("revision", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # the whole Obligation, JSON (see exchange/service/obligations.py)
+    Index("ix_obligations_open", "receiver", "answered_at", "cancelled_at", "due_at"),
+    Index("ix_obligations_person", "person_key"),
+)
+
+# Reminders already emitted, so each fires once.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("sender", String(6), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("receiver", String(6), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("fire_at", UtcDateTime, nullable=False),
+    Column("emitted_at", UtcDateTime, nullable=False),
+    Index("ix_reminders_receiver", "receiver", "emitted_at"),
+)
+
+# Cooperation agreements this node knows (every version), as JSON.
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+)
+
+# Regional calendar overrides added through the API.
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("region", String(6), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+)
+
+# The monitor's copy of every obligation in its scope, by (id, sender): lifecycle facts only, no personal field.
+monitor_obligations = Table(
+    "monitor_obligations",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("message_type", String(32), nullable=False),
+    Column("sender", String(6), primary_key=True),
+    Column("receiver", String(6), nullable=False),
+    Column("agreement_id", String(64), nullable=False),
+    Column("agreement_version", Integer, nullable=False),
+    Column("calendar_id", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("due_day", Date, nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("response_working_days", Integer),
+    Column("cancelled_at", UtcDateTime),
+    Column("paused", Boolean, nullable=False),
+    Column("paused_working_days", Integer, nullable=False),
+    Column("sender_due_at", UtcDateTime),
+    Column("sender_due_day", Date),
+    Column("sent_at", UtcDateTime),
+    Column("sender_late", Boolean),
+    Column("revision", Integer, nullable=False),
+    Index("ix_monitor_obligations_due", "due_day"),
+    Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
+    # Open, unpaused obligations by deadline: the overdue count reads only these (migration 0009).
+    Index("ix_monitor_obligations_overdue", "due_at",
+          postgresql_where=text("answered_at IS NULL AND cancelled_at IS NULL AND paused IS false"),
+          sqlite_where=text("answered_at IS NULL AND cancelled_at IS NULL AND paused IS 0")),
+    # The sender-side cohort (records with a sender-side deadline only).
+    Index("ix_monitor_obligations_sender_due", "sender_due_day",
+          postgresql_where=text("sender_due_day IS NOT NULL"), sqlite_where=text("sender_due_day IS NOT NULL")),
+)
+
+# The receiver-side timeliness counts of monitor_obligations, summed per (due day, deadline, receiver,
+# agreement, type, response days): the timeliness answers add these up instead of reading every obligation
+# (exchange/adapters/sql/monitor_summary.py keeps it equal to the table, in the feed's transaction; migration 0010).
+# Counts hold only what does not depend on "now"; overdue vs open-not-due is decided at query time from
+# due_at, which is part of the key. response_days is -1 for rows outside the response-time histogram.
+monitor_summary = Table(
+    "monitor_summary",
+    metadata,
+    Column("due_day", Date, primary_key=True),  # first: the key's index serves the cohort's range
+    Column("due_at", UtcDateTime, primary_key=True),
+    Column("receiver", String(6), primary_key=True),
+    Column("agreement_id", String(64), primary_key=True),
+    Column("agreement_version", Integer, primary_key=True),
+    Column("message_type", String(32), primary_key=True),
+    Column("response_days", Integer, primary_key=True),
+    Column("cancelled", Integer, nullable=False),
+    Column("on_time", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("open", Integer, nullable=False),  # unanswered, not cancelled, not paused
+    Column("paused", Integer, nullable=False),  # unanswered, not cancelled, paused: open whatever the time
+)
+
+# The sender-side counts of monitor_obligations (those with a sender-side deadline, not cancelled) per
+# (sender-side due day, sender, agreement, type): kept with monitor_summary (migration 0011).
+monitor_sender_summary = Table(
+    "monitor_sender_summary",
+    metadata,
+    Column("sender_due_day", Date, primary_key=True),
+    Column("sender", String(6), primary_key=True),
+    Column("agreement_id", String(64), primary_key=True),
+    Column("agreement_version", Integer, primary_key=True),
+    Column("message_type", String(32), primary_key=True),
+    Column("due", Integer, nullable=False),
+    Column("late", Integer, nullable=False),  # sent after the sender-side deadline (sender_late true)
+)
+
+# Reconciliation (anti-entropy): digests sent and checked, resend requests made and served.
+reconciliation = Table(
+    "reconciliation",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # digest_sent, digest_checked, resend_served
+    Column("county", String(6), nullable=False),  # the served county
+    Column("peer", String(6), nullable=False),  # the county on the other side
+    Column("day", Date, nullable=False),
+    Column("digest_id", String(64), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("total", Integer, nullable=False),  # messages that day, over all parts
+    Column("count", Integer, nullable=False),  # ids in this part / in the resend request
+    Column("missing", Integer, nullable=False),  # checked: ids lacking; resend_served: ids not in the store
+    Column("missing_ids", Text),  # JSON list of those ids
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_reconciliation_day", "county", "peer", "day"),
+)
+
+# One row per scheduled daily reconciliation, so that of several replicas only one runs it.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("started_by", String(128), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+)
+
+# API keys of local systems, monitors and admins: only a hash of the secret is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("counties", Text, nullable=False, default=""),
+    Column("provinces", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+# The evidence chain: append-only, each entry hashing the one before (exchange/adapters/crypto/audit.py).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("message_id", String(80)),
+    Column("county", String(6)),
+    Column("principal", String(64)),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_message", "message_id"),
+)
+
+# This node's own Ed25519 signing keys, one or more per served county (exchange/service/trust.py). The private half is
+# sealed with the payload key (MPX_PAYLOAD_KEYS) when one is configured.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", String(64), nullable=False),  # raw Ed25519 public key, base64url
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every county's public keys this node believes, as learned from the keys topic (its own included).
+county_public_keys = Table(
+    "county_public_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime),
+    Column("learned_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),  # revocation learned: nothing signed with the key is believed (0013)
+)
+
+# This node's own X25519 sealing keys (exchange/adapters/crypto/sealing.py): records are sealed to them end to end. Old keys
+# stay, to open records sealed to them that may still arrive. The private half is sealed with the payload key.
+sealing_keys = Table(
+    "sealing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(80), primary_key=True),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", String(64), nullable=False),  # raw X25519 public key, base64url
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every county's public sealing keys this node believes, as learned from the keys topic (its own included).
+county_sealing_keys = Table(
+    "county_sealing_keys",
+    metadata,
+    Column("county", String(6), primary_key=True),
+    Column("key_id", String(80), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("learned_at", UtcDateTime, nullable=False),
+)
+
+# Evidence chain heads of peer nodes, from the delivery receipts they sent (1.1): a node's operator who rewrites its
+# chain is caught by the heads its peers hold (mpx evidence heads / mpx evidence verify --heads).
+peer_chain_heads = Table(
+    "peer_chain_heads",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("peer", String(6), nullable=False),  # the county whose receipt carried it
+    Column("hash", String(64), nullable=False),
+    Column("message_id", String(64), nullable=False),  # the record the receipt acknowledged
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads"]

@@ -1,0 +1,343 @@
+"""Builds a node or a monitor and starts and stops it: database, Kafka clients, feeds, relay and consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from datetime import timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.service.backpressure import OutboxLimit
+from exchange.config import Settings
+from exchange.entrypoints.http.auth import Auth
+from exchange.service.receiving import Inbound
+from exchange.adapters.metrics import NodeMetrics
+from exchange.adapters.sql.api_keys import KeyStore
+from exchange.domain.principals import Role
+from exchange.service.reconciliation import Reconciler
+from exchange.service.obligations import Obligations
+from exchange.service.reminders import Reminders
+from exchange.domain import Agreement, AgreementBook, CalendarBook
+from exchange.adapters.crypto.signed_agreements import AgreementKeys, load_signed_agreements
+from exchange.adapters.sql.tables import agreements as agreements_table
+from exchange.adapters.sql.tables import calendar_overrides
+from exchange.adapters.kafka.agreement_feed import AgreementFeed
+from exchange.adapters.kafka.agreement_feed import store as store_agreement
+from exchange.service.sending import Outbound
+from exchange.adapters.sql.database import create_engine, migrate, ping
+from exchange.adapters.kafka.admin import TopicProvisioner
+from exchange.adapters.kafka.connection import client_options, describe, stop_all
+from exchange.adapters.kafka.consumer import Consumer
+from exchange.adapters.kafka.key_feed import KeyFeed
+from exchange.adapters.kafka.relay import Relay
+from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.crypto.payload_crypto import PayloadCipher
+from exchange.service.trust import Trust
+from exchange.adapters.metrics import MonitorMetrics
+from exchange.adapters.kafka.monitor_feed import MonitorFeed
+from exchange.service.monitoring import MonitorQueries
+
+log = logging.getLogger(__name__)
+#: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
+RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders"})
+
+
+class Node:
+    """The HTTP API works as soon as the database is up; Kafka may come later (the outbox holds the records)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.kafka = client_options(settings)  # every Kafka client below connects with these (SASL, TLS)
+        self.provisioner = TopicProvisioner(self.kafka, settings.topic_partitions, settings.topic_replication)
+        self.agreements = AgreementBook()
+        self.calendars = CalendarBook.default()
+        for path in settings.calendar_files:
+            self.calendars.load(path)
+        self.obligations = Obligations(self.agreements, self.calendars, self.topics, settings.person_secret)
+        # Names this process among replicas of the node: relay leases, daily reconciliation runs.
+        self.instance = f"{settings.node_id}@{socket.gethostname()}:{settings.port}"
+        self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds,
+                           instance=self.instance, lease_seconds=settings.relay_lease_seconds, topics=self.topics)
+        self.outbound = Outbound(settings, self.engine, self.topics, self.obligations, self.relay.wake)
+        self.inbound = Inbound(settings, self.engine, self.topics, self.obligations)
+        self.outbound.admit = OutboxLimit(settings.outbox_max_pending,
+                                          broker_away=lambda: not self.broker_connected or self.relay.failing)
+        self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
+        self.inbound.control = self.reconciler
+        # Signed records and payloads sealed at rest (exchange/service/trust.py).
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
+                           accept_clear=settings.accept_clear_records,
+                           skew=timedelta(seconds=settings.clock_skew_seconds),
+                           max_age=timedelta(hours=settings.record_max_age_hours))
+        self.trust.on_sealing_key = self.relay.key_learned
+        self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
+        self.obligations.trust = self.trust  # signs the monitoring events
+        # Agreements: accepted only signed by a key the federation trusts for them (exchange/adapters/crypto/signed_agreements.py).
+        self.agreement_keys = AgreementKeys.from_settings(settings)
+        # GET /metrics (exchange/adapters/metrics.py): a registry of this node's own.
+        self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
+                                   relay_failing=lambda: self.relay.failing,
+                                   broker_connected=lambda: self.broker_connected,
+                                   awaiting_key=lambda: len(self.relay.awaiting_key))
+        self.outbound.metrics = self.inbound.metrics = self.obligations.metrics = self.relay.metrics = self.metrics
+        self.key_feed: KeyFeed | None = None
+        self._keys_consumer: AIOKafkaConsumer | None = None
+        self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
+        self.keys = KeyStore(self.engine)
+        self.auth = Auth(settings, self.keys)
+        self.auth.metrics = self.metrics
+        self.agreement_feed: AgreementFeed | None = None
+        self.consumer: Consumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._kafka_consumer: AIOKafkaConsumer | None = None
+        self._feed_consumer: AIOKafkaConsumer | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.broker_connected = False
+
+    async def start(self) -> None:
+        await migrate(self.settings.database_url)
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
+            await self.keys.create(name="local case system (MPX_BOOTSTRAP_KEY)", role=Role.COUNTY_SYSTEM,
+                                   counties=self.settings.served, key=bootstrap,
+                                   expires_at=self.settings.bootstrap_key_expires_at)
+        await self.trust.start()
+        await self._load_rules()
+        self.relay.resume()
+        self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
+        self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
+
+    async def _load_rules(self) -> None:
+        """Agreements and calendar overrides this node already knows, then the start-up file."""
+        async with self.engine.connect() as conn:
+            for row in await conn.execute(select(agreements_table.c.body)):
+                self.agreements.add(Agreement.from_dict(orjson.loads(row.body)))
+            overrides = (await conn.execute(select(calendar_overrides))).all()
+        for o in overrides:
+            self.calendars.add_override(o.region, o.day, o.kind, o.name)
+        if self.settings.agreements_file:  # signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused
+            for agreement in load_signed_agreements(self.settings.agreements_file, self.agreement_keys):
+                if self.agreements.add(agreement):
+                    await store_agreement(self.engine, agreement)
+
+    async def stop(self) -> None:
+        await self._drain()
+        await stop_all(self._tasks, (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer))
+        self._tasks.clear()  # stopped on purpose: not "stopped anyway" if the app starts the node again
+        await self.engine.dispose()
+
+    async def _drain(self) -> None:
+        """Shutdown (SIGTERM): the relay finishes its batch, the consumer its transaction and Kafka commit."""
+        self.relay.stop()
+        if self.consumer is not None:
+            self.consumer.stop()
+        draining = [t for t in self._tasks if t.get_name() in ("relay", "consumer") and not t.done()]
+        if draining:
+            _, late = await asyncio.wait(draining, timeout=self.settings.drain_seconds)
+            if late:
+                log.warning("%s still busy after %.0fs; stopping anyway (its records stay in the outbox or on Kafka)",
+                            ", ".join(t.get_name() for t in late), self.settings.drain_seconds)
+            else:
+                log.info("relay and consumer drained")
+
+    def stopped(self) -> list[str]:
+        """Background tasks that ended although the node is not stopping: a feed, relay or consumer (they run
+        until the node stops), or any task that failed (not the transport start-up, nor a daily job that is
+        off and simply returned)."""
+        return sorted({t.get_name() for t in self._tasks if t.done() and (
+            t.get_name() in RUN_FOREVER or t.cancelled() or t.exception() is not None)})
+
+    async def ready(self) -> dict[str, bool]:
+        database = True
+        try:
+            await asyncio.wait_for(ping(self.engine), 3)
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            database = False
+        broker = False
+        if self._producer is not None:
+            try:
+                await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
+                broker = True
+            except Exception:  # noqa: BLE001
+                broker = False
+        return {"database": database, "broker": broker}
+
+    async def _run_transport(self) -> None:
+        """Connect to Kafka (retrying until it answers), then run relay and consumer until cancelled."""
+        s = self.settings
+        backoff = 0.5
+        while True:
+            try:
+                await self._connect()
+                break
+            except Exception as exc:  # noqa: BLE001 - broker not there yet
+                log.warning("Kafka at %s not reachable (%s); retrying", describe(self.kafka), type(exc).__name__)
+                for client in (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer):
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            await client.stop()
+                self._producer = self._kafka_consumer = self._feed_consumer = self._keys_consumer = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+        self.broker_connected = True
+        log.info("node %s connected to Kafka, serving %s", s.node_id, ",".join(s.counties))
+        # Every county's keys before the first record: a record read before its key would be held up.
+        # Tracked at once: a node stopped during the wait below cancels it before its consumer is closed.
+        keys = asyncio.create_task(self.key_feed.run(), name="keys")
+        keys.add_done_callback(_log_crash)
+        self._tasks.append(keys)
+        if not await self.key_feed.catch_up(s.key_wait_seconds):
+            log.warning("keys topic not read to its end within %.0fs; consuming anyway", s.key_wait_seconds)
+        # Our keys the topic lacks, acknowledged before the relay publishes a record signed with them.
+        await self.trust.reload(self.key_feed.publish)
+        tasks = [
+            asyncio.create_task(self.key_feed.reload_forever(), name="signing-keys"),
+            asyncio.create_task(self.relay.run(self._producer), name="relay"),
+            asyncio.create_task(self.consumer.run(), name="consumer"),
+            asyncio.create_task(self.agreement_feed.run(), name="agreements"),
+            asyncio.create_task(self.reminders.run(s.reminder_interval_seconds, self.relay.wake), name="reminders"),
+        ]
+        for task in tasks:
+            task.add_done_callback(_log_crash)
+        self._tasks += tasks
+
+    async def _connect(self) -> None:
+        s = self.settings
+        partitions = {TopicPartition(*self.topics.address(county)) for county in s.counties}
+        await self.provisioner.ensure({tp.topic for tp in partitions} | {self.topics.monitor_topic,
+                                                                         self.topics.reminders_topic})
+        await self.provisioner.ensure({self.topics.agreements_topic, self.topics.keys_topic}, partitions=1,
+                                      compacted=True)
+        self._producer = AIOKafkaProducer(
+            **self.kafka,
+            client_id=f"mpx-{s.node_id}",
+            enable_idempotence=s.kafka_idempotent,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+        )
+        await self._producer.start()
+        self._kafka_consumer = AIOKafkaConsumer(
+            **self.kafka,
+            client_id=f"mpx-{s.node_id}",
+            group_id=s.consumer_group or f"mpx-node-{s.node_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await self._kafka_consumer.start()
+        self._feed_consumer = AIOKafkaConsumer(
+            **self.kafka, client_id=f"mpx-{s.node_id}-agreements",
+            enable_auto_commit=False,
+        )
+        await self._feed_consumer.start()
+        self.agreement_feed = AgreementFeed(self._feed_consumer, self.topics.agreements_topic, self.agreements,
+                                            self.engine, self.agreement_keys, self.trust.seal_value)
+        self._keys_consumer = AIOKafkaConsumer(
+            **self.kafka, client_id=f"mpx-{s.node_id}-keys", enable_auto_commit=False,
+        )
+        await self._keys_consumer.start()
+        self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)
+        self.inbound.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
+        self.consumer = Consumer(
+            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake,
+            group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
+        )
+        self.consumer.metrics = self.metrics
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception())
+
+
+class MonitorNode:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
+        self.engine = create_engine(settings.database_url)
+        self.kafka = client_options(settings)  # SASL and TLS as configured, for every client
+        self.calendars = CalendarBook.default()
+        for path in settings.calendar_files:
+            self.calendars.load(path)
+        self.queries = MonitorQueries(self.engine, settings.in_scope, self.calendars)
+        self.feed: MonitorFeed | None = None
+        self.keys = KeyStore(self.engine)
+        self.auth = Auth(settings, self.keys)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._keys_consumer: AIOKafkaConsumer | None = None
+        # The counties' public keys, from the keys topic: each event must be signed by its receiving county.
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(""), (),
+                           skew=timedelta(seconds=settings.clock_skew_seconds))
+        self.key_feed: KeyFeed | None = None
+        self._task: asyncio.Task | None = None
+        self._keys_task: asyncio.Task | None = None
+        self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
+                                      broker_connected=lambda: self.feed is not None)
+        self.auth.metrics = self.metrics
+
+    async def start(self) -> None:
+        await migrate(self.settings.database_url)
+        if bootstrap := self.settings.bootstrap_key.get_secret_value():
+            national = "all" in self.settings.monitor_scope
+            await self.keys.create(
+                name="monitor (MPX_BOOTSTRAP_KEY)", key=bootstrap, expires_at=self.settings.bootstrap_key_expires_at,
+                role=Role.NATIONAL_MONITOR if national else Role.PROVINCIAL_MONITOR,
+                provinces=frozenset() if national else frozenset(p[:2] for p in self.settings.monitor_scope))
+        await self.trust.start()
+        self._task = asyncio.create_task(self._run(), name="monitor-feed")
+
+    async def _run(self) -> None:
+        s = self.settings
+        backoff = 0.5
+        while True:
+            try:
+                provisioner = TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication)
+                await provisioner.ensure({self.topics.monitor_topic})
+                await provisioner.ensure({self.topics.keys_topic}, partitions=1, compacted=True)
+                self._consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}",
+                                                  enable_auto_commit=False)
+                await self._consumer.start()
+                self._keys_consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}-keys",
+                                                       enable_auto_commit=False)
+                await self._keys_consumer.start()
+                break
+            except Exception as exc:  # noqa: BLE001 - broker not there yet
+                log.warning("Kafka at %s not reachable (%s); retrying", describe(self.kafka), type(exc).__name__)
+                for client in (self._consumer, self._keys_consumer):
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            await client.stop()
+                self._consumer = self._keys_consumer = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+        self.key_feed = KeyFeed(self._keys_consumer, None, self.topics.keys_topic, self.trust)  # type: ignore[arg-type]
+        self._keys_task = asyncio.create_task(self.key_feed.run(), name="keys")
+        await self.key_feed.catch_up(s.key_wait_seconds)
+        feed = MonitorFeed(self._consumer, self.topics.monitor_topic, s.topic_partitions, self.engine,
+                           s.in_scope, self.trust.ring)
+        feed.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
+        self.feed = feed
+        await self.feed.run()
+
+    def stopped(self) -> list[str]:
+        """Feeds that ended although the monitor is not stopping."""
+        return sorted(t.get_name() for t in (self._task, self._keys_task) if t is not None and t.done())
+
+    async def stop(self) -> None:
+        await stop_all((self._task, self._keys_task), (self._consumer, self._keys_consumer))
+        await self.engine.dispose()
+
+    async def ready(self) -> dict[str, bool]:
+        try:
+            await asyncio.wait_for(ping(self.engine), 3)
+            database = True
+        except Exception:  # noqa: BLE001
+            database = False
+        return {"database": database, "broker": self.feed is not None}

@@ -1,0 +1,474 @@
+"""The `mpx` command: run a node, run a local federation, simulate traffic.
+
+Every command and option an office runs says what it does in Chinese beside English (tests/newcomer/test_cli_help.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Migrant-population exchange 流动人口信息交换", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.command()
+def node() -> None:
+    """运行一个节点，配置取自环境变量 (见 README: Configuration). Run one node with the settings from the environment."""
+    import uvicorn
+
+    from exchange.entrypoints.http.app import create_app
+    from exchange.config import Settings
+    from exchange.production import UnsafeSettings
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        application = create_app(settings)
+    except UnsafeSettings as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=10)
+
+
+@app.command()
+def run(
+    simulate: bool = typer.Option(False, "--simulate", help="同时模拟业务流量并反馈 Also post realistic traffic and answer it."),
+    rate: float = typer.Option(5.0, help="模拟器每秒发送的报文数 Messages per second the simulator posts."),
+    duration: float = typer.Option(0, help="运行秒数后停止 (0: 直到 Ctrl-C) Stop after this many seconds (0: until Ctrl-C)."),
+    base_port: int = typer.Option(8101, help="第一个节点的端口，其余依次递增 Port of the first node; the others follow."),
+    var: Path = typer.Option(Path("var/run"), help="节点数据库、日志和 API 密钥的目录 Where node databases, logs and API keys go."),
+) -> None:
+    """启动本地联盟: 621227 徽县, 542526 改则县, 330203 海曙区 和全国监测节点. Start the local federation: three county
+    nodes and a national monitor, over Kafka."""
+    from exchange.entrypoints.federation import run_federation
+
+    try:
+        asyncio.run(run_federation(base_port=base_port, simulate=simulate, rate=rate, duration=duration or None,
+                                   var=var, print_fn=lambda text: console.print(text, soft_wrap=True)))
+    except KeyboardInterrupt:
+        console.print("已停止 stopped")
+
+
+@app.command()
+def migrate() -> None:
+    """创建或升级节点数据库结构 (DATABASE_URL). Create or upgrade the node's database schema."""
+    from exchange.config import Settings
+    from exchange.adapters.sql.database import migrate as run_migrations
+
+    asyncio.run(run_migrations(Settings().database_url))
+    console.print("数据库已是最新结构 database is at the newest schema")
+
+
+@app.command()
+def example(
+    message_type: str = typer.Argument(..., help="报文类型 Message type: outflow_registration, pregnancy_check, "
+                                       "birth, return_cancellation, or feedback (the body of an answer)."),
+    sender: str = typer.Option("621227", "--from", help="发送县 Sending county: 621227, 542526 or 330203."),
+    receiver: str = typer.Option("330203", "--to", help="接收县 Receiving county: 621227, 542526 or 330203."),
+    message_id: str = typer.Option("", "--id", help="报文编号 (可选) Message id to set (optional)."),
+    status: str = typer.Option("confirmed", help="反馈状态 Feedback status: received, confirmed, not_found, "
+                               "moved_on or rejected."),
+    seed: int = typer.Option(0, help="换一个人 Another seed, another (fictitious) person."),
+) -> None:
+    """打印一条完整有效的报文 (虚构人员), 可直接 POST. Print a complete, valid message body (a fictitious person) to
+    POST to /v1/messages, or with `feedback` one to POST to /v1/messages/{id}/feedback."""
+    import json
+
+    from exchange.entrypoints.examples import ExampleRefused, submission
+
+    try:
+        body = submission(message_type, sender=sender, receiver=receiver, message_id=message_id or None,
+                          status=status, seed=seed)
+    except ExampleRefused as refused:
+        console.print(f"[red]{refused} ({refused.zh})[/red]")
+        raise typer.Exit(2) from None
+    print(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+monitor = typer.Typer(help="监测节点自身的数据 The monitor's own data (a node started with MPX_ROLE=monitor).")
+app.add_typer(monitor, name="monitor")
+
+
+@monitor.command("rebuild-summary")
+def monitor_rebuild_summary() -> None:
+    """由已存的反馈义务重算及时性汇总 (批量导入后). Recompute the timeliness summaries (both sides) from the stored
+    obligations (DATABASE_URL), e.g. after a bulk load.
+
+    The monitor's feed keeps the summary exact as it applies events; only data written around it needs this.
+    """
+    from exchange.config import Settings
+    from exchange.adapters.sql.monitor_summary import rebuild
+    from exchange.adapters.sql.database import create_engine
+
+    async def main() -> int:
+        engine = create_engine(Settings().database_url)
+        try:
+            async with engine.begin() as conn:
+                return await rebuild(conn)
+        finally:
+            await engine.dispose()
+
+    console.print(f"monitor summary rebuilt: {asyncio.run(main()):,} rows")
+
+
+keys = typer.Typer(help="本地系统、监测和管理员的 API 密钥 (只显示一次，散列存储) API keys of local systems, monitors "
+                   "and admins (shown once, stored hashed).")
+evidence = typer.Typer(help="证据链: 校验、导出和核查单个案件的证据包 The evidence chain: verify it, export and check one "
+                       "case's bundle.")
+app.add_typer(keys, name="keys")
+app.add_typer(evidence, name="evidence")
+
+
+def _keystore():  # noqa: ANN202
+    from exchange.config import Settings
+    from exchange.adapters.sql.api_keys import KeyStore
+    from exchange.adapters.sql.database import create_engine, migrate
+
+    settings = Settings()
+    asyncio.run(migrate(settings.database_url))
+    return KeyStore(create_engine(settings.database_url))
+
+
+def _operator() -> str:
+    """Who ran the command, for the evidence chain: ``cli:<login>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@keys.command("create")
+def keys_create(
+    role: str = typer.Option(..., help="角色 Role: county_system, county_operator or admin on a node; "
+                             "provincial_monitor, national_monitor or admin on a monitor (MPX_ROLE)."),
+    name: str = typer.Option(..., help="持有者 Who holds it, e.g. 徽县卫健局流动人口信息系统"),
+    county: list[str] = typer.Option([], help="代表的县 (本节点服务的县，可重复) County it acts for, one this node serves (repeat)."),
+    province: list[str] = typer.Option([], help="省级监测覆盖的省，33 或 330000 (可重复) Province a provincial "
+                                       "monitor oversees (repeat)."),
+    days: int = typer.Option(365, help="有效天数 (1 到 3650) Days until it expires (1 to 3650)."),
+) -> None:
+    """创建密钥并只显示一次. Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
+    from exchange.config import Settings
+    from exchange.adapters.sql.api_keys import GrantRefused, check_grant
+
+    try:
+        grant = check_grant(Settings(), role=role, name=name, counties=county, provinces=province, days=days)
+    except GrantRefused as refused:
+        for error in refused.errors:
+            console.print(f"[red]{error['field']}: {error['message']} ({error['message_zh']})[/red]")
+        raise typer.Exit(2) from None
+    store = _keystore()
+    issued = asyncio.run(store.issue(grant, by=_operator()))
+    asyncio.run(store.engine.dispose())
+    console.print(f"密钥编号 key id {issued.key_id}; 密钥 (只显示这一次) the key (shown only now):")
+    print(issued.key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """列出密钥的角色、辖区和状态 (不显示密钥本身). Keys with their role, jurisdiction and state (never the secret)."""
+    from rich.table import Table
+
+    store = _keystore()
+    rows = asyncio.run(store.list())
+    asyncio.run(store.engine.dispose())
+    table = Table("key id", "name", "role", "counties/provinces", "expires", "revoked")
+    for r in rows:
+        table.add_row(r["key_id"], r["name"], r["role"], ",".join(r["counties"] or r["provinces"]),
+                      r["expires_at"] or "-", r["revoked_at"] or "-")
+    console.print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="要吊销的密钥编号 Id of the key to revoke.")) -> None:
+    """立即吊销密钥 (节点数秒内停止接受). Revoke a key at once (nodes stop accepting it within seconds). The same
+    as DELETE /v1/admin/keys/{key_id}."""
+    store = _keystore()
+    done = asyncio.run(store.revoke(key_id, by=_operator()))
+    asyncio.run(store.engine.dispose())
+    console.print({True: "已吊销 revoked", False: "此前已吊销 already revoked", None: "无此密钥 no such key"}[done])
+    raise typer.Exit(1 if done is None else 0)
+
+
+def _served(county: str):  # noqa: ANN202 - Settings, imported late (a quick CLI)
+    """This node's settings, for a command about one of its counties (exit 2 for another county)."""
+    from exchange.config import Settings
+
+    settings = Settings()
+    if county not in settings.served:
+        console.print(f"[red]{county} is not a county this node serves (MPX_COUNTIES)[/red]")
+        raise typer.Exit(2)
+    return settings
+
+
+def _on_node_database(settings, work):  # noqa: ANN001,ANN202 - work(engine, cipher) -> awaitable
+    """Run `work` on the node's (migrated) database with its payload keys, as a console command does."""
+    from exchange.adapters.crypto.payload_crypto import PayloadCipher
+    from exchange.adapters.sql.database import create_engine, migrate
+
+    async def main():  # noqa: ANN202
+        await migrate(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine, PayloadCipher.from_setting(settings.payload_keys))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@keys.command("rotate-signing")
+def keys_rotate_signing(
+    county: str = typer.Option(..., help="更换 Ed25519 签名密钥的县 County whose Ed25519 signing key is replaced, "
+                               "e.g. 621227."),
+    overlap_days: float = typer.Option(7.0, help="旧密钥与新密钥并存的天数 Days the old key stays valid beside the new one."),
+) -> None:
+    """为县更换签名密钥，立即生效. A new signing key for a county, valid from now; older keys end after the overlap.
+    The running node publishes the new key on the keys topic and signs with it within 30 seconds (or at its next
+    start)."""
+    from exchange.service.trust import rotate_signing
+
+    settings = _served(county)
+    key, shortened = _on_node_database(
+        settings, lambda engine, cipher: rotate_signing(engine, cipher, county, timedelta(days=overlap_days)))
+    console.print(f"new signing key {key.key_id} for {county}, valid from {key.not_before.isoformat()}")
+    for key_id, ends in shortened:
+        console.print(f"  {key_id} now ends {ends.isoformat()}")
+
+
+@keys.command("rotate-sealing")
+def keys_rotate_sealing(
+    county: str = typer.Option(..., help="更换加密密钥的县区 County whose X25519 sealing key is replaced, e.g. 330203."),
+) -> None:
+    """为县区生成新的端到端加密密钥. A new sealing key for a county (records are sealed end to end to it).
+
+    The running node publishes it on the keys topic within 30 seconds; senders seal to it once they learn it.
+    Older keys stay, so records sealed to them that are still on their way (or resent) still open."""
+    from exchange.service.trust import add_sealing_key
+
+    settings = _served(county)
+    key = _on_node_database(settings, lambda engine, cipher: add_sealing_key(engine, cipher, county))
+    console.print(f"new sealing key {key.key_id} for {county}, from {key.not_before.isoformat()}")
+
+
+@keys.command("revoke-signing")
+def keys_revoke_signing(
+    county: str = typer.Option(..., help="吊销签名密钥的县 County whose signing key is revoked, e.g. 621227."),
+    key_id: str = typer.Option(..., help="要吊销的签名密钥 The signing key to revoke (a stolen one)."),
+) -> None:
+    """立即吊销县的签名密钥. Revoke a county's signing key at once: publishes a signed revocation on the keys topic;
+    every node refuses records signed with the key from then on (key_revoked), whatever their time. If the key is
+    the county's only valid one, a new key is made and published first (the node signs with it within 30 s)."""
+    from exchange.adapters.crypto.key_records import KeyRecord, KeyRevocation, endorser_for
+    from exchange.domain.clock import utcnow
+    from exchange.adapters.kafka.connection import client_options
+    from exchange.adapters.kafka.topics import TopicScheme
+    from exchange.service.trust import load_signing_keys, rotate_signing
+
+    settings = _served(county)
+
+    async def revoke(engine, cipher) -> str:  # noqa: ANN001
+        from aiokafka import AIOKafkaProducer
+
+        keys = (await load_signing_keys(engine, cipher, [county])).get(county, [])
+        target = next((k for k in keys if k.key_id == key_id), None)
+        if target is None:
+            raise typer.Exit(1)
+        now = utcnow()
+        records: list = []
+        newer = [k for k in keys if k.not_before > target.not_before and k.public_key().valid_at(now)]
+        if not newer:  # the county needs a key to sign with after this one
+            fresh, _ = await rotate_signing(engine, cipher, county, timedelta(0), now)
+            keys = (await load_signing_keys(engine, cipher, [county]))[county]
+            fresh = next(k for k in keys if k.key_id == fresh.key_id)
+            records.append(KeyRecord.endorse(fresh.public_key(), endorser_for(fresh, keys)))
+            newer = [fresh]
+        signer = max(newer, key=lambda k: k.not_before)
+        records.append(KeyRevocation.sign(county, key_id, now, signer))
+        producer = AIOKafkaProducer(**client_options(settings), acks="all")
+        await producer.start()
+        try:
+            topic = TopicScheme(settings.topic_prefix, settings.topic_partitions).keys_topic
+            for record in records:  # the new key before the revocation it signs
+                await producer.send_and_wait(topic, record.to_bytes(), key=record.kafka_key.encode(),
+                                             partition=0, headers=[("content-type", b"application/json")])
+        finally:
+            await producer.stop()
+        return signer.key_id
+
+    signer = _on_node_database(settings, revoke)
+    console.print(f"signing key {key_id} of {county} revoked (signed by {signer}); every node refuses it from now on")
+
+
+@keys.command("new-payload-key")
+def keys_new_payload_key(
+    key_id: str = typer.Option("", help="密钥编号 (默认 p<日期>) Id of the key (default: p<date>)."),
+) -> None:
+    """生成新的 AES-256 载荷密钥. Print a new AES-256 payload key as `id:key`, to put first in MPX_PAYLOAD_KEYS (then
+    run `mpx reseal`)."""
+    from exchange.adapters.crypto.payload_crypto import new_key
+    from exchange.domain.clock import utcnow
+
+    print(f"{key_id or utcnow().strftime('p%Y%m%d')}:{new_key()}")
+
+
+agreements = typer.Typer(help="合作协议 (须由联邦信任的密钥签名) Cooperation agreements signed by a key the federation trusts.")
+app.add_typer(agreements, name="agreements")
+
+
+@agreements.command("new-key")
+def agreements_new_key(key_id: str = typer.Option(..., help="密钥名称 Name of the key, e.g. nhc-2026.")) -> None:
+    """生成协议签名密钥. Make an agreements signing key: prints MPX_AGREEMENT_SIGNING_KEY (keep it secret, on the node(s) that
+    publish agreements) and the entry for MPX_AGREEMENT_KEYS (on every node)."""
+    from exchange.adapters.crypto.signed_agreements import new_agreement_key
+
+    signing, trusted = new_agreement_key(key_id)
+    print(f"MPX_AGREEMENT_SIGNING_KEY={signing}")
+    print(f"MPX_AGREEMENT_KEYS={trusted}")
+
+
+@agreements.command("sign")
+def agreements_sign(
+    file: Path = typer.Argument(..., help="待签署的协议文件 JSON file of agreements to sign."),
+    out: Path = typer.Option(..., help="输出的已签名协议文件 Signed agreements file to write (JSON)."),
+) -> None:
+    """签署协议文件. Sign the agreements of a JSON file with MPX_AGREEMENT_SIGNING_KEY, for MPX_AGREEMENTS_FILE on any
+    node."""
+    import json
+
+    import orjson
+
+    from exchange.config import Settings
+    from exchange.adapters.crypto.signed_agreements import AgreementKeys, AgreementRefused
+    from exchange.domain import AgreementError, load_agreements
+
+    settings = Settings()
+    keys = AgreementKeys.parse("", settings.agreement_signing_key.get_secret_value())
+    try:
+        signed = [orjson.loads(keys.sign(a)) for a in load_agreements(file)]
+    except (AgreementRefused, AgreementError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    out.write_text(json.dumps({"agreements": signed}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    console.print(f"signed {len(signed)} agreement(s) into {out}")
+
+
+@app.command()
+def reseal() -> None:
+    """用当前载荷密钥重新加密全部存储数据. Re-encrypt every stored payload, outbox and quarantined record and signing
+    key with the current payload key (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key
+    from the setting afterwards."""
+    from exchange.config import Settings
+    from exchange.adapters.crypto.payload_crypto import PayloadCipher
+    from exchange.service.trust import reseal as reseal_all
+
+    settings = Settings()
+    cipher = PayloadCipher.from_setting(settings.payload_keys)
+    if cipher.current is None:
+        console.print("[red]no payload key configured (MPX_PAYLOAD_KEYS)[/red]")
+        raise typer.Exit(2)
+
+    counts = _on_node_database(settings, lambda engine, _: reseal_all(engine, cipher))
+    console.print(f"resealed with key {cipher.current}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@evidence.command("verify")
+def evidence_verify(
+    heads: list[Path] = typer.Option([], help="对方节点持有的本节点证据链末端文件 (`mpx evidence heads` on each peer); "
+                                              "files of this node's chain heads as its peers hold them; repeatable."),
+) -> None:
+    """校验节点的整条证据链. Recompute the node's whole evidence chain; exit 1 at the first broken entry, or when an
+    entry differs from the head a peer holds (the chain was rewritten and its hashes recomputed)."""
+    from exchange.config import Settings
+    from exchange.adapters.crypto.evidence import check_heads, entries, verify_chain
+    from exchange.adapters.sql.database import create_engine
+
+    async def main():  # noqa: ANN202
+        engine = create_engine(Settings().database_url)
+        try:
+            return await entries(engine)
+        finally:
+            await engine.dispose()
+
+    chain = asyncio.run(main())
+    broken = verify_chain(chain)
+    if broken is not None:
+        console.print(f"[red]evidence chain broken at entry {broken}[/red] ({len(chain)} entries)")
+        raise typer.Exit(1)
+    held = [head for path in heads for head in orjson.loads(path.read_bytes())]
+    differing = check_heads(chain, held)
+    if differing:
+        console.print(f"[red]evidence chain differs from what its peers hold at entries "
+                      f"{', '.join(map(str, differing[:20]))}[/red] ({len(held)} heads, {len(chain)} entries)")
+        raise typer.Exit(1)
+    console.print(f"evidence chain intact: {len(chain)} entries" +
+                  (f", matching {len(held)} heads held by peers" if held else ""))
+
+
+@evidence.command("heads")
+def evidence_heads(
+    node_id: str = typer.Option(..., "--node", help="对方节点编号 Id of the peer node whose chain heads to export "
+                                                    "(its MPX_NODE_ID, as in its receipts)."),
+    out: Path = typer.Option(..., help="输出文件 File to write (JSON)."),
+) -> None:
+    """导出对方节点证据链末端. The heads of a peer node's evidence chain this node received in its delivery
+    receipts, for `mpx evidence verify --heads` on that node."""
+    from exchange.config import Settings
+    from exchange.adapters.crypto.evidence import peer_heads
+    from exchange.adapters.sql.database import create_engine
+
+    async def main():  # noqa: ANN202
+        engine = create_engine(Settings().database_url)
+        try:
+            return await peer_heads(engine, node_id)
+        finally:
+            await engine.dispose()
+
+    held = asyncio.run(main())
+    out.write_bytes(orjson.dumps(held, option=orjson.OPT_INDENT_2))
+    console.print(f"{len(held)} heads of {node_id} written to {out}")
+
+
+@evidence.command("export")
+def evidence_export(
+    message_id: str = typer.Argument(..., help="案件的报文编号 Message id of the case."),
+    out: Path = typer.Option(..., help="写入的证据包文件 (JSON) Bundle file to write (JSON)."),
+) -> None:
+    """导出单个案件的签名证据包. The signed evidence of one case: its entries (request, receipt, feedback, timings)
+    and the node's signature."""
+    from exchange.config import Settings
+    from exchange.adapters.crypto.bundle import export_bundle, signing_key_for_case
+    from exchange.adapters.sql.database import create_engine
+
+    settings = Settings()
+    engine = create_engine(settings.database_url)
+    key = asyncio.run(signing_key_for_case(engine, settings, message_id))
+    out.write_bytes(asyncio.run(export_bundle(engine, settings.node_id, message_id, key)))
+    console.print(f"wrote {out}")
+
+
+@evidence.command("check")
+def evidence_check(bundle: Path = typer.Argument(..., help="证据包文件 Bundle file (JSON).")) -> None:
+    """以第三方身份核查证据包. Check a bundle as a third party would: entry hashes and the node's signature."""
+    from exchange.adapters.crypto.bundle import check_bundle
+
+    problems = check_bundle(bundle.read_bytes())
+    if problems:
+        for problem in problems:
+            console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1)
+    console.print("bundle verified: every entry hash and the signature hold")
+
+
+if __name__ == "__main__":
+    app()

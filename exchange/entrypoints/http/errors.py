@@ -1,0 +1,91 @@
+"""Every error leaves the node as RFC 9457 problem JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.adapters.metrics import HttpMetrics
+from exchange.domain.problems import PROBLEM_JSON, Problem, validation_problem
+from exchange.adapters.crypto import evidence
+from exchange.domain.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Parse a JSON body ourselves: our own problems for another media type (415) and bad JSON (400), and field
+    errors that never echo the input (422)."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise Problem("unsupported_media_type")
+    try:
+        raw = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Problem("malformed_json") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def problem_response(problem: Problem, request: Request) -> Response:
+    return Response(
+        orjson.dumps(problem.body(request.url.path)),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def install(app: FastAPI, engine: AsyncEngine | None = None, metrics: HttpMetrics | None = None) -> None:
+    """Answer every error as problem JSON; `metrics` counts each answer by its problem code."""
+
+    def answer(problem: Problem, request: Request) -> Response:
+        if metrics is not None:
+            metrics.problem(problem.code)
+        return problem_response(problem, request)
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if engine is not None and exc.status in (401, 403) and getattr(request.state, "principal", None):
+            # A refusal of a known principal leaves no trace but this line of the evidence chain. One without a valid
+            # credential is only counted (exchange.entrypoints.http.auth): anyone may make them, and the chain's lock is the one
+            # every accepted message needs.
+            await evidence.append_alone(
+                engine, "refused", at=utcnow(), principal=getattr(request.state, "principal", None),
+                detail={"code": exc.code, "method": request.method, "path": request.url.path})
+        return answer(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"], "message_zh": "取值无效"}
+            for e in exc.errors()
+        ]
+        return answer(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "bad_request")
+        return answer(Problem(code), request)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Only the exception's type is logged: its message may quote stored data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return answer(Problem("internal_error"), request)
+
+
+__all__ = ["install", "parse_body", "problem_response"]

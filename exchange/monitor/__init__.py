@@ -1,1 +1,0 @@
-"""The provincial (or national) monitor: obligation lifecycle facts in, timeliness figures out."""

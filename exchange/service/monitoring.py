@@ -1,0 +1,324 @@
+"""Timeliness and overdue figures from the monitor's copy of the obligations.
+
+Cohort: the obligations whose deadline (24:00 Asia/Shanghai of their due day) fell
+in [from, to). Overdue is computed live from `now`. No personal field exists here.
+
+Speed. A national monitor holds tens of millions of obligations, so the database
+does the counting: one GROUP BY per answer, never a row per obligation loaded
+into Python. The receiver side adds up the summary (``exchange.adapters.sql.monitor_summary``:
+counts per due day, deadline, receiver, agreement, type and response days, kept
+by the feed), deciding overdue from the deadline in its key; the sender side
+adds up its own summary (per sender-side due day, sender, agreement, type). SQL
+groups by the county, its prefecture or province prefix, the agreement id and
+version, the type, or the due day; Python folds
+those few rows into the asked groups (days into months) and names them as
+before, so labels, ordering and figures are exactly those of the row-by-row
+computation (``exchange.domain.figures.timeliness``; the reference
+implementation and an equivalence check live in tests/benchmarks/).
+
+The monitor's scope (``MPX_MONITOR_SCOPE``) becomes an SQL condition on the
+county codes when it is known (the ``scope`` argument, or the ``Settings`` that
+``in_scope`` belongs to); any other ``in_scope`` callable still works, grouped
+per county in SQL and filtered in Python.
+
+The overdue listing is paginated (``limit``, keyset ``cursor``) with the total
+count, and the working days overdue are computed once per distinct
+(receiver, due day) of the page.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Table, and_, case, false, func, literal, or_, select, text, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import region_name
+from exchange.domain.problems import Problem
+from exchange.domain import CalendarBook, Timeliness, combine
+from exchange.domain.figures import headline, period_fields
+from exchange.domain.obligation import local_day, start_of_day
+from exchange.adapters.sql.monitor_summary import NO_DAYS
+from exchange.adapters.sql.tables import monitor_obligations as mo
+from exchange.adapters.sql.tables import monitor_sender_summary as mss
+from exchange.adapters.sql.tables import monitor_summary as ms
+from exchange.domain.clock import as_utc
+
+GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
+Side = Literal["receiver", "sender"]
+
+COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
+SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
+
+#: Overdue items per page unless the caller asks for another size.
+OVERDUE_PAGE = 1000
+#: The largest page of overdue items (a national backlog can run to millions).
+OVERDUE_PAGE_MAX = 10_000
+
+_TICK = timedelta(microseconds=1)
+
+
+def _region_group(code: str, level: str) -> str:
+    return {"county": code, "prefecture": code[:4] + "00", "province": code[:2] + "0000"}[level]
+
+
+def group_key(group_by: GroupBy, side: Side) -> Callable[[Any], str]:
+    """The group of a row (anything with the monitor_obligations column names as attributes)."""
+    if group_by in ("county", "prefecture", "province"):
+        return lambda r: _region_group(getattr(r, side), group_by)
+    if group_by == "agreement":
+        return lambda r: f"{r.agreement_id}@{r.agreement_version}"
+    if group_by == "type":
+        return lambda r: r.message_type
+    return lambda r: (r.sender_due_day if side == "sender" else r.due_day).strftime("%Y-%m")
+
+
+def _sql_grouping(group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
+    """The columns to GROUP BY in SQL and how a result row becomes its group (as ``group_key`` would name it).
+
+    Regions group by their code prefix in SQL (a province is a few dozen rows, not one per county); months by
+    the due day (at most a few hundred), folded into months here. ``table`` is that side's summary
+    (``exchange.adapters.sql.monitor_summary``; the column names of monitor_obligations).
+    """
+    c = table.c
+    if group_by == "prefecture":
+        return [func.substr(c[side], 1, 4).label("g_prefix")], lambda r: r.g_prefix + "00"
+    if group_by == "province":
+        return [func.substr(c[side], 1, 2).label("g_prefix")], lambda r: r.g_prefix + "0000"
+    if group_by == "county":
+        return [c[side]], group_key(group_by, side)
+    if group_by == "agreement":
+        return [c.agreement_id, c.agreement_version], group_key(group_by, side)
+    if group_by == "type":
+        return [c.message_type], group_key(group_by, side)
+    return [c.sender_due_day if side == "sender" else c.due_day], group_key(group_by, side)
+
+
+def _label(group_by: GroupBy, key: str) -> str | None:
+    return region_name(key) if group_by in ("county", "prefecture", "province") else None
+
+
+def scope_provinces(in_scope: Callable[[str], bool], scope: Iterable[str] | None = None) -> frozenset[str] | None:
+    """Two-digit province prefixes the monitor sees; None for all (or unknown: filter with `in_scope`)."""
+    if scope is None:
+        scope = getattr(getattr(in_scope, "__self__", None), "monitor_scope", None)
+    if scope is None:
+        return None
+    scope = tuple(scope)
+    if "all" in scope:
+        return None
+    return frozenset(p[:2] for p in scope)
+
+
+class MonitorQueries:
+    def __init__(self, engine: AsyncEngine, in_scope: Callable[[str], bool], calendars: CalendarBook,
+                 scope: Iterable[str] | None = None):
+        self.engine = engine
+        self.in_scope = in_scope
+        self.calendars = calendars
+        self.scope = tuple(scope) if scope is not None else getattr(
+            getattr(in_scope, "__self__", None), "monitor_scope", None)
+        #: True when the scope is an SQL condition; otherwise rows are filtered with `in_scope` per county.
+        self.scope_in_sql = self.scope is not None
+        self.provinces = scope_provinces(in_scope, self.scope) if self.scope_in_sql else None
+
+    def _scope_condition(self, column) -> ColumnElement[bool]:  # noqa: ANN001 - a county column
+        if not self.scope_in_sql or self.provinces is None:
+            return true()
+        if not self.provinces:
+            return false()
+        return or_(*(column.like(f"{p}%") for p in sorted(self.provinces)))
+
+    # ---------------------------------------------------------------------------------------------
+    # timeliness
+    # ---------------------------------------------------------------------------------------------
+    async def timeliness(self, *, start: date, end: date, group_by: GroupBy, side: Side,
+                         now: datetime) -> dict[str, Any]:
+        if side == "receiver":
+            out, total = await self._receiver(start, end, group_by, now)
+        else:
+            out, total = await self._sender(start, end, group_by)
+        return {
+            "cohort": COHORT if side == "receiver" else SENDER_COHORT,
+            "from": start.isoformat(), "to": end.isoformat(), "as_of": now.isoformat(),
+            "side": side, "group_by": group_by, "groups": out, "total": total,
+            **(period_fields(end, now) if side == "receiver" else {}),
+        }
+
+    def _grouping(self, group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
+        """GROUP BY columns (plus the county when the scope is filtered in Python) and the key function."""
+        columns, key = _sql_grouping(group_by, side, table)
+        if not self.scope_in_sql and not any(c is table.c[side] for c in columns):
+            columns = [*columns, table.c[side]]
+        return columns, key
+
+    async def _receiver(self, start: date, end: date, group_by: GroupBy,
+                        now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        columns, key = self._grouping(group_by, "receiver", ms)
+        # exchange.domain.obligation.status from the summary's counts (exchange.adapters.sql.monitor_summary): cancelled, answered
+        # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
+        # now > due_at, else open and not yet due. An answer counts as assessable when its deadline has passed too.
+        zero = literal(0)
+        counts = [
+            func.sum(case((ms.c.due_at < now, ms.c.on_time), else_=zero)).label("assessed_on_time"),
+            func.sum(case((ms.c.due_at < now, ms.c.late), else_=zero)).label("assessed_late"),
+            func.sum(ms.c.cancelled).label("cancelled"),
+            func.sum(ms.c.on_time).label("on_time"),
+            func.sum(ms.c.late).label("late"),
+            func.sum(case((ms.c.due_at < now, ms.c.open), else_=zero)).label("overdue"),
+            func.sum(ms.c.paused + case((ms.c.due_at >= now, ms.c.open), else_=zero)).label("open"),
+        ]
+        # The cohort by due day (the key's first column) and, to the microsecond, by the deadline itself
+        # (day_of_deadline(due_at) in [start, end) <=> start 00:00 < due_at <= end 00:00, Asia/Shanghai).
+        cohort = and_(
+            ms.c.due_day >= start, ms.c.due_day < end,
+            ms.c.due_at >= start_of_day(start) + _TICK, ms.c.due_at <= start_of_day(end),
+            self._scope_condition(ms.c.receiver),
+        )
+        query = (select(*columns, ms.c.response_days, *counts).where(cohort)
+                 .group_by(*columns, ms.c.response_days))
+        async with self.engine.connect() as conn:
+            await _custom_plans(conn)
+            rows = (await conn.execute(query)).all()
+
+        # key -> [cancelled, on time, late, overdue, open, assessed on time, assessed late,
+        #         {response working days: answered}]
+        tallies: dict[str, list] = {}
+        check = None if self.scope_in_sql else self.in_scope
+        for r in rows:
+            if check is not None and not check(r.receiver):
+                continue
+            k = key(r)
+            tally = tallies.get(k)
+            if tally is None:
+                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}]
+            assessed_on_time, assessed_late, cancelled, on_time, late, overdue, open_ = r[-7:]
+            tally[0] += cancelled
+            tally[1] += on_time
+            tally[2] += late
+            tally[3] += overdue
+            tally[4] += open_
+            tally[5] += assessed_on_time
+            tally[6] += assessed_late
+            days = r.response_days
+            if days != NO_DAYS and on_time + late:
+                histogram = tally[7]
+                histogram[days] = histogram.get(days, 0) + on_time + late
+        groups = {k: _freeze(*t) for k, t in tallies.items()}
+        basis = headline(end, now)
+        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
+        return out, combine(groups.values()).to_dict(basis)
+
+    async def _sender(self, start: date, end: date,
+                      group_by: GroupBy) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        columns, key = self._grouping(group_by, "sender", mss)
+        query = (
+            select(*columns, func.sum(mss.c.due).label("due"), func.sum(mss.c.late).label("late"))
+            .where(mss.c.sender_due_day >= start, mss.c.sender_due_day < end, self._scope_condition(mss.c.sender))
+            .group_by(*columns)
+        )
+        async with self.engine.connect() as conn:
+            await _custom_plans(conn)
+            rows = (await conn.execute(query)).all()
+        tallies: dict[str, dict[str, int]] = {}
+        for r in rows:
+            if not self.scope_in_sql and not self.in_scope(r.sender):
+                continue
+            t = tallies.setdefault(key(r), {"due": 0, "sent_on_time": 0, "sent_late": 0})
+            t["due"] += r.due
+            t["sent_late"] += r.late
+            t["sent_on_time"] += r.due - r.late
+        out = [{"group": k, "name": _label(group_by, k), **_sender_rates(t)} for k, t in sorted(tallies.items())]
+        total = _sender_rates({n: sum(t[n] for t in tallies.values()) for n in ("due", "sent_on_time", "sent_late")})
+        return out, total
+
+    # ---------------------------------------------------------------------------------------------
+    # overdue
+    # ---------------------------------------------------------------------------------------------
+    async def overdue(self, *, now: datetime, limit: int = OVERDUE_PAGE, cursor: str | None = None) -> dict[str, Any]:
+        """Open obligations past their deadline, by due day, message id and sender, one page at a time.
+
+        ``count`` is the number of all overdue obligations; ``items`` holds at most ``limit`` of them,
+        after ``cursor`` (the ``next_cursor`` of the page before); ``has_more`` says whether more follow.
+        """
+        limit = max(1, min(limit, OVERDUE_PAGE_MAX))
+        overdue = and_(mo.c.answered_at.is_(None), mo.c.cancelled_at.is_(None), mo.c.paused.is_(False),
+                       mo.c.due_at < now, self._scope_condition(mo.c.receiver))
+        after = _decode_cursor(cursor) if cursor else None
+        # Python's order of (due day, message id, sender), also on a PostgreSQL server with a linguistic collation;
+        # two counties may use the same id, so the sender is part of the order.
+        message_id = mo.c.message_id.collate("C") if self.engine.dialect.name == "postgresql" else mo.c.message_id
+        columns = (mo.c.message_id, mo.c.message_type, mo.c.sender, mo.c.receiver, mo.c.due_at, mo.c.due_day)
+        ordered = select(*columns).where(overdue).order_by(mo.c.due_day, message_id, mo.c.sender)
+        async with self.engine.connect() as conn:
+            await _custom_plans(conn)
+            if self.scope_in_sql:
+                total = await conn.scalar(select(func.count()).select_from(mo).where(overdue))
+                if after is not None:
+                    ordered = ordered.where(tuple_(mo.c.due_day, message_id, mo.c.sender) > tuple_(*after))
+                rows = (await conn.execute(ordered.limit(limit + 1))).all()
+            else:  # an opaque in_scope: filter while reading, count what passes
+                seen = [r for r in (await conn.execute(ordered)).all() if self.in_scope(r.receiver)]
+                total = len(seen)
+                rows = [r for r in seen if after is None or (r.due_day, r.message_id, r.sender) > after][: limit + 1]
+        page, has_more = rows[:limit], len(rows) > limit
+        today = local_day(now)
+        days: dict[tuple[str, date], int] = {}
+        items = []
+        for r in page:
+            pair = (r.receiver, r.due_day)
+            if pair not in days:
+                days[pair] = self.calendars.calendar_for(r.receiver).working_days_between(r.due_day, today)
+            items.append({
+                "message_id": r.message_id, "message_type": r.message_type, "sender": r.sender,
+                "receiver": r.receiver, "due_at": as_utc(r.due_at).isoformat(), "due_day": r.due_day.isoformat(),
+                "working_days_overdue": days[pair],
+            })
+        return {
+            "as_of": now.isoformat(), "count": total, "items": items, "limit": limit, "has_more": has_more,
+            "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id, page[-1].sender) if page else cursor,
+        }
+
+
+async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
+    """PostgreSQL: plan these queries for their actual dates, in this transaction only.
+
+    The driver prepares statements; after five runs PostgreSQL may switch to a generic plan that does not know
+    the period and guesses a few hundred rows (no parallel scan): at 10 million obligations a month's figures
+    then take ~2.5x as long.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, assessed_on_time: int,
+            assessed_late: int, histogram: dict[int, int]) -> Timeliness:
+    answered = on_time + late
+    return Timeliness(
+        due=answered + overdue + open_, answered=answered, answered_on_time=on_time, answered_late=late,
+        overdue_open=overdue, open_not_due=open_, cancelled=cancelled,
+        response_histogram=tuple(sorted(histogram.items())),
+        assessable_answered_on_time=assessed_on_time, assessable_answered_late=assessed_late,
+    )
+
+
+def _sender_rates(t: dict[str, int]) -> dict[str, Any]:
+    return {**t, "on_time_rate": t["sent_on_time"] / t["due"] if t["due"] else None}
+
+
+def _encode_cursor(day: date, message_id: str, sender: str) -> str:
+    return base64.urlsafe_b64encode(f"{day.isoformat()}|{message_id}|{sender}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[date, str, str]:
+    """A cursor made before senders were in it ("day|id") resumes before every sender of that id."""
+    try:
+        day, message_id, *sender = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        if len(sender) > 1:
+            raise ValueError
+        return date.fromisoformat(day), message_id, "".join(sender)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem("invalid_cursor") from None

@@ -1,0 +1,129 @@
+"""What local systems read: one message with its delivery state and feedback, and the inbox."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Sequence
+
+import orjson
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import MessageType
+from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.problems import Problem
+from exchange.service.obligations import obligation_view
+from exchange.adapters.sql.tables import messages, obligations
+from exchange.domain.clock import as_utc, utcnow
+
+
+def _summary(row: Row, with_data: bool = True, trust: Any = None) -> dict[str, Any]:
+    item = {
+        "id": row.id,
+        "direction": row.direction,
+        "type": row.type,
+        "schema_version": row.schema_version,
+        "sender": row.sender,
+        "receiver": row.receiver,
+        "state": row.state,
+        "in_reply_to": row.in_reply_to,
+        "agreement_id": row.agreement_id,
+        "accepted_at" if row.direction == Direction.OUT else "received_at": as_utc(row.created_at),
+        "published_at": as_utc(row.published_at),
+        "delivered_at": as_utc(row.delivered_at),
+        "answered_at": as_utc(row.answered_at),
+    }
+    if with_data:
+        item["envelope"] = orjson.loads(row.envelope)
+        item["data"] = orjson.loads(trust.open_payload(row.payload, row.id) if trust is not None else row.payload)
+    return item
+
+
+def one_per_sender(message_id: str, rows: Sequence[Row]) -> Row:
+    """The message an id names for a caller who may see `rows` (its copies; several only when they are one
+    message, sent and received on this node). Ids are each sending county's own: when counties of the caller
+    received this id from more than one sender, 409 sender_required lists those senders (all the caller's
+    correspondents), and the caller names one with ``?sender=``."""
+    senders = sorted({r.sender for r in rows})
+    if len(senders) > 1:
+        raise Problem("sender_required", f"messages from {', '.join(senders)} carry id {message_id}: "
+                      "add ?sender=<county> to name one",
+                      f"{'、'.join(senders)} 发来的报文都使用编号 {message_id}，请用 ?sender=<县区代码> 指明发送地",
+                      extensions={"senders": senders})
+    return min(rows, key=lambda r: r.direction != Direction.OUT)
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Problem("invalid_cursor") from None
+
+
+class Queries:
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Any = None):
+        self.engine = engine
+        self.served = served
+        self.trust = trust  # exchange.service.trust.Trust: opens payloads sealed at rest
+
+    async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
+        """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
+        the counterpart's feedback is shown."""
+        visible = frozenset(counties)
+        query = select(messages).where(messages.c.id == message_id)
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            mine = [
+                r for r in rows
+                if (r.direction == Direction.OUT and r.sender in visible)
+                or (r.direction == Direction.IN and r.receiver in visible)
+            ]
+            if not mine:
+                raise Problem("message_not_found", f"no message {message_id} for this node's counties",
+                              f"本节点服务的县区没有编号为 {message_id} 的报文")
+            row = one_per_sender(message_id, mine)
+            answers = (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.FEEDBACK,
+                           messages.c.direction != row.direction,
+                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
+                    .order_by(messages.c.seq)
+                )
+            ).all()
+            obligation = await conn.scalar(
+                select(obligations.c.state).where(obligations.c.message_id == message_id,
+                                                  obligations.c.sender == row.sender,
+                                                  obligations.c.receiver == row.receiver)
+            ) if row.direction == Direction.IN else None
+        view = _summary(row, trust=self.trust)
+        view["feedback"] = [_summary(a, trust=self.trust) for a in answers]
+        view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
+        return view
+
+    async def inbox(self, *, counties: list[str], type_: str | None, answered: bool | None,
+                    cursor: str | None, limit: int) -> dict[str, Any]:
+        query = select(messages).where(messages.c.direction == Direction.IN, messages.c.receiver.in_(counties))
+        if type_:
+            query = query.where(messages.c.type == type_)
+        if answered is True:
+            query = query.where(messages.c.state == DeliveryState.ANSWERED)
+        elif answered is False:
+            query = query.where(messages.c.state != DeliveryState.ANSWERED, messages.c.type != MessageType.FEEDBACK)
+        if cursor:
+            query = query.where(messages.c.seq > decode_cursor(cursor))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(messages.c.seq).limit(limit + 1))).all()
+        page = rows[:limit]
+        return {
+            "items": [_summary(r, trust=self.trust) for r in page],
+            # Always a cursor to come back with, so a local system can poll for what arrives later.
+            "next_cursor": encode_cursor(page[-1].seq) if page else cursor,
+            "has_more": len(rows) > limit,
+        }

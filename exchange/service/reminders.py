@@ -1,0 +1,84 @@
+"""Reminders: at 50 % and 75 % of the allowed time, one working day before the deadline and at breach,
+a node tells its own county what is about to go overdue, before the province sees it.
+
+Each reminder is stored once (so it fires once) and published to the reminders topic; the API lists them.
+No personal field: message id, type, counties, deadline and kind only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import orjson
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.service.obligations import from_state
+from exchange.domain import CalendarBook, reminder_schedule
+from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.sql.tables import obligations, outbox, reminders
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.topics import TopicScheme
+
+log = logging.getLogger(__name__)
+
+
+class Reminders:
+    def __init__(self, engine: AsyncEngine, calendars: CalendarBook, topics: TopicScheme, served: frozenset[str]):
+        self.engine = engine
+        self.calendars = calendars
+        self.topics = topics
+        self.served = served
+
+    async def run(self, interval: float, wake) -> None:  # noqa: ANN001 - a callable waking the relay
+        while True:
+            try:
+                if await self.emit_due(utcnow()):
+                    wake()
+            except Exception as exc:  # noqa: BLE001 - try again next round
+                log.warning("reminder round failed: %s", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    async def emit_due(self, now: datetime) -> int:
+        """Store and publish every reminder whose time has come; returns how many were new."""
+        emitted = 0
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(obligations.c.state).where(
+                        obligations.c.receiver.in_(sorted(self.served)),
+                        obligations.c.answered_at.is_(None),
+                        obligations.c.cancelled_at.is_(None),
+                        obligations.c.paused.is_(False),
+                    )
+                )
+            ).all()
+            for row in rows:
+                ob, _ = from_state(row.state)
+                for reminder in reminder_schedule(ob, self.calendars.calendar_for(ob.receiver)):
+                    if reminder.at > now:
+                        break
+                    new = await conn.execute(
+                        insert_ignoring_duplicates(conn, reminders, "message_id", "sender", "kind").values(
+                            message_id=ob.message_id, sender=ob.sender, kind=reminder.kind.value, receiver=ob.receiver,
+                            due_at=ob.due_at, fire_at=reminder.at, emitted_at=now,
+                        )
+                    )
+                    if new.rowcount == 0:
+                        continue
+                    emitted += 1
+                    body = {"kind": reminder.kind.value, "message_id": ob.message_id, "message_type": ob.message_type,
+                            "sender": ob.sender, "receiver": ob.receiver, "due_at": ob.due_at.isoformat(),
+                            "fire_at": reminder.at.isoformat()}
+                    await conn.execute(
+                        insert(outbox).values(
+                            message_id=f"{ob.message_id}#{reminder.kind.value}", topic=self.topics.reminders_topic,
+                            partition=self.topics.partition_for(ob.receiver), key=ob.receiver,
+                            headers=orjson.dumps([["content-type", "application/json"],
+                                                  ["ce_type", "cn.mpx.reminder"]]).decode(),
+                            value=orjson.dumps(body), created_at=now, attempts=0,
+                        )
+                    )
+        return emitted

@@ -1,0 +1,271 @@
+"""Accepting what a local case system sends: validate, store with its outbox record, all or nothing."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import CONTROL_TYPES, MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from exchange.config import Settings
+from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.message import Outgoing, content_hash, new_envelope
+from exchange.adapters.metrics import NodeMetrics, counted_transaction
+from exchange.service.obligations import Obligations
+from exchange.domain.problems import Problem, validation_problem
+from exchange.service.queries import one_per_sender
+from exchange.adapters.crypto import evidence
+from exchange.domain.principals import Principal
+from exchange.adapters.sql.progress import chunks
+from exchange.adapters.sql.tables import messages, outbox
+from exchange.domain.clock import utcnow
+from exchange.adapters.kafka.topics import TopicScheme
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES]  # nodes make control records themselves
+
+
+class MessageIn(BaseModel):
+    """One message as a local case system posts it; the node adds the CloudEvents attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        None, pattern=ID_PATTERN, description="Client-chosen message id; posting the same id again is idempotent."
+    )
+    type: str = Field(description="One of: " + ", ".join(t.value for t in SUBMITTABLE))
+    schema_version: str = Field("1.0", description="Payload schema version (contracts/schemas/<version>/).")
+    sender: str = Field(description="Sending county code (must be served by this node).")
+    receiver: str = Field(description="Receiving county code.")
+    in_reply_to: str | None = Field(None, pattern=ID_PATTERN, description="For feedback: the message answered.")
+    agreement_id: str | None = Field(None, max_length=64, description="Cooperation agreement the exchange runs under.")
+    subject: str | None = Field(None, max_length=128, description="Local case reference; never personal data.")
+    data: dict[str, Any] = Field(description="The event payload; its schema depends on type and schema_version.")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageIn] = Field(min_length=1)
+
+
+class FeedbackIn(BaseModel):
+    """An answer posted to POST /v1/messages/{id}/feedback; sender, receiver and reply link come from the original."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id of the feedback message.")
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The feedback payload (status, reason, …).")
+
+
+class Outbound:
+    """The sending side of a node."""
+
+    #: Backpressure: awaited with (connection, records to add) before storing; raises a 503 Problem when full.
+    admit = None
+    #: Signs each record for its sending county and seals payloads at rest (exchange.service.trust.Trust).
+    trust = None
+    #: Counts messages accepted, once their transaction commits (exchange.adapters.metrics).
+    metrics: NodeMetrics | None = None
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations,
+                 wake_relay: Callable[[], None]):
+        self.settings = settings
+        self.engine = engine
+        self.topics = topics
+        self.obligations = obligations
+        self.wake_relay = wake_relay
+
+    async def submit(self, items: list[MessageIn], principal: str | None = None) -> list[str]:
+        """Store every message or none; returns their ids (existing ids for idempotent repeats)."""
+        now = utcnow()
+        prepared: list[Outgoing] = []
+        for index, item in enumerate(items):
+            try:
+                prepared.append(self._prepare(item, now))
+            except Problem as problem:
+                raise _at(problem, index, len(items)) from None
+        # A message is (sending county, id): ids are each county's own, another county's are never compared.
+        seen: set[tuple[str, str]] = set()
+        for index, out in enumerate(prepared):
+            if out.key in seen:
+                raise _at(Problem("duplicate_message_id", "id repeated within the batch", "同一批次中报文编号重复"), index, len(items))
+            seen.add(out.key)
+
+        async with counted_transaction(self.engine) as conn:
+            existing = await self._existing(conn, [out.key for out in prepared])
+            fresh = []
+            for index, out in enumerate(prepared):
+                if out.key in existing:
+                    if existing[out.key] != out.content_hash:
+                        raise _at(Problem("duplicate_message_id"), index, len(items))
+                    continue
+                fresh.append(out)
+            await self._check_replies(conn, fresh, items_index={o.key: i for i, o in enumerate(prepared)},
+                                      total=len(items))
+            if fresh and self.admit is not None:
+                await self.admit(conn, len(fresh))
+            if fresh:
+                await conn.execute(
+                    insert(messages),
+                    [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust) for o in fresh],
+                )
+                await conn.execute(insert(outbox), [o.outbox_row(self.topics, now, self.trust) for o in fresh])
+                await self._mark_answered(conn, [o for o in fresh if o.envelope.inreplyto], now)
+                await evidence.append_many(conn, [
+                    {"event": "answered" if o.envelope.inreplyto else "accepted", "message_id": o.id,
+                     "county": o.envelope.senderregion, "principal": principal,
+                     "detail": {"type": o.envelope.message_type.value, "receiver": o.envelope.receiverregion,
+                                "in_reply_to": o.envelope.inreplyto}}
+                    for o in fresh
+                ], at=now)
+                if self.metrics is not None:
+                    self.metrics.accepted((o.envelope.message_type.value, o.envelope.senderregion) for o in fresh)
+        if fresh:
+            self.wake_relay()
+        return [out.id for out in prepared]
+
+    async def answer(self, original_id: str, feedback: FeedbackIn, principal: Principal | None = None,
+                     sender: str | None = None) -> str:
+        """Feedback to an inbound message; sender and receiver are the original's, reversed. `sender` (the
+        original's) is needed only when two counties sent the caller's counties messages with this id."""
+        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
+            messages.c.id == original_id, messages.c.direction == Direction.IN,
+            messages.c.receiver.in_(sorted(self.settings.served)))
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        # Messages of another county of this node with the same id are no concern of this caller.
+        own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
+        row = one_per_sender(original_id, own) if own else None
+        # Another county's message is answered as if it did not exist: a 403 would confirm it is here, and whose.
+        if row is None or row.receiver not in self.settings.served:
+            raise Problem("message_not_found", f"no inbound message {original_id} for this node's counties",
+                          f"本节点服务的县区没有收到编号为 {original_id} 的报文")
+        item = MessageIn(
+            id=feedback.id,
+            type=MessageType.FEEDBACK.value,
+            schema_version=feedback.schema_version,
+            sender=row.receiver,
+            receiver=row.sender,
+            in_reply_to=original_id,
+            agreement_id=row.agreement_id,
+            data=feedback.data,
+        )
+        return (await self.submit([item], principal=principal.id if principal else None))[0]
+
+    def _prepare(self, item: MessageIn, now) -> Outgoing:  # noqa: ANN001
+        try:
+            message_type = MessageType(item.type)
+            if message_type not in SUBMITTABLE:
+                raise ValueError
+        except ValueError:
+            raise Problem(
+                "unknown_message_type",
+                f"type must be one of {', '.join(t.value for t in SUBMITTABLE)}",
+                "报文类型应为：" + "、".join(t.value for t in SUBMITTABLE),
+            ) from None
+        if item.schema_version not in SCHEMA_VERSIONS[message_type]:
+            known = ", ".join(sorted(SCHEMA_VERSIONS[message_type]))
+            raise Problem("unknown_schema_version", f"known versions of {message_type.value}: {known}",
+                          f"{message_type.value} 的已知版本：{known}")
+        if item.sender not in self.settings.served:
+            raise Problem("sender_not_served", f"this node serves {', '.join(self.settings.counties)}",
+                          f"本节点服务的县区：{'、'.join(self.settings.counties)}")
+        if message_type is MessageType.FEEDBACK and not item.in_reply_to:
+            raise Problem("not_answerable", "feedback needs in_reply_to", "反馈报文必须填写 in_reply_to")
+        try:
+            envelope = new_envelope(
+                message_type=message_type,
+                schema_version=item.schema_version,
+                sender=item.sender,
+                receiver=item.receiver,
+                now=now,
+                message_id=item.id,
+                in_reply_to=item.in_reply_to,
+                agreement_id=item.agreement_id,
+                subject=item.subject,
+            )
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+        except (UnknownMessageType, UnknownSchemaVersion) as exc:
+            raise Problem(exc.code, exc.message_en, exc.message_zh) from None
+        try:
+            payload = validate_payload(message_type, item.schema_version, item.data)
+        except ValidationError as exc:
+            raise validation_problem(exc, ("data",)) from None
+        data = payload.model_dump(mode="json", exclude_none=True)
+        fingerprint = content_hash(
+            {**item.model_dump(exclude={"id", "data"}), "data": data}
+        )
+        return Outgoing(envelope, data, fingerprint)
+
+    @staticmethod
+    async def _existing(conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:  # noqa: ANN001
+        """Content hashes of the messages already accepted under these (sender, id)."""
+        found: dict[tuple[str, str], str] = {}
+        for chunk in chunks(keys):
+            rows = await conn.execute(
+                select(messages.c.sender, messages.c.id, messages.c.content_hash).where(
+                    messages.c.direction == Direction.OUT, messages.c.id.in_(sorted({i for _, i in chunk})),
+                    tuple_(messages.c.sender, messages.c.id).in_(chunk),
+                )
+            )
+            found.update({(r.sender, r.id): r.content_hash for r in rows})
+        return found
+
+    @staticmethod
+    async def _check_replies(conn, fresh: list[Outgoing], items_index: dict[tuple[str, str], int],  # noqa: ANN001
+                             total: int) -> None:
+        """Feedback must answer a business message its sender received from its receiver."""
+        for out in fresh:
+            env = out.envelope
+            if not env.inreplyto:
+                continue
+            original = (
+                await conn.execute(
+                    select(messages.c.type).where(
+                        messages.c.id == env.inreplyto, messages.c.direction == Direction.IN,
+                        messages.c.sender == env.receiverregion, messages.c.receiver == env.senderregion,
+                    )
+                )
+            ).first()
+            index = items_index[out.key]
+            if original is None:
+                raise _at(Problem("message_not_found", f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
+                                  f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"), index, total)
+            if original.type == MessageType.FEEDBACK:
+                raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"), index, total)
+
+    async def _mark_answered(self, conn, replies: list[Outgoing], now) -> None:  # noqa: ANN001
+        """The first feedback answers the original and stops its clock; later feedback is an amendment."""
+        for out in replies:
+            env = out.envelope
+            await self.obligations.answered(conn, env.receiverregion, env.inreplyto, out.id, now)
+            await conn.execute(
+                update(messages)
+                .where(
+                    and_(
+                        messages.c.id == env.inreplyto,
+                        messages.c.direction == Direction.IN,
+                        messages.c.sender == env.receiverregion,
+                        messages.c.receiver == env.senderregion,
+                        messages.c.answered_at.is_(None),
+                    )
+                )
+                .values(state=DeliveryState.ANSWERED, answered_at=now)
+            )
+
+
+def _at(problem: Problem, index: int, total: int) -> Problem:
+    """Point a problem at the message of a batch that caused it."""
+    if total == 1:
+        return problem
+    problem.detail_en = f"message #{index}: {problem.detail_en or problem.body()['title']}"
+    problem.detail_zh = f"第 {index} 条报文：{problem.detail_zh or problem.body()['title_zh']}"
+    problem.errors = [{**e, "field": f"messages/{index}/{e['field']}"} for e in problem.errors]
+    return problem

@@ -38,7 +38,7 @@ from exchange.adapters.kafka.key_feed import KeyFeed
 from exchange.adapters.kafka.relay import Relay
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
-from exchange.service.trust import Trust
+from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.metrics import MonitorMetrics
 from exchange.adapters.kafka.monitor_feed import MonitorFeed
 from exchange.service.monitoring import MonitorQueries
@@ -72,7 +72,7 @@ class Node:
                                           broker_away=lambda: not self.broker_connected or self.relay.failing)
         self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
         self.inbound.control = self.reconciler
-        # Signed records and payloads sealed at rest (exchange/service/trust.py).
+        # Signed records and payloads sealed at rest (exchange/adapters/crypto/trust.py).
         self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
                            accept_clear=settings.accept_clear_records,
                            skew=timedelta(seconds=settings.clock_skew_seconds),

@@ -16,7 +16,7 @@ from exchange.adapters.kafka.cloudevents import attribute_headers, encode_data
 from exchange.adapters.kafka.topics import TopicScheme
 
 if TYPE_CHECKING:
-    from exchange.service.trust import Trust
+    from exchange.adapters.crypto.trust import Trust
 
 # Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
 # receipt produced twice is recognised as one by the sender's inbox.

@@ -236,7 +236,7 @@ def keys_rotate_signing(
     """为县更换签名密钥，立即生效. A new signing key for a county, valid from now; older keys end after the overlap.
     The running node publishes the new key on the keys topic and signs with it within 30 seconds (or at its next
     start)."""
-    from exchange.service.trust import rotate_signing
+    from exchange.adapters.crypto.trust import rotate_signing
 
     settings = _served(county)
     key, shortened = _on_node_database(
@@ -254,7 +254,7 @@ def keys_rotate_sealing(
 
     The running node publishes it on the keys topic within 30 seconds; senders seal to it once they learn it.
     Older keys stay, so records sealed to them that are still on their way (or resent) still open."""
-    from exchange.service.trust import add_sealing_key
+    from exchange.adapters.crypto.trust import add_sealing_key
 
     settings = _served(county)
     key = _on_node_database(settings, lambda engine, cipher: add_sealing_key(engine, cipher, county))
@@ -273,7 +273,7 @@ def keys_revoke_signing(
     from exchange.domain.clock import utcnow
     from exchange.adapters.kafka.connection import client_options
     from exchange.adapters.kafka.topics import TopicScheme
-    from exchange.service.trust import load_signing_keys, rotate_signing
+    from exchange.adapters.crypto.trust import load_signing_keys, rotate_signing
 
     settings = _served(county)
 
@@ -370,7 +370,7 @@ def reseal() -> None:
     from the setting afterwards."""
     from exchange.config import Settings
     from exchange.adapters.crypto.payload_crypto import PayloadCipher
-    from exchange.service.trust import reseal as reseal_all
+    from exchange.adapters.crypto.trust import reseal as reseal_all
 
     settings = Settings()
     cipher = PayloadCipher.from_setting(settings.payload_keys)

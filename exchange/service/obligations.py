@@ -150,7 +150,7 @@ class Obligations:
 
     #: Counts obligations opened, answered and cancelled, once their transaction commits (exchange.adapters.metrics).
     metrics: NodeMetrics | None = None
-    #: Signs each lifecycle event with its receiving county's key (exchange.service.trust.Trust); None: unsigned.
+    #: Signs each lifecycle event with its receiving county's key (exchange.adapters.crypto.trust.Trust); None: unsigned.
     trust = None
 
     def __init__(self, agreements: AgreementBook, calendars: CalendarBook, topics: TopicScheme, person_secret: bytes):

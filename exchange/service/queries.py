@@ -68,7 +68,7 @@ class Queries:
     def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Any = None):
         self.engine = engine
         self.served = served
-        self.trust = trust  # exchange.service.trust.Trust: opens payloads sealed at rest
+        self.trust = trust  # exchange.adapters.crypto.trust.Trust: opens payloads sealed at rest
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only

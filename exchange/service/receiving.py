@@ -28,7 +28,7 @@ from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, outb
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.cloudevents import from_record
 from exchange.adapters.kafka.topics import TopicScheme
-from exchange.service.trust import quarantine_context
+from exchange.adapters.crypto.trust import quarantine_context
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Inbound:
 
     #: Handles reconciliation digests and resend requests (exchange.service.reconciliation.Reconciler).
     control = None
-    #: Verifies the sending county's signature and seals payloads at rest (exchange.service.trust.Trust).
+    #: Verifies the sending county's signature and seals payloads at rest (exchange.adapters.crypto.trust.Trust).
     trust = None
     #: Awaited before a batch with a record signed by a key not known yet: reads the keys topic to its end;
     #: returns False if it could not (exchange.adapters.kafka.key_feed.KeyFeed.catch_up).

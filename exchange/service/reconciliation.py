@@ -64,7 +64,7 @@ def china_today(now: datetime | None = None) -> date:
 class Reconciler:
     """Sends digests, checks the digests it receives, serves the resend requests it receives."""
 
-    #: Signs the digests and resend requests (exchange.service.trust.Trust); copies served again keep their signatures.
+    #: Signs the digests and resend requests (exchange.adapters.crypto.trust.Trust); copies served again keep their signatures.
     trust = None
 
     def __init__(self, settings: Settings, engine: AsyncEngine, topics, wake_relay: Callable[[], None],  # noqa: ANN001

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import and_, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import CONTROL_TYPES, MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
 from exchange.config import Settings
+from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.message import Outgoing, content_hash, new_envelope
 from exchange.adapters.metrics import NodeMetrics, counted_transaction
@@ -23,50 +24,12 @@ from exchange.adapters.sql.tables import messages, outbox
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.topics import TopicScheme
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES]  # nodes make control records themselves
-
-
-class MessageIn(BaseModel):
-    """One message as a local case system posts it; the node adds the CloudEvents attributes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = Field(
-        None, pattern=ID_PATTERN, description="Client-chosen message id; posting the same id again is idempotent."
-    )
-    type: str = Field(description="One of: " + ", ".join(t.value for t in SUBMITTABLE))
-    schema_version: str = Field("1.0", description="Payload schema version (contracts/schemas/<version>/).")
-    sender: str = Field(description="Sending county code (must be served by this node).")
-    receiver: str = Field(description="Receiving county code.")
-    in_reply_to: str | None = Field(None, pattern=ID_PATTERN, description="For feedback: the message answered.")
-    agreement_id: str | None = Field(None, max_length=64, description="Cooperation agreement the exchange runs under.")
-    subject: str | None = Field(None, max_length=128, description="Local case reference; never personal data.")
-    data: dict[str, Any] = Field(description="The event payload; its schema depends on type and schema_version.")
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    messages: list[MessageIn] = Field(min_length=1)
-
-
-class FeedbackIn(BaseModel):
-    """An answer posted to POST /v1/messages/{id}/feedback; sender, receiver and reply link come from the original."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id of the feedback message.")
-    schema_version: str = "1.0"
-    data: dict[str, Any] = Field(description="The feedback payload (status, reason, …).")
-
-
 class Outbound:
     """The sending side of a node."""
 
     #: Backpressure: awaited with (connection, records to add) before storing; raises a 503 Problem when full.
     admit = None
-    #: Signs each record for its sending county and seals payloads at rest (exchange.service.trust.Trust).
+    #: Signs each record for its sending county and seals payloads at rest (exchange.adapters.crypto.trust.Trust).
     trust = None
     #: Counts messages accepted, once their transaction commits (exchange.adapters.metrics).
     metrics: NodeMetrics | None = None

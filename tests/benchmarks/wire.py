@@ -21,7 +21,7 @@ from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.sql.database import create_engine
 from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
-from exchange.service.trust import Trust
+from exchange.adapters.crypto.trust import Trust
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

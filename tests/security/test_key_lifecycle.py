@@ -11,7 +11,7 @@ from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, KeyRevocation, endorser_for
 from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
 from exchange.adapters.kafka.cloudevents import envelope_attributes, to_headers
-from exchange.service.trust import Trust
+from exchange.adapters.crypto.trust import Trust
 
 HUI, HAISHU = "621227", "330203"
 NOW = datetime.now(UTC).replace(microsecond=0)

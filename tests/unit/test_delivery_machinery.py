@@ -12,7 +12,7 @@ from contracts import CONTROL_TYPES, RECORD_TYPES, MessageType, validate_payload
 from contracts.examples import example_payload
 from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
 from exchange.service.backpressure import OutboxLimit
-from exchange.service.sending import SUBMITTABLE
+from exchange.domain.commands import SUBMITTABLE
 from exchange.domain.problems import Problem
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import outbox

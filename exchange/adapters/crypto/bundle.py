@@ -65,7 +65,7 @@ def check_bundle(raw: bytes) -> list[str]:
 async def signing_key_for_case(engine: AsyncEngine, settings: Any, message_id: str) -> SigningKey:
     """The newest signing key of the served county the case belongs to (sender of a sent record, or receiver)."""
     from exchange.adapters.crypto.payload_crypto import PayloadCipher
-    from exchange.service.trust import load_signing_keys
+    from exchange.adapters.crypto.trust import load_signing_keys
 
     async with engine.connect() as conn:
         row = (await conn.execute(select(messages.c.direction, messages.c.sender, messages.c.receiver)

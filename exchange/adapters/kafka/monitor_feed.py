@@ -33,7 +33,7 @@ from exchange.adapters.sql.dialect import upsert, upsert_many
 from exchange.adapters.sql.tables import consumer_offsets, monitor_obligations
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.control import appended_at, set_aside
-from exchange.service.trust import header
+from exchange.adapters.crypto.trust import header
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.topics import TopicScheme
-from exchange.service.trust import ReceiverKeyUnknown
+from exchange.adapters.crypto.trust import ReceiverKeyUnknown
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ AWAIT_KEY_SECONDS = 5.0
 class Relay:
     """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
-    #: Opens outbox values sealed at rest, seals and signs records (exchange.service.trust.Trust); None: values go out as
+    #: Opens outbox values sealed at rest, seals and signs records (exchange.adapters.crypto.trust.Trust); None: values go out as
     #: stored.
     trust = None
     #: Counts records the broker acknowledged (exchange.adapters.metrics.NodeMetrics).

@@ -333,7 +333,7 @@ audit_log = Table(
     Index("ix_audit_log_message", "message_id"),
 )
 
-# This node's own Ed25519 signing keys, one or more per served county (exchange/service/trust.py). The private half is
+# This node's own Ed25519 signing keys, one or more per served county (exchange/adapters/crypto/trust.py). The private half is
 # sealed with the payload key (MPX_PAYLOAD_KEYS) when one is configured.
 signing_keys = Table(
     "signing_keys",

@@ -17,7 +17,7 @@ from exchange.entrypoints.http.schemas import Accepted, BatchAccepted, Health, I
 from exchange.config import Settings
 from exchange.bootstrap import Node
 from exchange.production import refuse_unsafe
-from exchange.service.sending import ID_PATTERN, BatchIn, FeedbackIn, MessageIn
+from exchange.domain.commands import ID_PATTERN, BatchIn, FeedbackIn, MessageIn
 from exchange.domain.problems import Problem
 from exchange.service.queries import Queries
 from exchange.domain.principals import Permission, Principal

@@ -1,0 +1,50 @@
+"""Commands a local case system gives its node: send these messages, answer that one.
+
+Pydantic models, because they are also what the HTTP API accepts (its request bodies); the sending service
+takes them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import CONTROL_TYPES, MessageType
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES]  # nodes make control records themselves
+
+
+class MessageIn(BaseModel):
+    """One message as a local case system posts it; the node adds the CloudEvents attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        None, pattern=ID_PATTERN, description="Client-chosen message id; posting the same id again is idempotent."
+    )
+    type: str = Field(description="One of: " + ", ".join(t.value for t in SUBMITTABLE))
+    schema_version: str = Field("1.0", description="Payload schema version (contracts/schemas/<version>/).")
+    sender: str = Field(description="Sending county code (must be served by this node).")
+    receiver: str = Field(description="Receiving county code.")
+    in_reply_to: str | None = Field(None, pattern=ID_PATTERN, description="For feedback: the message answered.")
+    agreement_id: str | None = Field(None, max_length=64, description="Cooperation agreement the exchange runs under.")
+    subject: str | None = Field(None, max_length=128, description="Local case reference; never personal data.")
+    data: dict[str, Any] = Field(description="The event payload; its schema depends on type and schema_version.")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageIn] = Field(min_length=1)
+
+
+class FeedbackIn(BaseModel):
+    """An answer posted to POST /v1/messages/{id}/feedback; sender, receiver and reply link come from the original."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id of the feedback message.")
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The feedback payload (status, reason, …).")

@@ -36,6 +36,7 @@ from exchange.adapters.kafka.connection import client_options, describe, stop_al
 from exchange.adapters.kafka.consumer import Consumer
 from exchange.adapters.kafka.key_feed import KeyFeed
 from exchange.adapters.kafka.relay import Relay
+from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork, UnitOfWorkFactory, evidence_only
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.trust import Trust
@@ -61,46 +62,52 @@ class Node:
         self.calendars = CalendarBook.default()
         for path in settings.calendar_files:
             self.calendars.load(path)
-        self.obligations = Obligations(self.agreements, self.calendars, self.topics, settings.person_secret)
         # Names this process among replicas of the node: relay leases, daily reconciliation runs.
         self.instance = f"{settings.node_id}@{socket.gethostname()}:{settings.port}"
-        self.relay = Relay(self.engine, self.provisioner, settings.relay_batch, settings.relay_idle_seconds,
-                           instance=self.instance, lease_seconds=settings.relay_lease_seconds, topics=self.topics)
-        self.outbound = Outbound(settings, self.engine, self.topics, self.obligations, self.relay.wake)
-        self.inbound = Inbound(settings, self.engine, self.topics, self.obligations)
-        self.outbound.admit = OutboxLimit(settings.outbox_max_pending,
-                                          broker_away=lambda: not self.broker_connected or self.relay.failing)
-        self.reconciler = Reconciler(settings, self.engine, self.topics, self.relay.wake, self.instance)
-        self.inbound.control = self.reconciler
-        # Signed records and payloads sealed at rest (exchange/adapters/crypto/trust.py).
-        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
-                           accept_clear=settings.accept_clear_records,
-                           skew=timedelta(seconds=settings.clock_skew_seconds),
-                           max_age=timedelta(hours=settings.record_max_age_hours))
-        self.trust.on_sealing_key = self.relay.key_learned
-        self.outbound.trust = self.inbound.trust = self.reconciler.trust = self.relay.trust = self.trust
-        self.obligations.trust = self.trust  # signs the monitoring events
-        # Agreements: accepted only signed by a key the federation trusts for them (exchange/adapters/crypto/signed_agreements.py).
-        self.agreement_keys = AgreementKeys.from_settings(settings)
+        self.broker_connected = False
         # GET /metrics (exchange/adapters/metrics.py): a registry of this node's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
                                    relay_failing=lambda: self.relay.failing,
                                    broker_connected=lambda: self.broker_connected,
                                    awaiting_key=lambda: len(self.relay.awaiting_key))
-        self.outbound.metrics = self.inbound.metrics = self.obligations.metrics = self.relay.metrics = self.metrics
-        self.key_feed: KeyFeed | None = None
-        self._keys_consumer: AIOKafkaConsumer | None = None
-        self.reminders = Reminders(self.engine, self.calendars, self.topics, settings.served)
-        self.keys = KeyStore(self.engine)
+        # Signed records, payloads sealed end to end and at rest (exchange/adapters/crypto/trust.py).
+        self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
+                           accept_clear=settings.accept_clear_records,
+                           skew=timedelta(seconds=settings.clock_skew_seconds),
+                           max_age=timedelta(hours=settings.record_max_age_hours),
+                           on_sealing_key=lambda: self.relay.key_learned())
+        # Every write of a use case goes through one of these: the only writer of the outbox and evidence chain.
+        outbox = Outbox(self.topics, self.trust, settings.node_id)
+        self.uow: UnitOfWorkFactory = lambda: SqlUnitOfWork(self.engine, outbox, self.metrics)
+        self.relay = Relay(self.engine, self.uow, self.provisioner, self.topics, self.trust, self.metrics,
+                           batch=settings.relay_batch, idle_seconds=settings.relay_idle_seconds,
+                           instance=self.instance, lease_seconds=settings.relay_lease_seconds)
+        self.obligations = Obligations(self.agreements, self.calendars, settings.person_secret)
+        admit = OutboxLimit(settings.outbox_max_pending,
+                            broker_away=lambda: not self.broker_connected or self.relay.failing)
+        self.outbound = Outbound(settings, self.uow, self.obligations, self.trust, admit, self.relay.wake)
+        self.reconciler = Reconciler(settings, self.uow, self.topics, self.relay.wake, self.instance)
+        self.inbound = Inbound(settings, self.uow, self.obligations, self.trust, self.reconciler,
+                               self._refresh_keys, self.metrics)
+        self.reminders = Reminders(self.uow, self.calendars, settings.served)
+        # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
+        self.agreement_keys = AgreementKeys.from_settings(settings)
+        self.keys = KeyStore(self.engine, self.uow)
         self.auth = Auth(settings, self.keys)
         self.auth.metrics = self.metrics
+        # Made once Kafka answers (_connect).
+        self.key_feed: KeyFeed | None = None
         self.agreement_feed: AgreementFeed | None = None
         self.consumer: Consumer | None = None
+        self._keys_consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._kafka_consumer: AIOKafkaConsumer | None = None
         self._feed_consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task] = []
-        self.broker_connected = False
+
+    async def _refresh_keys(self) -> bool:
+        """Read the keys topic to its end (False if it could not be, or Kafka is not connected yet)."""
+        return self.key_feed is not None and await self.key_feed.catch_up(self.settings.key_wait_seconds)
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)
@@ -244,12 +251,10 @@ class Node:
         )
         await self._keys_consumer.start()
         self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)
-        self.inbound.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
         self.consumer = Consumer(
-            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, on_stored=self.relay.wake,
-            group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
+            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, self.relay.wake,
+            self.metrics, group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
         )
-        self.consumer.metrics = self.metrics
 
 
 def _log_crash(task: asyncio.Task) -> None:
@@ -268,7 +273,8 @@ class MonitorNode:
             self.calendars.load(path)
         self.queries = MonitorQueries(self.engine, settings.in_scope, self.calendars)
         self.feed: MonitorFeed | None = None
-        self.keys = KeyStore(self.engine)
+        self.uow: UnitOfWorkFactory = evidence_only(self.engine)  # a monitor publishes nothing
+        self.keys = KeyStore(self.engine, self.uow)
         self.auth = Auth(settings, self.keys)
         self._consumer: AIOKafkaConsumer | None = None
         self._keys_consumer: AIOKafkaConsumer | None = None
@@ -320,10 +326,8 @@ class MonitorNode:
         self.key_feed = KeyFeed(self._keys_consumer, None, self.topics.keys_topic, self.trust)  # type: ignore[arg-type]
         self._keys_task = asyncio.create_task(self.key_feed.run(), name="keys")
         await self.key_feed.catch_up(s.key_wait_seconds)
-        feed = MonitorFeed(self._consumer, self.topics.monitor_topic, s.topic_partitions, self.engine,
-                           s.in_scope, self.trust.ring)
-        feed.refresh_keys = lambda: self.key_feed.catch_up(s.key_wait_seconds)
-        self.feed = feed
+        self.feed = MonitorFeed(self._consumer, self.topics.monitor_topic, s.topic_partitions, self.engine,
+                                s.in_scope, self.trust.ring, lambda: self.key_feed.catch_up(s.key_wait_seconds))
         await self.feed.run()
 
     def stopped(self) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
@@ -90,6 +90,47 @@ async def counted_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnect
 def closed(value: object, allowed: frozenset[str]) -> str:
     """The value as a label if it belongs to its closed set; else ``other``."""
     return str(value) if isinstance(value, str) and value in allowed else OTHER
+
+
+class Metrics(Protocol):
+    """What the node's services and adapters count; `NodeMetrics` exports it, `NullMetrics` drops it."""
+
+    def accepted(self, messages: Iterable[tuple[str, str]]) -> None: ...
+    def received(self, records: Iterable[tuple[str, str]]) -> None: ...
+    def duplicates(self, n: int) -> None: ...
+    def receipts(self, n: int) -> None: ...
+    def quarantined(self, reason: str) -> None: ...
+    def obligations(self, event: str, counties: Iterable[str]) -> None: ...
+    def published(self, topics: Iterable[str]) -> None: ...
+    def lag(self, topic: str, partition: int, records: int) -> None: ...
+
+
+class NullMetrics:
+    """Counts nothing: for parts built outside a node (the console's key commands, unit tests)."""
+
+    def accepted(self, messages: Iterable[tuple[str, str]]) -> None:
+        pass
+
+    def received(self, records: Iterable[tuple[str, str]]) -> None:
+        pass
+
+    def duplicates(self, n: int) -> None:
+        pass
+
+    def receipts(self, n: int) -> None:
+        pass
+
+    def quarantined(self, reason: str) -> None:
+        pass
+
+    def obligations(self, event: str, counties: Iterable[str]) -> None:
+        pass
+
+    def published(self, topics: Iterable[str]) -> None:
+        pass
+
+    def lag(self, topic: str, partition: int, records: int) -> None:
+        pass
 
 
 class HttpMetrics:

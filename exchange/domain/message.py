@@ -1,22 +1,19 @@
-"""Turning what a local system posts into envelopes and Kafka records, and back into rows."""
+"""The message: an envelope and its payload, the content hash that makes a repeated post idempotent, delivery
+receipts, and a record as read from Kafka."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
-from exchange.adapters.kafka.cloudevents import attribute_headers, encode_data
-from exchange.adapters.kafka.topics import TopicScheme
-
-if TYPE_CHECKING:
-    from exchange.adapters.crypto.trust import Trust
 
 # Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
 # receipt produced twice is recognised as one by the sender's inbox.
@@ -45,28 +42,9 @@ class Outgoing:
         """The envelope in JSON form, dumped once for the message row, the headers and the signature."""
         return self.envelope.model_dump(mode="json", exclude_none=True)
 
-    def outbox_row(self, topics: TopicScheme, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
-        """With `trust`: the value sealed at rest. The relay seals it to the receiving county and signs it when it
-        publishes the record (Trust.wire), so it goes out under the keys current then."""
-        receiver = self.envelope.receiverregion
-        topic, partition = topics.address(receiver)
-        headers = [[k, v.decode()] for k, v in attribute_headers(self.attributes)]
-        value = encode_data(self.data)
-        if trust is not None:
-            value = trust.seal_value(value, self.id)
-        return {
-            "message_id": self.id,
-            "topic": topic,
-            "partition": partition,
-            "key": receiver,
-            "headers": orjson.dumps(headers).decode(),
-            "value": value,
-            "created_at": now,
-            "attempts": 0,
-        }
-
-    def message_row(self, direction: str, state: str, now: datetime, trust: Trust | None = None) -> dict[str, Any]:
-        """With `trust`: the payload sealed at rest."""
+    def message_row(self, direction: str, state: str, now: datetime,
+                    seal_payload: Callable[[str, str], str]) -> dict[str, Any]:
+        """The message as the node keeps it, its payload sealed at rest by `seal_payload(payload, id)`."""
         env = self.envelope
         payload = orjson.dumps(self.data).decode()
         return {
@@ -80,7 +58,7 @@ class Outgoing:
             "agreement_id": env.agreementid,
             "state": state,
             "envelope": orjson.dumps(self.attributes).decode(),
-            "payload": trust.seal_payload(payload, env.id) if trust is not None else payload,
+            "payload": seal_payload(payload, env.id),
             "content_hash": self.content_hash,
             "created_at": now,
         }
@@ -140,3 +118,17 @@ def receipt_for(received: Envelope, node_id: str, now: datetime,
         in_reply_to=received.id,
     )
     return Outgoing(envelope, data, content_hash(data))
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the consumer hands over of one Kafka record (no aiokafka types past this point)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: Sequence[tuple[str, bytes]]
+    value: bytes | None
+    #: When the broker appended it (exchange.adapters.kafka.control.appended_at); None: unknown, the receiver's clock.
+    appended_at: datetime | None = None

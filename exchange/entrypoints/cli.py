@@ -131,10 +131,12 @@ def _keystore():  # noqa: ANN202
     from exchange.config import Settings
     from exchange.adapters.sql.api_keys import KeyStore
     from exchange.adapters.sql.database import create_engine, migrate
+    from exchange.adapters.sql.unit_of_work import evidence_only
 
     settings = Settings()
     asyncio.run(migrate(settings.database_url))
-    return KeyStore(create_engine(settings.database_url))
+    engine = create_engine(settings.database_url)
+    return KeyStore(engine, evidence_only(engine))
 
 
 def _operator() -> str:

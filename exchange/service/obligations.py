@@ -12,11 +12,9 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import or_, select, update
 
 from contracts import Envelope, MessageType
-from exchange.adapters.metrics import NodeMetrics
 from exchange.domain import (
     AgreementBook,
     CalendarBook,
@@ -30,13 +28,12 @@ from exchange.domain import (
     status,
     supersede_by_return,
 )
-from exchange.adapters.crypto.canonical import monitoring_event_bytes
-from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.domain.obligation import day_of_deadline
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
-from exchange.adapters.sql.tables import obligations, outbox
+from exchange.adapters.sql.tables import obligations
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWork
+from exchange.domain.events import ObligationChanged
 from exchange.domain.clock import as_utc
-from exchange.adapters.kafka.topics import TopicScheme
 
 # Which payload date the sender-side deadline runs from (two-way assessment).
 EVENT_DATE = {
@@ -148,15 +145,9 @@ def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | No
 class Obligations:
     """Receiver-side obligations of one node."""
 
-    #: Counts obligations opened, answered and cancelled, once their transaction commits (exchange.adapters.metrics).
-    metrics: NodeMetrics | None = None
-    #: Signs each lifecycle event with its receiving county's key (exchange.adapters.crypto.trust.Trust); None: unsigned.
-    trust = None
-
-    def __init__(self, agreements: AgreementBook, calendars: CalendarBook, topics: TopicScheme, person_secret: bytes):
+    def __init__(self, agreements: AgreementBook, calendars: CalendarBook, person_secret: bytes):
         self.agreements = agreements
         self.calendars = calendars
-        self.topics = topics
         self.person_secret = person_secret
 
     def person_key(self, data: dict[str, Any]) -> str | None:
@@ -165,7 +156,7 @@ class Obligations:
             return None
         return hmac.new(self.person_secret, number.encode(), hashlib.sha256).hexdigest()
 
-    async def open_many(self, conn: AsyncConnection, received: list[tuple[Envelope, dict[str, Any]]],
+    async def open_many(self, uow: SqlUnitOfWork, received: list[tuple[Envelope, dict[str, Any]]],
                         received_at: datetime, sent_at: dict[tuple[str, str], datetime] | None = None) -> None:
         """Open the obligations of records stored in this transaction, one INSERT for them all. An obligation is
         named like its record: (sending county, id). `sent_at`: when the broker appended each record (by that
@@ -184,6 +175,7 @@ class Obligations:
                                                    data)
         if not opening:
             return
+        conn = uow.conn
         opened = {tuple(row) for row in await conn.execute(
             insert_ignoring_duplicates(conn, obligations, "message_id", "sender").returning(obligations.c.sender,
                                                                                              obligations.c.message_id),
@@ -193,26 +185,26 @@ class Obligations:
              for ob, sender_side, data in opening.values()],
         )}
         # Not opened: a record delivered again after its message row was lost; its clock runs on.
-        await self._announce(conn, "opened", [(ob, sender_side, 1) for key, (ob, sender_side, _)
-                                              in opening.items() if key in opened], received_at)
+        self._announce(uow, "opened", [(ob, sender_side, 1) for key, (ob, sender_side, _)
+                                       in opening.items() if key in opened])
         returns = [(ob, data) for key, (ob, _, data) in opening.items()
                    if key in opened and ob.message_type == MessageType.RETURN_CANCELLATION]
-        await self._supersede(conn, returns, list(opening), received_at)
+        await self._supersede(uow, returns, list(opening), received_at)
 
-    async def answered(self, conn: AsyncConnection, sender: str, original_id: str, feedback_id: str,
+    async def answered(self, uow: SqlUnitOfWork, sender: str, original_id: str, feedback_id: str,
                        at: datetime) -> None:
         """Feedback accepted from the receiver's local system to `original_id` of `sender`: the first stops the
         clock."""
-        row = (await conn.execute(select(obligations).where(obligations.c.message_id == original_id,
+        row = (await uow.conn.execute(select(obligations).where(obligations.c.message_id == original_id,
                                                             obligations.c.sender == sender))).first()
         if row is None:
             return
         ob, sender_side = from_state(row.state)
         updated = answer(ob, at, feedback_id, self.calendars.calendar_for(ob.receiver))
         if updated != ob:
-            await self._save(conn, row.revision, updated, sender_side, "answered", at)
+            await self._save(uow, row.revision, updated, sender_side, "answered", at)
 
-    async def _supersede(self, conn: AsyncConnection, returns: list[tuple[Obligation, dict[str, Any]]],
+    async def _supersede(self, uow: SqlUnitOfWork, returns: list[tuple[Obligation, dict[str, Any]]],
                          batch: list[tuple[str, str]], at: datetime) -> None:
         """Each return cancellation cancels the open outflow registration(s) of the same person (or the one it
         names) from its sender, received before it: one that came later in the same batch (the person left
@@ -222,7 +214,7 @@ class Obligations:
         keys = {k for _, _, k in wanted if k}
         if not named and not keys:
             return
-        candidates = (await conn.execute(
+        candidates = (await uow.conn.execute(
             select(obligations).where(
                 or_(obligations.c.message_id.in_(named), obligations.c.person_key.in_(keys)),
                 obligations.c.message_type == MessageType.OUTFLOW_REGISTRATION,
@@ -239,19 +231,19 @@ class Obligations:
                     continue
                 cancelled.add(outflow)
                 ob, sender_side = from_state(row.state)
-                await self._save(conn, row.revision, supersede_by_return(ob, ret.message_id, at), sender_side,
+                await self._save(uow, row.revision, supersede_by_return(ob, ret.message_id, at), sender_side,
                                  "cancelled", at)
 
-    async def _save(self, conn: AsyncConnection, revision: int, ob: Obligation, sender_side: dict | None,
+    async def _save(self, uow: SqlUnitOfWork, revision: int, ob: Obligation, sender_side: dict | None,
                     event: str, at: datetime) -> None:
-        await conn.execute(
+        await uow.conn.execute(
             update(obligations)
             .where(obligations.c.message_id == ob.message_id, obligations.c.sender == ob.sender)
             .values(due_at=ob.due_at, provisional=ob.provisional, answered_at=ob.answered_at,
                     cancelled_at=ob.cancelled_at, paused=ob.paused, revision=revision + 1,
                     state=to_state(ob, sender_side))
         )
-        await self._announce(conn, event, [(ob, sender_side, revision + 1)], at)
+        self._announce(uow, event, [(ob, sender_side, revision + 1)])
 
     def _sender_side(self, message_type: MessageType, sender: str, receiver: str, sent_at: datetime,
                      data: dict[str, Any]) -> dict[str, Any] | None:
@@ -265,25 +257,12 @@ class Obligations:
                 "sent_at": as_utc(sent_at).isoformat(), "late": result.late, "provisional": result.provisional,
                 "agreement_id": resolution.agreement_id, "agreement_version": resolution.version}
 
-    async def _announce(self, conn: AsyncConnection, event: str,
-                        changed: list[tuple[Obligation, dict[str, Any] | None, int]], at: datetime) -> None:
-        """Lifecycle events (obligation, sender side, revision) to the monitoring topic, through the outbox."""
-        if not changed:
-            return
-        if self.metrics is not None:
-            self.metrics.obligations(event, (ob.receiver for ob, _, _ in changed))
-        rows = []
-        for ob, sender_side, revision in changed:
-            body = lifecycle_event(event, ob, sender_side, revision)
-            headers = [["content-type", "application/json"], ["ce_type", f"cn.mpx.obligation.{event}"]]
-            if self.trust is not None:  # the receiving county vouches for its own obligation
-                key_id, signature = self.trust.ring.sign(ob.receiver, monitoring_event_bytes(body), at)
-                headers += [[KEY_ID_HEADER, key_id], [SIGNATURE_HEADER, signature]]
-            rows.append({"message_id": f"{ob.message_id}#{revision}", "topic": self.topics.monitor_topic,
-                         "partition": self.topics.partition_for(ob.receiver), "key": ob.receiver,
-                         "headers": orjson.dumps(headers).decode(), "value": orjson.dumps(body), "created_at": at,
-                         "attempts": 0})
-        await conn.execute(insert(outbox), rows)
+    @staticmethod
+    def _announce(uow: SqlUnitOfWork, event: str, changed: list[tuple[Obligation, dict[str, Any] | None, int]]) -> None:
+        """Lifecycle events (obligation, sender side, revision) for the monitoring topic."""
+        uow.record(*(ObligationChanged(event, ob.receiver, ob.message_id, revision,
+                                       lifecycle_event(event, ob, sender_side, revision))
+                     for ob, sender_side, revision in changed))
 
 
 def obligation_view(state: str, now: datetime) -> dict[str, Any]:

@@ -3,48 +3,36 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
+
+from collections.abc import Awaitable, Callable
 
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
 from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
-from exchange.domain.message import Outgoing, receipt_for
-from exchange.adapters.metrics import NodeMetrics, counted_transaction
+from exchange.domain.message import Outgoing, Record, receipt_for
+from exchange.adapters.metrics import Metrics
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
+from exchange.domain.events import MessageSent, Noted, RecordSetAside
 from exchange.service.obligations import Obligations
 from exchange.adapters.crypto import evidence
+from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.crypto.sealing import SealError
 from exchange.adapters.crypto.signing import SignatureError
 from exchange.adapters.sql.progress import Sent, advance_sent, chunks, replied_to, sent_among
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
-from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, outbox, quarantine, reconciliation
+from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, quarantine, reconciliation
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.cloudevents import from_record
-from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.crypto.trust import quarantine_context
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the consumer hands over of one Kafka record (no aiokafka types past this point)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    headers: Sequence[tuple[str, bytes]]
-    value: bytes | None
-    #: When the broker appended it (exchange.adapters.kafka.control.appended_at); None: unknown, the receiver's clock.
-    appended_at: datetime | None = None
 
 
 class Rejected(Exception):
@@ -58,29 +46,33 @@ class KeysNotCurrent(Exception):
     nothing is stored, the consumer reads the batch again after a pause."""
 
 
-#: Control records handled by the reconciler (set as Inbound.control), never stored as messages.
+#: Control records handled by the reconciler (Inbound's `control`), never stored as messages.
 RECONCILIATION_TYPES = frozenset({MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST})
-_DLQ_NAMESPACE = uuid.UUID("0b7f9c1e-8f3d-4b52-a1d6-5c2e7a9d4f10")
+
+
+class Control(Protocol):
+    """Receives reconciliation digests and resend requests (exchange.service.reconciliation.Reconciler)."""
+
+    async def receive(self, uow: SqlUnitOfWork, record: Record, envelope: Envelope, data: dict[str, Any],
+                      now: datetime) -> None: ...
 
 
 class Inbound:
     """The receiving side of a node."""
 
-    #: Handles reconciliation digests and resend requests (exchange.service.reconciliation.Reconciler).
-    control = None
-    #: Verifies the sending county's signature and seals payloads at rest (exchange.adapters.crypto.trust.Trust).
-    trust = None
-    #: Awaited before a batch with a record signed by a key not known yet: reads the keys topic to its end;
-    #: returns False if it could not (exchange.adapters.kafka.key_feed.KeyFeed.catch_up).
-    refresh_keys = None
-    #: Counts what is stored, dropped and quarantined, once its transaction commits (exchange.adapters.metrics).
-    metrics: NodeMetrics | None = None
-
-    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations):
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, obligations: Obligations, trust: Trust,
+                 control: Control, refresh_keys: Callable[[], Awaitable[bool]], metrics: Metrics):
         self.settings = settings
-        self.engine = engine
-        self.topics = topics
+        self.uow = uow
         self.obligations = obligations
+        #: Verifies the sending county's signature, opens sealed payloads and seals them at rest.
+        self.trust = trust
+        self.control = control
+        #: Awaited before a batch with a record signed by a key not known yet: reads the keys topic to its end;
+        #: False if it could not (exchange.adapters.kafka.key_feed.KeyFeed.catch_up).
+        self.refresh_keys = refresh_keys
+        #: Counts what is stored, dropped and quarantined, once its transaction commits.
+        self.metrics = metrics
 
     async def store(self, records: Sequence[Record]) -> tuple[dict[tuple[str, int], int], int]:
         """Process a batch; returns next offsets per partition (commit them after this returns) and outbox rows added.
@@ -90,10 +82,9 @@ class Inbound:
         await self._await_keys(records)
         now = utcnow()
         positions: dict[tuple[str, int], int] = {}
-        sent = 0
-        trail: list[dict[str, Any]] = []  # evidence chain entries of this batch
         pending: list[tuple[Record, Envelope, dict[str, Any]]] = []  # decoded, stored together
-        async with counted_transaction(self.engine) as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             asked = await self._asked_again(conn, records)
             for record in records:
                 positions[(record.topic, record.partition)] = record.offset + 1
@@ -102,28 +93,26 @@ class Inbound:
                 try:
                     envelope, data = self._decode(record, asked)
                 except Rejected as rejected:
-                    sent += await self._quarantine(conn, record, rejected, now)
-                    trail.append(_rejected_entry(record, rejected))
+                    await self._quarantine(uow, record, rejected, now)
+                    uow.record(_rejected_entry(record, rejected))
                     continue
-                trail.append({"event": "received", "message_id": envelope.id, "county": envelope.receiverregion,
-                              "principal": f"county:{envelope.senderregion}",
-                              "detail": {"type": envelope.message_type.value,
-                                         "verified_with": _header(record, "mpx-key-id")}})
+                uow.record(Noted("received", envelope.id, envelope.receiverregion, f"county:{envelope.senderregion}",
+                                 {"type": envelope.message_type.value,
+                                  "verified_with": _header(record, "mpx-key-id")}))
                 if envelope.message_type in RECONCILIATION_TYPES:
                     # A digest compares with what is stored: what came before it is stored first.
-                    sent += await self._apply(conn, pending, now, trail)
+                    await self._apply(uow, pending, now)
                     pending = []
-                    sent += await self._control(conn, record, envelope, data, now)
+                    await self.control.receive(uow, record, envelope, data, now)
                     continue
                 pending.append((record, envelope, data))
-            sent += await self._apply(conn, pending, now, trail)
+            await self._apply(uow, pending, now)
             for (topic, partition), next_offset in positions.items():
                 await conn.execute(
                     upsert(conn, consumer_offsets, ["topic", "partition"],
                            {"topic": topic, "partition": partition, "next_offset": next_offset})
                 )
-            await evidence.append_many(conn, trail, at=now)
-        return positions, sent
+        return positions, uow.published
 
     async def _asked_again(self, conn: AsyncConnection, records: Sequence[Record]) -> frozenset[str]:
         """Ids of records appended long after their ce_time that this node asked for again (a digest showed them
@@ -153,18 +142,16 @@ class Inbound:
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejected("undecodable", f"not a valid CloudEvent: {type(exc).__name__}",
                            _header(record, "ce_id")) from None
-        if self.trust is not None:  # before anything about the record is believed or stored
-            try:
-                self.trust.verify(record.headers, envelope, data, record.appended_at, envelope.id in asked)
-            except SignatureError as exc:
-                raise Rejected(exc.code, f"signature: {exc}", envelope.id) from None
+        try:  # before anything about the record is believed or stored
+            self.trust.verify(record.headers, envelope, data, record.appended_at, envelope.id in asked)
+        except SignatureError as exc:
+            raise Rejected(exc.code, f"signature: {exc}", envelope.id) from None
         if envelope.receiverregion != record.key:
             raise Rejected("misaddressed", "record key differs from ce_receiverregion", envelope.id)
-        if self.trust is not None:
-            try:
-                data = self.trust.open_record(record.headers, envelope, data)
-            except SealError as exc:
-                raise Rejected(exc.code, f"sealing: {exc}", envelope.id) from None
+        try:
+            data = self.trust.open_record(record.headers, envelope, data)
+        except SealError as exc:
+            raise Rejected(exc.code, f"sealing: {exc}", envelope.id) from None
         try:
             payload = validate_payload(envelope.message_type, envelope.schemaversion, data)
         except ValidationError as exc:
@@ -174,28 +161,25 @@ class Inbound:
             raise Rejected(exc.code, exc.message_en, envelope.id) from None
         return envelope, payload.model_dump(mode="json", exclude_none=True)
 
-    async def _apply(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
-                     now: datetime, trail: list[dict[str, Any]]) -> int:
-        """Store decoded records not seen before; returns the outbox rows added (their delivery receipts and the
-        dead letters of replies not from the counterpart, which are quarantined and noted in `trail`).
-
-        A record is (sending county, id): two counties may use the same id. `trail`: the evidence entries of the
-        batch so far, chained here before the receipts take the chain head."""
+    async def _apply(self, uow: SqlUnitOfWork, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
+                     now: datetime) -> None:
+        """Store decoded records not seen before, with their delivery receipts; replies not from the counterpart
+        are quarantined instead. A record is (sending county, id): two counties may use the same id."""
         unique: dict[tuple[str, str], tuple[Record, Envelope, dict[str, Any]]] = {}
         for item in items:
             unique.setdefault(_identity(item[1]), item)  # a record twice in one batch is one record
         if not unique:
-            return 0
-        sent = 0
+            return
+        conn = uow.conn
         strays = await self._not_from_counterpart(conn, list(unique.values()))
         for record, rejected in strays:
-            sent += await self._quarantine(conn, record, rejected, now)
-            trail.append(_rejected_entry(record, rejected))
+            await self._quarantine(uow, record, rejected, now)
+            uow.record(_rejected_entry(record, rejected))
         if strays:
             quarantined = {id(record) for record, _ in strays}
             unique = {key: item for key, item in unique.items() if id(item[0]) not in quarantined}
         if not unique:
-            return sent
+            return
         first_time = {tuple(row) for row in await conn.execute(
             insert_ignoring_duplicates(conn, inbox, "message_id", "sender").returning(inbox.c.sender,
                                                                                        inbox.c.message_id),
@@ -213,14 +197,14 @@ class Inbound:
             evidence.peer_head(data["receiver_node_id"], data["chain_head"], env.senderregion, env.inreplyto, now)
             for env, data in fresh if env.message_type is MessageType.DELIVERY_RECEIPT and data.get("chain_head")])
         stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
-        if self.metrics is not None:
-            self.metrics.duplicates(duplicates)
-            self.metrics.receipts(len(receipts))
-            self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
+        self.metrics.duplicates(duplicates)
+        self.metrics.receipts(len(receipts))
+        self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
         if not stored:
-            return sent
+            return
         await conn.execute(insert(messages), [
-            {**Outgoing(env, data, content_hash="").message_row(Direction.IN, DeliveryState.DELIVERED, now, self.trust),
+            {**Outgoing(env, data, content_hash="").message_row(Direction.IN, DeliveryState.DELIVERED, now,
+                                                              self.trust.seal_payload),
              "delivered_at": now}
             for env, data in stored
         ])
@@ -229,15 +213,9 @@ class Inbound:
         # A record (not feedback): the receiving county now owes feedback.
         sent_at = {_identity(env): record.appended_at or now for record, env, _ in unique.values()}
         await self.obligations.open_many(
-            conn, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now, sent_at)
-        await evidence.append_many(conn, trail, at=now)  # the head the receipts carry covers their records
-        trail.clear()
-        head = await evidence.head(conn)
-        await conn.execute(insert(outbox), [
-            receipt_for(env, self.settings.node_id, now, head).outbox_row(self.topics, now, self.trust)
-            for env, _ in stored
-        ])
-        return sent + len(stored)
+            uow, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now, sent_at)
+        head = await uow.chain_head()  # covers the records the receipts acknowledge
+        uow.record(*(MessageSent(receipt_for(env, self.settings.node_id, now, head)) for env, _ in stored))
 
     async def _not_from_counterpart(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, Any]]
                                     ) -> list[tuple[Record, Rejected]]:
@@ -255,40 +233,21 @@ class Inbound:
                                   f"{envelope.inreplyto} by {envelope.receiverregion}", envelope.id))
                 for record, envelope in replies if _answered(envelope) not in found]
 
-    async def _control(self, conn: AsyncConnection, record: Record, envelope: Envelope, data: dict,
-                       now: datetime) -> int:
-        if self.control is None:
-            log.warning("control record %s skipped: no reconciler", envelope.id)
-            return 0
-        return await self.control.receive(conn, record, envelope, data, now)
-
     async def _await_keys(self, records: Sequence[Record]) -> None:
         """A record signed with a key not known yet may simply have overtaken its key (another topic): read the
         keys topic to its end first; only then is a key still unknown quarantined as unknown_key."""
-        if self.trust is None or self.refresh_keys is None:
-            return
         if not any(r.key in self.settings.served and self.trust.lacks_key(r.headers) for r in records):
             return
         if not await self.refresh_keys():
             raise KeysNotCurrent("the keys topic could not be read to its end")
 
-    def _seal(self, value: bytes | None, context: str) -> bytes | None:
-        if value is None or self.trust is None:
-            return value
-        return self.trust.seal_value(value, context)
-
-    def _sealed_to_self(self, county: str, value: bytes, context: str) -> bytes:
-        """A dead letter carries personal data only sealed: to the sender's key as it came, else to our own."""
-        if self.trust is None or county not in self.settings.served:
-            return value
-        return self.trust.seal_to_self(county, value, context)
-
-    async def _quarantine(self, conn: AsyncConnection, record: Record, rejected: Rejected, now: datetime) -> int:
-        """Keep the record aside with its reason, and (once) send it to the dead-letter topic; returns 1 if sent."""
+    async def _quarantine(self, uow: SqlUnitOfWork, record: Record, rejected: Rejected, now: datetime) -> None:
+        """Keep the record aside with its reason (sealed at rest), and (once) send it to the dead-letter topic."""
         log.warning("record %s/%d@%d quarantined: %s", record.topic, record.partition, record.offset, rejected.code)
-        headers = [[k, v.decode(errors="replace")] for k, v in record.headers]
-        first = await conn.execute(
-            insert_ignoring_duplicates(conn, quarantine, "topic", "partition", "offset").values(
+        headers = [(k, v.decode(errors="replace")) for k, v in record.headers]
+        context = quarantine_context(record.topic, record.partition, record.offset)
+        first = await uow.conn.execute(
+            insert_ignoring_duplicates(uow.conn, quarantine, "topic", "partition", "offset").values(
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
@@ -297,70 +256,44 @@ class Inbound:
                 reason_code=rejected.code,
                 reason=rejected.reason,
                 headers=orjson.dumps(headers).decode(),
-                value=self._seal(record.value, quarantine_context(record.topic, record.partition, record.offset)),
+                value=self.trust.seal_value(record.value, context) if record.value is not None else None,
                 received_at=now,
             )
         )
-        if first.rowcount == 0:
-            return 0  # read again after a crash: quarantined and dead-lettered already
-        if self.metrics is not None:
-            self.metrics.quarantined(rejected.code)
-        key = record.key or ""
-        coordinates = f"{record.topic}/{record.partition}/{record.offset}"
-        dlq_id = f"dlq-{uuid.uuid5(_DLQ_NAMESPACE, coordinates)}"
-        await conn.execute(
-            insert(outbox).values(
-                message_id=dlq_id,
-                topic=self.topics.deadletter_topic,
-                partition=self.topics.partition_for(key) if len(key) == 6 else 0,
-                key=key[:80],
-                headers=orjson.dumps(headers + [
-                    ["mpx_dlq_reason_code", rejected.code],
-                    ["mpx_dlq_reason", rejected.reason],
-                    ["mpx_dlq_topic", record.topic],
-                    ["mpx_dlq_partition", str(record.partition)],
-                    ["mpx_dlq_offset", str(record.offset)],
-                    ["mpx_dlq_node", self.settings.node_id],
-                    ["mpx_dlq_time", now.isoformat()],
-                ]).decode(),
-                value=self._seal(self._sealed_to_self(key, record.value or b"", dlq_id), dlq_id),
-                created_at=now,
-                attempts=0,
-            )
-        )
-        return 1
+        if first.rowcount:  # else read again after a crash: quarantined and dead-lettered already
+            uow.record(RecordSetAside(record.topic, record.partition, record.offset, record.key or "", headers,
+                                      record.value or b"", rejected.code, rejected.reason))
 
     async def set_aside(self, record: Record, code: str, reason: str) -> tuple[dict[tuple[str, int], int], int]:
         """Quarantine a record the database refused, and move past it (the consumer's last resort)."""
         now = utcnow()
-        async with counted_transaction(self.engine) as conn:
-            sent = await self._quarantine(conn, record, Rejected(code, reason, _header(record, "ce_id")), now)
-            await conn.execute(
-                upsert(conn, consumer_offsets, ["topic", "partition"],
+        async with self.uow() as uow:
+            await self._quarantine(uow, record, Rejected(code, reason, _header(record, "ce_id")), now)
+            await uow.conn.execute(
+                upsert(uow.conn, consumer_offsets, ["topic", "partition"],
                        {"topic": record.topic, "partition": record.partition, "next_offset": record.offset + 1})
             )
-        return {(record.topic, record.partition): record.offset + 1}, sent
+        return {(record.topic, record.partition): record.offset + 1}, uow.published
 
     async def replay(self, seq: int) -> tuple[str, str | None, int]:
         """Process a quarantined record again (after a fix). Returns (result, message id, outbox rows added);
         result is stored, duplicate, or the reason code it is rejected with again. KeyError if no such record."""
         now = utcnow()
-        if self.refresh_keys is not None:  # a key published since the record was set aside
-            await self.refresh_keys()
-        async with counted_transaction(self.engine) as conn:
+        await self.refresh_keys()  # a key published since the record was set aside
+        async with self.uow() as uow:
+            conn = uow.conn
             row = (await conn.execute(select(quarantine).where(quarantine.c.seq == seq))).first()
             if row is None:
                 raise KeyError(seq)
             headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
             value = row.value
-            if value is not None and self.trust is not None:
+            if value is not None:
                 value = self.trust.open_value(value, quarantine_context(row.topic, row.partition, row.offset))
             # Appended (as far as this node knows) when it first read it.
             record = Record(row.topic, row.partition, row.offset, row.key, headers, value, row.received_at)
             if record.key is None:  # quarantined before keys were kept
                 record = Record(row.topic, row.partition, row.offset, _header(record, "ce_receiverregion"),
                                 headers, value, row.received_at)
-            sent = 0
             message_id = row.message_id
             try:
                 envelope, data = self._decode(record, await self._asked_again(conn, [record]))
@@ -376,21 +309,23 @@ class Inbound:
                 elif stray:
                     result = stray[0][1].code
                 elif envelope.message_type in RECONCILIATION_TYPES:
-                    sent, result = await self._control(conn, record, envelope, data, now), "stored"
+                    await self.control.receive(uow, record, envelope, data, now)
+                    result = "stored"
                 else:
-                    sent, result = await self._apply(conn, [(record, envelope, data)], now, []), "stored"
+                    await self._apply(uow, [(record, envelope, data)], now)
+                    result = "stored"
             await conn.execute(
                 update(quarantine).where(quarantine.c.seq == seq).values(replayed_at=now, replay_result=result)
             )
         log.info("quarantined record %d replayed: %s", seq, result)
-        return result, message_id, sent
+        return result, message_id, uow.published
 
 
-def _rejected_entry(record: Record, rejected: Rejected) -> dict[str, Any]:
+def _rejected_entry(record: Record, rejected: Rejected) -> Noted:
     """The evidence entry of a record set aside (where it was on the topic, and why)."""
-    return {"event": "rejected", "message_id": rejected.message_id, "county": record.key, "principal": "kafka",
-            "detail": {"code": rejected.code, "topic": record.topic, "partition": record.partition,
-                       "offset": record.offset}}
+    return Noted("rejected", rejected.message_id, record.key, "kafka",
+                 {"code": rejected.code, "topic": record.topic, "partition": record.partition,
+                  "offset": record.offset})
 
 
 def _identity(envelope: Envelope) -> tuple[str, str]:

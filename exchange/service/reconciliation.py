@@ -35,7 +35,6 @@ from typing import Any, Callable
 
 import orjson
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import Envelope, MessageType
 from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
@@ -45,7 +44,10 @@ from exchange.domain.message import Outgoing, new_envelope
 from exchange.adapters.crypto import evidence
 from exchange.adapters.sql.progress import chunks, outbox_sender
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.sql.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
+from exchange.domain.events import MessageSent, ResendAsked
 from exchange.domain.clock import SHANGHAI, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -64,13 +66,10 @@ def china_today(now: datetime | None = None) -> date:
 class Reconciler:
     """Sends digests, checks the digests it receives, serves the resend requests it receives."""
 
-    #: Signs the digests and resend requests (exchange.adapters.crypto.trust.Trust); copies served again keep their signatures.
-    trust = None
-
-    def __init__(self, settings: Settings, engine: AsyncEngine, topics, wake_relay: Callable[[], None],  # noqa: ANN001
-                 instance: str = "node"):
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, topics: TopicScheme,
+                 wake_relay: Callable[[], None], instance: str):
         self.settings = settings
-        self.engine = engine
+        self.uow = uow
         self.topics = topics
         self.wake_relay = wake_relay
         self.instance = instance
@@ -81,8 +80,8 @@ class Reconciler:
         """Queue today's (or `day`'s) digests now; returns what was sent."""
         now = utcnow()
         day = day or china_today(now)
-        async with self.engine.begin() as conn:
-            sent = await self._digests(conn, day, now)
+        async with self.uow() as uow:
+            sent = await self._digests(uow, day, now)
         if sent:
             self.wake_relay()
         start, end = china_day_bounds(day)
@@ -110,21 +109,22 @@ class Reconciler:
             await asyncio.sleep(max(1.0, min((due_next - local).total_seconds(), 3600)))
 
     async def _daily(self, day: date, now: datetime) -> None:
-        async with self.engine.begin() as conn:
-            first = await conn.execute(
-                insert_ignoring_duplicates(conn, reconciliation_runs, "day").values(
+        async with self.uow() as uow:
+            first = await uow.conn.execute(
+                insert_ignoring_duplicates(uow.conn, reconciliation_runs, "day").values(
                     day=day, started_by=self.instance[:128], started_at=now)
             )
             if first.rowcount == 0:
                 return  # done already, here or by another replica
-            sent = await self._digests(conn, day, now)
+            sent = await self._digests(uow, day, now)
         log.info("daily reconciliation for %s: %d digest records", day, sum(d["parts"] for d in sent))
         if sent:
             self.wake_relay()
 
-    async def _digests(self, conn: AsyncConnection, day: date, now: datetime) -> list[dict[str, Any]]:
+    async def _digests(self, uow: SqlUnitOfWork, day: date, now: datetime) -> list[dict[str, Any]]:
         start, end = china_day_bounds(day)
         until = min(end, now)
+        conn = uow.conn
         rows = await conn.execute(
             select(messages.c.id, messages.c.sender, messages.c.receiver).where(
                 messages.c.direction == Direction.OUT,
@@ -137,7 +137,7 @@ class Reconciler:
         for row in rows:
             by_pair[(row.sender, row.receiver)].append(row.id)
         sent = []
-        head = await evidence.head(conn)  # the peers keep it: this node's operator cannot rewrite its chain unseen
+        head = await uow.chain_head()  # the peers keep it: this node's operator cannot rewrite its chain unseen
         for (county, peer), ids in sorted(by_pair.items()):
             ids.sort()
             parts = [ids[i : i + MAX_IDS] for i in range(0, len(ids), MAX_IDS)]
@@ -150,8 +150,7 @@ class Reconciler:
                 if head is not None:
                     data["chain_head"] = head
                 envelope = self._envelope(MessageType.RECONCILIATION_DIGEST, county, peer, now, "1.1")
-                row = Outgoing(envelope, data, "").outbox_row(self.topics, now, self.trust)
-                await conn.execute(insert(outbox).values(**row))
+                uow.record(MessageSent(Outgoing(envelope, data, "")))
                 await conn.execute(insert(reconciliation).values(
                     kind="digest_sent", county=county, peer=peer, day=day, digest_id=envelope.id, part=number,
                     parts=len(parts), total=len(ids), count=len(part), missing=0, created_at=now))
@@ -160,22 +159,25 @@ class Reconciler:
 
     # -- receiving control records (called by Inbound inside the consumer's transaction) -------------------
 
-    async def receive(self, conn: AsyncConnection, record: Any, envelope: Envelope, data: dict[str, Any],
-                      now: datetime) -> int:
-        """Handle a digest or resend request once; returns outbox records added."""
+    async def receive(self, uow: SqlUnitOfWork, record: Any, envelope: Envelope, data: dict[str, Any],
+                      now: datetime) -> None:
+        """Handle a digest or resend request once."""
+        conn = uow.conn
         first = await conn.execute(
             insert_ignoring_duplicates(conn, inbox, "message_id", "sender").values(
                 message_id=envelope.id, sender=envelope.senderregion, type=envelope.message_type.value,
                 topic=record.topic, partition=record.partition, offset=record.offset, received_at=now)
         )
         if first.rowcount == 0:
-            return 0
+            return
         if envelope.message_type is MessageType.RECONCILIATION_DIGEST:
-            return await self._check(conn, envelope, data, now)
-        return await self._serve(conn, envelope, data, now)
+            await self._check(uow, envelope, data, now)
+        else:
+            await self._serve(uow, envelope, data, now)
 
-    async def _check(self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any], now: datetime) -> int:
+    async def _check(self, uow: SqlUnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
         """Receiver: which of the digest's ids do we lack? Record it, and ask for them again."""
+        conn = uow.conn
         county, peer = envelope.receiverregion, envelope.senderregion
         ids: list[str] = data["ids"]
         have: set[str] = set()
@@ -198,18 +200,18 @@ class Reconciler:
         if not missing:
             log.info("reconciliation %s->%s %s part %d/%d: all %d present", peer, county, day, data["part"],
                      data["parts"], len(ids))
-            return 0
+            return
         log.warning("reconciliation %s->%s %s part %d/%d: %d of %d missing; asking for them again", peer, county,
                     day, data["part"], data["parts"], len(missing), len(ids))
         for chunk in chunks(missing):
             await conn.execute(delete(inbox).where(inbox.c.sender == peer, inbox.c.message_id.in_(chunk)))
         request = self._envelope(MessageType.RESEND_REQUEST, county, peer, now)
         body = {"digest_id": envelope.id, "day": day.isoformat(), "ids": missing}
-        await conn.execute(insert(outbox).values(**Outgoing(request, body, "").outbox_row(self.topics, now, self.trust)))
-        return 1
+        uow.record(MessageSent(Outgoing(request, body, "")))
 
-    async def _serve(self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any], now: datetime) -> int:
+    async def _serve(self, uow: SqlUnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
         """Sender: publish again, from our outbox, the records the peer says it lacks (only ones addressed to it)."""
+        conn = uow.conn
         county, peer = envelope.receiverregion, envelope.senderregion
         ids: list[str] = data["ids"]
         found: list[str] = []
@@ -225,14 +227,9 @@ class Reconciler:
             rows = await conn.execute(select(outbox).where(outbox.c.message_id.in_(chunk), outbox.c.topic == topic,
                                                            outbox.c.key == peer).order_by(outbox.c.seq))
             latest = {r.message_id: r for r in rows if outbox_sender(r.headers) == county}
-            originals = sorted(latest.values(), key=lambda r: r.seq)
-            if originals:
-                await conn.execute(insert(outbox), [
-                    {"message_id": o.message_id, "topic": o.topic, "partition": o.partition, "key": o.key,
-                     "headers": o.headers, "value": o.value, "created_at": now, "attempts": 0}
-                    for o in originals
-                ])
-                copied += len(originals)
+            originals = sorted(r.seq for r in latest.values())
+            uow.record(ResendAsked(peer, originals))
+            copied += len(originals)
         unknown = sorted(set(ids) - set(found))
         await conn.execute(insert(reconciliation).values(
             kind="resend_served", county=county, peer=peer, day=date.fromisoformat(data["day"]),
@@ -259,7 +256,8 @@ class Reconciler:
             query = query.where(reconciliation.c.day == day)
         if peer is not None:
             query = query.where(reconciliation.c.peer == peer)
-        async with self.engine.connect() as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             rows = (await conn.execute(query)).all()
             items = []
             for row in rows:

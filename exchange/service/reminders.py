@@ -11,25 +11,23 @@ import asyncio
 import logging
 from datetime import datetime
 
-import orjson
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
 
-from exchange.service.obligations import from_state
-from exchange.domain import CalendarBook, reminder_schedule
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
-from exchange.adapters.sql.tables import obligations, outbox, reminders
+from exchange.adapters.sql.tables import obligations, reminders
+from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.domain import CalendarBook, reminder_schedule
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.topics import TopicScheme
+from exchange.domain.events import ReminderDue
+from exchange.service.obligations import from_state
 
 log = logging.getLogger(__name__)
 
 
 class Reminders:
-    def __init__(self, engine: AsyncEngine, calendars: CalendarBook, topics: TopicScheme, served: frozenset[str]):
-        self.engine = engine
+    def __init__(self, uow: UnitOfWorkFactory, calendars: CalendarBook, served: frozenset[str]):
+        self.uow = uow
         self.calendars = calendars
-        self.topics = topics
         self.served = served
 
     async def run(self, interval: float, wake) -> None:  # noqa: ANN001 - a callable waking the relay
@@ -44,7 +42,8 @@ class Reminders:
     async def emit_due(self, now: datetime) -> int:
         """Store and publish every reminder whose time has come; returns how many were new."""
         emitted = 0
-        async with self.engine.begin() as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             rows = (
                 await conn.execute(
                     select(obligations.c.state).where(
@@ -72,13 +71,5 @@ class Reminders:
                     body = {"kind": reminder.kind.value, "message_id": ob.message_id, "message_type": ob.message_type,
                             "sender": ob.sender, "receiver": ob.receiver, "due_at": ob.due_at.isoformat(),
                             "fire_at": reminder.at.isoformat()}
-                    await conn.execute(
-                        insert(outbox).values(
-                            message_id=f"{ob.message_id}#{reminder.kind.value}", topic=self.topics.reminders_topic,
-                            partition=self.topics.partition_for(ob.receiver), key=ob.receiver,
-                            headers=orjson.dumps([["content-type", "application/json"],
-                                                  ["ce_type", "cn.mpx.reminder"]]).decode(),
-                            value=orjson.dumps(body), created_at=now, attempts=0,
-                        )
-                    )
+                    uow.record(ReminderDue(ob.receiver, ob.message_id, reminder.kind.value, body))
         return emitted

@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 from pydantic import ValidationError
 from sqlalchemy import and_, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.sql.progress import chunks
+from exchange.adapters.sql.tables import messages
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
 from exchange.config import Settings
+from exchange.domain.clock import utcnow
 from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
 from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.events import MessageAccepted
 from exchange.domain.message import Outgoing, content_hash, new_envelope
-from exchange.adapters.metrics import NodeMetrics, counted_transaction
-from exchange.service.obligations import Obligations
-from exchange.domain.problems import Problem, validation_problem
-from exchange.service.queries import one_per_sender
-from exchange.adapters.crypto import evidence
 from exchange.domain.principals import Principal
-from exchange.adapters.sql.progress import chunks
-from exchange.adapters.sql.tables import messages, outbox
-from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.topics import TopicScheme
+from exchange.domain.problems import Problem, validation_problem
+from exchange.service.obligations import Obligations
+from exchange.service.queries import one_per_sender
+
+#: Backpressure (exchange.service.backpressure.OutboxLimit): awaited with (connection, records to add) before
+#: storing; raises a 503 Problem when the outbox is full.
+Admit = Callable[[AsyncConnection, int], Awaitable[None]]
+
 
 class Outbound:
     """The sending side of a node."""
 
-    #: Backpressure: awaited with (connection, records to add) before storing; raises a 503 Problem when full.
-    admit = None
-    #: Signs each record for its sending county and seals payloads at rest (exchange.adapters.crypto.trust.Trust).
-    trust = None
-    #: Counts messages accepted, once their transaction commits (exchange.adapters.metrics).
-    metrics: NodeMetrics | None = None
-
-    def __init__(self, settings: Settings, engine: AsyncEngine, topics: TopicScheme, obligations: Obligations,
-                 wake_relay: Callable[[], None]):
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, obligations: Obligations, trust: Trust,
+                 admit: Admit, wake_relay: Callable[[], None]):
         self.settings = settings
-        self.engine = engine
-        self.topics = topics
+        self.uow = uow
         self.obligations = obligations
+        self.trust = trust  # seals payloads at rest
+        self.admit = admit
         self.wake_relay = wake_relay
 
     async def submit(self, items: list[MessageIn], principal: str | None = None) -> list[str]:
@@ -58,7 +57,8 @@ class Outbound:
                 raise _at(Problem("duplicate_message_id", "id repeated within the batch", "同一批次中报文编号重复"), index, len(items))
             seen.add(out.key)
 
-        async with counted_transaction(self.engine) as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             existing = await self._existing(conn, [out.key for out in prepared])
             fresh = []
             for index, out in enumerate(prepared):
@@ -69,25 +69,15 @@ class Outbound:
                 fresh.append(out)
             await self._check_replies(conn, fresh, items_index={o.key: i for i, o in enumerate(prepared)},
                                       total=len(items))
-            if fresh and self.admit is not None:
-                await self.admit(conn, len(fresh))
             if fresh:
+                await self.admit(conn, len(fresh))
                 await conn.execute(
                     insert(messages),
-                    [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust) for o in fresh],
+                    [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust.seal_payload) for o in fresh],
                 )
-                await conn.execute(insert(outbox), [o.outbox_row(self.topics, now, self.trust) for o in fresh])
-                await self._mark_answered(conn, [o for o in fresh if o.envelope.inreplyto], now)
-                await evidence.append_many(conn, [
-                    {"event": "answered" if o.envelope.inreplyto else "accepted", "message_id": o.id,
-                     "county": o.envelope.senderregion, "principal": principal,
-                     "detail": {"type": o.envelope.message_type.value, "receiver": o.envelope.receiverregion,
-                                "in_reply_to": o.envelope.inreplyto}}
-                    for o in fresh
-                ], at=now)
-                if self.metrics is not None:
-                    self.metrics.accepted((o.envelope.message_type.value, o.envelope.senderregion) for o in fresh)
-        if fresh:
+                uow.record(*(MessageAccepted(o, principal) for o in fresh))
+                await self._mark_answered(uow, [o for o in fresh if o.envelope.inreplyto], now)
+        if uow.published:
             self.wake_relay()
         return [out.id for out in prepared]
 
@@ -100,8 +90,8 @@ class Outbound:
             messages.c.receiver.in_(sorted(self.settings.served)))
         if sender is not None:
             query = query.where(messages.c.sender == sender)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        async with self.uow() as uow:
+            rows = (await uow.conn.execute(query)).all()
         # Messages of another county of this node with the same id are no concern of this caller.
         own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
         row = one_per_sender(original_id, own) if own else None
@@ -204,12 +194,12 @@ class Outbound:
             if original.type == MessageType.FEEDBACK:
                 raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"), index, total)
 
-    async def _mark_answered(self, conn, replies: list[Outgoing], now) -> None:  # noqa: ANN001
+    async def _mark_answered(self, uow: SqlUnitOfWork, replies: list[Outgoing], now) -> None:  # noqa: ANN001
         """The first feedback answers the original and stops its clock; later feedback is an amendment."""
         for out in replies:
             env = out.envelope
-            await self.obligations.answered(conn, env.receiverregion, env.inreplyto, out.id, now)
-            await conn.execute(
+            await self.obligations.answered(uow, env.receiverregion, env.inreplyto, out.id, now)
+            await uow.conn.execute(
                 update(messages)
                 .where(
                     and_(

@@ -13,11 +13,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from contracts import MessageType
 from exchange.domain.message import Outgoing, new_envelope
-from exchange.adapters.sql.tables import outbox, quarantine
+from exchange.adapters.sql.tables import quarantine
+from exchange.domain.events import MessageSent
 from exchange.domain.clock import utcnow
 from tests.integration.conftest import Federation, RunningNode, database_kind, eventually, federation, in_inbox  # noqa: F401
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
@@ -36,9 +37,8 @@ async def forge(node: RunningNode, message_type: MessageType, *, sender: str, re
     now = utcnow()
     envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=sender, receiver=receiver,
                             now=now, message_id=f"forged-{uuid.uuid4()}", in_reply_to=in_reply_to)
-    row = Outgoing(envelope, data, "").outbox_row(node.node.topics, now, node.node.trust)
-    async with node.node.engine.begin() as conn:
-        await conn.execute(insert(outbox).values(**row))
+    async with node.node.uow() as uow:
+        uow.record(MessageSent(Outgoing(envelope, data, "")))
     node.node.relay.wake()
     return envelope.id
 

@@ -17,7 +17,12 @@ from exchange.domain.problems import Problem
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
+from exchange.adapters.crypto.payload_crypto import PayloadCipher
+from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.relay import Relay
+from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.metrics import NullMetrics
+from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork
 
 
 @pytest.fixture
@@ -40,7 +45,12 @@ async def add_pending(engine, partition_of_each: list[int]) -> None:  # noqa: AN
 
 
 def relay(engine, name: str, lease: float = 30.0) -> Relay:  # noqa: ANN001
-    return Relay(engine, provisioner=None, batch=3, idle_seconds=1, instance=name, lease_seconds=lease)
+    """A relay that only claims here (no broker): its other collaborators are never reached."""
+    trust = Trust(engine, PayloadCipher.from_setting(""))
+    topics = TopicScheme("t", 8)
+    return Relay(engine, lambda: SqlUnitOfWork(engine, Outbox(topics, trust, name), NullMetrics()),
+                 provisioner=None, topics=topics, trust=trust, metrics=NullMetrics(), batch=3, idle_seconds=1,
+                 instance=name, lease_seconds=lease)
 
 
 async def test_two_relays_never_claim_the_same_record_nor_interleave_a_partition(engine):

@@ -1,12 +1,14 @@
 """A receiving node stores a whole Kafka batch at once; the outcome must be what storing it record by record gave.
 
 Real SQLite database and the real Inbound service; records are built as a sending node's relay puts them on
-the wire (CloudEvents headers, JSON value). No broker: the consumer's part is handing the batch over.
+the wire (CloudEvents headers, value sealed to Haishu and signed by Hui). No broker: the consumer's part is
+handing the batch over.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -16,7 +18,17 @@ from contracts import MessageType
 from contracts.examples import example_payload
 from exchange.config import Settings
 from exchange.domain.message import new_envelope
-from exchange.service.receiving import Inbound, Record
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.adapters.crypto.payload_crypto import PayloadCipher
+from exchange.adapters.crypto.sealing import SealingKey
+from exchange.adapters.crypto.signing import SigningKey
+from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.metrics import NullMetrics
+from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.service.receiving import Inbound
+from exchange.service.reconciliation import Reconciler
+from exchange.domain.message import Record
 from exchange.service.obligations import Obligations, from_state
 from exchange.domain import AgreementBook, CalendarBook
 from exchange.adapters.sql.database import create_engine, migrate
@@ -28,6 +40,18 @@ from exchange.adapters.kafka.topics import TopicScheme
 HUI, HAISHU = "621227", "330203"  # registration county, residence county (this node)
 
 
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HUI_KEY = SigningKey.generate(HUI, "hui-1", T0)
+HAISHU_KEY = SigningKey.generate(HAISHU, "haishu-1", T0)  # vouches for Haishu's obligations to the monitor
+HAISHU_SEALING = SealingKey.generate(HAISHU, "haishu-s1", T0)
+
+
+class Haishu(Inbound):
+    """Haishu's receiving side, and the database it keeps."""
+
+    engine: AsyncEngine
+
+
 @pytest.fixture
 async def haishu(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'haishu.db'}"
@@ -35,8 +59,21 @@ async def haishu(tmp_path):
     settings = Settings(counties=HAISHU, database_url=url, node_id="haishu")
     topics = TopicScheme("t", 8)
     engine = create_engine(url)
-    yield Inbound(settings, engine, topics, Obligations(AgreementBook(), CalendarBook.default(), topics, b"k"))
+    trust = Trust(engine, PayloadCipher.from_setting(""), [HAISHU])
+    trust.ring.add_public(HUI_KEY.public_key())
+    trust.ring.add_signing(HAISHU_KEY)
+    trust.openers[(HAISHU, HAISHU_SEALING.key_id)] = HAISHU_SEALING
+    uow = lambda: SqlUnitOfWork(engine, Outbox(topics, trust, "haishu"), NullMetrics())  # noqa: E731
+    obligations_ = Obligations(AgreementBook(), CalendarBook.default(), b"k")
+    inbound = Haishu(settings, uow, obligations_, trust, Reconciler(settings, uow, topics, lambda: None, "haishu"),
+                     _keys_are_current, NullMetrics())
+    inbound.engine = engine
+    yield inbound
     await engine.dispose()
+
+
+async def _keys_are_current() -> bool:
+    return True
 
 
 class Wire:
@@ -44,12 +81,16 @@ class Wire:
 
     def __init__(self) -> None:
         self.offset = 0
+        self.hui = Trust(None, PayloadCipher.from_setting(""))  # type: ignore[arg-type] - signs and seals only
+        self.hui.ring.add_signing(HUI_KEY)
+        self.hui.sealing.add(HAISHU_SEALING.public_key())
 
     def record(self, message_type: MessageType, data: dict, message_id: str | None = None) -> Record:
         envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
                                 now=utcnow(), message_id=message_id or str(uuid.uuid4()))
         self.offset += 1
-        return Record("t.records.33", 3, self.offset, HAISHU, to_headers(envelope), encode_data(data))
+        headers, value = self.hui.wire(to_headers(envelope), encode_data(data))
+        return Record("t.records.33", 3, self.offset, HAISHU, headers, value)
 
 
 def left_for_haishu(seed: int) -> dict:
@@ -115,9 +156,9 @@ async def test_a_batch_with_a_record_twice_and_one_seen_before_stores_each_recor
     await haishu.store([seen])
 
     again = wire.record(MessageType.PREGNANCY_CHECK, pregnancy, "check-1")
-    positions, receipts = await haishu.store([seen, again, again])
+    positions, published = await haishu.store([seen, again, again])
 
-    assert receipts == 1  # one delivery receipt owed: for the pregnancy check
+    assert published == 2  # for the pregnancy check: its delivery receipt, and its obligation for the monitor
     assert positions == {("t.records.33", 3): again.offset + 1}
     assert await count(haishu, inbox) == 2
     assert await count(haishu, messages) == 2

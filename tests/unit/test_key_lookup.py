@@ -6,6 +6,7 @@ from exchange.adapters.crypto import apikeys
 from exchange.adapters.sql.api_keys import KeyStore
 from exchange.domain.principals import Role
 from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.unit_of_work import evidence_only
 
 
 async def test_guessed_keys_are_refused_and_leave_nothing_behind(tmp_path):
@@ -13,7 +14,7 @@ async def test_guessed_keys_are_refused_and_leave_nothing_behind(tmp_path):
     await migrate(url)
     engine = create_engine(url)
     try:
-        store = KeyStore(engine)
+        store = KeyStore(engine, evidence_only(engine))
         issued = await store.create(name="徽县流动人口信息系统", role=Role.COUNTY_SYSTEM, counties=frozenset({"621227"}))
         assert (await store.authenticate(issued.key)).counties == {"621227"}
 

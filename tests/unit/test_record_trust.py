@@ -16,6 +16,7 @@ from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import signing_keys
 from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.sql.unit_of_work import Outbox
 from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,7 +100,7 @@ def _record(trust_: Trust, sender: str = HUI) -> tuple[list[tuple[str, bytes]], 
     envelope = new_envelope(message_type=MessageType.DELIVERY_RECEIPT, schema_version="1.0", sender=sender,
                             receiver=HAISHU, now=datetime.now(UTC), message_id="m-1", in_reply_to="m-0")
     data = {"received_at": "2026-11-02T02:00:00+00:00", "receiver_node_id": "n"}
-    row = Outgoing(envelope, data, "").outbox_row(TopicScheme("t", 8), datetime.now(UTC), trust_)
+    row = Outbox(TopicScheme("t", 8), trust_, "n").message(Outgoing(envelope, data, ""), datetime.now(UTC))
     headers = [(k, v.encode()) for k, v in orjson.loads(row["headers"])]
     assert "mpx-key-id" not in dict(headers)  # signed when it is published, not when it is stored
     headers, value = trust_.wire(headers, trust_.open_value(row["value"], "m-1"))

@@ -126,7 +126,8 @@ class Trust:
     """One node's keys (its own signing keys, every county's public keys) and its payload cipher."""
 
     def __init__(self, engine: AsyncEngine, cipher: PayloadCipher, counties: Sequence[str] = (), *,
-                 accept_clear: bool = False, skew: timedelta = DEFAULT_SKEW, max_age: timedelta = timedelta(hours=24)):
+                 accept_clear: bool = False, skew: timedelta = DEFAULT_SKEW, max_age: timedelta = timedelta(hours=24),
+                 on_sealing_key: Callable[[], None] = lambda: None):
         self.engine = engine
         self.cipher = cipher
         self.counties = tuple(counties)
@@ -142,7 +143,7 @@ class Trust:
         self.sealing_on_topic: dict[tuple[str, str], str] = {}
         self.openers: dict[tuple[str, str], SealingKey] = {}  # this node's own sealing keys
         #: Called when a sealing key of another county is learned (the relay sends what waited for it).
-        self.on_sealing_key: Callable[[], None] | None = None
+        self.on_sealing_key = on_sealing_key
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -357,8 +358,7 @@ class Trust:
                     county_public_keys.c.revoked_at.is_(None)).values(revoked_at=at))
 
     async def remember_sealing(self, keys: list[SealingPublicKey]) -> None:
-        if self.on_sealing_key is not None:
-            self.on_sealing_key()
+        self.on_sealing_key()
         now = utcnow()
         async with self.engine.begin() as conn:
             for key in keys:

@@ -39,6 +39,8 @@ import asyncio
 import contextlib
 import logging
 import zlib
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -46,8 +48,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from exchange.service.receiving import Inbound, Record
-from exchange.adapters.metrics import NodeMetrics
+from exchange.adapters.metrics import Metrics
+from exchange.domain.message import Record
 from exchange.adapters.sql.tables import consumer_offsets
 from exchange.adapters.kafka.control import appended_at
 
@@ -135,16 +137,27 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.owner.seek_saved(assigned, fallback=False)
 
 
+Positions = dict[tuple[str, int], int]
+
+
+class Receiver(Protocol):
+    """Stores what the consumer reads (exchange.service.receiving.Inbound): returns the next offsets to commit and
+    how many outbox records it added."""
+
+    async def store(self, records: Sequence[Record]) -> tuple[Positions, int]: ...
+    async def set_aside(self, record: Record, code: str, reason: str) -> tuple[Positions, int]: ...
+
+
 class Consumer:
-    def __init__(self, consumer: AIOKafkaConsumer, inbound: Inbound, engine: AsyncEngine,
-                 partitions: set[TopicPartition], batch: int, on_stored=None,  # noqa: ANN001
+    def __init__(self, consumer: AIOKafkaConsumer, inbound: Receiver, engine: AsyncEngine,
+                 partitions: set[TopicPartition], batch: int, on_stored: Callable[[], None], metrics: Metrics,
                  group_topics: set[str] | None = None):
         self.consumer = consumer
         self.inbound = inbound
         self.engine = engine
         self.partitions = partitions
         self.batch = batch
-        self.on_stored = on_stored or (lambda: None)
+        self.on_stored = on_stored
         self.locks = PartitionLocks(engine, partitions)
         self.owned: set[TopicPartition] = set()
         self.stored = 0
@@ -152,7 +165,7 @@ class Consumer:
         self.busy = asyncio.Lock()  # held while a batch is stored and committed
         self._stop = asyncio.Event()
         self._retry = 1.0
-        self.metrics: NodeMetrics | None = None  # sets the lag of each partition after a batch
+        self.metrics = metrics  # sets the lag of each partition after a batch
 
     def stop(self) -> None:
         """Finish the transaction in flight and its Kafka commit, then return from run()."""
@@ -281,9 +294,8 @@ class Consumer:
             await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in positions.items()})
         except (KafkaError, asyncio.TimeoutError) as exc:  # the database already holds the position
             log.debug("Kafka offset commit failed: %s", type(exc).__name__)
-        if self.metrics is not None:
-            for (topic, partition), position in positions.items():
-                high = self.consumer.highwater(TopicPartition(topic, partition))  # as of the last fetch; no request
-                if high is not None:
-                    self.metrics.lag(topic, partition, high - position)
+        for (topic, partition), position in positions.items():
+            high = self.consumer.highwater(TopicPartition(topic, partition))  # as of the last fetch; no request
+            if high is not None:
+                self.metrics.lag(topic, partition, high - position)
         return True

@@ -15,7 +15,7 @@ quarantine table with its reason, and the feed reads on.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -71,10 +71,10 @@ def _owner(record) -> str | None:  # noqa: ANN001 - the record key is the receiv
 
 class MonitorFeed:
     def __init__(self, consumer: AIOKafkaConsumer, topic: str, partitions: int, engine: AsyncEngine,
-                 in_scope: Callable[[str], bool], ring: KeyRing):
+                 in_scope: Callable[[str], bool], ring: KeyRing, refresh_keys: Callable[[], Awaitable[bool]]):
         self.ring = ring
         #: Awaited before a batch with an event signed by a key not known yet: reads the keys topic to its end.
-        self.refresh_keys: Callable[[], Any] | None = None
+        self.refresh_keys = refresh_keys
         self.consumer = consumer
         self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.engine = engine
@@ -103,7 +103,7 @@ class MonitorFeed:
         positions: dict[tuple[str, int], int] = {}
         newest: dict[tuple[str, str], dict[str, Any]] = {}
         refused: list[tuple[Any, Refused]] = []
-        if self.refresh_keys is not None and any(
+        if any(
                 (_header(r, "ce_type") or "").startswith("cn.mpx.obligation.") and (_owner(r), _header(
                     r, KEY_ID_HEADER)) not in self.ring.public for r in records if _header(r, KEY_ID_HEADER)):
             await self.refresh_keys()  # an event may have overtaken its county's key

@@ -48,15 +48,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.domain.delivery import DeliveryState
-from exchange.adapters.metrics import NodeMetrics
+from exchange.adapters.metrics import Metrics
 from exchange.adapters.crypto.payload_crypto import PayloadKeyMissing
-from exchange.adapters.crypto import evidence
+from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.domain.events import Noted
 from exchange.adapters.sql.progress import Sent, advance_sent, outbox_sender
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.topics import TopicScheme
-from exchange.adapters.crypto.trust import ReceiverKeyUnknown
+from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,16 @@ AWAIT_KEY_SECONDS = 5.0
 class Relay:
     """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
-    #: Opens outbox values sealed at rest, seals and signs records (exchange.adapters.crypto.trust.Trust); None: values go out as
-    #: stored.
-    trust = None
-    #: Counts records the broker acknowledged (exchange.adapters.metrics.NodeMetrics).
-    metrics: NodeMetrics | None = None
-
-    def __init__(self, engine: AsyncEngine, provisioner: TopicProvisioner, batch: int, idle_seconds: float, *,
-                 instance: str = "relay", lease_seconds: float = 30.0, topics: TopicScheme | None = None):
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, uow: UnitOfWorkFactory, provisioner: TopicProvisioner, topics: TopicScheme,
+                 trust: Trust, metrics: Metrics, *, batch: int, idle_seconds: float, instance: str,
+                 lease_seconds: float):
+        self.engine = engine  # claims and leases: the relay's own bookkeeping on the outbox rows
+        self.uow = uow  # marking rows published, with their evidence entries
         self.topics = topics
+        #: Opens outbox values sealed at rest; seals and signs records for the wire.
+        self.trust = trust
+        #: Counts records the broker acknowledged.
+        self.metrics = metrics
         #: Receiving counties whose sealing key is not known: their records are not claimed until this is cleared.
         self.awaiting_key: set[str] = set()
         self._awaiting_since = 0.0
@@ -172,8 +173,7 @@ class Relay:
             await asyncio.gather(*futures)
         finally:
             renewing.cancel()
-        if self.metrics is not None:
-            self.metrics.published(row.topic for row in rows)
+        self.metrics.published(row.topic for row in rows)
         await self._marked()  # one marking at a time
         self._marking_seqs = [row.seq for row in rows]
         self._marking = asyncio.create_task(self._mark_published(rows))
@@ -187,8 +187,8 @@ class Relay:
         held: list[int] = []
         for row in rows:
             headers = [(k, v.encode()) for k, v in orjson.loads(row.headers)]
-            value = self.trust.open_value(row.value, row.message_id) if self.trust else row.value
-            if self.trust is not None and self.topics is not None and self.topics.is_records_topic(row.topic):
+            value = self.trust.open_value(row.value, row.message_id)
+            if self.topics.is_records_topic(row.topic):
                 if row.key in self.awaiting_key:
                     held.append(row.seq)
                     continue
@@ -284,17 +284,15 @@ class Relay:
         now = utcnow()
         seqs = [row.seq for row in rows]
         sent = [_sent(row) for row in rows]
-        async with self.engine.begin() as conn:
+        async with self.uow() as uow:
             # claimed_by stays: it records which relay published the record.
-            await conn.execute(
+            await uow.conn.execute(
                 update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=now, claim_expires_at=None)
             )
-            await advance_sent(conn, sent, DeliveryState.PUBLISHED, "published_at", now)
-            await evidence.append_many(conn, [
-                {"event": "published", "message_id": row.message_id, "principal": self.instance,
-                 "detail": {"topic": row.topic, "partition": row.partition, "key": row.key}}
-                for row in rows
-            ], at=now)
+            await advance_sent(uow.conn, sent, DeliveryState.PUBLISHED, "published_at", now)
+            uow.record(*(Noted("published", row.message_id, principal=self.instance,
+                               detail={"topic": row.topic, "partition": row.partition, "key": row.key})
+                         for row in rows))
 
 
 def _sent(row) -> Sent | None:  # noqa: ANN001 - an outbox row

@@ -19,7 +19,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import is_county, is_region
-from exchange.adapters.crypto import apikeys, evidence
+from exchange.adapters.crypto import apikeys
+from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.domain.events import Noted
 from exchange.domain.principals import Principal, Role
 from exchange.adapters.sql.tables import api_keys
 from exchange.domain.clock import utcnow
@@ -147,8 +149,9 @@ class IssuedKey:
 class KeyStore:
     """Looks keys up by id; a short cache keeps the database off the hot path (revocation takes ≤ `ttl`)."""
 
-    def __init__(self, engine: AsyncEngine, ttl: float = 5.0):
+    def __init__(self, engine: AsyncEngine, uow: UnitOfWorkFactory, ttl: float = 5.0):
         self.engine = engine
+        self.uow = uow  # creating and revoking a key, with its line in the evidence chain
         self.ttl = ttl
         self._cache: dict[str, tuple[float, object]] = {}
 
@@ -170,7 +173,8 @@ class KeyStore:
             if parsed is None:
                 raise ValueError("not an mpx_<id>_<secret> key")
             key_id, hashed = parsed[0], apikeys.hash_secret(parsed[1])
-        async with self.engine.begin() as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             existing = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.key_id == key_id))
             if existing is None:
                 now = utcnow()
@@ -178,9 +182,9 @@ class KeyStore:
                     key_id=key_id, key_hash=hashed, name=name, role=role.value, counties=",".join(sorted(counties)),
                     provinces=",".join(sorted(provinces)), created_at=now, expires_at=expires_at))
                 if by is not None:
-                    await evidence.append(conn, "key_created", at=now, principal=by[:64], detail={
+                    uow.record(Noted("key_created", principal=by[:64], detail={
                         "key_id": key_id, "role": role.value, "counties": sorted(counties),
-                        "provinces": sorted(provinces), "expires_at": expires_at.isoformat() if expires_at else None})
+                        "provinces": sorted(provinces), "expires_at": expires_at.isoformat() if expires_at else None}))
             elif existing != hashed:
                 raise ValueError(f"key id {key_id} exists with another secret")
             elif provisioned:  # a key from the environment follows its setting: a new expiry holds from this start
@@ -190,14 +194,15 @@ class KeyStore:
     async def revoke(self, key_id: str, *, by: str | None = None) -> bool | None:
         """True: revoked now (with a `key_revoked` line in the evidence chain when `by` is given); False: it was
         revoked already; None: no such key. Every replica stops accepting it within `ttl` seconds."""
-        async with self.engine.begin() as conn:
+        async with self.uow() as uow:
+            conn = uow.conn
             now = utcnow()
             result = await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id,
                                                                api_keys.c.revoked_at.is_(None))
                                         .values(revoked_at=now))
             if result.rowcount > 0:
                 if by is not None:
-                    await evidence.append(conn, "key_revoked", at=now, principal=by[:64], detail={"key_id": key_id})
+                    uow.record(Noted("key_revoked", principal=by[:64], detail={"key_id": key_id}))
                 done: bool | None = True
             else:
                 exists = await conn.scalar(select(api_keys.c.key_id).where(api_keys.c.key_id == key_id))

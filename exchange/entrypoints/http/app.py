@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.node = node
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, metrics=node.metrics)
     scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
-    errors.install(app, node.engine, node.metrics)
+    errors.install(app, node.uow, node.metrics)
     document.complete(app)
     app.include_router(rules.router(node))
     app.include_router(operations.router(node))

@@ -12,12 +12,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.adapters.metrics import HttpMetrics
 from exchange.domain.problems import PROBLEM_JSON, Problem, validation_problem
-from exchange.adapters.crypto import evidence
-from exchange.domain.clock import utcnow
+from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.domain.events import Noted
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +48,22 @@ def problem_response(problem: Problem, request: Request) -> Response:
     )
 
 
-def install(app: FastAPI, engine: AsyncEngine | None = None, metrics: HttpMetrics | None = None) -> None:
+def install(app: FastAPI, uow: UnitOfWorkFactory, metrics: HttpMetrics) -> None:
     """Answer every error as problem JSON; `metrics` counts each answer by its problem code."""
 
     def answer(problem: Problem, request: Request) -> Response:
-        if metrics is not None:
-            metrics.problem(problem.code)
+        metrics.problem(problem.code)
         return problem_response(problem, request)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
-        if engine is not None and exc.status in (401, 403) and getattr(request.state, "principal", None):
+        if exc.status in (401, 403) and getattr(request.state, "principal", None):
             # A refusal of a known principal leaves no trace but this line of the evidence chain. One without a valid
             # credential is only counted (exchange.entrypoints.http.auth): anyone may make them, and the chain's lock is the one
             # every accepted message needs.
-            await evidence.append_alone(
-                engine, "refused", at=utcnow(), principal=getattr(request.state, "principal", None),
-                detail={"code": exc.code, "method": request.method, "path": request.url.path})
+            async with uow() as refusal:
+                refusal.record(Noted("refused", principal=request.state.principal,
+                                     detail={"code": exc.code, "method": request.method, "path": request.url.path}))
         return answer(exc, request)
 
     @app.exception_handler(RequestValidationError)

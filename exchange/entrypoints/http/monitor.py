@@ -50,7 +50,7 @@ def create_monitor_app(settings: Settings) -> FastAPI:
                   description=f"Feedback timeliness for {scope}. No personal data is ever held or returned here.")
     app.state.node = node
     scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
-    errors.install(app, node.engine, node.metrics)
+    errors.install(app, node.uow, node.metrics)
     document.complete(app)
     app.include_router(keys.router(node))
     monitor = Depends(node.auth.requires(Permission.MONITOR))

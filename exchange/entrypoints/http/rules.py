@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from contracts import is_region, region_name
 from exchange.entrypoints.http import document
@@ -20,9 +20,10 @@ from exchange.service.obligations import obligation_view
 from exchange.domain.problems import Problem
 from exchange.adapters.crypto.signed_agreements import AgreementRefused
 from exchange.domain import Agreement, AgreementError, DayKind, Status
+from exchange.domain.events import AgreementAnnounced
 from exchange.domain.obligation import end_of_day, local_day
 from exchange.adapters.sql.dialect import upsert
-from exchange.adapters.sql.tables import calendar_overrides, obligations, outbox, reminders
+from exchange.adapters.sql.tables import calendar_overrides, obligations, reminders
 from exchange.domain.clock import utcnow
 
 
@@ -151,13 +152,8 @@ def router(node: Node) -> APIRouter:
         except AgreementRefused:
             raise Problem("no_agreement_key", "this node has no agreements signing key (MPX_AGREEMENT_SIGNING_KEY)",
                           "本节点未配置协作协议签名密钥（MPX_AGREEMENT_SIGNING_KEY）") from None
-        async with node.engine.begin() as conn:
-            await conn.execute(insert(outbox).values(
-                message_id=f"agreement:{agreement.id}:{agreement.version}"[:80], topic=node.topics.agreements_topic,
-                partition=0, key=f"{agreement.id}:{agreement.version}"[:80],
-                headers=orjson.dumps([["content-type", "application/json"]]).decode(), value=body,
-                created_at=utcnow(), attempts=0,
-            ))
+        async with node.uow() as uow:
+            uow.record(AgreementAnnounced(agreement.id, agreement.version, body))
         node.relay.wake()
         return _json(agreement.to_dict(), 202)
 

@@ -36,7 +36,8 @@ from exchange.adapters.kafka.connection import client_options, describe, stop_al
 from exchange.adapters.kafka.consumer import Consumer
 from exchange.adapters.kafka.key_feed import KeyFeed
 from exchange.adapters.kafka.relay import Relay
-from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork, UnitOfWorkFactory, evidence_only
+from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
+from exchange.service.unit_of_work import UnitOfWorkFactory
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.trust import Trust

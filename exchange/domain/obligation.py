@@ -47,8 +47,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from contracts.message_types import MessageType
 from exchange.domain.agreements import OBLIGATION_TYPES, Deadline, DeadlineUnit, Resolution
 from exchange.domain.calendar import ONE_DAY, RegionCalendar
 from exchange.domain.clock import SHANGHAI
@@ -400,3 +401,49 @@ def reminder_schedule(ob: Obligation, calendar: RegionCalendar) -> list[Reminder
             plan[k] = kind  # a later kind at the same boundary replaces an earlier one
     reminders = [Reminder(kind, start_of_day(days[k])) for k, kind in sorted(plan.items())]
     return [*reminders, Reminder(ReminderKind.BREACH, ob.due_at)]
+
+
+# Which payload date the sender-side deadline runs from (two-way assessment).
+EVENT_DATE = {
+    MessageType.BIRTH: ("child", "birth_date"),
+    MessageType.PREGNANCY_CHECK: ("check_date",),
+    MessageType.OUTFLOW_REGISTRATION: ("outflow_date",),
+    MessageType.RETURN_CANCELLATION: ("return_date",),
+}
+
+
+def event_date(message_type: str, data: dict[str, Any]) -> str | None:
+    """The payload date (ISO text) the sender-side deadline of a record runs from, if it has one."""
+    value: Any = data if message_type in EVENT_DATE else None
+    for part in EVENT_DATE.get(message_type, ()):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | None, revision: int) -> dict[str, Any]:
+    """What the monitoring topic carries: timing facts and region codes only, never a personal field."""
+    sender_side = sender_side or {}
+    return {
+        "event": event,
+        "revision": revision,
+        "message_id": ob.message_id,
+        "message_type": ob.message_type,
+        "sender": ob.sender,
+        "receiver": ob.receiver,
+        "agreement_id": ob.agreement_id,
+        "agreement_version": ob.agreement_version,
+        "calendar_id": ob.calendar_id,
+        "received_at": ob.received_at.isoformat(),
+        "due_at": ob.due_at.isoformat(),
+        "due_day": day_of_deadline(ob.due_at).isoformat(),
+        "provisional": ob.provisional,
+        "answered_at": ob.answered_at.isoformat() if ob.answered_at else None,
+        "response_working_days": ob.response_working_days,
+        "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
+        "paused": ob.paused,
+        "paused_working_days": ob.paused_working_days,
+        "sender_due_at": sender_side.get("due_at"),
+        "sender_due_day": sender_side.get("due_day"),
+        "sent_at": sender_side.get("sent_at"),
+        "sender_late": sender_side.get("late"),
+    }

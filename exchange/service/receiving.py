@@ -18,7 +18,7 @@ from exchange.config import Settings
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.message import Outgoing, Record, receipt_for
 from exchange.adapters.metrics import Metrics
-from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from exchange.domain.events import MessageSent, Noted, RecordSetAside
 from exchange.service.obligations import Obligations
 from exchange.adapters.crypto import evidence
@@ -53,7 +53,7 @@ RECONCILIATION_TYPES = frozenset({MessageType.RECONCILIATION_DIGEST, MessageType
 class Control(Protocol):
     """Receives reconciliation digests and resend requests (exchange.service.reconciliation.Reconciler)."""
 
-    async def receive(self, uow: SqlUnitOfWork, record: Record, envelope: Envelope, data: dict[str, Any],
+    async def receive(self, uow: UnitOfWork, record: Record, envelope: Envelope, data: dict[str, Any],
                       now: datetime) -> None: ...
 
 
@@ -161,7 +161,7 @@ class Inbound:
             raise Rejected(exc.code, exc.message_en, envelope.id) from None
         return envelope, payload.model_dump(mode="json", exclude_none=True)
 
-    async def _apply(self, uow: SqlUnitOfWork, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
+    async def _apply(self, uow: UnitOfWork, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
                      now: datetime) -> None:
         """Store decoded records not seen before, with their delivery receipts; replies not from the counterpart
         are quarantined instead. A record is (sending county, id): two counties may use the same id."""
@@ -241,7 +241,7 @@ class Inbound:
         if not await self.refresh_keys():
             raise KeysNotCurrent("the keys topic could not be read to its end")
 
-    async def _quarantine(self, uow: SqlUnitOfWork, record: Record, rejected: Rejected, now: datetime) -> None:
+    async def _quarantine(self, uow: UnitOfWork, record: Record, rejected: Rejected, now: datetime) -> None:
         """Keep the record aside with its reason (sealed at rest), and (once) send it to the dead-letter topic."""
         log.warning("record %s/%d@%d quarantined: %s", record.topic, record.partition, record.offset, rejected.code)
         headers = [(k, v.decode(errors="replace")) for k, v in record.headers]

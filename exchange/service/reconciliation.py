@@ -46,7 +46,7 @@ from exchange.adapters.sql.progress import chunks, outbox_sender
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.sql.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
-from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from exchange.domain.events import MessageSent, ResendAsked
 from exchange.domain.clock import SHANGHAI, as_utc, utcnow
 
@@ -121,7 +121,7 @@ class Reconciler:
         if sent:
             self.wake_relay()
 
-    async def _digests(self, uow: SqlUnitOfWork, day: date, now: datetime) -> list[dict[str, Any]]:
+    async def _digests(self, uow: UnitOfWork, day: date, now: datetime) -> list[dict[str, Any]]:
         start, end = china_day_bounds(day)
         until = min(end, now)
         conn = uow.conn
@@ -159,7 +159,7 @@ class Reconciler:
 
     # -- receiving control records (called by Inbound inside the consumer's transaction) -------------------
 
-    async def receive(self, uow: SqlUnitOfWork, record: Any, envelope: Envelope, data: dict[str, Any],
+    async def receive(self, uow: UnitOfWork, record: Any, envelope: Envelope, data: dict[str, Any],
                       now: datetime) -> None:
         """Handle a digest or resend request once."""
         conn = uow.conn
@@ -175,7 +175,7 @@ class Reconciler:
         else:
             await self._serve(uow, envelope, data, now)
 
-    async def _check(self, uow: SqlUnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
+    async def _check(self, uow: UnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
         """Receiver: which of the digest's ids do we lack? Record it, and ask for them again."""
         conn = uow.conn
         county, peer = envelope.receiverregion, envelope.senderregion
@@ -209,7 +209,7 @@ class Reconciler:
         body = {"digest_id": envelope.id, "day": day.isoformat(), "ids": missing}
         uow.record(MessageSent(Outgoing(request, body, "")))
 
-    async def _serve(self, uow: SqlUnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
+    async def _serve(self, uow: UnitOfWork, envelope: Envelope, data: dict[str, Any], now: datetime) -> None:
         """Sender: publish again, from our outbox, the records the peer says it lacks (only ones addressed to it)."""
         conn = uow.conn
         county, peer = envelope.receiverregion, envelope.senderregion

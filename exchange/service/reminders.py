@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import obligations, reminders
-from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.service.unit_of_work import UnitOfWorkFactory
 from exchange.domain import CalendarBook, reminder_schedule
 from exchange.domain.clock import utcnow
 from exchange.domain.events import ReminderDue
-from exchange.service.obligations import from_state
+from exchange.adapters.sql.obligation_repository import from_state
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownS
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import messages
-from exchange.adapters.sql.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
 from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
@@ -194,7 +194,7 @@ class Outbound:
             if original.type == MessageType.FEEDBACK:
                 raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"), index, total)
 
-    async def _mark_answered(self, uow: SqlUnitOfWork, replies: list[Outgoing], now) -> None:  # noqa: ANN001
+    async def _mark_answered(self, uow: UnitOfWork, replies: list[Outgoing], now) -> None:  # noqa: ANN001
         """The first feedback answers the original and stops its clock; later feedback is an amendment."""
         for out in replies:
             env = out.envelope

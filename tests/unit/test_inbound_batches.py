@@ -29,7 +29,8 @@ from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
 from exchange.domain.message import Record
-from exchange.service.obligations import Obligations, from_state
+from exchange.adapters.sql.obligation_repository import from_state
+from exchange.service.obligations import Obligations
 from exchange.domain import AgreementBook, CalendarBook
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import inbox, messages, obligations, outbox

@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from exchange.domain.delivery import DeliveryState
 from exchange.adapters.metrics import Metrics
 from exchange.adapters.crypto.payload_crypto import PayloadKeyMissing
-from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from exchange.domain.events import Noted
 from exchange.adapters.sql.progress import Sent, advance_sent, outbox_sender
 from exchange.adapters.sql.tables import outbox
@@ -72,7 +72,7 @@ AWAIT_KEY_SECONDS = 5.0
 class Relay:
     """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
-    def __init__(self, engine: AsyncEngine, uow: UnitOfWorkFactory, provisioner: TopicProvisioner, topics: TopicScheme,
+    def __init__(self, engine: AsyncEngine, uow: SqlUnitOfWorkFactory, provisioner: TopicProvisioner, topics: TopicScheme,
                  trust: Trust, metrics: Metrics, *, batch: int, idle_seconds: float, instance: str,
                  lease_seconds: float):
         self.engine = engine  # claims and leases: the relay's own bookkeeping on the outbox rows

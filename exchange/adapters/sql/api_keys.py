@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import is_county, is_region
 from exchange.adapters.crypto import apikeys
-from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from exchange.domain.events import Noted
 from exchange.domain.principals import Principal, Role
 from exchange.adapters.sql.tables import api_keys
@@ -149,7 +149,7 @@ class IssuedKey:
 class KeyStore:
     """Looks keys up by id; a short cache keeps the database off the hot path (revocation takes ≤ `ttl`)."""
 
-    def __init__(self, engine: AsyncEngine, uow: UnitOfWorkFactory, ttl: float = 5.0):
+    def __init__(self, engine: AsyncEngine, uow: SqlUnitOfWorkFactory, ttl: float = 5.0):
         self.engine = engine
         self.uow = uow  # creating and revoking a key, with its line in the evidence chain
         self.ttl = ttl

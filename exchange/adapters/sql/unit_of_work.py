@@ -25,6 +25,7 @@ from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.kafka.cloudevents import attribute_headers, encode_data
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
+from exchange.adapters.sql.obligation_repository import ObligationRepository
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
@@ -141,6 +142,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         self._transaction = counted_transaction(self.engine)
         self._conn = await self._transaction.__aenter__()
+        self.obligations = ObligationRepository(self._conn)
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
@@ -216,10 +218,10 @@ def _entry(e: Noted | MessageAccepted) -> dict[str, Any]:
             "detail": {"type": env.message_type.value, "receiver": env.receiverregion, "in_reply_to": env.inreplyto}}
 
 
-#: Makes a fresh unit of work for each use case (services hold one of these, not a unit of work).
-UnitOfWorkFactory = Callable[[], SqlUnitOfWork]
+#: Makes a fresh unit of work for each use (adapters that write evidence hold one of these).
+SqlUnitOfWorkFactory = Callable[[], SqlUnitOfWork]
 
 
-def evidence_only(engine: AsyncEngine) -> UnitOfWorkFactory:
+def evidence_only(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
     """Units of work that record evidence and publish nothing: for the console's key commands."""
     return lambda: SqlUnitOfWork(engine, NoOutbox(), NullMetrics())

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from exchange.adapters.metrics import HttpMetrics
 from exchange.domain.problems import PROBLEM_JSON, Problem, validation_problem
-from exchange.adapters.sql.unit_of_work import UnitOfWorkFactory
+from exchange.service.unit_of_work import UnitOfWorkFactory
 from exchange.domain.events import Noted
 
 log = logging.getLogger(__name__)

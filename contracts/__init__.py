@@ -4,7 +4,8 @@ Pure: imports nothing from ``exchange`` or ``adapters`` and does no network I/O;
 its only data are its own schema files and python-stdnum's region table.
 """
 
-from contracts.dates import CHINA_TZ, EventDate, EventTime, today_in_china
+from contracts.clock import CHINA_TZ, now_in_china, today_in_china
+from contracts.dates import EventDate, EventTime
 from contracts.envelope import Envelope, dataschema_for, source_for
 from contracts.errors import (
     ERROR_MESSAGES,
@@ -96,6 +97,7 @@ __all__ = [
     "is_region",
     "message_type_of",
     "normalize_id_number",
+    "now_in_china",
     "payload_model",
     "region_name",
     "source_for",

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from contracts.base import ContractModel, MessageId
-from contracts.dates import CHINA_TZ
+from contracts.clock import now_in_china
 from contracts.errors import UnknownMessageType, custom_error
 from contracts.message_types import REPLY_TYPES, MessageType, ce_type, message_type_of
 from contracts.regions import CountyCode
@@ -154,7 +154,7 @@ class Envelope(ContractModel):
             source=source_for(sender),
             type=ce_type(mt),
             schemaversion=version,
-            time=time or datetime.now(CHINA_TZ),
+            time=time or now_in_china(),
             subject=subject,
             dataschema=dataschema_for(mt, version),
             senderregion=sender,

@@ -13,7 +13,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from contracts.dates import CHINA_TZ, today_in_china
+from contracts.clock import CHINA_TZ, now_in_china, today_in_china
 from contracts.envelope import dataschema_for, source_for
 from contracts.identity import Sex, check_character
 from contracts.message_types import REPLY_TYPES, MessageType, ce_type
@@ -239,7 +239,7 @@ def feedback_example(seed: int = 0, *, status: str | None = None, sender: str | 
 def delivery_receipt_example(seed: int = 0) -> dict[str, Any]:
     """The automatic receipt a node sends once it stored a record."""
     receiver = REGIONS[(seed + 1) % 3]
-    received = datetime.now(CHINA_TZ).replace(microsecond=0) - timedelta(seconds=seed % 3600)
+    received = now_in_china().replace(microsecond=0) - timedelta(seconds=seed % 3600)
     return {"received_at": received.isoformat(), "receiver_node_id": f"node-{receiver}"}
 
 
@@ -319,7 +319,7 @@ def example_envelope(message_type: MessageType | str, *, seed: int = 0, inreplyt
         "source": source_for(sender),
         "type": ce_type(mt),
         "schemaversion": "1.0",
-        "time": datetime.now(CHINA_TZ).replace(microsecond=0).isoformat(),
+        "time": now_in_china().replace(microsecond=0).isoformat(),
         "dataschema": dataschema_for(mt, "1.0"),
         "datacontenttype": "application/json",
         "senderregion": sender,

@@ -18,7 +18,7 @@ from typing import Annotated
 from pydantic import AfterValidator, WithJsonSchema
 from stdnum.cn import ric
 
-from contracts.dates import today_in_china
+from contracts.clock import today_in_china
 from contracts.errors import custom_error
 from contracts.regions import is_region
 

@@ -30,7 +30,6 @@ from contracts import MessageType
 from exchange.domain.problems import CATALOGUE
 from exchange.adapters.sql.tables import obligations, outbox
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.topics import TopicScheme
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "MonitorMetrics", "NodeMetrics", "closed", "counted_transaction",
            "on_commit"]
@@ -170,10 +169,21 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
+class Topics(Protocol):
+    """What the metrics read of the topic scheme (exchange.adapters.kafka.topics.TopicScheme), and no more: the
+    Kafka adapters count into the metrics, so the metrics do not import them."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    @property
+    def partitions(self) -> int: ...
+
+
 class NodeMetrics(HttpMetrics):
     """A county node's traffic, delivery machinery and feedback obligations."""
 
-    def __init__(self, counties: Iterable[str], topics: TopicScheme, engine: AsyncEngine, *,
+    def __init__(self, counties: Iterable[str], topics: Topics, engine: AsyncEngine, *,
                  relay_failing: Callable[[], bool], broker_connected: Callable[[], bool],
                  awaiting_key: Callable[[], int] = lambda: 0):
         super().__init__()

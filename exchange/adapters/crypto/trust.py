@@ -47,6 +47,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import Envelope
+from contracts.cloudevents import encode_data, envelope_attributes
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import (
     DEFAULT_SKEW,
@@ -80,7 +81,6 @@ from exchange.adapters.sql.tables import (
     signing_keys,
 )
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from exchange.config import Settings
 from exchange.entrypoints.http.auth import Auth
 from exchange.service.receiving import Inbound
 from exchange.adapters.metrics import NodeMetrics
-from exchange.adapters.sql.api_keys import KeyStore
+from exchange.adapters.api_keys import KeyStore
 from exchange.domain.principals import Role
 from exchange.service.reconciliation import Reconciler
 from exchange.service.obligations import Obligations
@@ -36,7 +36,7 @@ from exchange.adapters.kafka.connection import client_options, describe, stop_al
 from exchange.adapters.kafka.consumer import Consumer
 from exchange.adapters.kafka.key_feed import KeyFeed
 from exchange.adapters.kafka.relay import Relay
-from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
 from exchange.service.unit_of_work import UnitOfWorkFactory
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.crypto.payload_crypto import PayloadCipher

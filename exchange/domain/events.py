@@ -1,6 +1,6 @@
 """Domain events: what a use case records in its unit of work, and the unit of work turns into effects at commit.
 
-Each event names a fact of the exchange, not a table: the unit of work (exchange/adapters/sql/unit_of_work.py)
+Each event names a fact of the exchange, not a table: the unit of work (exchange/adapters/unit_of_work.py)
 decides which outbox rows, evidence-chain entries and metric increments follow from it. It is the only writer of
 the outbox and of the evidence chain.
 """

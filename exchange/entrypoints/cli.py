@@ -129,9 +129,9 @@ app.add_typer(evidence, name="evidence")
 
 def _keystore():  # noqa: ANN202
     from exchange.config import Settings
-    from exchange.adapters.sql.api_keys import KeyStore
+    from exchange.adapters.api_keys import KeyStore
     from exchange.adapters.sql.database import create_engine, migrate
-    from exchange.adapters.sql.unit_of_work import evidence_only
+    from exchange.adapters.unit_of_work import evidence_only
 
     settings = Settings()
     asyncio.run(migrate(settings.database_url))
@@ -161,7 +161,7 @@ def keys_create(
 ) -> None:
     """创建密钥并只显示一次. Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
     from exchange.config import Settings
-    from exchange.adapters.sql.api_keys import GrantRefused, check_grant
+    from exchange.adapters.api_keys import GrantRefused, check_grant
 
     try:
         grant = check_grant(Settings(), role=role, name=name, counties=county, provinces=province, days=days)

@@ -13,11 +13,12 @@ from contracts import MessageType
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.problems import Problem
 from exchange.service.obligations import obligation_view
+from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.sql.tables import messages, obligations
 from exchange.domain.clock import as_utc, utcnow
 
 
-def _summary(row: Row, with_data: bool = True, trust: Any = None) -> dict[str, Any]:
+def _summary(row: Row, trust: Trust) -> dict[str, Any]:
     item = {
         "id": row.id,
         "direction": row.direction,
@@ -33,9 +34,8 @@ def _summary(row: Row, with_data: bool = True, trust: Any = None) -> dict[str, A
         "delivered_at": as_utc(row.delivered_at),
         "answered_at": as_utc(row.answered_at),
     }
-    if with_data:
-        item["envelope"] = orjson.loads(row.envelope)
-        item["data"] = orjson.loads(trust.open_payload(row.payload, row.id) if trust is not None else row.payload)
+    item["envelope"] = orjson.loads(row.envelope)
+    item["data"] = orjson.loads(trust.open_payload(row.payload, row.id))
     return item
 
 
@@ -65,10 +65,10 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Any = None):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust):
         self.engine = engine
         self.served = served
-        self.trust = trust  # exchange.adapters.crypto.trust.Trust: opens payloads sealed at rest
+        self.trust = trust  # opens payloads sealed at rest
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
@@ -102,8 +102,8 @@ class Queries:
                                                   obligations.c.sender == row.sender,
                                                   obligations.c.receiver == row.receiver)
             ) if row.direction == Direction.IN else None
-        view = _summary(row, trust=self.trust)
-        view["feedback"] = [_summary(a, trust=self.trust) for a in answers]
+        view = _summary(row, self.trust)
+        view["feedback"] = [_summary(a, self.trust) for a in answers]
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 
@@ -122,7 +122,7 @@ class Queries:
             rows = (await conn.execute(query.order_by(messages.c.seq).limit(limit + 1))).all()
         page = rows[:limit]
         return {
-            "items": [_summary(r, trust=self.trust) for r in page],
+            "items": [_summary(r, self.trust) for r in page],
             # Always a cursor to come back with, so a local system can poll for what arrives later.
             "next_cursor": encode_cursor(page[-1].seq) if page else cursor,
             "has_more": len(rows) > limit,

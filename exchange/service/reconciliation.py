@@ -48,19 +48,10 @@ from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.sql.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
 from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from exchange.domain.events import MessageSent, ResendAsked
-from exchange.domain.clock import SHANGHAI, as_utc, utcnow
+from exchange.domain.clock import SHANGHAI, as_utc, china_date, utcnow
+from exchange.domain.obligation import end_of_day, start_of_day
 
 log = logging.getLogger(__name__)
-
-
-def china_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The instants (UTC) at which a China day starts and ends."""
-    start = datetime.combine(day, time.min, SHANGHAI)
-    return as_utc(start), as_utc(start + timedelta(days=1))
-
-
-def china_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(SHANGHAI).date()
 
 
 class Reconciler:
@@ -79,13 +70,12 @@ class Reconciler:
     async def run(self, day: date | None = None) -> dict[str, Any]:
         """Queue today's (or `day`'s) digests now; returns what was sent."""
         now = utcnow()
-        day = day or china_today(now)
+        day = day or china_date(now)
         async with self.uow() as uow:
             sent = await self._digests(uow, day, now)
         if sent:
             self.wake_relay()
-        start, end = china_day_bounds(day)
-        return {"day": day.isoformat(), "until": min(end, now).isoformat(), "digests": sent}
+        return {"day": day.isoformat(), "until": as_utc(min(end_of_day(day), now)).isoformat(), "digests": sent}
 
     async def run_daily(self) -> None:
         """Forever: at MPX_RECONCILE_AT (China time) digest the day before; catch up once if started later."""
@@ -122,8 +112,7 @@ class Reconciler:
             self.wake_relay()
 
     async def _digests(self, uow: UnitOfWork, day: date, now: datetime) -> list[dict[str, Any]]:
-        start, end = china_day_bounds(day)
-        until = min(end, now)
+        start, until = as_utc(start_of_day(day)), as_utc(min(end_of_day(day), now))
         conn = uow.conn
         rows = await conn.execute(
             select(messages.c.id, messages.c.sender, messages.c.receiver).where(

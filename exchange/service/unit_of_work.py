@@ -1,7 +1,7 @@
 """What a use case works through: one transaction, its repositories, and the domain events it records.
 
 Services are written against this protocol; the node gives them `SqlUnitOfWork`
-(exchange/adapters/sql/unit_of_work.py), the only writer of the outbox and the evidence chain, and the unit tests
+(exchange/adapters/unit_of_work.py), the only writer of the outbox and the evidence chain, and the unit tests
 give them `FakeUnitOfWork` (tests/unit/fakes.py), which keeps everything in memory.
 """
 

@@ -22,7 +22,7 @@ from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.relay import Relay
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import NullMetrics
-from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
 
 
 @pytest.fixture

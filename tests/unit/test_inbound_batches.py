@@ -25,7 +25,7 @@ from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.metrics import NullMetrics
-from exchange.adapters.sql.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
 from exchange.domain.message import Record

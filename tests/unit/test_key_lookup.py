@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from exchange.adapters.crypto import apikeys
-from exchange.adapters.sql.api_keys import KeyStore
+from exchange.adapters.api_keys import KeyStore
 from exchange.domain.principals import Role
 from exchange.adapters.sql.database import create_engine, migrate
-from exchange.adapters.sql.unit_of_work import evidence_only
+from exchange.adapters.unit_of_work import evidence_only
 
 
 async def test_guessed_keys_are_refused_and_leave_nothing_behind(tmp_path):

@@ -16,7 +16,7 @@ from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import signing_keys
 from exchange.adapters.kafka.topics import TopicScheme
-from exchange.adapters.sql.unit_of_work import Outbox
+from exchange.adapters.unit_of_work import Outbox
 from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

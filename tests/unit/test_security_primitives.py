@@ -150,7 +150,7 @@ def test_a_jwt_names_a_principal_only_with_the_jurisdiction_its_role_needs():
 
 def test_the_rules_for_a_new_api_key_on_a_node_and_on_a_monitor():
     from exchange.config import Settings
-    from exchange.adapters.sql.api_keys import GrantRefused, check_grant
+    from exchange.adapters.api_keys import GrantRefused, check_grant
 
     node = Settings(counties=("621227", "542526"))
     zhejiang = Settings(role="monitor", monitor_scope=("33",))

@@ -9,7 +9,7 @@ from pathlib import Path
 import exchange
 
 PACKAGE = Path(exchange.__file__).parent
-WRITER = PACKAGE / "adapters" / "sql" / "unit_of_work.py"
+WRITER = PACKAGE / "adapters" / "unit_of_work.py"
 
 
 def _writes(path: Path, root: Path = PACKAGE) -> list[str]:

@@ -37,7 +37,9 @@ import contextlib
 import logging
 import random
 import zlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -45,12 +47,11 @@ from aiokafka.errors import KafkaError
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.domain.delivery import DeliveryState
 from exchange.adapters.metrics import Metrics
 from exchange.adapters.crypto.payload_crypto import PayloadKeyMissing
-from exchange.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from exchange.domain.events import Noted
 from exchange.adapters.sql.progress import Sent, advance_sent, outbox_sender
 from exchange.adapters.sql.tables import outbox
@@ -69,10 +70,21 @@ CLAIM_LOCK = zlib.crc32(b"mpx.outbox.claim") & 0x7FFFFFFF
 AWAIT_KEY_SECONDS = 5.0
 
 
+class Marking(Protocol):
+    """The unit of work (exchange.adapters.unit_of_work.SqlUnitOfWork) as the relay uses it: the transaction that
+    marks a batch published, and the evidence entries it records."""
+
+    @property
+    def conn(self) -> AsyncConnection: ...
+    def record(self, *events: Noted) -> None: ...
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any: ...
+
+
 class Relay:
     """One loop per node process. A record leaves the outbox only after the broker acknowledged it."""
 
-    def __init__(self, engine: AsyncEngine, uow: SqlUnitOfWorkFactory, provisioner: TopicProvisioner, topics: TopicScheme,
+    def __init__(self, engine: AsyncEngine, uow: Callable[[], Marking], provisioner: TopicProvisioner, topics: TopicScheme,
                  trust: Trust, metrics: Metrics, *, batch: int, idle_seconds: float, instance: str,
                  lease_seconds: float):
         self.engine = engine  # claims and leases: the relay's own bookkeeping on the outbox rows

@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from exchange.config import Settings
 from exchange.adapters.metrics import HttpMetrics
 from exchange.domain.problems import Problem
-from exchange.adapters.sql.api_keys import KeyStore
+from exchange.adapters.api_keys import KeyStore
 from exchange.domain.principals import Permission, Principal, Role
 
 log = logging.getLogger(__name__)

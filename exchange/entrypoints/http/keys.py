@@ -1,7 +1,7 @@
 """API keys over HTTP, for admins: create one (shown once), list them (never a secret), revoke one.
 
 The same router serves nodes and monitors, and takes the same path as `mpx keys create|list|revoke`: the rules of
-`exchange.adapters.sql.api_keys.check_grant` (a node issues county and admin keys for its own counties, a monitor
+`exchange.adapters.api_keys.check_grant` (a node issues county and admin keys for its own counties, a monitor
 monitor and admin keys within its scope) and the key store, which writes `key_created` and `key_revoked` to the
 evidence chain with the admin who acted, in the transaction that makes the change.
 """
@@ -19,7 +19,7 @@ from exchange.entrypoints.http import document
 from exchange.entrypoints.http.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.errors import parse_body
 from exchange.domain.problems import Problem
-from exchange.adapters.sql.api_keys import MAX_DAYS, MAX_NAME, GrantRefused, check_grant
+from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME, GrantRefused, check_grant
 from exchange.domain.principals import Permission, Principal, Role
 
 if TYPE_CHECKING:

@@ -2,7 +2,9 @@
 
 The files under ``contracts/schemas/<version>/`` are committed so that other
 implementations (and reviewers) read the standard without Python; a test
-fails when they drift from the models. ``contracts/released/<version>/`` holds
+fails when they drift from the models. ``contracts/schemas/asyncapi.json``,
+the AsyncAPI document of every topic (``contracts.asyncapi``), references them
+and is generated and checked with them. ``contracts/released/<version>/`` holds
 the frozen copy of each published version, which the compatibility gate
 (``contracts.compat``) compares against.
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.asyncapi import DOCUMENT_NAME, document
 from contracts.control import CONTROL_MODELS, CONTROL_VERSION
 from contracts.envelope import Envelope
 from contracts.registry import PAYLOAD_MODELS
@@ -56,9 +59,15 @@ def schema_path(version: str, name: str, root: Path = SCHEMAS_DIR) -> Path:
     return root / version / f"{name}.json"
 
 
+def asyncapi_path(root: Path = SCHEMAS_DIR) -> Path:
+    return root / DOCUMENT_NAME
+
+
 def generated_files(root: Path = SCHEMAS_DIR) -> dict[Path, str]:
-    """Every schema file as it should be on disk."""
-    return {schema_path(v, n, root): render(schema_document(v, n)) for v, n in schema_models()}
+    """Every schema file as it should be on disk, and the AsyncAPI document beside them."""
+    files = {schema_path(v, n, root): render(schema_document(v, n)) for v, n in schema_models()}
+    files[asyncapi_path(root)] = render(document())
+    return files
 
 
 def stale_files(root: Path = SCHEMAS_DIR) -> list[Path]:

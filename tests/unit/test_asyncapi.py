@@ -21,6 +21,7 @@ from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.unit_of_work import Outbox
 from exchange.config import Settings
 from exchange.domain.message import Outgoing, new_envelope
 from tests.unit.asyncapi_documents import (
@@ -134,7 +135,7 @@ def test_every_record_a_relay_publishes_is_what_the_document_says(message_type: 
     envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
                             now=datetime.now(UTC), message_id=str(uuid.uuid4()),
                             in_reply_to=str(uuid.uuid4()) if reply else None)
-    row = Outgoing(envelope, data, "").outbox_row(TopicScheme("mpx.v1", 8), datetime.now(UTC), hui)
+    row = Outbox(TopicScheme("mpx.v1", 8), hui, "hui").message(Outgoing(envelope, data, ""), datetime.now(UTC))
     headers, value = hui.wire([(k, v.encode()) for k, v in orjson.loads(row["headers"])],
                               hui.open_value(row["value"], envelope.id))
     wire_headers = {k: v.decode() for k, v in headers}

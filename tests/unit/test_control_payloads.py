@@ -14,6 +14,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import MessageType
 from contracts.control import (
@@ -45,29 +46,56 @@ from exchange.domain.clock import utcnow
 from exchange.domain.message import new_envelope
 from exchange.domain.obligation import ReminderKind as DomainReminderKind
 from exchange.service.obligations import Obligations
-from exchange.service.receiving import Inbound, Record
+from exchange.adapters.crypto.signing import SigningKey
+from exchange.adapters.metrics import NullMetrics
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.domain.message import Record
+from exchange.service.reconciliation import Reconciler
+from exchange.service.receiving import Inbound
 from exchange.service.reminders import Reminders
 from tests.unit.asyncapi_documents import message_errors
 
 HUI, HAISHU = "621227", "330203"  # Haishu's node is the one under test
+HUI_KEY = SigningKey.generate(HUI, "621227-20260101T000000Z-1f2e", datetime(2026, 1, 1, tzinfo=UTC))
 TOPICS = TopicScheme("t", 8)
 
 
-@pytest.fixture
-async def node(tmp_path):
-    """Haishu's node: its database, its keys (made at start, as a node does) and its receiving side."""
+class Haishu(Inbound):
+    """Haishu's receiving side, and the database it keeps."""
+
+    engine: AsyncEngine
+
+
+async def _haishu(tmp_path, *, keys: bool) -> tuple[Haishu, Trust]:  # noqa: ANN001
+    """Haishu's node: its database, its keys (made at start, as a node does, unless `keys` is false) and its
+    receiving side, knowing Hui's signing key."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'haishu.db'}"
     await migrate(url)
     engine = create_engine(url)
     trust = Trust(engine, PayloadCipher.from_setting(f"k1:{new_key()}"), [HAISHU])
-    await trust.start()
+    if keys:
+        await trust.start()
+    trust.ring.add_public(HUI_KEY.public_key())
     settings = Settings(counties=HAISHU, database_url=url, node_id="haishu")
-    inbound = Inbound(settings, engine, TOPICS, Obligations(AgreementBook(), CalendarBook.default(), TOPICS, b"k"))
+    uow = lambda: SqlUnitOfWork(engine, Outbox(TOPICS, trust, "haishu"), NullMetrics())  # noqa: E731
+    inbound = Haishu(settings, uow, Obligations(AgreementBook(), CalendarBook.default(), b"k"), trust,
+                     Reconciler(settings, uow, TOPICS, lambda: None, "haishu"), _keys_are_current, NullMetrics())
+    inbound.engine = engine
+    return inbound, trust
+
+
+async def _keys_are_current() -> bool:
+    return True
+
+
+@pytest.fixture
+async def node(tmp_path):
+    inbound, trust = await _haishu(tmp_path, keys=True)
     yield inbound, trust
-    await engine.dispose()
+    await inbound.engine.dispose()
 
 
-async def published(inbound: Inbound, trust: Trust | None, topic: str, message: str
+async def published(inbound: Haishu, trust: Trust | None, topic: str, message: str
                     ) -> list[tuple[dict[str, str], bytes]]:
     """Headers and value of every outbox row for `topic`, as the relay would publish them (opened at rest); each
     checked against the AsyncAPI document's `message` of the topic's channel."""
@@ -87,12 +115,18 @@ async def published(inbound: Inbound, trust: Trust | None, topic: str, message: 
 
 
 def from_hui(message_type: MessageType, data: dict, offset: int, *, key: str = HAISHU,
-             value: bytes | None = None) -> Record:
-    """A record of Hui to Haishu as it comes off the records topic, in clear and unsigned."""
+             value: bytes | None = None, sealed_to: Trust | None = None) -> Record:
+    """A record of Hui to Haishu as it comes off the records topic: in clear and unsigned, or as Hui's relay
+    publishes it (signed, and sealed to the sealing key of `sealed_to`, Haishu's node)."""
     envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
                             now=utcnow(), message_id=str(uuid.uuid4()))
-    return Record("t.records.33", 3, offset, key, to_headers(envelope),
-                  encode_data(data) if value is None else value)
+    headers, wire = to_headers(envelope), encode_data(data) if value is None else value
+    if sealed_to is not None:
+        hui = Trust(None, PayloadCipher.from_setting(""))  # type: ignore[arg-type] - signs and seals only
+        hui.ring.add_signing(HUI_KEY)
+        hui.sealing.add(sealed_to.sealing.current(HAISHU))
+        headers, wire = hui.wire(headers, wire)
+    return Record("t.records.33", 3, offset, key, headers, wire)
 
 
 def outflow(seed: int) -> dict:
@@ -153,9 +187,9 @@ def test_a_sealing_key_record_that_breaks_its_contract_is_refused():
 
 async def test_reminders_and_monitoring_events_fit_their_contracts(node):
     inbound, trust = node
-    inbound.obligations.trust = trust  # Haishu signs the events of the obligations it owes
-    await inbound.store([from_hui(MessageType.OUTFLOW_REGISTRATION, outflow(1), 1)])  # unchecked: no keys here
-    reminders = Reminders(inbound.engine, CalendarBook.default(), TOPICS, frozenset({HAISHU}))
+    # Haishu signs the events of the obligations it owes.
+    await inbound.store([from_hui(MessageType.OUTFLOW_REGISTRATION, outflow(1), 1, sealed_to=trust)])
+    reminders = Reminders(inbound.uow, CalendarBook.default(), frozenset({HAISHU}))
     assert await reminders.emit_due(utcnow() + timedelta(days=3650)) == 4
 
     sent = await published(inbound, None, TOPICS.reminders_topic, "reminder")
@@ -179,7 +213,6 @@ def test_the_contracts_name_the_reminder_kinds_and_the_sealing_suite_the_node_us
 
 async def test_a_dead_letter_has_its_reasons_in_headers_and_its_value_sealed_to_the_refusing_county(node):
     inbound, trust = node
-    inbound.trust = trust
     clear = from_hui(MessageType.OUTFLOW_REGISTRATION, outflow(2), 1)  # in clear and unsigned: refused
     junk = from_hui(MessageType.BIRTH, {}, 2, value=b"\x00 not json")
     await inbound.store([clear, junk])
@@ -197,13 +230,14 @@ async def test_a_dead_letter_has_its_reasons_in_headers_and_its_value_sealed_to_
     assert SealedData.model_validate_json(junk_value).kid == own_key  # not even JSON: sealed all the same
 
 
-async def test_a_node_without_sealing_keys_dead_letters_the_value_as_it_came(node):
-    inbound, _ = node  # the receiving side without keys (trust): as in a test federation
+async def test_a_node_without_sealing_keys_dead_letters_the_value_as_it_came(tmp_path):
+    inbound, trust = await _haishu(tmp_path, keys=False)  # before its first start made its keys
     junk = from_hui(MessageType.BIRTH, {}, 1, value=b"\x00 not json")
     await inbound.store([junk])
-    [(headers, value)] = await published(inbound, None, TOPICS.deadletter_topic, "dead_letter")
+    [(headers, value)] = await published(inbound, trust, TOPICS.deadletter_topic, "dead_letter")
     assert DeadLetterHeaders.model_validate(headers).mpx_dlq_reason_code == "undecodable"
     assert value == junk.value
+    await inbound.engine.dispose()
 
 
 def test_dead_letter_headers_refuse_what_a_node_never_writes():

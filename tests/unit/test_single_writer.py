@@ -21,7 +21,7 @@ def _writes(path: Path, root: Path = PACKAGE) -> list[str]:
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         if name == "insert" and any(isinstance(a, ast.Name) and a.id == "outbox" for a in node.args):
             found.append(f"{path.relative_to(root)}:{node.lineno} inserts into the outbox")
-        if name in {"append_many", "append", "append_alone"} and isinstance(node.func, ast.Attribute) \
+        if name == "append_many" and isinstance(node.func, ast.Attribute) \
                 and getattr(node.func.value, "id", "") == "evidence":
             found.append(f"{path.relative_to(root)}:{node.lineno} appends to the evidence chain")
     return found

@@ -1,9 +1,10 @@
-"""Appending to the evidence chain inside the transactions whose effects it records.
+"""Appending to the evidence chain inside the transactions whose effects it records (called by the unit of work
+only, exchange/adapters/unit_of_work.py), and reading it back.
 
 The chain is one sequence per node, so appends are serialized: on PostgreSQL by
 a transaction-scoped advisory lock (replicas of a node share the chain); on
-SQLite by the database's single writer (the caller's transaction has written
-before it appends, so it already holds the write lock).
+SQLite by the database's single writer (the unit of work takes the write lock
+before it reads the chain's head).
 """
 
 from __future__ import annotations
@@ -20,13 +21,6 @@ from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import audit_log, peer_chain_heads
 
 _LOCK = 0x6D7078  # "mpx"
-
-
-async def append(conn: AsyncConnection, event: str, *, at: datetime, message_id: str | None = None,
-                 county: str | None = None, principal: str | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
-    await append_many(conn, [{"event": event, "message_id": message_id, "county": county, "principal": principal,
-                              "detail": detail}], at=at)
 
 
 async def append_many(conn: AsyncConnection, events: list[dict[str, Any]], *, at: datetime) -> None:
@@ -83,14 +77,6 @@ def check_heads(chain: list[dict[str, Any]], heads: list[dict[str, Any]]) -> lis
     recomputed after an edit), removed, or the chain cut short."""
     hashes = {entry["seq"]: entry["hash"] for entry in chain}
     return [h["seq"] for h in heads if hashes.get(h["seq"]) != h["hash"]]
-
-
-async def append_alone(engine: AsyncEngine, event: str, **fields: Any) -> None:
-    """An entry with no other effect (a refused request), in a transaction of its own."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            await conn.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))  # take the write lock first
-        await append(conn, event, **fields)
 
 
 def _as_entry(row: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.service.backpressure import OutboxLimit
 from exchange.config import Settings
-from exchange.entrypoints.http.auth import Auth
 from exchange.service.receiving import Inbound
 from exchange.adapters.metrics import NodeMetrics
 from exchange.adapters.api_keys import KeyStore
@@ -94,8 +93,6 @@ class Node:
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.keys = KeyStore(self.engine, self.uow)
-        self.auth = Auth(settings, self.keys)
-        self.auth.metrics = self.metrics
         # Made once Kafka answers (_connect).
         self.key_feed: KeyFeed | None = None
         self.agreement_feed: AgreementFeed | None = None
@@ -276,7 +273,6 @@ class MonitorNode:
         self.feed: MonitorFeed | None = None
         self.uow: UnitOfWorkFactory = evidence_only(self.engine)  # a monitor publishes nothing
         self.keys = KeyStore(self.engine, self.uow)
-        self.auth = Auth(settings, self.keys)
         self._consumer: AIOKafkaConsumer | None = None
         self._keys_consumer: AIOKafkaConsumer | None = None
         # The counties' public keys, from the keys topic: each event must be signed by its receiving county.
@@ -287,7 +283,6 @@ class MonitorNode:
         self._keys_task: asyncio.Task | None = None
         self.metrics = MonitorMetrics(events_applied=lambda: self.feed.applied if self.feed else 0,
                                       broker_connected=lambda: self.feed is not None)
-        self.auth.metrics = self.metrics
 
     async def start(self) -> None:
         await migrate(self.settings.database_url)

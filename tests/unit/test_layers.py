@@ -36,11 +36,11 @@ def test_the_import_rules_hold() -> None:
     assert "0 broken" in result.stdout
 
 
-def test_every_ignored_import_is_one_the_unit_of_work_refactor_removes() -> None:
+def test_no_import_is_ignored() -> None:
+    """The last ignored imports (bootstrap building the HTTP authenticator) went with the unit-of-work refactor."""
     ignored = [line for line in (ROOT / "pyproject.toml").read_text(encoding="utf-8").splitlines()
                if re.match(r'\s*"[\w.]+ -> [\w.]+",', line)]
-    assert ignored  # while there are any: delete this test's expectation with the last one
-    assert [line for line in ignored if "# TODO(uow): removed by the unit-of-work refactor" not in line] == []
+    assert ignored == []
 
 
 @pytest.fixture

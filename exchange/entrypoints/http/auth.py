@@ -4,8 +4,9 @@ A request carries `Authorization: Bearer <token>`: an API key of this node
 (``mpx_<id>_<secret>``), the node's admin token, or a JWT from the office's
 identity provider, checked against its JWKS (claims ``mpx_role``,
 ``mpx_counties``, ``mpx_provinces``; see `principal_from_claims`). Each yields a
-principal with a role and a jurisdiction; endpoints require a permission, and
-the handlers check the jurisdiction of what is asked. Every principal has a
+principal with a role and a jurisdiction; endpoints require a permission (the
+dependencies of `exchange.entrypoints.http.deps`), and the handlers check the
+jurisdiction of what is asked. Every principal has a
 request budget per minute. No token, key or secret is ever logged or repeated
 in a refusal.
 """
@@ -18,17 +19,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from exchange.config import Settings
 from exchange.adapters.metrics import HttpMetrics
 from exchange.domain.problems import Problem
 from exchange.adapters.api_keys import KeyStore
-from exchange.domain.principals import Permission, Principal, Role
+from exchange.domain.principals import Principal, Role
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +124,16 @@ def rate_limited(wait: float) -> Problem:
 
 
 class Auth:
-    def __init__(self, settings: Settings, keys: KeyStore):
+    """Who a bearer token names, within the request budgets; built by the HTTP app factory, used through
+    `exchange.entrypoints.http.deps`. `metrics` counts the refusals of requests without a valid credential."""
+
+    def __init__(self, settings: Settings, keys: KeyStore, metrics: HttpMetrics):
         self.settings = settings
         self.keys = keys
+        self.metrics = metrics
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         # Failed authentications per client address: spent by each 401, checked before any credential is looked at.
         self.refusals = RateLimiter(settings.address_refusals_per_minute)
-        self.metrics: HttpMetrics | None = None  # counts refusals without a valid credential
         self._jwks = None
         if settings.jwt_jwks_url:
             from jwt import PyJWKClient
@@ -172,8 +174,7 @@ class Auth:
         self._anonymous(reason)
 
     def _anonymous(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.anonymous_refusal(reason)
+        self.metrics.anonymous_refusal(reason)
 
     def _from_jwt(self, token: str) -> Principal | None:
         import jwt
@@ -195,37 +196,11 @@ class Auth:
             return None
         return principal_from_claims(claims)
 
-    async def authenticated(self, request: Request,
-                            credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-        """A FastAPI dependency: any valid principal (for what every role may read, e.g. calendars)."""
-        principal = await self.principal(credentials.credentials if credentials else None, _address(request))
-        request.state.principal = principal.id
-        return principal
-
-    def requires(self, permission: Permission) -> Callable[..., Awaitable[Principal]]:
-        """A FastAPI dependency: the caller's principal, which must hold `permission`."""
-
-        async def dependency(request: Request,
-                             credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-            principal = await self.principal(credentials.credentials if credentials else None, _address(request))
-            request.state.principal = principal.id  # for the audit line of a refusal
-            if not principal.may(permission):
-                raise Problem("forbidden", f"role {principal.role.value} may not {permission.value}",
-                              f"角色 {principal.role.value} 无权执行 {permission.value}")
-            return principal
-
-        return dependency
-
 
 def require_county(principal: Principal, county: str) -> None:
     """403 unless the principal acts for `county`."""
     if not principal.acts_for(county):
         raise Problem("not_your_county", f"this key does not act for {county}", f"此密钥无权代表 {county}")
-
-
-def _address(request: Request) -> str | None:
-    """The client's address (behind a reverse proxy: the one it forwards, if uvicorn trusts it; see README)."""
-    return request.client.host if request.client else None
 
 
 def jurisdiction(principal: Principal, served: frozenset[str]) -> list[str] | None:

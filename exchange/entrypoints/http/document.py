@@ -4,13 +4,12 @@ themselves are described by their models, whose nested models are components of 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from exchange.entrypoints.http.schemas import ProblemView
+from exchange.entrypoints.http.models import ProblemView
 from exchange.domain.problems import PROBLEM_JSON
 
 _COMPONENTS = "#/components/schemas/{model}"
@@ -30,9 +29,6 @@ _MEANINGS = {
          "after the Retry-After seconds (problem JSON)",
     503: "The outbox is full while the broker is away; retry after the Retry-After seconds (problem JSON)",
 }
-
-#: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
 
 #: Every authenticated route: no credentials, or over budget.
 AUTHENTICATED = (401, 429)

@@ -11,43 +11,36 @@ authentication of operators is a later issue.)
 from datetime import date
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from contracts import today_in_china
-from exchange.entrypoints.http.auth import jurisdiction
-from exchange.entrypoints.http.document import FIRST_DAY, PARAMETERS, PERMITTED, problems
-from exchange.bootstrap import Node
-from exchange.domain.problems import Problem
-from exchange.domain.principals import Permission, Principal
 from exchange.adapters.sql.tables import quarantine
+from exchange.config import Settings
 from exchange.domain.clock import as_utc
-
-
-def _json(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
-
+from exchange.domain.problems import Problem
+from exchange.entrypoints.http.auth import jurisdiction
+from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, ReadingPrincipal
+from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
+from exchange.entrypoints.http.models import FIRST_DAY
 
 #: Sequence numbers are 64-bit in the database.
 MAX_SEQ = 2**63 - 1
 
 
-def router(node: Node) -> APIRouter:
-    settings = node.settings
+def router(settings: Settings) -> APIRouter:
+    """The routes; `settings` bounds a page of the quarantine (MPX_PAGE_MAX, in the document). No response models
+    yet: the answers are undocumented in the OpenAPI document, as before."""
     api = APIRouter(tags=["operations"])
 
-    admin = Depends(node.auth.requires(Permission.ADMIN))
-    reader = Depends(node.auth.requires(Permission.READ))
-
-    @api.get("/v1/quarantine", responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/quarantine", response_model=None, responses=problems(PERMITTED, PARAMETERS))
     async def list_quarantine(
+        node: NodeDep,
+        principal: ReadingPrincipal,
         after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only records after this seq (paging).")
                          ] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
-        principal: Principal = reader,
-    ) -> Response:
+    ) -> dict[str, Any]:
         """Records this node could never process: where they came from and why; never their content. A county's
         key sees the records addressed to its counties (the record key); an admin sees all."""
         query = select(quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset,
@@ -55,7 +48,7 @@ def router(node: Node) -> APIRouter:
                        quarantine.c.received_at, quarantine.c.replayed_at, quarantine.c.replay_result)
         if after is not None:
             query = query.where(quarantine.c.seq > after)
-        counties = jurisdiction(principal, settings.served)
+        counties = jurisdiction(principal, node.settings.served)
         if counties is not None:
             query = query.where(quarantine.c.key.in_(counties))
         async with node.engine.connect() as conn:
@@ -67,12 +60,11 @@ def router(node: Node) -> APIRouter:
              "replay_result": r.replay_result}
             for r in rows[:limit]
         ]
-        return _json({"items": items, "has_more": len(rows) > limit,
-                      "next_after": items[-1]["seq"] if items else after})
+        return {"items": items, "has_more": len(rows) > limit, "next_after": items[-1]["seq"] if items else after}
 
-    @api.post("/v1/quarantine/{seq}/replay", responses=problems(PERMITTED, PARAMETERS, 404))
-    async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], principal: Principal = admin
-                                 ) -> Response:
+    @api.post("/v1/quarantine/{seq}/replay", response_model=None, responses=problems(PERMITTED, PARAMETERS, 404))
+    async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], node: NodeDep,
+                                 principal: AdminPrincipal) -> dict[str, Any]:
         """Process a quarantined record again, after a fix (a newer schema version known, a bug mended). Admin."""
         async with node.engine.connect() as conn:  # an unknown seq is answered without reading the keys topic first
             known = await conn.scalar(select(quarantine.c.seq).where(quarantine.c.seq == seq))
@@ -86,29 +78,32 @@ def router(node: Node) -> APIRouter:
             node.relay.wake()
         if result not in ("stored", "duplicate"):
             raise Problem("replay_rejected", f"rejected again: {result}", f"仍被拒绝：{result}")
-        return _json({"seq": seq, "result": result, "message_id": message_id})
+        return {"seq": seq, "result": result, "message_id": message_id}
 
-    @api.post("/v1/reconciliation/run", status_code=202, responses=problems(PERMITTED, PARAMETERS))
+    @api.post("/v1/reconciliation/run", status_code=202, response_model=None,
+              responses=problems(PERMITTED, PARAMETERS))
     async def run_reconciliation(
+        node: NodeDep,
+        principal: AdminPrincipal,
         day: Annotated[date | None, Query(ge=FIRST_DAY, description="China day to digest; default today (so far).")
                        ] = None,
-        principal: Principal = admin,
-    ) -> Response:
+    ) -> dict[str, Any]:
         """Send every peer county the digest of what this node's counties sent it that day. Admin."""
         if day is not None and day > today_in_china():
             raise Problem("validation_failed", "day is in the future", "日期不能晚于今天")
-        return _json(await node.reconciler.run(day), 202)
+        return await node.reconciler.run(day)
 
-    @api.get("/v1/reconciliation", responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/reconciliation", response_model=None, responses=problems(PERMITTED, PARAMETERS))
     async def get_reconciliation(
+        node: NodeDep,
+        principal: ReadingPrincipal,
         day: Annotated[date | None, Query(description="Only this China day.")] = None,
         peer: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Only this peer county.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        principal: Principal = reader,
-    ) -> Response:
+    ) -> dict[str, Any]:
         """Digests sent and checked, resend requests served; a checked digest with ids missing is a gap until they
         arrive (status gap → healed). A county's key sees its counties' own; an admin all."""
-        return _json(await node.reconciler.report(day=day, peer=peer, limit=limit,
-                                                  counties=jurisdiction(principal, settings.served)))
+        return await node.reconciler.report(day=day, peer=peer, limit=limit,
+                                            counties=jurisdiction(principal, node.settings.served))
 
     return api

@@ -1,0 +1,96 @@
+"""Messages: what local systems post (a message, a batch, feedback) and read (one message, the inbox)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from exchange.config import Settings
+from exchange.domain.commands import ID_PATTERN, BatchIn, FeedbackIn, MessageIn
+from exchange.domain.principals import Principal
+from exchange.domain.problems import Problem
+from exchange.entrypoints.http import document
+from exchange.entrypoints.http.auth import counties_for, require_county
+from exchange.entrypoints.http.deps import AnsweringPrincipal, NodeDep, QueriesDep, ReadingPrincipal, SendingPrincipal
+from exchange.entrypoints.http.document import BODY, PARAMETERS, PERMITTED, problems
+from exchange.entrypoints.http.errors import parse_body
+from exchange.entrypoints.http.models import Accepted, BatchAccepted, InboxPage, MessageView
+
+#: What sending a message can be refused with: a bad body, a county not the caller's or not served here, an
+#: unknown message answered (404) or an id reused (409), and a full outbox while the broker is away (503).
+SEND_PROBLEMS = problems(PERMITTED, BODY, 404, 409, 503)
+#: A message id in a path, as the envelope allows it.
+MessageIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+#: Which county sent the message: ids are each sender's own, so two senders may have used the same one.
+SenderQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description=(
+    "The county that sent the message. Needed only when the caller's counties received this id from more "
+    "than one sender (answered with 409 sender_required, which lists them)."))]
+
+
+def _may_send(principal: Principal, items: list[MessageIn], served: frozenset[str]) -> None:
+    """A key sends only as the counties it acts for (a sender the node does not serve is refused later)."""
+    for item in items:
+        if item.sender in served:
+            require_county(principal, item.sender)
+
+
+def router(settings: Settings) -> APIRouter:
+    """The routes; `settings` bounds an inbox page (MPX_PAGE_MAX, in the document)."""
+    api = APIRouter(tags=["messages"])
+
+    @api.post("/v1/messages", status_code=202, response_model=Accepted, responses=SEND_PROBLEMS,
+              openapi_extra=document.body(MessageIn))
+    async def post_message(request: Request, node: NodeDep, principal: SendingPrincipal) -> Accepted:
+        """Validate, store durably and queue one message for delivery (202 once it is on disk)."""
+        item = await parse_body(request, MessageIn)
+        _may_send(principal, [item], node.settings.served)
+        [message_id] = await node.outbound.submit([item], principal=principal.id)
+        return Accepted(id=message_id)
+
+    @api.post("/v1/messages/batch", status_code=202, response_model=BatchAccepted, responses=SEND_PROBLEMS,
+              openapi_extra=document.body(BatchIn))
+    async def post_batch(request: Request, node: NodeDep, principal: SendingPrincipal) -> BatchAccepted:
+        """Many messages at once: all are stored, or (on any error) none."""
+        batch = await parse_body(request, BatchIn)
+        _may_send(principal, batch.messages, node.settings.served)
+        if len(batch.messages) > node.settings.max_batch:
+            raise Problem("batch_too_large", f"at most {node.settings.max_batch} messages per batch",
+                          f"每批最多 {node.settings.max_batch} 条报文")
+        ids = await node.outbound.submit(batch.messages, principal=principal.id)
+        return BatchAccepted(ids=ids, count=len(ids))
+
+    @api.post("/v1/messages/{message_id}/feedback", status_code=202, response_model=Accepted,
+              responses=SEND_PROBLEMS, openapi_extra=document.body(FeedbackIn))
+    async def post_feedback(message_id: MessageIdPath, request: Request, node: NodeDep, principal: AnsweringPrincipal,
+                            sender: SenderQuery = None) -> Accepted:
+        """Answer a message this node's county received; the feedback travels back to its sender."""
+        feedback = await parse_body(request, FeedbackIn)
+        feedback_id = await node.outbound.answer(message_id, feedback, principal=principal, sender=sender)
+        return Accepted(id=feedback_id)
+
+    # The views leave out what a message does not have (an outbound one has no received_at; feedback has no
+    # feedback of its own): exclude_unset keeps them out of the answer as they are out of the query's dicts.
+    @api.get("/v1/messages/{message_id}", response_model=MessageView, response_model_exclude_unset=True,
+             responses=problems(PERMITTED, PARAMETERS, 404, 409))
+    async def get_message(message_id: MessageIdPath, node: NodeDep, queries: QueriesDep, principal: ReadingPrincipal,
+                          sender: SenderQuery = None) -> dict[str, Any]:
+        """The message, where it has got to (accepted, published, delivered, answered), and its feedback."""
+        return await queries.message(message_id, counties_for(principal, node.settings.served), sender)
+
+    @api.get("/v1/inbox", response_model=InboxPage, response_model_exclude_unset=True,
+             responses=problems(PERMITTED, PARAMETERS, 400))
+    async def get_inbox(
+        node: NodeDep,
+        queries: QueriesDep,
+        principal: ReadingPrincipal,
+        county: Annotated[str | None, Query(description="Only this served county.")] = None,
+        type: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$",  # noqa: A002
+                                          description="Only this message type.")] = None,
+        answered: Annotated[bool | None, Query(description="true: answered; false: awaiting feedback.")] = None,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+        limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
+    ) -> dict[str, Any]:
+        """Inbound messages for the caller's counties, oldest first."""
+        counties = counties_for(principal, node.settings.served, county)
+        return await queries.inbox(counties=counties, type_=type, answered=answered, cursor=cursor, limit=limit)
+
+    return api

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import insert, select, text
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.canonical import monitoring_event_bytes
 from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
+from exchange.adapters.crypto.trust import Trust
 from contracts.cloudevents import attribute_headers, encode_data
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
@@ -41,9 +42,6 @@ from exchange.domain.events import (
     ResendAsked,
 )
 from exchange.domain.message import Outgoing
-
-if TYPE_CHECKING:
-    from exchange.adapters.crypto.trust import Trust
 
 _DLQ_NAMESPACE = uuid.UUID("0b7f9c1e-8f3d-4b52-a1d6-5c2e7a9d4f10")
 JSON = [["content-type", "application/json"]]
@@ -102,8 +100,8 @@ class Outbox:
         copies = []
         for chunk in chunks(list(e.stored)):
             rows = await conn.execute(select(outbox).where(outbox.c.seq.in_(chunk)).order_by(outbox.c.seq))
-            copies += [_row(o.message_id, o.topic, o.partition, o.key, [], o.value, now) | {"headers": o.headers}
-                       for o in rows]
+            copies += [{"message_id": o.message_id, "topic": o.topic, "partition": o.partition, "key": o.key,
+                        "headers": o.headers, "value": o.value, "created_at": now, "attempts": 0} for o in rows]
         return copies
 
 
@@ -122,7 +120,7 @@ def _row(message_id: str, topic: str, partition: int, key: str, headers: list, v
 
 class SqlUnitOfWork:
     """``async with uow:`` opens the transaction; leaving the block without an exception writes what the recorded
-    events imply and commits. One instance per use (see `UnitOfWorkFactory`)."""
+    events imply and commits. One instance per use (see `SqlUnitOfWorkFactory`)."""
 
     def __init__(self, engine: AsyncEngine, outbox: Outbox | NoOutbox, metrics: Metrics):
         self.engine, self.outbox, self.metrics = engine, outbox, metrics

@@ -16,7 +16,7 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """Answers 413 problem JSON for a body over `limit` bytes, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int, metrics: HttpMetrics | None = None):
+    def __init__(self, app: ASGIApp, limit: int, metrics: HttpMetrics):
         self.app = app
         self.limit = limit
         self.metrics = metrics
@@ -57,8 +57,7 @@ class BodySizeLimit:
             "payload_too_large", f"the limit is {self.limit} bytes", f"请求体上限为 {self.limit} 字节"
         )
         body = orjson.dumps(problem.body(scope.get("path")))
-        if self.metrics is not None:
-            self.metrics.problem(problem.code)
+        self.metrics.problem(problem.code)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

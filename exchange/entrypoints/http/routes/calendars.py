@@ -1,18 +1,16 @@
 """Working-day calendars: is a day a working day in a region, the n-th working day after it, and the extra
 holidays and working days (overrides) admins add."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from contracts import is_region, region_name
-from exchange.adapters.sql.dialect import upsert
-from exchange.adapters.sql.tables import calendar_overrides
 from exchange.domain.clock import utcnow
 from exchange.domain.obligation import end_of_day, local_day
 from exchange.domain.problems import Problem
-from exchange.entrypoints.http.deps import AdminPrincipal, CurrentPrincipal, NodeDep
+from exchange.entrypoints.http.deps import AdminPrincipal, CalendarOverridesDep, CurrentPrincipal, NodeDep
 from exchange.entrypoints.http.document import AUTHENTICATED, PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.models import FIRST_DAY, LAST_DAY, OverrideIn
 
@@ -56,17 +54,7 @@ async def list_overrides(region: str, node: NodeDep, principal: CurrentPrincipal
 
 @router.post("/v1/calendar/overrides", status_code=201, response_model=None,
              responses=problems(PERMITTED, 400, 413, 422), tags=["admin"])
-async def add_override(body: OverrideIn, node: NodeDep, principal: AdminPrincipal) -> dict[str, Any]:
+async def add_override(body: OverrideIn, overrides: CalendarOverridesDep, principal: AdminPrincipal
+                       ) -> dict[str, Any]:
     """Add extra holidays or working days for a region (admin)."""
-    if not is_region(body.region):
-        raise Problem("unknown_region")
-    days = [body.date + timedelta(days=i) for i in range(((body.until or body.date) - body.date).days + 1)]
-    async with node.engine.begin() as conn:
-        for day in days:
-            await conn.execute(upsert(conn, calendar_overrides, ["region", "day"],
-                                      {"region": body.region, "day": day, "kind": body.kind.value,
-                                       "name": body.name}))
-    for day in days:
-        node.calendars.add_override(body.region, day, body.kind, body.name)
-    return {"region": body.region, "days": [d.isoformat() for d in days],
-            "calendar_id": node.calendars.calendar_for(body.region).id}
+    return await overrides.add(body.region, body.date, body.until, body.kind, body.name)

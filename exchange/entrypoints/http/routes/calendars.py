@@ -12,13 +12,12 @@ from exchange.domain.obligation import end_of_day, local_day
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import AdminPrincipal, CalendarOverridesDep, CurrentPrincipal, NodeDep
 from exchange.entrypoints.http.document import AUTHENTICATED, PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.models import FIRST_DAY, LAST_DAY, OverrideIn
+from exchange.entrypoints.http.models import FIRST_DAY, LAST_DAY, CalendarDay, OverrideIn, OverridesAdded, OverrideView
 
-#: No response models yet: these answers are undocumented in the OpenAPI document, as before.
 router = APIRouter(tags=["deadlines"])
 
 
-@router.get("/v1/calendar/{region}", response_model=None, responses=problems(AUTHENTICATED, PARAMETERS))
+@router.get("/v1/calendar/{region}", response_model=CalendarDay, responses=problems(AUTHENTICATED, PARAMETERS))
 async def calendar_day(
     region: str,
     node: NodeDep,
@@ -42,7 +41,7 @@ async def calendar_day(
     }
 
 
-@router.get("/v1/calendar/{region}/overrides", response_model=None,
+@router.get("/v1/calendar/{region}/overrides", response_model=list[OverrideView],
             responses=problems(AUTHENTICATED, PARAMETERS))
 async def list_overrides(region: str, node: NodeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """Extra holidays and working days of a province, prefecture or county (2, 4 or 6 digits)."""
@@ -52,7 +51,7 @@ async def list_overrides(region: str, node: NodeDep, principal: CurrentPrincipal
         raise Problem("unknown_region") from None
 
 
-@router.post("/v1/calendar/overrides", status_code=201, response_model=None,
+@router.post("/v1/calendar/overrides", status_code=201, response_model=OverridesAdded,
              responses=problems(PERMITTED, 400, 413, 422), tags=["admin"])
 async def add_override(body: OverrideIn, overrides: CalendarOverridesDep, principal: AdminPrincipal
                        ) -> dict[str, Any]:

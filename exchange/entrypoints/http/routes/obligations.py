@@ -10,14 +10,14 @@ from exchange.domain.clock import utcnow
 from exchange.entrypoints.http.auth import counties_for
 from exchange.entrypoints.http.deps import NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
+from exchange.entrypoints.http.models import ObligationPage
 
 
 def router(settings: Settings) -> APIRouter:
-    """The route; `settings` bounds a page (MPX_PAGE_MAX, in the document). No response model yet: the answer is
-    undocumented in the OpenAPI document, as before."""
+    """The route; `settings` bounds a page (MPX_PAGE_MAX, in the document)."""
     api = APIRouter(tags=["deadlines"])
 
-    @api.get("/v1/obligations", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/obligations", response_model=ObligationPage, responses=problems(PERMITTED, PARAMETERS))
     async def list_obligations(
         node: NodeDep,
         queries: QueriesDep,

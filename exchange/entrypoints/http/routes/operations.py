@@ -19,18 +19,19 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.auth import jurisdiction
 from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.models import FIRST_DAY
+from exchange.entrypoints.http.models import (
+    FIRST_DAY, QuarantinePage, ReconciliationReport, ReconciliationRun, Replayed,
+)
 
 #: Sequence numbers are 64-bit in the database.
 MAX_SEQ = 2**63 - 1
 
 
 def router(settings: Settings) -> APIRouter:
-    """The routes; `settings` bounds a page of the quarantine (MPX_PAGE_MAX, in the document). No response models
-    yet: the answers are undocumented in the OpenAPI document, as before."""
+    """The routes; `settings` bounds a page of the quarantine (MPX_PAGE_MAX, in the document)."""
     api = APIRouter(tags=["operations"])
 
-    @api.get("/v1/quarantine", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/quarantine", response_model=QuarantinePage, responses=problems(PERMITTED, PARAMETERS))
     async def list_quarantine(
         node: NodeDep,
         queries: QueriesDep,
@@ -44,7 +45,7 @@ def router(settings: Settings) -> APIRouter:
         return await queries.quarantine_page(counties=jurisdiction(principal, node.settings.served), after=after,
                                              limit=limit)
 
-    @api.post("/v1/quarantine/{seq}/replay", response_model=None, responses=problems(PERMITTED, PARAMETERS, 404))
+    @api.post("/v1/quarantine/{seq}/replay", response_model=Replayed, responses=problems(PERMITTED, PARAMETERS, 404))
     async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], node: NodeDep, queries: QueriesDep,
                                  principal: AdminPrincipal) -> dict[str, Any]:
         """Process a quarantined record again, after a fix (a newer schema version known, a bug mended). Admin."""
@@ -60,7 +61,7 @@ def router(settings: Settings) -> APIRouter:
             raise Problem("replay_rejected", f"rejected again: {result}", f"仍被拒绝：{result}")
         return {"seq": seq, "result": result, "message_id": message_id}
 
-    @api.post("/v1/reconciliation/run", status_code=202, response_model=None,
+    @api.post("/v1/reconciliation/run", status_code=202, response_model=ReconciliationRun,
               responses=problems(PERMITTED, PARAMETERS))
     async def run_reconciliation(
         node: NodeDep,
@@ -73,7 +74,7 @@ def router(settings: Settings) -> APIRouter:
             raise Problem("validation_failed", "day is in the future", "日期不能晚于今天")
         return await node.reconciler.run(day)
 
-    @api.get("/v1/reconciliation", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/reconciliation", response_model=ReconciliationReport, responses=problems(PERMITTED, PARAMETERS))
     async def get_reconciliation(
         node: NodeDep,
         principal: ReadingPrincipal,

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Query
 from exchange.entrypoints.http.auth import counties_for
 from exchange.entrypoints.http.deps import NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
+from exchange.entrypoints.http.models import ReminderView
 
-#: No response model yet: the answer is undocumented in the OpenAPI document, as before.
 router = APIRouter(tags=["deadlines"])
 
 
-@router.get("/v1/reminders", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+@router.get("/v1/reminders", response_model=list[ReminderView], responses=problems(PERMITTED, PARAMETERS))
 async def list_reminders(node: NodeDep, queries: QueriesDep, principal: ReadingPrincipal,
                          county: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
     """Reminders emitted for the caller's counties, newest first."""

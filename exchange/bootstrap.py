@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.service.backpressure import OutboxLimit
+from exchange.service.calendars import CalendarOverrides
 from exchange.config import Settings
 from exchange.service.receiving import Inbound
 from exchange.adapters.metrics import NodeMetrics
@@ -90,6 +91,7 @@ class Node:
         self.inbound = Inbound(settings, self.uow, self.obligations, self.trust, self.reconciler,
                                self._refresh_keys, self.metrics)
         self.reminders = Reminders(self.uow, self.calendars, settings.served)
+        self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.keys = KeyStore(self.engine, self.uow)

@@ -1,8 +1,11 @@
-"""What local systems read: one message with its delivery state and feedback, and the inbox."""
+"""What local systems and operators read: one message with its delivery state and feedback, the inbox, the
+obligations and reminders of their counties, and the quarantine (where a record came from and why it was set aside,
+never its content)."""
 
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any, Sequence
 
 import orjson
@@ -14,8 +17,9 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.problems import Problem
 from exchange.service.obligations import obligation_view
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.sql.tables import messages, obligations
+from exchange.adapters.sql.tables import messages, obligations, quarantine, reminders
 from exchange.domain.clock import as_utc, utcnow
+from exchange.domain.obligation import Status
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:
@@ -127,3 +131,50 @@ class Queries:
             "next_cursor": encode_cursor(page[-1].seq) if page else cursor,
             "has_more": len(rows) > limit,
         }
+
+    async def county_obligations(self, *, counties: list[str], status: Status | None, limit: int,
+                          now: datetime) -> dict[str, Any]:
+        """The counties' feedback obligations by deadline, with their live status as of `now` (overdue is computed
+        then); `count` is the number of all those with the status asked, `items` the first `limit`."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(obligations.c.state).where(obligations.c.receiver.in_(counties))
+                                       .order_by(obligations.c.due_at))).all()
+        views = [obligation_view(r.state, now) for r in rows]
+        if status:
+            views = [v for v in views if v["status"] == status.value]
+        return {"as_of": now.isoformat(), "items": views[:limit], "count": len(views)}
+
+    async def county_reminders(self, *, counties: list[str]) -> list[dict[str, Any]]:
+        """The last 500 reminders emitted for the counties, newest first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(reminders).where(reminders.c.receiver.in_(counties))
+                                       .order_by(reminders.c.emitted_at.desc()).limit(500))).all()
+        return [{"message_id": r.message_id, "sender": r.sender, "kind": r.kind, "receiver": r.receiver,
+                 "due_at": r.due_at.isoformat(), "fire_at": r.fire_at.isoformat(),
+                 "emitted_at": r.emitted_at.isoformat()} for r in rows]
+
+    async def quarantine_page(self, *, counties: list[str] | None, after: int | None, limit: int) -> dict[str, Any]:
+        """Quarantined records after seq `after`, a page of `limit`: where each came from and why it was set aside,
+        never its headers or payload. `counties`: only records addressed to these (their record key); None: all."""
+        query = select(quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset,
+                       quarantine.c.message_id, quarantine.c.reason_code, quarantine.c.reason,
+                       quarantine.c.received_at, quarantine.c.replayed_at, quarantine.c.replay_result)
+        if after is not None:
+            query = query.where(quarantine.c.seq > after)
+        if counties is not None:
+            query = query.where(quarantine.c.key.in_(counties))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(quarantine.c.seq).limit(limit + 1))).all()
+        items = [
+            {"seq": r.seq, "reason_code": r.reason_code, "reason": r.reason, "topic": r.topic,
+             "partition": r.partition, "offset": r.offset, "message_id": r.message_id,
+             "received_at": as_utc(r.received_at), "replayed_at": as_utc(r.replayed_at),
+             "replay_result": r.replay_result}
+            for r in rows[:limit]
+        ]
+        return {"items": items, "has_more": len(rows) > limit, "next_after": items[-1]["seq"] if items else after}
+
+    async def quarantined(self, seq: int) -> bool:
+        """Whether a quarantined record `seq` exists (so that an unknown one is answered without more ado)."""
+        async with self.engine.connect() as conn:
+            return await conn.scalar(select(quarantine.c.seq).where(quarantine.c.seq == seq)) is not None

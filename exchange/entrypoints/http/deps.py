@@ -1,6 +1,7 @@
 """What routes depend on, as `Annotated` types: the node serving the request, the caller's principal and the
 permission a route needs. The app factories (`exchange.entrypoints.http.app`) put the node and its `Auth` on
-`app.state`; per request only the caller's principal and a `Queries` (three references) are made.
+`app.state`; per request only the caller's principal and a `Queries` (three references) are made. The services a
+route calls are the node's own, built by `exchange.bootstrap` (`CalendarOverridesDep`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from exchange.bootstrap import MonitorNode, Node
 from exchange.domain.principals import Permission, Principal
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.auth import Auth, bearer
+from exchange.service.calendars import CalendarOverrides
 from exchange.service.queries import Queries
 
 
@@ -42,6 +44,14 @@ def get_queries(node: NodeDep) -> Queries:
 
 
 QueriesDep = Annotated[Queries, Depends(get_queries)]
+
+
+def get_calendar_overrides(node: NodeDep) -> CalendarOverrides:
+    """Adding calendar overrides: the node's service (exchange.service.calendars)."""
+    return node.calendar_overrides
+
+
+CalendarOverridesDep = Annotated[CalendarOverrides, Depends(get_calendar_overrides)]
 
 
 def client_address(request: Request) -> str | None:

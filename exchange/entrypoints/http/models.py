@@ -7,9 +7,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema, model_validator
 
 from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME
-from exchange.domain import DayKind
+from exchange.domain import DayKind, Status
+from exchange.domain.agreements import DeadlineUnit
 from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.figures import Basis
+from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
+from exchange.service.monitoring import GroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
@@ -17,6 +21,16 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
 #: an RFC 3339 date-time.
 Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
                       WithJsonSchema({"type": "string", "format": "date-time"})]
+#: A moment the node has written already (isoformat: +00:00 or +08:00), passed on as it is and documented as an
+#: RFC 3339 date-time.
+TimestampText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+#: 24:00 Asia/Shanghai of a day, as the node writes it (isoformat). Not documented as an RFC 3339 date-time: for a
+#: day before 1901 the zone's offset is Shanghai's local mean time, +08:05:43, which RFC 3339 cannot express.
+DeadlineText = Annotated[str, WithJsonSchema({
+    "type": "string", "description": "24:00 Asia/Shanghai of the day, ISO 8601 with its offset: +08:00 (before 1901 "
+                                     "the local mean time, +08:05:43)."})]
+#: A day (YYYY-MM-DD), as the node has written it.
+DayText = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
 
 
 class Accepted(BaseModel):
@@ -142,6 +156,282 @@ class AgreementIn(BaseModel):
         default_factory=dict, description="Per record type: working days, or {days, unit}.")
     sender_deadlines: dict[str, int | DeadlineIn] = Field(default_factory=dict)
     covers_within_party: bool = False
+
+
+class CalendarDay(BaseModel):
+    """A day of a region's working-day calendar, and the n-th working day after it."""
+
+    region: str
+    name: str | None = Field(description="The region's name (GB/T 2260).")
+    calendar_id: str = Field(description="The calendar and its revision, as obligations name it.")
+    date: DayText
+    is_working_day: bool
+    n: int
+    nth_working_day_after: DayText | None = Field(description="None when n is 0.")
+    due_at: DeadlineText | None = Field(description="24:00 of the n-th working day: a deadline of n working days.")
+    provisional: bool = Field(description="The n-th working day lies in a year whose holidays are not published yet.")
+
+
+class OverrideView(BaseModel):
+    """An extra holiday or working day of a region."""
+
+    region: str = Field(description="The area's code, padded to six digits (620000: all of Gansu).")
+    date: DayText
+    kind: DayKind
+    name: str
+    source: str = Field(description="Where the entry comes from (a calendar file); empty when an admin added it.")
+
+
+class OverridesAdded(BaseModel):
+    region: str
+    days: list[DayText]
+    calendar_id: str = Field(description="The region's calendar with the new days (its next revision).")
+
+
+class DeadlineView(BaseModel):
+    days: int
+    unit: DeadlineUnit
+
+
+class AgreementView(BaseModel):
+    """A version of a cooperation agreement (区域协作协议) as this node holds it."""
+
+    id: str
+    version: int
+    name: str
+    parties: list[str]
+    effective_from: DayText
+    effective_to: DayText | None
+    feedback_deadlines: dict[str, DeadlineView]
+    sender_deadlines: dict[str, DeadlineView]
+    covers_within_party: bool
+
+
+# -- obligations and reminders ---------------------------------------------------------------------------------
+
+class SenderSide(BaseModel):
+    """The sender's own deadline: to send the record within so many days of the event it reports."""
+
+    due_at: DeadlineText
+    due_day: DayText
+    sent_at: TimestampText
+    late: bool
+    provisional: bool
+    agreement_id: str
+    agreement_version: int
+
+
+class ObligationView(BaseModel):
+    """A feedback obligation of one of the caller's counties, with its live status."""
+
+    message_id: str
+    message_type: str
+    sender: str
+    receiver: str
+    status: Status = Field(description="As of the answer's as_of: overdue is computed then.")
+    received_at: TimestampText
+    due_at: TimestampText
+    provisional: bool
+    agreement_id: str
+    agreement_version: int
+    deadline: DeadlineView
+    calendar_id: str
+    answered_at: TimestampText | None
+    feedback_id: str | None = Field(description="The first feedback, which stopped the clock.")
+    response_working_days: int | None
+    amendments: list[str] = Field(description="Ids of the feedback after the first.")
+    cancelled_at: TimestampText | None
+    cancel_reason: CancelReason | None
+    paused_working_days: int
+    sender_side: SenderSide | None
+
+
+class ObligationPage(BaseModel):
+    as_of: TimestampText
+    items: list[ObligationView] = Field(description="By deadline, at most limit.")
+    count: int = Field(description="All the obligations asked for (with the status asked), not only this page.")
+
+
+class ReminderView(BaseModel):
+    message_id: str
+    sender: str
+    kind: ReminderKind
+    receiver: str
+    due_at: TimestampText
+    fire_at: TimestampText
+    emitted_at: TimestampText
+
+
+# -- operations: quarantine and reconciliation ------------------------------------------------------------------
+
+class QuarantinedRecord(BaseModel):
+    """Where a record this node could not process came from and why; never its headers or payload."""
+
+    seq: int
+    reason_code: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    message_id: str | None
+    received_at: Timestamp
+    replayed_at: Timestamp | None
+    replay_result: str | None = Field(description="stored, duplicate, or the code it was rejected with again.")
+
+
+class QuarantinePage(BaseModel):
+    items: list[QuarantinedRecord]
+    has_more: bool
+    next_after: int | None = Field(description="Pass as after to read on.")
+
+
+class Replayed(BaseModel):
+    seq: int
+    result: Literal["stored", "duplicate"]
+    message_id: str | None
+
+
+class DigestsSent(BaseModel):
+    county: str
+    peer: str
+    total: int = Field(description="Messages the county sent the peer that day.")
+    parts: int = Field(description="Digest records they took.")
+
+
+class ReconciliationRun(BaseModel):
+    day: DayText
+    until: TimestampText = Field(description="The digests cover the day up to this moment.")
+    digests: list[DigestsSent]
+
+
+class ReconciliationEntry(BaseModel):
+    """A digest sent, or a resend request served."""
+
+    seq: int
+    kind: Literal["digest_sent", "resend_served"]
+    county: str = Field(description="The county served here.")
+    peer: str = Field(description="The county on the other side.")
+    day: DayText
+    digest_id: str
+    part: int
+    parts: int
+    total: int
+    count: int
+    missing: int
+    missing_ids: list[str]
+    at: TimestampText
+
+
+class CheckedDigest(ReconciliationEntry):
+    """A digest received and checked: the ids it listed that were missing here, and how many still are."""
+
+    kind: Literal["digest_checked"]  # type: ignore[assignment]
+    still_missing: int
+    status: Literal["complete", "healed", "gap"]
+
+
+class ReconciliationReport(BaseModel):
+    items: list[Annotated[ReconciliationEntry | CheckedDigest, Field(discriminator="kind")]] = Field(
+        description="Newest first.")
+    open_gaps: int
+
+
+# -- the monitor -----------------------------------------------------------------------------------------------
+
+class ReceiverFigures(BaseModel):
+    """Feedback timeliness of a group (exchange/domain/figures.py): counts, rates (None when nothing is due) and
+    response times in working days."""
+
+    due: int
+    answered: int
+    answered_on_time: int
+    answered_late: int
+    overdue_open: int
+    open_not_due: int
+    cancelled: int
+    feedback_rate: float | None
+    on_time_rate: float | None
+    median_response_working_days: int | None
+    p90_response_working_days: int | None
+    response_histogram: list[tuple[int, int]] = Field(description="(working days, answers) pairs.")
+    assessable_due: int
+    assessable_answered: int
+    assessable_answered_on_time: int
+    assessable_answered_late: int
+    assessable_feedback_rate: float | None
+    assessable_on_time_rate: float | None
+    not_yet_due: int
+    not_yet_due_answered: int
+    headline_feedback_rate: float | None
+    headline_on_time_rate: float | None
+
+
+class Group(BaseModel):
+    group: str = Field(description="A region code, agreement id@version, message type or month (YYYY-MM).")
+    name: str | None = Field(description="A region's name.")
+
+
+class ReceiverGroup(ReceiverFigures, Group):
+    pass
+
+
+class SenderFigures(BaseModel):
+    due: int
+    sent_on_time: int
+    sent_late: int
+    on_time_rate: float | None
+
+
+class SenderGroup(SenderFigures, Group):
+    pass
+
+
+class ReceiverTimeliness(BaseModel):
+    cohort: str
+    from_: DayText = Field(alias="from")
+    to: DayText
+    as_of: TimestampText
+    side: Literal["receiver"]
+    group_by: GroupBy
+    groups: list[ReceiverGroup]
+    total: ReceiverFigures
+    period_ended: bool
+    headline: Basis
+    definitions: dict[str, str]
+
+
+class SenderTimeliness(BaseModel):
+    cohort: str
+    from_: DayText = Field(alias="from")
+    to: DayText
+    as_of: TimestampText
+    side: Literal["sender"]
+    group_by: GroupBy
+    groups: list[SenderGroup]
+    total: SenderFigures
+
+
+#: GET /v1/monitor/timeliness as JSON: the receiver side's figures, or the sender side's.
+TimelinessView = Annotated[ReceiverTimeliness | SenderTimeliness, Field(discriminator="side")]
+
+
+class OverdueItem(BaseModel):
+    message_id: str
+    message_type: str
+    sender: str
+    receiver: str
+    due_at: TimestampText
+    due_day: DayText
+    working_days_overdue: int
+
+
+class OverduePage(BaseModel):
+    as_of: TimestampText
+    count: int = Field(description="All overdue obligations, not only this page.")
+    items: list[OverdueItem]
+    limit: int
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as cursor to read on.")
 
 
 # -- API keys ------------------------------------------------------------------------------------------------

@@ -13,19 +13,18 @@ from exchange.entrypoints.http import document
 from exchange.entrypoints.http.deps import AdminPrincipal, CurrentPrincipal, NodeDep
 from exchange.entrypoints.http.document import AUTHENTICATED, PERMITTED, problems
 from exchange.entrypoints.http.errors import parse_body
-from exchange.entrypoints.http.models import AgreementIn
+from exchange.entrypoints.http.models import AgreementIn, AgreementView
 
-#: No response models yet: these answers are undocumented in the OpenAPI document, as before.
 router = APIRouter(tags=["deadlines"])
 
 
-@router.get("/v1/agreements", response_model=None, responses=problems(AUTHENTICATED))
+@router.get("/v1/agreements", response_model=list[AgreementView], responses=problems(AUTHENTICATED))
 async def list_agreements(node: NodeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """Every version of every cooperation agreement this node knows."""
     return node.agreements.to_dicts()
 
 
-@router.post("/v1/agreements", status_code=202, response_model=None,
+@router.post("/v1/agreements", status_code=202, response_model=AgreementView,
              responses=problems(PERMITTED, document.BODY, 409), openapi_extra=document.body(AgreementIn),
              tags=["admin"])
 async def add_agreement(request: Request, node: NodeDep, principal: AdminPrincipal) -> dict[str, Any]:

@@ -1,26 +1,23 @@
 """Working-day calendars: is a day a working day in a region, the n-th working day after it, and the extra
 holidays and working days (overrides) admins add."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from contracts import is_region, region_name
-from exchange.adapters.sql.dialect import upsert
-from exchange.adapters.sql.tables import calendar_overrides
 from exchange.domain.clock import utcnow
 from exchange.domain.obligation import end_of_day, local_day
 from exchange.domain.problems import Problem
-from exchange.entrypoints.http.deps import AdminPrincipal, CurrentPrincipal, NodeDep
+from exchange.entrypoints.http.deps import AdminPrincipal, CalendarOverridesDep, CurrentPrincipal, NodeDep
 from exchange.entrypoints.http.document import AUTHENTICATED, PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.models import FIRST_DAY, LAST_DAY, OverrideIn
+from exchange.entrypoints.http.models import FIRST_DAY, LAST_DAY, CalendarDay, OverrideIn, OverridesAdded, OverrideView
 
-#: No response models yet: these answers are undocumented in the OpenAPI document, as before.
 router = APIRouter(tags=["deadlines"])
 
 
-@router.get("/v1/calendar/{region}", response_model=None, responses=problems(AUTHENTICATED, PARAMETERS))
+@router.get("/v1/calendar/{region}", response_model=CalendarDay, responses=problems(AUTHENTICATED, PARAMETERS))
 async def calendar_day(
     region: str,
     node: NodeDep,
@@ -44,7 +41,7 @@ async def calendar_day(
     }
 
 
-@router.get("/v1/calendar/{region}/overrides", response_model=None,
+@router.get("/v1/calendar/{region}/overrides", response_model=list[OverrideView],
             responses=problems(AUTHENTICATED, PARAMETERS))
 async def list_overrides(region: str, node: NodeDep, principal: CurrentPrincipal) -> list[dict[str, Any]]:
     """Extra holidays and working days of a province, prefecture or county (2, 4 or 6 digits)."""
@@ -54,19 +51,9 @@ async def list_overrides(region: str, node: NodeDep, principal: CurrentPrincipal
         raise Problem("unknown_region") from None
 
 
-@router.post("/v1/calendar/overrides", status_code=201, response_model=None,
+@router.post("/v1/calendar/overrides", status_code=201, response_model=OverridesAdded,
              responses=problems(PERMITTED, 400, 413, 422), tags=["admin"])
-async def add_override(body: OverrideIn, node: NodeDep, principal: AdminPrincipal) -> dict[str, Any]:
+async def add_override(body: OverrideIn, overrides: CalendarOverridesDep, principal: AdminPrincipal
+                       ) -> dict[str, Any]:
     """Add extra holidays or working days for a region (admin)."""
-    if not is_region(body.region):
-        raise Problem("unknown_region")
-    days = [body.date + timedelta(days=i) for i in range(((body.until or body.date) - body.date).days + 1)]
-    async with node.engine.begin() as conn:
-        for day in days:
-            await conn.execute(upsert(conn, calendar_overrides, ["region", "day"],
-                                      {"region": body.region, "day": day, "kind": body.kind.value,
-                                       "name": body.name}))
-    for day in days:
-        node.calendars.add_override(body.region, day, body.kind, body.name)
-    return {"region": body.region, "days": [d.isoformat() for d in days],
-            "calendar_id": node.calendars.calendar_for(body.region).id}
+    return await overrides.add(body.region, body.date, body.until, body.kind, body.name)

@@ -1,7 +1,10 @@
-"""The monitor's HTTP API: feedback timeliness and overdue obligations, as JSON, CSV or Excel."""
+"""The monitor's HTTP API: feedback timeliness and overdue obligations, as JSON, CSV or Excel.
+
+The document describes the JSON answers (`TimelinessView`, `OverduePage`), which FastAPI validates; CSV and Excel
+are the same figures as a table, answered as they are (`format=csv|xlsx`)."""
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -13,11 +16,15 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorPrincipal, MonitorDep
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.responses import OrjsonResponse
+from exchange.entrypoints.http.models import OverduePage, TimelinessView
 from exchange.service.monitoring import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, MonitorQueries, Side
 
 Format = Literal["json", "csv", "xlsx"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Besides the JSON model: the same answer as a spreadsheet (the response of `_render`).
+TABLES = {200: {"content": {"text/csv": {"schema": {"type": "string"}},
+                            XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "JSON, or with format=csv or xlsx the same figures as a table (a download)."}}
 
 router = APIRouter(tags=["monitor"])
 
@@ -28,15 +35,16 @@ def scope_of(node: MonitorNode) -> str:
     return "all provinces" if "all" in scope else ", ".join(scope)
 
 
-def _render(answer: dict, fmt: Format, name: str) -> Response:
-    """The answer in the format asked: a response of its own, as its media type depends on the query."""
+def _render(answer: dict[str, Any], fmt: Format, name: str) -> Response | dict[str, Any]:
+    """The answer in the format asked: a table is a response of its own, as its media type depends on the query;
+    JSON is validated against the route's model and written like any answer."""
     if fmt == "csv":
         return Response(to_csv(answer), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{name}.csv"'})
     if fmt == "xlsx":
         return Response(to_xlsx(answer, name), media_type=XLSX,
                         headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
-    return OrjsonResponse(answer)
+    return answer
 
 
 def queries_for(node: MonitorNode, principal: Principal) -> MonitorQueries:
@@ -51,7 +59,8 @@ def queries_for(node: MonitorNode, principal: Principal) -> MonitorQueries:
     return MonitorQueries(node.engine, lambda county: county[:2] in provinces, node.calendars, scope=provinces)
 
 
-@router.get("/v1/monitor/timeliness", responses=problems(PERMITTED, PARAMETERS, 400))
+@router.get("/v1/monitor/timeliness", response_model=TimelinessView,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
 async def timeliness(
     start: Annotated[date, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
     end: Annotated[date, Query(alias="to", description="Day after the last due day of the cohort.")],
@@ -60,7 +69,7 @@ async def timeliness(
     group_by: GroupBy = "county",
     side: Side = "receiver",
     format: Format = "json",  # noqa: A002
-) -> Response:
+) -> Response | dict[str, Any]:
     """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums.
 
     Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
@@ -73,14 +82,15 @@ async def timeliness(
     return _render(answer, format, f"timeliness-{start}-{end}")
 
 
-@router.get("/v1/monitor/overdue", responses=problems(PERMITTED, PARAMETERS, 400))
+@router.get("/v1/monitor/overdue", response_model=OverduePage,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
 async def overdue(
     node: MonitorDep,
     principal: MonitorPrincipal,
     format: Format = "json",  # noqa: A002
     limit: Annotated[int, Query(ge=1, le=OVERDUE_PAGE_MAX, description="Items per page.")] = OVERDUE_PAGE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
-) -> Response:
+) -> Response | dict[str, Any]:
     """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number.
 
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""

@@ -3,26 +3,24 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from exchange.adapters.sql.tables import obligations
 from exchange.config import Settings
 from exchange.domain import Status
 from exchange.domain.clock import utcnow
 from exchange.entrypoints.http.auth import counties_for
-from exchange.entrypoints.http.deps import NodeDep, ReadingPrincipal
+from exchange.entrypoints.http.deps import NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
-from exchange.service.obligations import obligation_view
+from exchange.entrypoints.http.models import ObligationPage
 
 
 def router(settings: Settings) -> APIRouter:
-    """The route; `settings` bounds a page (MPX_PAGE_MAX, in the document). No response model yet: the answer is
-    undocumented in the OpenAPI document, as before."""
+    """The route; `settings` bounds a page (MPX_PAGE_MAX, in the document)."""
     api = APIRouter(tags=["deadlines"])
 
-    @api.get("/v1/obligations", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/obligations", response_model=ObligationPage, responses=problems(PERMITTED, PARAMETERS))
     async def list_obligations(
         node: NodeDep,
+        queries: QueriesDep,
         principal: ReadingPrincipal,
         county: Annotated[str | None, Query()] = None,
         status_: Annotated[Status | None, Query(alias="status")] = None,
@@ -30,13 +28,6 @@ def router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         """The caller's counties' feedback obligations with their live status (overdue is computed now)."""
         counties = counties_for(principal, node.settings.served, county)
-        now = utcnow()
-        async with node.engine.connect() as conn:
-            rows = (await conn.execute(select(obligations.c.state).where(obligations.c.receiver.in_(counties))
-                                       .order_by(obligations.c.due_at))).all()
-        views = [obligation_view(r.state, now) for r in rows]
-        if status_:
-            views = [v for v in views if v["status"] == status_.value]
-        return {"as_of": now.isoformat(), "items": views[:limit], "count": len(views)}
+        return await queries.county_obligations(counties=counties, status=status_, limit=limit, now=utcnow())
 
     return api

@@ -12,30 +12,29 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 
 from contracts import today_in_china
-from exchange.adapters.sql.tables import quarantine
 from exchange.config import Settings
-from exchange.domain.clock import as_utc
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.auth import jurisdiction
-from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, ReadingPrincipal
+from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.models import FIRST_DAY
+from exchange.entrypoints.http.models import (
+    FIRST_DAY, QuarantinePage, ReconciliationReport, ReconciliationRun, Replayed,
+)
 
 #: Sequence numbers are 64-bit in the database.
 MAX_SEQ = 2**63 - 1
 
 
 def router(settings: Settings) -> APIRouter:
-    """The routes; `settings` bounds a page of the quarantine (MPX_PAGE_MAX, in the document). No response models
-    yet: the answers are undocumented in the OpenAPI document, as before."""
+    """The routes; `settings` bounds a page of the quarantine (MPX_PAGE_MAX, in the document)."""
     api = APIRouter(tags=["operations"])
 
-    @api.get("/v1/quarantine", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/quarantine", response_model=QuarantinePage, responses=problems(PERMITTED, PARAMETERS))
     async def list_quarantine(
         node: NodeDep,
+        queries: QueriesDep,
         principal: ReadingPrincipal,
         after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="Only records after this seq (paging).")
                          ] = None,
@@ -43,33 +42,15 @@ def router(settings: Settings) -> APIRouter:
     ) -> dict[str, Any]:
         """Records this node could never process: where they came from and why; never their content. A county's
         key sees the records addressed to its counties (the record key); an admin sees all."""
-        query = select(quarantine.c.seq, quarantine.c.topic, quarantine.c.partition, quarantine.c.offset,
-                       quarantine.c.message_id, quarantine.c.reason_code, quarantine.c.reason,
-                       quarantine.c.received_at, quarantine.c.replayed_at, quarantine.c.replay_result)
-        if after is not None:
-            query = query.where(quarantine.c.seq > after)
-        counties = jurisdiction(principal, node.settings.served)
-        if counties is not None:
-            query = query.where(quarantine.c.key.in_(counties))
-        async with node.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(quarantine.c.seq).limit(limit + 1))).all()
-        items = [
-            {"seq": r.seq, "reason_code": r.reason_code, "reason": r.reason, "topic": r.topic,
-             "partition": r.partition, "offset": r.offset, "message_id": r.message_id,
-             "received_at": as_utc(r.received_at), "replayed_at": as_utc(r.replayed_at),
-             "replay_result": r.replay_result}
-            for r in rows[:limit]
-        ]
-        return {"items": items, "has_more": len(rows) > limit, "next_after": items[-1]["seq"] if items else after}
+        return await queries.quarantine_page(counties=jurisdiction(principal, node.settings.served), after=after,
+                                             limit=limit)
 
-    @api.post("/v1/quarantine/{seq}/replay", response_model=None, responses=problems(PERMITTED, PARAMETERS, 404))
-    async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], node: NodeDep,
+    @api.post("/v1/quarantine/{seq}/replay", response_model=Replayed, responses=problems(PERMITTED, PARAMETERS, 404))
+    async def replay_quarantined(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], node: NodeDep, queries: QueriesDep,
                                  principal: AdminPrincipal) -> dict[str, Any]:
         """Process a quarantined record again, after a fix (a newer schema version known, a bug mended). Admin."""
-        async with node.engine.connect() as conn:  # an unknown seq is answered without reading the keys topic first
-            known = await conn.scalar(select(quarantine.c.seq).where(quarantine.c.seq == seq))
         try:
-            if known is None:
+            if not await queries.quarantined(seq):  # an unknown seq is answered without reading the keys topic first
                 raise KeyError(seq)
             result, message_id, sent = await node.inbound.replay(seq)
         except KeyError:
@@ -80,7 +61,7 @@ def router(settings: Settings) -> APIRouter:
             raise Problem("replay_rejected", f"rejected again: {result}", f"仍被拒绝：{result}")
         return {"seq": seq, "result": result, "message_id": message_id}
 
-    @api.post("/v1/reconciliation/run", status_code=202, response_model=None,
+    @api.post("/v1/reconciliation/run", status_code=202, response_model=ReconciliationRun,
               responses=problems(PERMITTED, PARAMETERS))
     async def run_reconciliation(
         node: NodeDep,
@@ -93,7 +74,7 @@ def router(settings: Settings) -> APIRouter:
             raise Problem("validation_failed", "day is in the future", "日期不能晚于今天")
         return await node.reconciler.run(day)
 
-    @api.get("/v1/reconciliation", response_model=None, responses=problems(PERMITTED, PARAMETERS))
+    @api.get("/v1/reconciliation", response_model=ReconciliationReport, responses=problems(PERMITTED, PARAMETERS))
     async def get_reconciliation(
         node: NodeDep,
         principal: ReadingPrincipal,

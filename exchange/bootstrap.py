@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.service.backpressure import OutboxLimit
+from exchange.service.agreements import AgreementPublisher
 from exchange.service.calendars import CalendarOverrides
 from exchange.config import Settings
 from exchange.service.receiving import Inbound
@@ -94,6 +95,7 @@ class Node:
         self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
+        self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)
         self.keys = KeyStore(self.engine, self.uow)
         # Made once Kafka answers (_connect).
         self.key_feed: KeyFeed | None = None

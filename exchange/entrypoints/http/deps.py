@@ -16,6 +16,7 @@ from exchange.bootstrap import MonitorNode, Node
 from exchange.domain.principals import Permission, Principal
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.auth import Auth, bearer
+from exchange.service.agreements import AgreementPublisher
 from exchange.service.calendars import CalendarOverrides
 from exchange.service.queries import Queries
 
@@ -52,6 +53,14 @@ def get_calendar_overrides(node: NodeDep) -> CalendarOverrides:
 
 
 CalendarOverridesDep = Annotated[CalendarOverrides, Depends(get_calendar_overrides)]
+
+
+def get_agreement_publisher(node: NodeDep) -> AgreementPublisher:
+    """Publishes agreements to the federation (exchange.service.agreements)."""
+    return node.agreement_publisher
+
+
+AgreementPublisherDep = Annotated[AgreementPublisher, Depends(get_agreement_publisher)]
 
 
 def client_address(request: Request) -> str | None:

@@ -8,43 +8,42 @@ import logging
 import socket
 from datetime import timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.service.backpressure import OutboxLimit
-from exchange.service.agreements import AgreementPublisher
-from exchange.service.calendars import CalendarOverrides
-from exchange.config import Settings
-from exchange.service.receiving import Inbound
-from exchange.adapters.metrics import NodeMetrics
 from exchange.adapters.api_keys import KeyStore
-from exchange.domain.principals import Role
-from exchange.service.reconciliation import Reconciler
-from exchange.service.obligations import Obligations
-from exchange.service.reminders import Reminders
-from exchange.domain import Agreement, AgreementBook, CalendarBook
+from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.signed_agreements import AgreementKeys, load_signed_agreements
-from exchange.adapters.sql.tables import agreements as agreements_table
-from exchange.adapters.sql.tables import calendar_overrides
+from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.agreement_feed import AgreementFeed
 from exchange.adapters.kafka.agreement_feed import store as store_agreement
-from exchange.service.sending import Outbound
-from exchange.adapters.sql.database import create_engine, migrate, ping
-from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.connection import client_options, describe, stop_all
 from exchange.adapters.kafka.consumer import Consumer
 from exchange.adapters.kafka.key_feed import KeyFeed
-from exchange.adapters.kafka.relay import Relay
-from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
-from exchange.service.unit_of_work import UnitOfWorkFactory
-from exchange.adapters.kafka.topics import TopicScheme
-from exchange.adapters.crypto.payload_crypto import PayloadCipher
-from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.metrics import MonitorMetrics
 from exchange.adapters.kafka.monitor_feed import MonitorFeed
+from exchange.adapters.kafka.relay import Relay
+from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.metrics import MonitorMetrics, NodeMetrics
+from exchange.adapters.sql.database import create_engine, migrate, ping
+from exchange.adapters.sql.tables import agreements as agreements_table
+from exchange.adapters.sql.tables import calendar_overrides
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
+from exchange.config import Settings
+from exchange.domain import Agreement, AgreementBook, CalendarBook
+from exchange.domain.principals import Role
+from exchange.service.agreements import AgreementPublisher
+from exchange.service.backpressure import OutboxLimit
+from exchange.service.calendars import CalendarOverrides
 from exchange.service.monitoring import MonitorQueries
+from exchange.service.obligations import Obligations
+from exchange.service.receiving import Inbound
+from exchange.service.reconciliation import Reconciler
+from exchange.service.reminders import Reminders
+from exchange.service.sending import Outbound
+from exchange.service.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 #: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.

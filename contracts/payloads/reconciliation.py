@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from pydantic import Field, model_validator
 
 from contracts.base import ContractModel, MessageId
-from contracts.payloads.delivery_receipt import ChainHead
 from contracts.dates import EventDate, EventTime
 from contracts.errors import custom_error
+from contracts.payloads.delivery_receipt import ChainHead
 
 #: Most ids in one digest part or resend request (keeps a record far below Kafka's 1 MB default).
 MAX_IDS = 2000

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import is_county, is_region
 from exchange.adapters.crypto import apikeys
+from exchange.adapters.sql.tables import api_keys
 from exchange.adapters.unit_of_work import SqlUnitOfWorkFactory
+from exchange.domain.clock import utcnow
 from exchange.domain.events import Noted
 from exchange.domain.principals import Principal, Role
-from exchange.adapters.sql.tables import api_keys
-from exchange.domain.clock import utcnow
 
 if TYPE_CHECKING:
     from exchange.config import Settings

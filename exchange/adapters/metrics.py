@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import MessageType
-from exchange.domain.problems import CATALOGUE
 from exchange.adapters.sql.tables import obligations, outbox
 from exchange.domain.clock import utcnow
+from exchange.domain.problems import CATALOGUE
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "MonitorMetrics", "NodeMetrics", "closed", "counted_transaction",
            "on_commit"]

@@ -19,11 +19,11 @@ import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contracts.cloudevents import attribute_headers, encode_data
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.canonical import monitoring_event_bytes
 from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.trust import Trust
-from contracts.cloudevents import attribute_headers, encode_data
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
 from exchange.adapters.sql.obligation_repository import ObligationRepository

@@ -24,6 +24,7 @@ from exchange.domain.calendar import (
     load_overrides,
     national_published_years,
 )
+from exchange.domain.figures import Timeliness, TimelinessRow, combine, timeliness
 from exchange.domain.obligation import (
     CancelReason,
     Obligation,
@@ -46,7 +47,6 @@ from exchange.domain.obligation import (
     supersede_by_return,
     working_days_overdue,
 )
-from exchange.domain.figures import Timeliness, TimelinessRow, combine, timeliness
 
 __all__ = [
     "DEFAULT_DEADLINE",

@@ -42,8 +42,8 @@ from types import MappingProxyType
 from typing import Any
 
 from contracts.message_types import RECORD_TYPES
-from exchange.domain.region_codes import area_level, area_prefix, display_code
 from exchange.domain.clock import SHANGHAI
+from exchange.domain.region_codes import area_level, area_prefix, display_code
 
 #: Message types that open an obligation, as plain strings ("birth", ...).
 OBLIGATION_TYPES = frozenset(str(t) for t in RECORD_TYPES)

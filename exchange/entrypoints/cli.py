@@ -23,8 +23,8 @@ def node() -> None:
     """运行一个节点，配置取自环境变量 (见 README: Configuration). Run one node with the settings from the environment."""
     import uvicorn
 
-    from exchange.entrypoints.http.app import create_app
     from exchange.config import Settings
+    from exchange.entrypoints.http.app import create_app
     from exchange.production import UnsafeSettings
 
     settings = Settings()
@@ -60,8 +60,8 @@ def run(
 @app.command()
 def migrate() -> None:
     """创建或升级节点数据库结构 (DATABASE_URL). Create or upgrade the node's database schema."""
-    from exchange.config import Settings
     from exchange.adapters.sql.database import migrate as run_migrations
+    from exchange.config import Settings
 
     asyncio.run(run_migrations(Settings().database_url))
     console.print("数据库已是最新结构 database is at the newest schema")
@@ -104,9 +104,9 @@ def monitor_rebuild_summary() -> None:
 
     The monitor's feed keeps the summary exact as it applies events; only data written around it needs this.
     """
-    from exchange.config import Settings
-    from exchange.adapters.sql.monitor_summary import rebuild
     from exchange.adapters.sql.database import create_engine
+    from exchange.adapters.sql.monitor_summary import rebuild
+    from exchange.config import Settings
 
     async def main() -> int:
         engine = create_engine(Settings().database_url)
@@ -128,10 +128,10 @@ app.add_typer(evidence, name="evidence")
 
 
 def _keystore():  # noqa: ANN202
-    from exchange.config import Settings
     from exchange.adapters.api_keys import KeyStore
     from exchange.adapters.sql.database import create_engine, migrate
     from exchange.adapters.unit_of_work import evidence_only
+    from exchange.config import Settings
 
     settings = Settings()
     asyncio.run(migrate(settings.database_url))
@@ -160,8 +160,8 @@ def keys_create(
     days: int = typer.Option(365, help="有效天数 (1 到 3650) Days until it expires (1 to 3650)."),
 ) -> None:
     """创建密钥并只显示一次. Create a key and print it once. The same rules and evidence as POST /v1/admin/keys."""
-    from exchange.config import Settings
     from exchange.adapters.api_keys import GrantRefused, check_grant
+    from exchange.config import Settings
 
     try:
         grant = check_grant(Settings(), role=role, name=name, counties=county, provinces=province, days=days)
@@ -272,10 +272,10 @@ def keys_revoke_signing(
     every node refuses records signed with the key from then on (key_revoked), whatever their time. If the key is
     the county's only valid one, a new key is made and published first (the node signs with it within 30 s)."""
     from exchange.adapters.crypto.key_records import KeyRecord, KeyRevocation, endorser_for
-    from exchange.domain.clock import utcnow
+    from exchange.adapters.crypto.trust import load_signing_keys, rotate_signing
     from exchange.adapters.kafka.connection import client_options
     from exchange.adapters.kafka.topics import TopicScheme
-    from exchange.adapters.crypto.trust import load_signing_keys, rotate_signing
+    from exchange.domain.clock import utcnow
 
     settings = _served(county)
 
@@ -350,8 +350,8 @@ def agreements_sign(
 
     import orjson
 
-    from exchange.config import Settings
     from exchange.adapters.crypto.signed_agreements import AgreementKeys, AgreementRefused
+    from exchange.config import Settings
     from exchange.domain import AgreementError, load_agreements
 
     settings = Settings()
@@ -370,9 +370,9 @@ def reseal() -> None:
     """用当前载荷密钥重新加密全部存储数据. Re-encrypt every stored payload, outbox and quarantined record and signing
     key with the current payload key (the first of MPX_PAYLOAD_KEYS). Safe while the node runs; drop the old key
     from the setting afterwards."""
-    from exchange.config import Settings
     from exchange.adapters.crypto.payload_crypto import PayloadCipher
     from exchange.adapters.crypto.trust import reseal as reseal_all
+    from exchange.config import Settings
 
     settings = Settings()
     cipher = PayloadCipher.from_setting(settings.payload_keys)
@@ -391,9 +391,9 @@ def evidence_verify(
 ) -> None:
     """校验节点的整条证据链. Recompute the node's whole evidence chain; exit 1 at the first broken entry, or when an
     entry differs from the head a peer holds (the chain was rewritten and its hashes recomputed)."""
-    from exchange.config import Settings
     from exchange.adapters.crypto.evidence import check_heads, entries, verify_chain
     from exchange.adapters.sql.database import create_engine
+    from exchange.config import Settings
 
     async def main():  # noqa: ANN202
         engine = create_engine(Settings().database_url)
@@ -425,9 +425,9 @@ def evidence_heads(
 ) -> None:
     """导出对方节点证据链末端. The heads of a peer node's evidence chain this node received in its delivery
     receipts, for `mpx evidence verify --heads` on that node."""
-    from exchange.config import Settings
     from exchange.adapters.crypto.evidence import peer_heads
     from exchange.adapters.sql.database import create_engine
+    from exchange.config import Settings
 
     async def main():  # noqa: ANN202
         engine = create_engine(Settings().database_url)
@@ -448,9 +448,9 @@ def evidence_export(
 ) -> None:
     """导出单个案件的签名证据包. The signed evidence of one case: its entries (request, receipt, feedback, timings)
     and the node's signature."""
-    from exchange.config import Settings
     from exchange.adapters.crypto.bundle import export_bundle, signing_key_for_case
     from exchange.adapters.sql.database import create_engine
+    from exchange.config import Settings
 
     settings = Settings()
     engine = create_engine(settings.database_url)

@@ -98,10 +98,10 @@ async def provision_topics(bootstrap: str) -> None:
     Why: when the nodes create the same topics on the embedded broker at once, a node's first record could stall
     for the 40 s of a request timeout before it went out.
     """
-    from exchange.config import Settings
     from exchange.adapters.kafka.admin import TopicProvisioner
     from exchange.adapters.kafka.connection import client_options
     from exchange.adapters.kafka.topics import TopicScheme
+    from exchange.config import Settings
 
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
@@ -193,7 +193,8 @@ async def run_federation(
         waits = [asyncio.create_task(stop.wait())]
         simulator = None
         if simulate:
-            from adapters.simulator import Stats, simulate as run_simulator
+            from adapters.simulator import Stats
+            from adapters.simulator import simulate as run_simulator
 
             stats = Stats()
             registration = [m.county for m in DEFAULT_FEDERATION if m.role == "registration"]

@@ -21,8 +21,8 @@ from typing import Callable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.domain.problems import Problem
 from exchange.adapters.sql.tables import outbox
+from exchange.domain.problems import Problem
 
 #: Below this share of the limit (at the last count) a request is let through without counting.
 SAFE_SHARE = 0.8

@@ -37,15 +37,15 @@ from sqlalchemy import ColumnElement, Table, and_, case, false, func, literal, o
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import region_name
-from exchange.domain.problems import Problem
-from exchange.domain import CalendarBook, Timeliness, combine
-from exchange.domain.figures import headline, period_fields
-from exchange.domain.obligation import local_day, start_of_day
 from exchange.adapters.sql.monitor_summary import NO_DAYS
 from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
+from exchange.domain import CalendarBook, Timeliness, combine
 from exchange.domain.clock import as_utc
+from exchange.domain.figures import headline, period_fields
+from exchange.domain.obligation import local_day, start_of_day
+from exchange.domain.problems import Problem
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
 Side = Literal["receiver", "sender"]

@@ -13,13 +13,13 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import MessageType
-from exchange.domain.delivery import DeliveryState, Direction
-from exchange.domain.problems import Problem
-from exchange.service.obligations import obligation_view
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.sql.tables import messages, obligations, quarantine, reminders
 from exchange.domain.clock import as_utc, utcnow
+from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.obligation import Status
+from exchange.domain.problems import Problem
+from exchange.service.obligations import obligation_view
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
-
-from collections.abc import Awaitable, Callable
 
 import orjson
 from pydantic import ValidationError
@@ -14,23 +13,22 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
-from exchange.config import Settings
-from exchange.domain.delivery import DeliveryState, Direction
-from exchange.domain.message import Outgoing, Record, receipt_for
-from exchange.adapters.metrics import Metrics
-from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from exchange.domain.events import MessageSent, Noted, RecordSetAside
-from exchange.service.obligations import Obligations
 from exchange.adapters.crypto import evidence
-from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.crypto.sealing import SealError
 from exchange.adapters.crypto.signing import SignatureError
-from exchange.adapters.sql.progress import Sent, advance_sent, chunks, replied_to, sent_among
-from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
-from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, quarantine, reconciliation
-from exchange.domain.clock import utcnow
+from exchange.adapters.crypto.trust import Trust, quarantine_context
 from exchange.adapters.kafka.cloudevents import from_record
-from exchange.adapters.crypto.trust import quarantine_context
+from exchange.adapters.metrics import Metrics
+from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
+from exchange.adapters.sql.progress import Sent, advance_sent, chunks, replied_to, sent_among
+from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, quarantine, reconciliation
+from exchange.config import Settings
+from exchange.domain.clock import utcnow
+from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.events import MessageSent, Noted, RecordSetAside
+from exchange.domain.message import Outgoing, Record, receipt_for
+from exchange.service.obligations import Obligations
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

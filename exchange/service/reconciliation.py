@@ -38,18 +38,18 @@ from sqlalchemy import delete, insert, select
 
 from contracts import Envelope, MessageType
 from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
-from exchange.config import Settings
-from exchange.domain.delivery import Direction
-from exchange.domain.message import Outgoing, new_envelope
 from exchange.adapters.crypto import evidence
-from exchange.adapters.sql.progress import chunks, outbox_sender
-from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.sql.progress import chunks, outbox_sender
 from exchange.adapters.sql.tables import inbox, messages, outbox, reconciliation, reconciliation_runs
-from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from exchange.domain.events import MessageSent, ResendAsked
+from exchange.config import Settings
 from exchange.domain.clock import SHANGHAI, as_utc, china_date, utcnow
+from exchange.domain.delivery import Direction
+from exchange.domain.events import MessageSent, ResendAsked
+from exchange.domain.message import Outgoing, new_envelope
 from exchange.domain.obligation import end_of_day, start_of_day
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

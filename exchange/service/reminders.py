@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.sql.obligation_repository import from_state
 from exchange.adapters.sql.tables import obligations, reminders
-from exchange.service.unit_of_work import UnitOfWorkFactory
 from exchange.domain import CalendarBook, reminder_schedule
 from exchange.domain.clock import utcnow
 from exchange.domain.events import ReminderDue
-from exchange.adapters.sql.obligation_repository import from_state
+from exchange.service.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,10 @@ from pydantic import ValidationError
 from sqlalchemy import and_, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import MessageType, SCHEMA_VERSIONS, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from contracts import SCHEMA_VERSIONS, MessageType, UnknownMessageType, UnknownSchemaVersion, validate_payload
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import messages
-from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
 from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
@@ -23,6 +22,7 @@ from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem, validation_problem
 from exchange.service.obligations import Obligations
 from exchange.service.queries import one_per_sender
+from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 #: Backpressure (exchange.service.backpressure.OutboxLimit): awaited with (connection, records to add) before
 #: storing; raises a 503 Problem when the outbox is full.

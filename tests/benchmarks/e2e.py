@@ -24,12 +24,21 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 
-from exchange.adapters.sql.database import create_engine
-from exchange.adapters.sql.tables import messages
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.topics import TopicScheme
-
-from tests.benchmarks.common import VAR, NodeProcess, client, start_py_spy, stop_py_spy, message_pool, percentile, post_batch, producer_settings
+from exchange.adapters.sql.database import create_engine
+from exchange.adapters.sql.tables import messages
+from tests.benchmarks.common import (
+    VAR,
+    NodeProcess,
+    client,
+    message_pool,
+    percentile,
+    post_batch,
+    producer_settings,
+    start_py_spy,
+    stop_py_spy,
+)
 
 SENDER, RECEIVER = "621227", "330203"
 

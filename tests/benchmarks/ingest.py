@@ -18,10 +18,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
+from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.sql.database import create_engine
 from exchange.adapters.sql.tables import outbox
-from exchange.adapters.kafka.admin import TopicProvisioner
-
 from tests.benchmarks.common import (
     VAR,
     NodeProcess,

@@ -19,17 +19,15 @@ from typing import Any
 
 import asyncpg
 
-from exchange.config import Settings
 from exchange.adapters.sql import monitor_summary as summary
-from exchange.service.monitoring import MonitorQueries
-from exchange.domain import CalendarBook
 from exchange.adapters.sql.database import create_engine, migrate
-
+from exchange.config import Settings
+from exchange.domain import CalendarBook
+from exchange.service.monitoring import MonitorQueries
 from tests.benchmarks import synthetic
 from tests.benchmarks.common import NodeProcess, client, percentile
 from tests.benchmarks.reference_monitor_queries import ReferenceMonitorQueries
 from tests.infra import _asyncpg_kwargs
-
 
 #: Rows generated in Python; more are made in SQL as copies of these under new message ids.
 SEED_ROWS = 1_000_000

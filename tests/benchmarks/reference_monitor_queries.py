@@ -13,11 +13,11 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import region_name
+from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.domain import CalendarBook, TimelinessRow, combine, timeliness
+from exchange.domain.clock import as_utc
 from exchange.domain.figures import headline, period_fields
 from exchange.domain.obligation import local_day
-from exchange.adapters.sql.tables import monitor_obligations as mo
-from exchange.domain.clock import as_utc
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
 Side = Literal["receiver", "sender"]

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from exchange.domain.obligation import end_of_day, local_day
 from exchange.adapters.sql.tables import monitor_obligations
+from exchange.domain.obligation import end_of_day, local_day
 
 COLUMNS = [c.name for c in monitor_obligations.columns]
 TYPES = ("outflow_registration", "pregnancy_check", "birth", "return_cancellation")

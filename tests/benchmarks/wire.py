@@ -14,14 +14,14 @@ import orjson
 
 from contracts import MessageType
 from contracts.examples import example_payload
-from exchange.domain.message import new_envelope
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
-from exchange.adapters.sql.database import create_engine
-from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
 from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
+from exchange.adapters.sql.database import create_engine
+from exchange.domain.message import new_envelope
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

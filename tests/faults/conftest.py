@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import infra
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import infra
 from contracts import MessageType
 from contracts.examples import example_payload
 

@@ -10,11 +10,21 @@ from sqlalchemy import func, insert, select
 
 from contracts import MessageType, OutflowRegistration
 from contracts.registry import PAYLOAD_MODELS, SCHEMA_VERSIONS
-from exchange.domain.message import new_envelope, receipt_id
+from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.cloudevents import encode_data, to_headers
-from tests.faults.conftest import ADMIN, ADMIN_TOKEN, HAISHU, HUI, header, outflow, partition_of, topic_records, wait_until
+from exchange.domain.message import new_envelope, receipt_id
+from tests.faults.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    HAISHU,
+    HUI,
+    header,
+    outflow,
+    partition_of,
+    topic_records,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 

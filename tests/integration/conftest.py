@@ -20,12 +20,13 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
 from adapters.client import NodeClient
-from exchange.entrypoints.http.app import create_app
-from exchange.config import Settings
-from exchange.bootstrap import Node
-from exchange.adapters.crypto.signed_agreements import new_agreement_key
 from exchange.adapters.crypto.payload_crypto import new_key
+from exchange.adapters.crypto.signed_agreements import new_agreement_key
 from exchange.adapters.sql.tables import messages, outbox
+from exchange.bootstrap import Node
+from exchange.config import Settings
+from exchange.entrypoints.http.app import create_app
+
 
 @dataclass
 class RunningNode:

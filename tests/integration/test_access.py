@@ -11,9 +11,8 @@ import pytest
 
 from contracts import MessageType
 from exchange.adapters.crypto.evidence import entries, verify
-from exchange.domain.principals import Role
 from exchange.domain.clock import utcnow
-
+from exchange.domain.principals import Role
 from tests.integration.conftest import Federation, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from contracts import MessageType
 from exchange.adapters.crypto.evidence import entries, verify
 from exchange.domain.clock import utcnow
-
 from tests.integration.conftest import Federation, RunningNode, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 

@@ -9,7 +9,6 @@ import pytest
 
 from contracts import MessageType
 from contracts.examples import example_id_number
-
 from tests.integration.conftest import Federation, RunningNode
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
 

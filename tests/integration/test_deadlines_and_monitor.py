@@ -19,8 +19,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts import MessageType
-from exchange.domain.clock import SHANGHAI as CST, set_clock
-
+from exchange.domain.clock import SHANGHAI as CST
+from exchange.domain.clock import set_clock
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 

@@ -12,7 +12,6 @@ import pytest
 from contracts import MessageType
 from exchange.adapters.crypto.bundle import check_bundle, export_bundle, signing_key_for_case
 from exchange.adapters.crypto.evidence import entries, verify
-
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
 

@@ -7,10 +7,9 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from infra import fresh_postgres_database
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from infra import fresh_postgres_database
 
 pytestmark = pytest.mark.integration
 

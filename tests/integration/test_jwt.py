@@ -27,7 +27,6 @@ from contracts import MessageType
 from exchange.adapters.crypto.evidence import entries, verify
 from exchange.adapters.sql.tables import messages
 from exchange.domain.clock import utcnow
-
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 

@@ -16,17 +16,16 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
+from infra import SecureKafka
 from sqlalchemy import func, select
 
 from contracts import MessageType
-from exchange.entrypoints.http.app import create_app
-from exchange.config import Settings
-from exchange.bootstrap import MonitorNode
-from exchange.adapters.sql.tables import monitor_obligations
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.connection import client_options
-from infra import SecureKafka
-
+from exchange.adapters.sql.tables import monitor_obligations
+from exchange.bootstrap import MonitorNode
+from exchange.config import Settings
+from exchange.entrypoints.http.app import create_app
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
 

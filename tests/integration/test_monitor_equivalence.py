@@ -25,17 +25,16 @@ from aiokafka.structs import ConsumerRecord
 from alembic import command
 from sqlalchemy import func, insert, select
 
-from exchange.config import Settings
-from exchange.adapters.sql import monitor_summary as summary
-from exchange.adapters.kafka.monitor_feed import MonitorFeed
-from exchange.service.monitoring import MonitorQueries
 from exchange.adapters.crypto.canonical import monitoring_event_bytes
 from exchange.adapters.crypto.signing import KeyRing, SigningKey
-from exchange.domain import CalendarBook
-from exchange.domain.obligation import end_of_day
+from exchange.adapters.kafka.monitor_feed import MonitorFeed
+from exchange.adapters.sql import monitor_summary as summary
 from exchange.adapters.sql.database import alembic_config, create_engine, migrate
 from exchange.adapters.sql.tables import monitor_obligations, monitor_sender_summary, monitor_summary
-
+from exchange.config import Settings
+from exchange.domain import CalendarBook
+from exchange.domain.obligation import end_of_day
+from exchange.service.monitoring import MonitorQueries
 from tests.benchmarks import synthetic
 from tests.benchmarks.reference_monitor_queries import ReferenceMonitorQueries
 

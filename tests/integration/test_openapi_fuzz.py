@@ -31,10 +31,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from contracts import MessageType
-from exchange.entrypoints.http.app import create_app
-from exchange.config import Settings
 from exchange.adapters.crypto.payload_crypto import new_key
-
+from exchange.config import Settings
+from exchange.entrypoints.http.app import create_app
 from tests.integration.conftest import test_key as new_api_key
 from tests.integration.test_round_trip import GERZE, HUI, feedback, message
 

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from contracts import MessageType
-
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import HAISHU, HUI, feedback, message
 

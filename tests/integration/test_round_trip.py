@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contracts import MessageType, today_in_china
 from contracts.examples import example_payload
-
 from tests.integration.conftest import Federation, eventually, in_inbox
 
 HUI, GERZE, HAISHU = "621227", "542526", "330203"

@@ -22,15 +22,15 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from contracts import MessageType
-from exchange.entrypoints.cli import app as mpx
-from exchange.domain.message import new_envelope
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyRecord
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
 from exchange.adapters.crypto.signing import SigningKey
+from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
 from exchange.adapters.sql.tables import messages, outbox, quarantine
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
+from exchange.domain.message import new_envelope
+from exchange.entrypoints.cli import app as mpx
 from tests.integration.conftest import Federation, RunningNode, eventually
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 

@@ -11,7 +11,6 @@ import click
 import typer
 
 from exchange.entrypoints.cli import app
-
 from tests.newcomer.conftest import has_chinese
 
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.domain.message import Outgoing, new_envelope
 from exchange.adapters.sql.tables import quarantine
-from exchange.domain.events import MessageSent
 from exchange.domain.clock import utcnow
+from exchange.domain.events import MessageSent
+from exchange.domain.message import Outgoing, new_envelope
 from tests.integration.conftest import Federation, RunningNode, database_kind, eventually, federation, in_inbox  # noqa: F401
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 from tests.integration.test_trust import header, topic_records

@@ -16,9 +16,9 @@ import openpyxl
 import pytest
 
 from contracts import MessageType
+from exchange.domain.clock import SHANGHAI as CST
+from exchange.domain.clock import set_clock
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.domain.clock import SHANGHAI as CST, set_clock
-
 from tests.integration.conftest import Federation, eventually
 from tests.integration.test_round_trip import HAISHU, HUI, message
 

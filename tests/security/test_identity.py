@@ -19,13 +19,13 @@ from alembic import command
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.config import Settings
-from exchange.service.monitoring import MonitorQueries
-from exchange.domain.principals import Role
-from exchange.domain import CalendarBook
 from exchange.adapters.sql.database import alembic_config, create_engine, migrate
 from exchange.adapters.sql.tables import inbox, messages, monitor_obligations, obligations, reminders
+from exchange.config import Settings
+from exchange.domain import CalendarBook
 from exchange.domain.clock import utcnow
+from exchange.domain.principals import Role
+from exchange.service.monitoring import MonitorQueries
 from tests.integration.conftest import Federation, RunningNode, database_kind, eventually, federation, in_inbox  # noqa: F401
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 from tests.integration.test_trust import header, produce, topic_records

@@ -13,7 +13,6 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import MessageType
 from exchange.domain.principals import Role
-
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 

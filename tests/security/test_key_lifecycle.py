@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts import MessageType
-from exchange.domain.message import new_envelope
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, KeyRevocation, endorser_for
 from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
-from exchange.adapters.kafka.cloudevents import envelope_attributes, to_headers
 from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.kafka.cloudevents import envelope_attributes, to_headers
+from exchange.domain.message import new_envelope
 
 HUI, HAISHU = "621227", "330203"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -150,8 +150,8 @@ async def test_a_stolen_key_revoked_with_the_cli_signs_nothing_more_on_any_node(
 
     from typer.testing import CliRunner
 
-    from exchange.entrypoints.cli import app as mpx
     from exchange.domain.clock import utcnow
+    from exchange.entrypoints.cli import app as mpx
     from tests.integration.conftest import eventually
     from tests.integration.test_round_trip import message
     from tests.integration.test_trust import behind, forged, produce, quarantined

@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 
 from contracts import MessageType
-from exchange.entrypoints.http.app import create_app
-from exchange.config import Settings
-from exchange.production import UnsafeSettings, refuse_unsafe
 from exchange.adapters.crypto.payload_crypto import new_key
+from exchange.config import Settings
 from exchange.domain.clock import utcnow
-
+from exchange.entrypoints.http.app import create_app
+from exchange.production import UnsafeSettings, refuse_unsafe
 from tests.integration.conftest import Federation, eventually, in_inbox
 from tests.integration.conftest import test_key as api_key
 from tests.integration.test_round_trip import HAISHU, HUI, message

@@ -19,7 +19,6 @@ import httpx
 from contracts import MessageType
 from exchange.adapters.crypto.evidence import entries
 from exchange.domain.principals import Role
-
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import HAISHU, HUI, message
 

@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from contracts import MessageType
-from exchange.entrypoints.cli import app as mpx
-from exchange.domain.message import new_envelope
-from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.cloudevents import encode_data, to_headers
+from exchange.domain.clock import utcnow
+from exchange.domain.message import new_envelope
+from exchange.entrypoints.cli import app as mpx
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_privacy import exchange_people, people_in
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message

@@ -35,23 +35,22 @@ from exchange.adapters.crypto.key_records import KeyRecord, KeyRevocation
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
 from exchange.adapters.crypto.sealing import SealingKeyRecord
 from exchange.adapters.crypto.signed_agreements import AgreementKeys, new_agreement_key
+from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.metrics import NullMetrics
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import outbox
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
 from exchange.config import Settings
 from exchange.domain import Agreement, AgreementBook, CalendarBook
 from exchange.domain.clock import utcnow
-from exchange.domain.message import new_envelope
+from exchange.domain.message import Record, new_envelope
 from exchange.domain.obligation import ReminderKind as DomainReminderKind
 from exchange.service.obligations import Obligations
-from exchange.adapters.crypto.signing import SigningKey
-from exchange.adapters.metrics import NullMetrics
-from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
-from exchange.domain.message import Record
-from exchange.service.reconciliation import Reconciler
 from exchange.service.receiving import Inbound
+from exchange.service.reconciliation import Reconciler
 from exchange.service.reminders import Reminders
 from tests.unit.asyncapi_documents import message_errors
 

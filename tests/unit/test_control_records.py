@@ -8,8 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.control import MonitoringEvent
-from exchange.adapters.crypto.signed_agreements import AgreementKeys, AgreementRefused, load_signed_agreements, new_agreement_key
 from exchange.adapters.crypto.key_records import KeyRefused, parse
+from exchange.adapters.crypto.signed_agreements import (
+    AgreementKeys,
+    AgreementRefused,
+    load_signed_agreements,
+    new_agreement_key,
+)
 from exchange.domain import Agreement
 
 AGREEMENT = {"id": "zj-gs", "version": 1, "name": "浙甘协作", "parties": ["330000", "620000"],

@@ -11,18 +11,18 @@ from sqlalchemy import insert, update
 from contracts import CONTROL_TYPES, RECORD_TYPES, MessageType, validate_payload
 from contracts.examples import example_payload
 from contracts.payloads.reconciliation import MAX_IDS, ids_sha256
-from exchange.service.backpressure import OutboxLimit
-from exchange.domain.commands import SUBMITTABLE
-from exchange.domain.problems import Problem
-from exchange.adapters.sql.database import create_engine, migrate
-from exchange.adapters.sql.tables import outbox
-from exchange.domain.clock import utcnow
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.relay import Relay
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import NullMetrics
+from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.tables import outbox
 from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.domain.clock import utcnow
+from exchange.domain.commands import SUBMITTABLE
+from exchange.domain.problems import Problem
+from exchange.service.backpressure import OutboxLimit
 
 
 @pytest.fixture

@@ -13,30 +13,28 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import MessageType
 from contracts.examples import example_payload
-from exchange.config import Settings
-from exchange.domain.message import new_envelope
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.metrics import NullMetrics
-from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
-from exchange.service.receiving import Inbound
-from exchange.service.reconciliation import Reconciler
-from exchange.domain.message import Record
-from exchange.adapters.sql.obligation_repository import from_state
-from exchange.service.obligations import Obligations
-from exchange.domain import AgreementBook, CalendarBook
-from exchange.adapters.sql.database import create_engine, migrate
-from exchange.adapters.sql.tables import inbox, messages, obligations, outbox
-from exchange.domain.clock import utcnow
 from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.metrics import NullMetrics
+from exchange.adapters.sql.database import create_engine, migrate
+from exchange.adapters.sql.obligation_repository import from_state
+from exchange.adapters.sql.tables import inbox, messages, obligations, outbox
+from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
+from exchange.config import Settings
+from exchange.domain import AgreementBook, CalendarBook
+from exchange.domain.clock import utcnow
+from exchange.domain.message import Record, new_envelope
+from exchange.service.obligations import Obligations
+from exchange.service.receiving import Inbound
+from exchange.service.reconciliation import Reconciler
 
 HUI, HAISHU = "621227", "330203"  # registration county, residence county (this node)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from exchange.config import Settings
 from exchange.adapters.kafka.connection import client_options, describe
+from exchange.config import Settings
 
 PASSWORD = "s3cret-Hq7vN2pL"
 REPO = Path(__file__).parents[2]

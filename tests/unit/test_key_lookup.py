@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from exchange.adapters.crypto import apikeys
 from exchange.adapters.api_keys import KeyStore
-from exchange.domain.principals import Role
+from exchange.adapters.crypto import apikeys
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.unit_of_work import evidence_only
+from exchange.domain.principals import Role
 
 
 async def test_guessed_keys_are_refused_and_leave_nothing_behind(tmp_path):

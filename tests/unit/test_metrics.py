@@ -8,8 +8,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import MessageType
-from exchange.entrypoints.http.app import create_app
-from exchange.config import Settings
 from exchange.adapters.metrics import (
     ANONYMOUS_REFUSALS,
     METHODS,
@@ -23,6 +21,8 @@ from exchange.adapters.metrics import (
     counted_transaction,
 )
 from exchange.adapters.sql.database import migrate
+from exchange.config import Settings
+from exchange.entrypoints.http.app import create_app
 
 HUI, GERZE = "621227", "542526"
 ID_NUMBER = "11010519491231002X"

@@ -8,16 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from contracts import MessageType
-from exchange.domain.message import Outgoing, new_envelope
 from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, endorser_for, parse
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, PayloadKeyMissing, new_key
 from exchange.adapters.crypto.sealing import SealError, SealingDirectory, SealingKey, SealingKeyRecord
 from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
+from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
+from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.tables import signing_keys
-from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.unit_of_work import Outbox
-from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust, load_signing_keys, rotate_signing
+from exchange.domain.message import Outgoing, new_envelope
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HUI, HAISHU = "621227", "330203"

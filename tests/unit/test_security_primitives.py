@@ -10,8 +10,8 @@ from exchange.adapters.crypto import apikeys
 from exchange.adapters.crypto.audit import GENESIS, entry_hash, verify_chain
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
-from exchange.domain.principals import Permission, Principal, Role
 from exchange.adapters.crypto.signing import KeyRing, PublicKey, SignatureError, SigningKey
+from exchange.domain.principals import Permission, Principal, Role
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ATTRS = {"id": "m1", "senderregion": "621227", "receiverregion": "330203", "type": "cn.mpx.birth"}
@@ -149,8 +149,8 @@ def test_a_jwt_names_a_principal_only_with_the_jurisdiction_its_role_needs():
 
 
 def test_the_rules_for_a_new_api_key_on_a_node_and_on_a_monitor():
-    from exchange.config import Settings
     from exchange.adapters.api_keys import GrantRefused, check_grant
+    from exchange.config import Settings
 
     node = Settings(counties=("621227", "542526"))
     zhejiang = Settings(role="monitor", monitor_scope=("33",))

@@ -18,8 +18,8 @@ from exchange.domain.agreements import (
     Resolution,
     load_agreements,
 )
-from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.calendar import CalendarBook
+from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.obligation import open_obligation
 
 FENG_XIAN = "320321"  # 丰县, Xuzhou, Jiangsu

@@ -5,8 +5,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from exchange.domain.agreements import DEFAULT_RESOLUTION, Deadline, DeadlineUnit, Resolution
-from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.calendar import CalendarBook, DayKind, national_published_years
+from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.obligation import (
     CancelReason,
     Obligation,

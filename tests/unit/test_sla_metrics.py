@@ -5,10 +5,10 @@ from datetime import date, datetime
 import pytest
 
 from exchange.domain.agreements import DEFAULT_RESOLUTION
-from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.calendar import CalendarBook
-from exchange.domain.obligation import answer, cancel, open_obligation
+from exchange.domain.clock import SHANGHAI as SH
 from exchange.domain.figures import Timeliness, TimelinessRow, combine, headline, nearest_rank, period_ended, timeliness
+from exchange.domain.obligation import answer, cancel, open_obligation
 
 OCTOBER = {"start": date(2025, 10, 1), "end": date(2025, 11, 1)}
 

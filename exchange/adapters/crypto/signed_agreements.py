@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from contracts.control import AgreementBody, SignedAgreement
 from exchange.adapters.crypto.canonical import canonical
 from exchange.adapters.crypto.signing import PublicKey, SignatureError
 from exchange.domain import Agreement, AgreementError
-
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

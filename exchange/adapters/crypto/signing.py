@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature

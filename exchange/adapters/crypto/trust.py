@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 

@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.adapters.crypto.signed_agreements import AgreementKeys, AgreementRefused
-from exchange.domain import Agreement, AgreementBook, AgreementError
+from exchange.adapters.kafka.control import set_aside
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import agreements
-from exchange.adapters.kafka.control import set_aside
+from exchange.domain import Agreement, AgreementBook, AgreementError
 
 log = logging.getLogger(__name__)
 

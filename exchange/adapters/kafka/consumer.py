@@ -48,10 +48,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from exchange.adapters.metrics import Metrics
-from exchange.domain.message import Record
-from exchange.adapters.sql.tables import consumer_offsets
 from exchange.adapters.kafka.control import appended_at
+from exchange.adapters.metrics import Metrics
+from exchange.adapters.sql.tables import consumer_offsets
+from exchange.domain.message import Record
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from exchange.adapters.crypto.trust import quarantine_context
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import quarantine
 from exchange.domain.clock import on_node_clock, utcnow
-from exchange.adapters.crypto.trust import quarantine_context
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import logging
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from exchange.adapters.crypto.key_records import KeyRecord, KeyRefused, KeyRevocation
-from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.control import appended_at, set_aside
 from exchange.adapters.crypto.trust import RELOAD_SECONDS, Trust
+from exchange.adapters.kafka.control import appended_at, set_aside
+from exchange.domain.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -19,21 +19,20 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pydantic import ValidationError
-
 from contracts.control import MonitoringEvent
-from exchange.adapters.sql import monitor_summary as summary
 from exchange.adapters.crypto.canonical import monitoring_event_bytes
 from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.signing import KeyRing, SignatureError
+from exchange.adapters.crypto.trust import header
+from exchange.adapters.kafka.control import appended_at, set_aside
+from exchange.adapters.sql import monitor_summary as summary
 from exchange.adapters.sql.dialect import upsert, upsert_many
 from exchange.adapters.sql.tables import consumer_offsets, monitor_obligations
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.control import appended_at, set_aside
-from exchange.adapters.crypto.trust import header
 
 log = logging.getLogger(__name__)
 

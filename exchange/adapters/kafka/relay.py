@@ -49,16 +49,16 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from exchange.domain.delivery import DeliveryState
-from exchange.adapters.metrics import Metrics
 from exchange.adapters.crypto.payload_crypto import PayloadKeyMissing
-from exchange.domain.events import Noted
+from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust
+from exchange.adapters.kafka.admin import TopicProvisioner
+from exchange.adapters.kafka.topics import TopicScheme
+from exchange.adapters.metrics import Metrics
 from exchange.adapters.sql.progress import Sent, advance_sent, outbox_sender
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
-from exchange.adapters.kafka.admin import TopicProvisioner
-from exchange.adapters.kafka.topics import TopicScheme
-from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust
+from exchange.domain.delivery import DeliveryState
+from exchange.domain.events import Noted
 
 log = logging.getLogger(__name__)
 

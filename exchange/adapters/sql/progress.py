@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import NamedTuple, Sequence, TypeVar
 
 import orjson
-
 from sqlalchemy import ColumnElement, and_, case, func, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.domain.delivery import DeliveryState, Direction, states_before
 from exchange.adapters.sql.tables import messages
+from exchange.domain.delivery import DeliveryState, Direction, states_before
 
 #: Messages or ids per statement (bound parameters stay well under the databases' limits).
 CHUNK = 500

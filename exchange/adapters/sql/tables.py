@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 
+
 class UtcDateTime(TypeDecorator):
     """Instants stored in UTC and read back timezone-aware on every database.
 

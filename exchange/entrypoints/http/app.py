@@ -14,7 +14,14 @@ from exchange.entrypoints.http.auth import Auth
 from exchange.entrypoints.http.limits import BodySizeLimit
 from exchange.entrypoints.http.responses import OrjsonResponse
 from exchange.entrypoints.http.routes import (
-    agreements, calendars, health, keys, messages, obligations, operations, reminders,
+    agreements,
+    calendars,
+    health,
+    keys,
+    messages,
+    obligations,
+    operations,
+    reminders,
 )
 from exchange.production import refuse_unsafe
 

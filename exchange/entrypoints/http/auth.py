@@ -23,11 +23,11 @@ from typing import Any
 
 from fastapi.security import HTTPBearer
 
-from exchange.config import Settings
-from exchange.adapters.metrics import HttpMetrics
-from exchange.domain.problems import Problem
 from exchange.adapters.api_keys import KeyStore
+from exchange.adapters.metrics import HttpMetrics
+from exchange.config import Settings
 from exchange.domain.principals import Principal, Role
+from exchange.domain.problems import Problem
 
 log = logging.getLogger(__name__)
 

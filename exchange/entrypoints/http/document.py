@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from exchange.entrypoints.http.models import ProblemView
 from exchange.domain.problems import PROBLEM_JSON
+from exchange.entrypoints.http.models import ProblemView
 
 _COMPONENTS = "#/components/schemas/{model}"
 

@@ -12,11 +12,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-
 from exchange.adapters.metrics import HttpMetrics
+from exchange.domain.events import Noted
 from exchange.domain.problems import PROBLEM_JSON, Problem, validation_problem
 from exchange.service.unit_of_work import UnitOfWorkFactory
-from exchange.domain.events import Noted
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from exchange.bootstrap import MonitorNode
 from exchange.domain.clock import utcnow
 from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
-from exchange.entrypoints.http.deps import MonitorPrincipal, MonitorDep
+from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
 from exchange.entrypoints.http.models import OverduePage, TimelinessView

@@ -20,7 +20,11 @@ from exchange.entrypoints.http.auth import jurisdiction
 from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, QueriesDep, ReadingPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.models import (
-    FIRST_DAY, QuarantinePage, ReconciliationReport, ReconciliationRun, Replayed,
+    FIRST_DAY,
+    QuarantinePage,
+    ReconciliationReport,
+    ReconciliationRun,
+    Replayed,
 )
 
 #: Sequence numbers are 64-bit in the database.

@@ -4,9 +4,8 @@ Revision ID: 0002_obligations
 Revises: 0001
 Create Date: 2026-11-22 14:22:31.559897
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_obligations'
 down_revision = '0001'

@@ -4,9 +4,8 @@ Revision ID: 0003_delivery
 Revises: 0002_obligations
 Create Date: 2026-11-22 15:00:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003_delivery'
 down_revision = '0002_obligations'

@@ -3,8 +3,8 @@
 Revision ID: 0004_security
 Revises: 0003_delivery
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from exchange.adapters.sql.tables import UtcDateTime
 

@@ -3,8 +3,8 @@
 Revision ID: 0005_signing
 Revises: 0004_security
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from exchange.adapters.sql.tables import UtcDateTime
 

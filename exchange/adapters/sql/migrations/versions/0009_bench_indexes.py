@@ -10,9 +10,8 @@ Revision ID: 0009_bench_indexes
 Revises: 0005_signing
 Create Date: 2026-11-22 15:20:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0009_bench_indexes'
 down_revision = '0005_signing'

@@ -9,9 +9,8 @@ Revision ID: 0010_monitor_summary
 Revises: 0009_bench_indexes
 Create Date: 2026-12-03 09:30:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0010_monitor_summary'
 down_revision = '0009_bench_indexes'

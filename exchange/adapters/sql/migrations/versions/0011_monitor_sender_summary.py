@@ -8,8 +8,8 @@ Revision ID: 0011_monitor_sender_summary
 Revises: 0010_monitor_summary
 Create Date: 2026-12-03 09:50:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0011_monitor_sender_summary'
 down_revision = '0010_monitor_summary'

@@ -11,8 +11,8 @@ Revision ID: 0012_identity_per_sender
 Revises: 0011_monitor_sender_summary
 Create Date: 2026-12-04 19:00:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0012_identity_per_sender'
 down_revision = '0011_monitor_sender_summary'

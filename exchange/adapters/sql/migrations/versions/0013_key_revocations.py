@@ -7,8 +7,8 @@ Revision ID: 0013_key_revocations
 Revises: 0012_identity_per_sender
 Create Date: 2026-12-04 19:20:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from exchange.adapters.sql.tables import UtcDateTime
 

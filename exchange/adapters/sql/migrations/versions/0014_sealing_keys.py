@@ -4,8 +4,8 @@ Revision ID: 0014_sealing_keys
 Revises: 0013_key_revocations
 Create Date: 2026-12-04 19:00:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from exchange.adapters.sql.tables import UtcDateTime
 

@@ -37,6 +37,7 @@ from exchange.domain.principals import Role
 from exchange.service.agreements import AgreementPublisher
 from exchange.service.backpressure import OutboxLimit
 from exchange.service.calendars import CalendarOverrides
+from exchange.service.queries import Queries
 from exchange.service.monitoring import MonitorQueries
 from exchange.service.obligations import Obligations
 from exchange.service.receiving import Inbound
@@ -92,6 +93,7 @@ class Node:
                                self._refresh_keys, self.metrics)
         self.reminders = Reminders(self.uow, self.calendars, settings.served)
         self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
+        self.queries = Queries(self.engine, settings.served, self.trust)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)

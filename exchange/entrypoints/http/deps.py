@@ -1,7 +1,7 @@
 """What routes depend on, as `Annotated` types: the node serving the request, the caller's principal and the
 permission a route needs. The app factories (`exchange.entrypoints.http.app`) put the node and its `Auth` on
-`app.state`; per request only the caller's principal and a `Queries` (three references) are made. The services a
-route calls are the node's own, built by `exchange.bootstrap` (`CalendarOverridesDep`).
+`app.state`; per request only the caller's principal is made. The services a route calls are the node's own,
+built by `exchange.bootstrap` (`QueriesDep`, `CalendarOverridesDep`, `AgreementPublisherDep`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 def get_queries(node: NodeDep) -> Queries:
     """What local systems read (a message, the inbox), payloads opened with the node's keys."""
-    return Queries(node.engine, node.settings.served, node.trust)
+    return node.queries
 
 
 QueriesDep = Annotated[Queries, Depends(get_queries)]

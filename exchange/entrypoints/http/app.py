@@ -52,12 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(node),
         default_response_class=OrjsonResponse,
     )
-    app.state.node = node
-    app.state.auth = Auth(settings, node.keys, node.metrics)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, metrics=node.metrics)
-    scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
-    errors.install(app, node.uow, node.metrics)
-    document.complete(app)
+    _serve(app, node, settings)
     # In this order: the paths of the OpenAPI document keep theirs.
     app.include_router(calendars.router)
     app.include_router(agreements.router)
@@ -81,12 +77,18 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         lifespan=_lifespan(node),
         default_response_class=OrjsonResponse,
     )
+    _serve(app, node, settings)
+    app.include_router(keys.router)
+    app.include_router(monitor.router)
+    app.include_router(health.monitor_router)
+    return app
+
+
+def _serve(app: FastAPI, node: Node | MonitorNode, settings: Settings) -> None:
+    """What a node's and a monitor's apps share: the node and its authenticator on `app.state` (deps.py reads
+    them), request metrics, problem JSON for every error, and the refusals each route documents."""
     app.state.node = node
     app.state.auth = Auth(settings, node.keys, node.metrics)
     scrape.install(app, node.metrics, settings.metrics_token.get_secret_value())
     errors.install(app, node.uow, node.metrics)
     document.complete(app)
-    app.include_router(keys.router)
-    app.include_router(monitor.router)
-    app.include_router(health.monitor_router)
-    return app

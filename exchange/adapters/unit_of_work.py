@@ -26,6 +26,7 @@ from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
+from exchange.adapters.sql.message_repository import MessageRepository
 from exchange.adapters.sql.obligation_repository import ObligationRepository
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import outbox
@@ -141,6 +142,7 @@ class SqlUnitOfWork:
         self._transaction = counted_transaction(self.engine)
         self._conn = await self._transaction.__aenter__()
         self.obligations = ObligationRepository(self._conn)
+        self.messages = MessageRepository(self._conn)
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:

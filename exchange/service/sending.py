@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Awaitable, Callable
 
 from pydantic import ValidationError
-from sqlalchemy import and_, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import SCHEMA_VERSIONS, MessageType, UnknownMessageType, UnknownSchemaVersion, validate_payload
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.sql.progress import chunks
-from exchange.adapters.sql.tables import messages
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
 from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
@@ -58,8 +56,7 @@ class Outbound:
             seen.add(out.key)
 
         async with self.uow() as uow:
-            conn = uow.conn
-            existing = await self._existing(conn, [out.key for out in prepared])
+            existing = await uow.messages.sent_hashes([out.key for out in prepared])
             fresh = []
             for index, out in enumerate(prepared):
                 if out.key in existing:
@@ -67,14 +64,12 @@ class Outbound:
                         raise _at(Problem("duplicate_message_id"), index, len(items))
                     continue
                 fresh.append(out)
-            await self._check_replies(conn, fresh, items_index={o.key: i for i, o in enumerate(prepared)},
-                                      total=len(items))
+            await _check_replies(uow, fresh, items_index={o.key: i for i, o in enumerate(prepared)},
+                                 total=len(items))
             if fresh:
-                await self.admit(conn, len(fresh))
-                await conn.execute(
-                    insert(messages),
-                    [o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust.seal_payload) for o in fresh],
-                )
+                await self.admit(uow.conn, len(fresh))
+                await uow.messages.add([o.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
+                                                      self.trust.seal_payload) for o in fresh])
                 uow.record(*(MessageAccepted(o, principal) for o in fresh))
                 await self._mark_answered(uow, [o for o in fresh if o.envelope.inreplyto], now)
         if uow.published:
@@ -85,13 +80,8 @@ class Outbound:
                      sender: str | None = None) -> str:
         """Feedback to an inbound message; sender and receiver are the original's, reversed. `sender` (the
         original's) is needed only when two counties sent the caller's counties messages with this id."""
-        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
-            messages.c.id == original_id, messages.c.direction == Direction.IN,
-            messages.c.receiver.in_(sorted(self.settings.served)))
-        if sender is not None:
-            query = query.where(messages.c.sender == sender)
         async with self.uow() as uow:
-            rows = (await uow.conn.execute(query)).all()
+            rows = await uow.messages.received(original_id, self.settings.served, sender)
         # Messages of another county of this node with the same id are no concern of this caller.
         own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
         row = one_per_sender(original_id, own) if own else None
@@ -157,61 +147,31 @@ class Outbound:
         )
         return Outgoing(envelope, data, fingerprint)
 
-    @staticmethod
-    async def _existing(conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:  # noqa: ANN001
-        """Content hashes of the messages already accepted under these (sender, id)."""
-        found: dict[tuple[str, str], str] = {}
-        for chunk in chunks(keys):
-            rows = await conn.execute(
-                select(messages.c.sender, messages.c.id, messages.c.content_hash).where(
-                    messages.c.direction == Direction.OUT, messages.c.id.in_(sorted({i for _, i in chunk})),
-                    tuple_(messages.c.sender, messages.c.id).in_(chunk),
-                )
-            )
-            found.update({(r.sender, r.id): r.content_hash for r in rows})
-        return found
-
-    @staticmethod
-    async def _check_replies(conn, fresh: list[Outgoing], items_index: dict[tuple[str, str], int],  # noqa: ANN001
-                             total: int) -> None:
-        """Feedback must answer a business message its sender received from its receiver."""
-        for out in fresh:
-            env = out.envelope
-            if not env.inreplyto:
-                continue
-            original = (
-                await conn.execute(
-                    select(messages.c.type).where(
-                        messages.c.id == env.inreplyto, messages.c.direction == Direction.IN,
-                        messages.c.sender == env.receiverregion, messages.c.receiver == env.senderregion,
-                    )
-                )
-            ).first()
-            index = items_index[out.key]
-            if original is None:
-                raise _at(Problem("message_not_found", f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
-                                  f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"), index, total)
-            if original.type == MessageType.FEEDBACK:
-                raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"), index, total)
-
-    async def _mark_answered(self, uow: UnitOfWork, replies: list[Outgoing], now) -> None:  # noqa: ANN001
+    async def _mark_answered(self, uow: UnitOfWork, replies: list[Outgoing], now: datetime) -> None:
         """The first feedback answers the original and stops its clock; later feedback is an amendment."""
         for out in replies:
             env = out.envelope
             await self.obligations.answered(uow, env.receiverregion, env.inreplyto, out.id, now)
-            await uow.conn.execute(
-                update(messages)
-                .where(
-                    and_(
-                        messages.c.id == env.inreplyto,
-                        messages.c.direction == Direction.IN,
-                        messages.c.sender == env.receiverregion,
-                        messages.c.receiver == env.senderregion,
-                        messages.c.answered_at.is_(None),
-                    )
-                )
-                .values(state=DeliveryState.ANSWERED, answered_at=now)
-            )
+            await uow.messages.mark_answered(env.receiverregion, env.senderregion, env.inreplyto, now)
+
+
+async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: dict[tuple[str, str], int],
+                         total: int) -> None:
+    """Feedback must answer a business message its sender received from its receiver."""
+    for out in fresh:
+        env = out.envelope
+        if not env.inreplyto:
+            continue
+        original = await uow.messages.received_type(env.receiverregion, env.senderregion, env.inreplyto)
+        index = items_index[out.key]
+        if original is None:
+            raise _at(Problem("message_not_found",
+                              f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
+                              f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
+                      index, total)
+        if original == MessageType.FEEDBACK:
+            raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"),
+                      index, total)
 
 
 def _at(problem: Problem, index: int, total: int) -> Problem:

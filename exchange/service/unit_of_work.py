@@ -7,7 +7,8 @@ give them `FakeUnitOfWork` (tests/unit/fakes.py), which keeps everything in memo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,9 +26,19 @@ class ObligationStore(Protocol):
     async def save(self, kept: Kept, ob: Obligation) -> int: ...
 
 
+class MessageStore(Protocol):
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    async def sent_hashes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]: ...
+    async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None: ...
+    async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Any]: ...
+    async def mark_answered(self, sender: str, receiver: str, message_id: str, at: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     #: Obligations, as a repository.
     obligations: ObligationStore
+    #: Messages, as the sending use case keeps them.
+    messages: MessageStore
     #: Outbox rows written so far (the relay is woken when this is not 0).
     published: int
 

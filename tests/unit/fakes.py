@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from exchange.adapters.sql.obligation_repository import Kept
@@ -39,18 +41,59 @@ class FakeObligations:
         return kept.revision + 1
 
 
+class FakeMessages:
+    """The messages repository: rows by (direction, sender, id), as `Outgoing.message_row` makes them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def receive(self, sender: str, receiver: str, message_id: str, type_: str, agreement_id: str | None = None) -> None:
+        """A message this node received (what the receiving side would have stored)."""
+        self.rows[("in", sender, message_id)] = {"direction": "in", "sender": sender, "receiver": receiver,
+                                                 "id": message_id, "type": type_, "agreement_id": agreement_id,
+                                                 "answered_at": None}
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self.rows[(str(row["direction"]), row["sender"], row["id"])] = dict(row)
+
+    async def sent_hashes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        return {(s, i): self.rows[("out", s, i)]["content_hash"] for s, i in keys if ("out", s, i) in self.rows}
+
+    async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None:
+        row = self.rows.get(("in", sender, message_id))
+        return row["type"] if row and row["receiver"] == receiver else None
+
+    async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Any]:
+        return [SimpleNamespace(**r) for (d, s, i), r in self.rows.items()
+                if d == "in" and i == message_id and r["receiver"] in set(receivers) and sender in (None, s)]
+
+    async def mark_answered(self, sender: str, receiver: str, message_id: str, at: datetime) -> None:
+        row = self.rows.get(("in", sender, message_id))
+        if row and row["receiver"] == receiver and row["answered_at"] is None:
+            row.update(state="answered", answered_at=at)
+
+
+class _NoSQL:
+    """The connection of a fake unit of work: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError("a domain rule's service touched SQL")
+
+
 class FakeUnitOfWork:
     """Records events instead of writing them; `committed` says whether the block ended without an exception."""
 
     def __init__(self) -> None:
         self.obligations = FakeObligations()
+        self.messages = FakeMessages()
         self.events: list[Event] = []
         self.committed = False
         self.published = 0
 
     @property
     def conn(self) -> Any:
-        raise AssertionError("a domain rule's service touched SQL")
+        return _NoSQL()
 
     async def __aenter__(self) -> FakeUnitOfWork:
         return self

@@ -1,0 +1,58 @@
+"""Messages as the node keeps them (table ``messages``), as the sending use case reads and writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exchange.adapters.sql.progress import chunks
+from exchange.adapters.sql.tables import messages
+from exchange.domain.delivery import DeliveryState, Direction
+
+
+class MessageRepository:
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Message rows (`Outgoing.message_row`), in one statement."""
+        if rows:
+            await self.conn.execute(insert(messages), list(rows))
+
+    async def sent_hashes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Content hashes of the messages already accepted under these (sender, id)."""
+        found: dict[tuple[str, str], str] = {}
+        for chunk in chunks(list(keys)):
+            rows = await self.conn.execute(
+                select(messages.c.sender, messages.c.id, messages.c.content_hash).where(
+                    messages.c.direction == Direction.OUT, messages.c.id.in_(sorted({i for _, i in chunk})),
+                    tuple_(messages.c.sender, messages.c.id).in_(chunk)))
+            found.update({(r.sender, r.id): r.content_hash for r in rows})
+        return found
+
+    async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None:
+        """The type of message `message_id` that `receiver` received from `sender`, if it did."""
+        return await self.conn.scalar(select(messages.c.type).where(
+            messages.c.id == message_id, messages.c.direction == Direction.IN,
+            messages.c.sender == sender, messages.c.receiver == receiver))
+
+    async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Row]:
+        """Copies of inbound message `message_id` received by `receivers` (from `sender`, if given)."""
+        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
+            messages.c.id == message_id, messages.c.direction == Direction.IN,
+            messages.c.receiver.in_(sorted(receivers)))
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
+        return list((await self.conn.execute(query)).all())
+
+    async def mark_answered(self, sender: str, receiver: str, message_id: str, at: datetime) -> None:
+        """The first feedback answers the message `receiver` received from `sender`; later ones change nothing."""
+        await self.conn.execute(
+            update(messages).where(messages.c.id == message_id, messages.c.direction == Direction.IN,
+                                   messages.c.sender == sender, messages.c.receiver == receiver,
+                                   messages.c.answered_at.is_(None))
+            .values(state=DeliveryState.ANSWERED, answered_at=at))

@@ -6,7 +6,7 @@ value as JSON, ``content-type`` carries ``datacontenttype``. Any CloudEvents SDK
 
 Part of the exchange standard, beside the envelope (`contracts.envelope`): it is how every node's records look
 on the shared topics. Pure: it reads and writes header tuples and bytes, with no Kafka client. The node's Kafka
-adapters use it through `exchange.adapters.kafka.cloudevents`; the record signing of the crypto adapters (which
+adapters use it through `contracts.cloudevents`; the record signing of the crypto adapters (which
 signs the attributes and the data) uses it from here.
 """
 

@@ -37,9 +37,9 @@ from exchange.domain.principals import Role
 from exchange.service.agreements import AgreementPublisher
 from exchange.service.backpressure import OutboxLimit
 from exchange.service.calendars import CalendarOverrides
-from exchange.service.queries import Queries
 from exchange.service.monitoring import MonitorQueries
 from exchange.service.obligations import Obligations
+from exchange.service.queries import Queries
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
 from exchange.service.reminders import Reminders

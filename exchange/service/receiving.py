@@ -13,11 +13,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
+from contracts.cloudevents import from_record
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.sealing import SealError
 from exchange.adapters.crypto.signing import SignatureError
 from exchange.adapters.crypto.trust import Trust, quarantine_context
-from exchange.adapters.kafka.cloudevents import from_record
 from exchange.adapters.metrics import Metrics
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
 from exchange.adapters.sql.progress import Sent, advance_sent, chunks, replied_to, sent_among

@@ -349,7 +349,7 @@ def kafka_records(bodies: list[bytes], topic_prefix: str, partitions: int = 8) -
     from datetime import UTC, datetime
 
     from contracts import MessageType, validate_payload
-    from exchange.adapters.kafka.cloudevents import encode_data, to_headers
+    from contracts.cloudevents import encode_data, to_headers
     from exchange.adapters.kafka.topics import TopicScheme
     from exchange.domain.message import new_envelope
 

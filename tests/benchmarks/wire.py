@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 import orjson
 
 from contracts import MessageType
+from contracts.cloudevents import encode_data, envelope_attributes, to_headers
 from contracts.examples import example_payload
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
 from exchange.adapters.sql.database import create_engine
 from exchange.domain.message import new_envelope
 

@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, insert, select
 
 from contracts import MessageType, OutflowRegistration
+from contracts.cloudevents import encode_data, to_headers
 from contracts.registry import PAYLOAD_MODELS, SCHEMA_VERSIONS
-from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
 from exchange.domain.message import new_envelope, receipt_id

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from contracts import MessageType
+from contracts.cloudevents import encode_data, envelope_attributes, to_headers
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyRecord
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
 from exchange.adapters.crypto.signing import SigningKey
-from exchange.adapters.kafka.cloudevents import encode_data, envelope_attributes, to_headers
 from exchange.adapters.sql.tables import messages, outbox, quarantine
 from exchange.domain.clock import utcnow
 from exchange.domain.message import new_envelope

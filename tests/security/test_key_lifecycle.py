@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts import MessageType
+from contracts.cloudevents import envelope_attributes, to_headers
 from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyDirectory, KeyRecord, KeyRefused, KeyRevocation, endorser_for
 from exchange.adapters.crypto.signing import KeyRing, SignatureError, SigningKey
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.kafka.cloudevents import envelope_attributes, to_headers
 from exchange.domain.message import new_envelope
 
 HUI, HAISHU = "621227", "330203"

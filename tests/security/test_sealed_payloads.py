@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from contracts import MessageType
-from exchange.adapters.kafka.cloudevents import encode_data, to_headers
+from contracts.cloudevents import encode_data, to_headers
 from exchange.domain.clock import utcnow
 from exchange.domain.message import new_envelope
 from exchange.entrypoints.cli import app as mpx

@@ -155,7 +155,7 @@ def test_every_record_a_relay_publishes_is_what_the_document_says(message_type: 
 def test_the_document_names_the_headers_the_node_writes():
     from contracts import asyncapi
     from exchange.adapters.crypto import key_records
-    from exchange.adapters.kafka import cloudevents
+    from contracts import cloudevents
 
     assert (asyncapi.KEY_ID_HEADER, asyncapi.SIGNATURE_HEADER) == (key_records.KEY_ID_HEADER,
                                                                     key_records.SIGNATURE_HEADER)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import MessageType
+from contracts.cloudevents import encode_data, to_headers
 from contracts.control import (
     SEALING_ALGORITHM,
     DeadLetterHeaders,
@@ -37,7 +38,6 @@ from exchange.adapters.crypto.sealing import SealingKeyRecord
 from exchange.adapters.crypto.signed_agreements import AgreementKeys, new_agreement_key
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import NullMetrics
 from exchange.adapters.sql.database import create_engine, migrate

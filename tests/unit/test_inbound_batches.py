@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import MessageType
+from contracts.cloudevents import encode_data, to_headers
 from contracts.examples import example_payload
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.sealing import SealingKey
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
-from exchange.adapters.kafka.cloudevents import encode_data, to_headers
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import NullMetrics
 from exchange.adapters.sql.database import create_engine, migrate

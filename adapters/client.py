@@ -56,6 +56,13 @@ class NodeClient:
         params = {"sender": sender} if sender else None
         return (await self._call("POST", f"/v1/messages/{message_id}/feedback", json=body, params=params))["id"]
 
+    async def withdraw(self, message_id: str, data: dict[str, Any], *, sender: str | None = None) -> str:
+        """Withdraw (撤回) a record the caller's county sent, until it is answered; the withdrawal's id (the same
+        on a second call). `sender`: as for `answer`."""
+        params = {"sender": sender} if sender else None
+        return (await self._call("POST", f"/v1/messages/{message_id}/withdrawal", json={"data": data},
+                                 params=params))["id"]
+
     async def message(self, message_id: str, *, sender: str | None = None) -> dict[str, Any]:
         """`sender`: as for `answer`."""
         return await self._call("GET", f"/v1/messages/{message_id}", params={"sender": sender} if sender else None)

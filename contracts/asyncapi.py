@@ -172,7 +172,8 @@ def record_message(message_type: MessageType) -> dict[str, Any]:
                   else "reply" if message_type in REPLY_TYPES else "record"}],
     }
     if message_type in REPLY_TYPES:
-        message["correlationId"] = {"description": "the id of the message this answers",
+        message["correlationId"] = {"description": "the id of the message this answers (or, for a withdrawal, "
+                                                   "withdraws)",
                                     "location": "$message.header#/ce_inreplyto"}
     return message
 

@@ -114,6 +114,8 @@ class MonitoringEvent(ContractModel):
     answered_at: AwareDatetime | None = None
     response_working_days: int | None = None
     cancelled_at: AwareDatetime | None = None
+    cancel_reason: Literal["withdrawn", "superseded_by_return"] | None = Field(
+        default=None, description="撤销原因 — why it was cancelled: withdrawn 发送地撤回, superseded_by_return 返回注销")
     paused: bool = False
     paused_working_days: int = 0
     sender_due_at: AwareDatetime | None = None

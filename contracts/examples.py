@@ -101,7 +101,8 @@ def example_person(region: str, *, seed: int = 0, sex: str = Sex.FEMALE, age: in
 def example_route(message_type: MessageType, *, seed: int = 0) -> tuple[str, str]:
     """(sender, receiver) county codes that fit ``example_payload`` for the same seed."""
     registration, residence = REGIONS[seed % 3], REGIONS[(seed + 1) % 3]
-    if MessageType(message_type) in (MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION):
+    if MessageType(message_type) in (MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION,
+                                     MessageType.WITHDRAWAL):
         return registration, residence
     return residence, registration
 
@@ -236,6 +237,12 @@ def feedback_example(seed: int = 0, *, status: str | None = None, sender: str | 
     } | ({"remarks": f"已转{region_name(receiver)}"} if status == "confirmed" and seed % 2 else {})
 
 
+def withdrawal_example(seed: int = 0, *, reason: str | None = None) -> dict[str, Any]:
+    """A record withdrawn by its sender; the reason cycles through all five with the seed."""
+    reason = reason or ("sent_in_error", "wrong_receiver", "wrong_person", "duplicate", "other")[seed % 5]
+    return {"reason": reason} | ({"remarks": "系统重复推送"} if reason == "duplicate" else {})
+
+
 def delivery_receipt_example(seed: int = 0) -> dict[str, Any]:
     """The automatic receipt a node sends once it stored a record."""
     receiver = REGIONS[(seed + 1) % 3]
@@ -300,6 +307,8 @@ def example_payload(
             return reconciliation_digest_example(seed)
         case MessageType.RESEND_REQUEST:
             return resend_request_example(seed)
+        case MessageType.WITHDRAWAL:
+            return withdrawal_example(seed)
 
 
 def example_message_id(message_type: MessageType | str, seed: int = 0) -> str:

@@ -20,10 +20,16 @@ class MessageType(StrEnum):
     DELIVERY_RECEIPT = "delivery_receipt"  # 送达回执: node -> node, automatic on storing
     RECONCILIATION_DIGEST = "reconciliation_digest"  # 对账摘要: node -> node, what a county sent a peer that day
     RESEND_REQUEST = "resend_request"  # 补发请求: node -> node, ids a digest listed that the receiver lacks
+    WITHDRAWAL = "withdrawal"  # 撤回: sender of a record -> its receiver, until it is answered
 
 
-#: Types that answer another message and so must carry ``inreplyto``.
-REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT})
+#: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt) to a message
+#: its receiver sent its sender, or a withdrawal of a record its sender sent its receiver.
+REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL})
+
+#: Of those, the types a record's own sender sends about it: ``inreplyto`` names a record the sender sent the
+#: receiver (not one the receiver sent).
+SENDER_REPLY_TYPES = frozenset({MessageType.WITHDRAWAL})
 
 #: Machine-to-machine types: nodes make them, no local system posts or reads them; no personal data.
 CONTROL_TYPES = frozenset(

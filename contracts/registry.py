@@ -25,6 +25,7 @@ from contracts.payloads import (
     ReconciliationDigest11,
     ResendRequest,
     ReturnCancellation,
+    Withdrawal,
 )
 
 #: (message type, payload schema version) -> model
@@ -39,6 +40,7 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.RECONCILIATION_DIGEST, "1.0"): ReconciliationDigest,
     (MessageType.RECONCILIATION_DIGEST, "1.1"): ReconciliationDigest11,
     (MessageType.RESEND_REQUEST, "1.0"): ResendRequest,
+    (MessageType.WITHDRAWAL, "1.0"): Withdrawal,
 }
 
 #: Known payload schema versions of each message type.

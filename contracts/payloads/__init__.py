@@ -14,6 +14,7 @@ from contracts.payloads.reconciliation import (
     ids_sha256,
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
+from contracts.payloads.withdrawal import Withdrawal, WithdrawalReason
 
 __all__ = [
     "MAX_IDS",
@@ -38,5 +39,7 @@ __all__ = [
     "ResendRequest",
     "ReturnCancellation",
     "ReturnReason",
+    "Withdrawal",
+    "WithdrawalReason",
     "ids_sha256",
 ]

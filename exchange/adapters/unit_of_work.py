@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contracts import MessageType
 from contracts.cloudevents import attribute_headers, encode_data
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.canonical import monitoring_event_bytes
@@ -213,6 +214,10 @@ def _entry(e: Noted | MessageAccepted) -> dict[str, Any]:
         return {"event": e.event, "message_id": e.message_id, "county": e.county, "principal": e.principal,
                 "detail": e.detail}
     env = e.message.envelope
+    if env.message_type is MessageType.WITHDRAWAL:  # who withdrew which record, and why
+        return {"event": "withdrawn", "message_id": env.id, "county": env.senderregion, "principal": e.principal,
+                "detail": {"type": env.message_type.value, "receiver": env.receiverregion,
+                           "in_reply_to": env.inreplyto, "reason": e.message.data.get("reason")}}
     return {"event": "answered" if env.inreplyto else "accepted", "message_id": env.id,
             "county": env.senderregion, "principal": e.principal,
             "detail": {"type": env.message_type.value, "receiver": env.receiverregion, "in_reply_to": env.inreplyto}}

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import CONTROL_TYPES, MessageType
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES]  # nodes make control records themselves
+#: Nodes make control records themselves; a withdrawal is made by POST /v1/messages/{id}/withdrawal only (once per
+#: record, never after its answer).
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t is not MessageType.WITHDRAWAL]
 
 
 class MessageIn(BaseModel):
@@ -48,3 +50,14 @@ class FeedbackIn(BaseModel):
     id: str | None = Field(None, pattern=ID_PATTERN, description="Client-chosen id of the feedback message.")
     schema_version: str = "1.0"
     data: dict[str, Any] = Field(description="The feedback payload (status, reason, …).")
+
+
+class WithdrawalIn(BaseModel):
+    """A withdrawal posted to POST /v1/messages/{id}/withdrawal: sender, receiver and the record withdrawn come from
+    the record; its id is the node's (one withdrawal per record)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The withdrawal payload: reason (sent_in_error 误发, wrong_receiver 接收地"
+                                             "有误, wrong_person 人员信息有误, duplicate 重复发送, other 其他), remarks.")

@@ -59,6 +59,8 @@ DEFINITIONS = {
                    "not_yet_due = due - assessable_due, not_yet_due_answered of them answered already",
     "headline": "headline_feedback_rate and headline_on_time_rate are the assessable rates while the period has "
                 "not ended (a deadline still ahead as of as_of), the full cohort's once it has",
+    "withdrawn": "withdrawn (已撤回): cancelled obligations whose record its sender withdrew (撤回); counted within "
+                 "cancelled, in no denominator",
 }
 
 
@@ -83,6 +85,7 @@ class TimelinessRow:
     cancelled_at: datetime | None = None
     response_working_days: int | None = None
     paused: bool = False
+    cancel_reason: str | None = None
     receiver: str = ""
     sender: str = ""
     message_type: str = ""
@@ -114,6 +117,7 @@ class Timeliness:
     overdue_open: int = 0
     open_not_due: int = 0
     cancelled: int = 0
+    withdrawn: int = 0  # of the cancelled: withdrawn by their sender (撤回)
     response_histogram: tuple[tuple[int, int], ...] = ()  # (working days, count), sorted
     assessable_answered_on_time: int = 0  # answered on time, deadline passed as of now
     assessable_answered_late: int = 0  # answered late (so the deadline has passed)
@@ -176,6 +180,7 @@ class Timeliness:
             "not_yet_due_answered": self.answered - self.assessable_answered,
             "headline_feedback_rate": self.assessable_feedback_rate if assessable else self.feedback_rate,
             "headline_on_time_rate": self.assessable_on_time_rate if assessable else self.on_time_rate,
+            "withdrawn": self.withdrawn,
         }
 
 
@@ -194,12 +199,13 @@ def period_fields(end: date, now: datetime) -> dict[str, Any]:
 
 
 class _Tally:
-    __slots__ = ("assessed", "counts", "histogram")
+    __slots__ = ("assessed", "counts", "histogram", "withdrawn")
 
     def __init__(self) -> None:
         self.counts: Counter[Status] = Counter()
         self.assessed: Counter[Status] = Counter()  # the answered ones whose deadline has passed
         self.histogram: Counter[int] = Counter()
+        self.withdrawn = 0  # of the cancelled: withdrawn by their sender
 
     def freeze(self) -> Timeliness:
         c = self.counts
@@ -212,6 +218,7 @@ class _Tally:
             overdue_open=c[Status.OVERDUE],
             open_not_due=c[Status.OPEN],
             cancelled=c[Status.CANCELLED],
+            withdrawn=self.withdrawn,
             response_histogram=tuple(sorted(self.histogram.items())),
             assessable_answered_on_time=self.assessed[Status.ANSWERED_ON_TIME],
             assessable_answered_late=self.assessed[Status.ANSWERED_LATE],
@@ -247,6 +254,8 @@ def timeliness(
         tally = tallies.setdefault(key(row), _Tally())
         st = status(row, now)
         tally.counts[st] += 1
+        if st is Status.CANCELLED and getattr(row, "cancel_reason", None) == "withdrawn":
+            tally.withdrawn += 1
         answered = st in (Status.ANSWERED_ON_TIME, Status.ANSWERED_LATE)
         if answered and row.response_working_days is not None:
             tally.histogram[row.response_working_days] += 1
@@ -261,7 +270,7 @@ def combine(groups: Iterable[Timeliness]) -> Timeliness:
     histogram: Counter[int] = Counter()
     for g in groups:
         for name in ("due", "answered", "answered_on_time", "answered_late", "overdue_open", "open_not_due",
-                     "cancelled", "assessable_answered_on_time", "assessable_answered_late"):
+                     "cancelled", "withdrawn", "assessable_answered_on_time", "assessable_answered_late"):
             total[name] += getattr(g, name)
         for value, count in g.response_histogram:
             histogram[value] += count

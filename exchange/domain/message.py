@@ -18,6 +18,8 @@ from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
 # Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
 # receipt produced twice is recognised as one by the sender's inbox.
 _RECEIPT_NAMESPACE = uuid.UUID("6f1f3c2e-6d7a-4b8e-9b55-2f0c0f7d9a11")
+# Withdrawals likewise: derived from the record withdrawn, so a record is withdrawn once.
+_WITHDRAWAL_NAMESPACE = uuid.UUID("3d0c52a4-1b7e-4f0a-8a43-9e6b2c7d1f58")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,12 @@ def new_envelope(
 def receipt_id(sender: str, message_id: str) -> str:
     """The id of the delivery receipt for message `message_id` of county `sender`."""
     return str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{sender}/{message_id}"))
+
+
+def withdrawal_id(sender: str, record_id: str) -> str:
+    """The id of the withdrawal of record `record_id` of county `sender`: one per record, so a second withdrawal is
+    recognised as the first."""
+    return str(uuid.uuid5(_WITHDRAWAL_NAMESPACE, f"{sender}/{record_id}"))
 
 
 def receipt_for(received: Envelope, node_id: str, now: datetime,

@@ -440,6 +440,7 @@ def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | No
         "answered_at": ob.answered_at.isoformat() if ob.answered_at else None,
         "response_working_days": ob.response_working_days,
         "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
+        "cancel_reason": ob.cancel_reason.value if ob.cancel_reason else None,
         "paused": ob.paused,
         "paused_working_days": ob.paused_working_days,
         "sender_due_at": sender_side.get("due_at"),

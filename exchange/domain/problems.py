@@ -38,6 +38,8 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "message_not_found": (404, "报文不存在", "No such message"),
     "not_answerable": (409, "该报文不能反馈", "This message cannot be answered"),
     "duplicate_message_id": (409, "报文编号已用于不同内容", "The message id was already used for different content"),
+    "already_answered": (409, "该报文已被反馈，不能撤回", "The record has been answered and can no longer be withdrawn"),
+    "not_withdrawable": (409, "只能撤回本县区发出的业务报文", "Only a record the county sent itself can be withdrawn"),
     "sender_required": (409, "多个发送地使用了该报文编号，请指明发送地", "Several senders used this message id: name the sender"),
     "payload_too_large": (413, "请求体过大", "Request body too large"),
     "batch_too_large": (413, "批量报文数量超过上限", "Too many messages in one batch"),

@@ -163,6 +163,7 @@ class MonitorQueries:
         # now > due_at, else open and not yet due. An answer counts as assessable when its deadline has passed too.
         zero = literal(0)
         counts = [
+            func.sum(ms.c.withdrawn).label("withdrawn"),
             func.sum(case((ms.c.due_at < now, ms.c.on_time), else_=zero)).label("assessed_on_time"),
             func.sum(case((ms.c.due_at < now, ms.c.late), else_=zero)).label("assessed_late"),
             func.sum(ms.c.cancelled).label("cancelled"),
@@ -185,7 +186,7 @@ class MonitorQueries:
             rows = (await conn.execute(query)).all()
 
         # key -> [cancelled, on time, late, overdue, open, assessed on time, assessed late,
-        #         {response working days: answered}]
+        #         {response working days: answered}, withdrawn (of the cancelled)]
         tallies: dict[str, list] = {}
         check = None if self.scope_in_sql else self.in_scope
         for r in rows:
@@ -194,7 +195,7 @@ class MonitorQueries:
             k = key(r)
             tally = tallies.get(k)
             if tally is None:
-                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}]
+                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}, 0]
             assessed_on_time, assessed_late, cancelled, on_time, late, overdue, open_ = r[-7:]
             tally[0] += cancelled
             tally[1] += on_time
@@ -203,6 +204,7 @@ class MonitorQueries:
             tally[4] += open_
             tally[5] += assessed_on_time
             tally[6] += assessed_late
+            tally[8] += r.withdrawn
             days = r.response_days
             if days != NO_DAYS and on_time + late:
                 histogram = tally[7]
@@ -295,11 +297,11 @@ async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
 
 
 def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, assessed_on_time: int,
-            assessed_late: int, histogram: dict[int, int]) -> Timeliness:
+            assessed_late: int, histogram: dict[int, int], withdrawn: int = 0) -> Timeliness:
     answered = on_time + late
     return Timeliness(
         due=answered + overdue + open_, answered=answered, answered_on_time=on_time, answered_late=late,
-        overdue_open=overdue, open_not_due=open_, cancelled=cancelled,
+        overdue_open=overdue, open_not_due=open_, cancelled=cancelled, withdrawn=withdrawn,
         response_histogram=tuple(sorted(histogram.items())),
         assessable_answered_on_time=assessed_on_time, assessable_answered_late=assessed_late,
     )

@@ -13,7 +13,14 @@ from exchange.adapters.sql.obligation_repository import Kept, from_state
 from exchange.domain import AgreementBook, CalendarBook, Obligation, answer, open_obligation, sender_timeliness, status
 from exchange.domain.clock import as_utc
 from exchange.domain.events import ObligationChanged
-from exchange.domain.obligation import day_of_deadline, event_date, lifecycle_event, supersede_by_return
+from exchange.domain.obligation import (
+    CancelReason,
+    cancel,
+    day_of_deadline,
+    event_date,
+    lifecycle_event,
+    supersede_by_return,
+)
 from exchange.domain.returns import Registration, Return, person_key, superseded
 from exchange.service.unit_of_work import UnitOfWork
 
@@ -63,6 +70,17 @@ class Obligations:
         updated = answer(kept.obligation, at, feedback_id, self.calendars.calendar_for(kept.obligation.receiver))
         if updated != kept.obligation:
             await _save(uow, kept, updated, "answered")
+
+    @staticmethod
+    async def withdrawn(uow: UnitOfWork, sender: str, record_id: str, withdrawal_id: str, at: datetime) -> None:
+        """The sender withdrew `record_id` (撤回): its obligation is cancelled, unless it was answered already (an
+        answer stands) or cancelled before."""
+        kept = await uow.obligations.get(sender, record_id)
+        if kept is None:
+            return
+        updated = cancel(kept.obligation, at, CancelReason.WITHDRAWN, withdrawal_id)
+        if updated != kept.obligation:
+            await _save(uow, kept, updated, "cancelled")
 
     @staticmethod
     async def _supersede(uow: UnitOfWork, returns: list[Return], batch: list[tuple[str, str]], at: datetime) -> None:

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import MessageType
+from contracts import RECORD_TYPES, MessageType
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.sql.tables import messages, obligations, quarantine, reminders
 from exchange.domain.clock import as_utc, utcnow
@@ -37,6 +37,7 @@ def _summary(row: Row, trust: Trust) -> dict[str, Any]:
         "published_at": as_utc(row.published_at),
         "delivered_at": as_utc(row.delivered_at),
         "answered_at": as_utc(row.answered_at),
+        "withdrawn_at": as_utc(row.withdrawn_at),
     }
     item["envelope"] = orjson.loads(row.envelope)
     item["data"] = orjson.loads(trust.open_payload(row.payload, row.id))
@@ -101,6 +102,16 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()
+            # Its withdrawal (撤回), from its sender to its receiver: the copy on the same side as this one.
+            withdrawal = (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.WITHDRAWAL,
+                           messages.c.direction == row.direction,
+                           messages.c.sender == row.sender, messages.c.receiver == row.receiver)
+                    .order_by(messages.c.seq).limit(1)
+                )
+            ).first() if row.type in RECORD_TYPES else None
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,
@@ -108,6 +119,8 @@ class Queries:
             ) if row.direction == Direction.IN else None
         view = _summary(row, self.trust)
         view["feedback"] = [_summary(a, self.trust) for a in answers]
+        if withdrawal is not None:
+            view["withdrawal"] = _summary(withdrawal, self.trust)
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 
@@ -119,7 +132,10 @@ class Queries:
         if answered is True:
             query = query.where(messages.c.state == DeliveryState.ANSWERED)
         elif answered is False:
-            query = query.where(messages.c.state != DeliveryState.ANSWERED, messages.c.type != MessageType.FEEDBACK)
+            # Records still awaiting feedback: not feedback or a withdrawal themselves, not withdrawn.
+            query = query.where(messages.c.state != DeliveryState.ANSWERED,
+                                messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL]),
+                                messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))
         async with self.engine.connect() as conn:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
+from contracts import RECORD_TYPES, REPLY_TYPES, SENDER_REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
 from contracts.cloudevents import from_record
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.sealing import SealError
@@ -20,7 +20,7 @@ from exchange.adapters.crypto.signing import SignatureError
 from exchange.adapters.crypto.trust import Trust, quarantine_context
 from exchange.adapters.metrics import Metrics
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
-from exchange.adapters.sql.progress import Sent, advance_sent, chunks, replied_to, sent_among
+from exchange.adapters.sql.progress import Sent, advance_sent, chunks, received_among, replied_to, sent_among
 from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, quarantine, reconciliation
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
@@ -208,28 +208,49 @@ class Inbound:
         ])
         feedback = [_answered(env) for env, _ in stored if env.message_type is MessageType.FEEDBACK]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
-        # A record (not feedback): the receiving county now owes feedback.
+        # A record (not feedback, not a withdrawal): the receiving county now owes feedback.
         sent_at = {_identity(env): record.appended_at or now for record, env, _ in unique.values()}
         await self.obligations.open_many(
-            uow, [(env, data) for env, data in stored if env.message_type is not MessageType.FEEDBACK], now, sent_at)
+            uow, [(env, data) for env, data in stored if env.message_type in RECORD_TYPES], now, sent_at)
+        # A withdrawal (after its record, also one of this batch): the record is withdrawn and its obligation
+        # cancelled, unless it was answered already (the answer stands; the withdrawal is kept all the same).
+        for env, _ in stored:
+            if env.message_type is MessageType.WITHDRAWAL:
+                await self.obligations.withdrawn(uow, env.senderregion, env.inreplyto, env.id, now)
+                await uow.messages.mark_withdrawn(Direction.IN, env.senderregion, env.receiverregion, env.inreplyto,
+                                                  now)
         head = await uow.chain_head()  # covers the records the receipts acknowledge
         uow.record(*(MessageSent(receipt_for(env, self.settings.node_id, now, head)) for env, _ in stored))
 
     async def _not_from_counterpart(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, Any]]
                                     ) -> list[tuple[Record, Rejected]]:
         """Replies (receipts, feedback and its amendments) that answer no message their receiver sent their
-        sender: a county's node may speak only for its own messages, never for a message between others."""
+        sender, and withdrawals that name no record their sender sent their receiver (stored here, or coming in
+        this batch): a county's node may speak only for its own messages, never for a message between others."""
         replies = [(record, envelope) for record, envelope, _ in items if envelope.message_type in REPLY_TYPES]
         if not replies:
             return []
-        wanted = {_answered(envelope) for _, envelope in replies}
+        answers = [(record, envelope) for record, envelope in replies
+                   if envelope.message_type not in SENDER_REPLY_TYPES]
+        withdrawals = [(record, envelope) for record, envelope in replies
+                       if envelope.message_type in SENDER_REPLY_TYPES]
         found: set[Sent] = set()
-        for chunk in chunks(sorted(wanted)):
+        for chunk in chunks(sorted({_answered(envelope) for _, envelope in answers})):
             found.update(Sent(*row) for row in await conn.execute(
                 select(messages.c.sender, messages.c.receiver, messages.c.id).where(sent_among(chunk))))
+        # A record withdrawn: (its sender, its receiver, its id), as the withdrawal names it.
+        received = {Sent(env.senderregion, env.receiverregion, env.id) for _, env, _ in items
+                    if env.message_type in RECORD_TYPES}
+        for chunk in chunks(sorted({_withdrawn(envelope) for _, envelope in withdrawals})):
+            received.update(Sent(*row) for row in await conn.execute(
+                select(messages.c.sender, messages.c.receiver, messages.c.id).where(
+                    received_among(chunk), messages.c.type.in_(sorted(RECORD_TYPES)))))
         return [(record, Rejected("not_counterpart", f"{envelope.senderregion} was not sent message "
                                   f"{envelope.inreplyto} by {envelope.receiverregion}", envelope.id))
-                for record, envelope in replies if _answered(envelope) not in found]
+                for record, envelope in answers if _answered(envelope) not in found] + [
+                (record, Rejected("not_counterpart", f"{envelope.senderregion} sent {envelope.receiverregion} no "
+                                  f"record {envelope.inreplyto} to withdraw", envelope.id))
+                for record, envelope in withdrawals if _withdrawn(envelope) not in received]
 
     async def _await_keys(self, records: Sequence[Record]) -> None:
         """A record signed with a key not known yet may simply have overtaken its key (another topic): read the
@@ -334,6 +355,11 @@ def _identity(envelope: Envelope) -> tuple[str, str]:
 def _answered(envelope: Envelope) -> Sent | None:
     """The message a reply answers (None for a record that answers nothing)."""
     return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
+
+
+def _withdrawn(envelope: Envelope) -> Sent:
+    """The record a withdrawal withdraws: one its sender sent its receiver."""
+    return Sent(envelope.senderregion, envelope.receiverregion, envelope.inreplyto or "")
 
 
 def _header(record: Record, name: str) -> str | None:

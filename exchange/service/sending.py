@@ -8,14 +8,21 @@ from typing import Awaitable, Callable
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import SCHEMA_VERSIONS, MessageType, UnknownMessageType, UnknownSchemaVersion, validate_payload
+from contracts import (
+    RECORD_TYPES,
+    SCHEMA_VERSIONS,
+    MessageType,
+    UnknownMessageType,
+    UnknownSchemaVersion,
+    validate_payload,
+)
 from exchange.adapters.crypto.trust import Trust
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
-from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn
+from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn, WithdrawalIn
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.events import MessageAccepted
-from exchange.domain.message import Outgoing, content_hash, new_envelope
+from exchange.domain.message import Outgoing, content_hash, new_envelope, withdrawal_id
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem, validation_problem
 from exchange.service.obligations import Obligations
@@ -101,16 +108,55 @@ class Outbound:
         )
         return (await self.submit([item], principal=principal.id if principal else None))[0]
 
-    def _prepare(self, item: MessageIn, now) -> Outgoing:  # noqa: ANN001
+    async def withdraw(self, record_id: str, withdrawal: WithdrawalIn, principal: Principal | None = None,
+                       sender: str | None = None) -> str:
+        """Withdraw (撤回) a record the caller's county sent, until it is answered: a withdrawal message goes to its
+        receiver, which cancels its feedback obligation. Once per record: a second withdrawal returns the first's
+        id and sends nothing. Refused, changing nothing: a message not the caller's own outbound one (404, as if it
+        did not exist), a reply or control message (409 not_withdrawable), a record answered (409
+        already_answered). `sender` is needed only when counties of the caller sent messages with this id."""
+        now = utcnow()
+        _check_withdrawal(withdrawal)  # a bad body is refused (422) whatever became of the record
+        async with self.uow() as uow:
+            rows = await uow.messages.sent(record_id, self.settings.served, sender)
+            own = [r for r in rows if principal is None or principal.acts_for(r.sender)]
+            row = one_per_sender(record_id, own) if own else None
+            if row is None:
+                raise Problem("message_not_found", f"this node's counties sent no message {record_id}",
+                              f"本节点服务的县区没有发出编号为 {record_id} 的报文")
+            if row.type not in RECORD_TYPES:
+                raise Problem("not_withdrawable", f"message {record_id} is a {row.type}: only a record can be "
+                              "withdrawn", f"编号为 {record_id} 的报文是 {row.type}，只能撤回业务报文")
+            wid = withdrawal_id(row.sender, record_id)
+            if (row.sender, wid) in await uow.messages.sent_hashes([(row.sender, wid)]):
+                return wid  # withdrawn already: the same withdrawal
+            if row.answered_at is not None:
+                raise Problem("already_answered", f"{row.receiver} answered message {record_id} already",
+                              f"{row.receiver} 已对编号为 {record_id} 的报文反馈，不能撤回")
+            out = self._prepare(MessageIn(id=wid, type=MessageType.WITHDRAWAL.value,
+                                          schema_version=withdrawal.schema_version, sender=row.sender,
+                                          receiver=row.receiver, in_reply_to=record_id,
+                                          agreement_id=row.agreement_id, data=withdrawal.data),
+                                now, allowed=(MessageType.WITHDRAWAL,))
+            await self.admit(uow.conn, 1)
+            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
+                                                    self.trust.seal_payload)])
+            await uow.messages.mark_withdrawn(Direction.OUT, row.sender, row.receiver, record_id, now)
+            uow.record(MessageAccepted(out, principal.id if principal else None))
+        if uow.published:
+            self.wake_relay()
+        return wid
+
+    def _prepare(self, item: MessageIn, now, allowed=SUBMITTABLE) -> Outgoing:  # noqa: ANN001
         try:
             message_type = MessageType(item.type)
-            if message_type not in SUBMITTABLE:
+            if message_type not in allowed:
                 raise ValueError
         except ValueError:
             raise Problem(
                 "unknown_message_type",
-                f"type must be one of {', '.join(t.value for t in SUBMITTABLE)}",
-                "报文类型应为：" + "、".join(t.value for t in SUBMITTABLE),
+                f"type must be one of {', '.join(t.value for t in allowed)}",
+                "报文类型应为：" + "、".join(t.value for t in allowed),
             ) from None
         if item.schema_version not in SCHEMA_VERSIONS[message_type]:
             known = ", ".join(sorted(SCHEMA_VERSIONS[message_type]))
@@ -169,9 +215,21 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
                               f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
                               f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
                       index, total)
-        if original == MessageType.FEEDBACK:
-            raise _at(Problem("not_answerable", "feedback cannot be answered with feedback", "不能对反馈报文再反馈"),
-                      index, total)
+        if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL):
+            raise _at(Problem("not_answerable", f"a {original} cannot be answered with feedback",
+                              f"不能对 {original} 报文反馈"), index, total)
+
+
+def _check_withdrawal(withdrawal: WithdrawalIn) -> None:
+    """The withdrawal's payload meets its contract (a reason from the list); else 422."""
+    versions = SCHEMA_VERSIONS[MessageType.WITHDRAWAL]
+    if withdrawal.schema_version not in versions:
+        known = ", ".join(sorted(versions))
+        raise Problem("unknown_schema_version", f"known versions of withdrawal: {known}", f"withdrawal 的已知版本：{known}")
+    try:
+        validate_payload(MessageType.WITHDRAWAL, withdrawal.schema_version, withdrawal.data)
+    except ValidationError as exc:
+        raise validation_problem(exc, ("data",)) from None
 
 
 def _at(problem: Problem, index: int, total: int) -> Problem:

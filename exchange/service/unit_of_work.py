@@ -14,6 +14,7 @@ from typing import Any, Protocol, Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.adapters.sql.obligation_repository import Kept
+from exchange.domain.delivery import Direction
 from exchange.domain.events import Event
 from exchange.domain.obligation import Obligation
 
@@ -32,6 +33,9 @@ class MessageStore(Protocol):
     async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None: ...
     async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Any]: ...
     async def mark_answered(self, sender: str, receiver: str, message_id: str, at: datetime) -> None: ...
+    async def sent(self, message_id: str, senders: Iterable[str], sender: str | None = None) -> list[Any]: ...
+    async def mark_withdrawn(self, direction: Direction, sender: str, receiver: str, message_id: str,
+                             at: datetime) -> bool: ...
 
 
 class UnitOfWork(Protocol):

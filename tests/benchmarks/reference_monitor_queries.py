@@ -61,6 +61,7 @@ class ReferenceMonitorQueries:
             facts = [
                 TimelinessRow(due_at=as_utc(r.due_at), answered_at=as_utc(r.answered_at),
                               cancelled_at=as_utc(r.cancelled_at), response_working_days=r.response_working_days,
+                              cancel_reason=r.cancel_reason,
                               paused=r.paused, receiver=r.receiver, sender=r.sender, message_type=r.message_type)
                 for r in rows
             ]

@@ -106,6 +106,8 @@ def rows(n: int, *, now: datetime, seed: int = 1, counties: tuple[str, ...] | No
             f"{rnd.getrandbits(128):032x}", message_type, sender, receiver, agreement_id, agreement_version,
             "CN@1", received_at.astimezone(UTC), due_at, due_day, False, answered_at, response_days,
             cancelled_at, paused, 0, sender_due_at, sender_due_day, sent_at, sender_late, 1 + (answered_at is not None),
+            # why it was cancelled: half withdrawn by their sender (no draw from rnd: the rows stay as they were)
+            None if cancelled_at is None else ("withdrawn" if i % 2 else "superseded_by_return"),
         )
 
 

@@ -54,6 +54,7 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/messages": "county",
     "POST /v1/messages/batch": "county",
     "POST /v1/messages/{message_id}/feedback": "county",
+    "POST /v1/messages/{message_id}/withdrawal": "county",
     "GET /v1/messages/{message_id}": "county",
     "GET /v1/inbox": "county",
     "GET /v1/calendar/{region}": "county",
@@ -83,6 +84,8 @@ class FuzzedNode:
     record_id: str
     #: Keys of Hui's counter staff an admin made, for the admin to revoke (never the county system's own key).
     revocable_key_ids: list[str]
+    #: Another record Hui sent Gêrzê, never answered: Hui withdraws it (the other one gets feedback first).
+    withdrawable_id: str = ""
 
     def token(self, operation: str) -> str:
         return ADMIN if OPERATIONS[operation] == "admin" else self.county_key
@@ -109,12 +112,15 @@ def fuzzed_node(kafka_bootstrap: str, make_postgres_database) -> Iterator[Fuzzed
             record_id = sent.json()["id"]
             _wait(lambda: client.get(f"/v1/messages/{record_id}", headers=headers).json()["state"] == "delivered",
                   "the record to reach Gêrzê")
+            second = client.post("/v1/messages", json=message(MessageType.OUTFLOW_REGISTRATION, HUI, GERZE, 2),
+                                 headers=headers)
+            assert second.status_code == 202, second.text
             revocable = []
             for n in range(3):
                 made = client.post("/v1/admin/keys", json=counter_key(n), headers={"Authorization": f"Bearer {ADMIN}"})
                 assert made.status_code == 201, made.text
                 revocable.append(made.json()["key_id"])
-        yield FuzzedNode(schema, key, record_id, revocable)
+        yield FuzzedNode(schema, key, record_id, revocable, second.json()["id"])
     finally:
         asgi.shutdown_lifespans()
 
@@ -150,6 +156,9 @@ def real_requests(operation: schemathesis.APIOperation, node: FuzzedNode) -> lis
     if label == "POST /v1/messages/{message_id}/feedback":
         return [st.sampled_from(["received", "confirmed"]).flatmap(lambda status: operation.as_strategy(
             path_parameters={"message_id": node.record_id}, body={"data": feedback(status)}))]
+    if label == "POST /v1/messages/{message_id}/withdrawal":
+        return [st.sampled_from(["sent_in_error", "duplicate"]).flatmap(lambda reason: operation.as_strategy(
+            path_parameters={"message_id": node.withdrawable_id}, body={"data": {"reason": reason}}))]
     if "{message_id}" in operation.path:
         return [operation.as_strategy(path_parameters={"message_id": node.record_id})]
     return []

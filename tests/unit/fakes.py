@@ -73,6 +73,18 @@ class FakeMessages:
         if row and row["receiver"] == receiver and row["answered_at"] is None:
             row.update(state="answered", answered_at=at)
 
+    async def sent(self, message_id: str, senders: Iterable[str], sender: str | None = None) -> list[Any]:
+        return [SimpleNamespace(**{"answered_at": None, "withdrawn_at": None, **r})
+                for (d, s, i), r in self.rows.items()
+                if d == "out" and i == message_id and s in set(senders) and sender in (None, s)]
+
+    async def mark_withdrawn(self, direction: str, sender: str, receiver: str, message_id: str, at: datetime) -> bool:
+        row = self.rows.get((str(direction), sender, message_id))
+        if row and row["receiver"] == receiver and row.get("answered_at") is None and row.get("withdrawn_at") is None:
+            row["withdrawn_at"] = at
+            return True
+        return False
+
 
 class _NoSQL:
     """The connection of a fake unit of work: any use of it fails the test."""

@@ -26,7 +26,7 @@ from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import NullMetrics
 from exchange.adapters.sql.database import create_engine, migrate
 from exchange.adapters.sql.obligation_repository import from_state
-from exchange.adapters.sql.tables import inbox, messages, obligations, outbox
+from exchange.adapters.sql.tables import inbox, messages, obligations, outbox, quarantine
 from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
 from exchange.config import Settings
 from exchange.domain import AgreementBook, CalendarBook
@@ -84,9 +84,10 @@ class Wire:
         self.hui.ring.add_signing(HUI_KEY)
         self.hui.sealing.add(HAISHU_SEALING.public_key())
 
-    def record(self, message_type: MessageType, data: dict, message_id: str | None = None) -> Record:
+    def record(self, message_type: MessageType, data: dict, message_id: str | None = None,
+               in_reply_to: str | None = None) -> Record:
         envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
-                                now=utcnow(), message_id=message_id or str(uuid.uuid4()))
+                                now=utcnow(), message_id=message_id or str(uuid.uuid4()), in_reply_to=in_reply_to)
         self.offset += 1
         headers, value = self.hui.wire(to_headers(envelope), encode_data(data))
         return Record("t.records.33", 3, self.offset, HAISHU, headers, value)
@@ -166,3 +167,56 @@ async def test_a_batch_with_a_record_twice_and_one_seen_before_stores_each_recor
         owed = [orjson.loads(v) for v in (await conn.execute(
             select(outbox.c.value).where(outbox.c.topic.like("%.records.%")))).scalars()]
     assert sorted(r["receiver_node_id"] for r in owed) == ["haishu", "haishu"]
+
+
+# -- withdrawal (撤回) --------------------------------------------------------------------------------------------
+
+async def withdrawn(inbound: Inbound) -> dict[str, tuple[str | None, bool]]:
+    """Message id -> (the obligation's cancel reason, whether the record shows withdrawn_at)."""
+    async with inbound.engine.connect() as conn:
+        reasons = {r.message_id: from_state(r.state)[0].cancel_reason
+                   for r in await conn.execute(select(obligations.c.message_id, obligations.c.state))}
+        marks = {r.id: r.withdrawn_at is not None
+                 for r in await conn.execute(select(messages.c.id, messages.c.withdrawn_at))}
+    return {k: (reasons[k] and reasons[k].value, marks[k]) for k in reasons}
+
+
+async def test_a_record_and_its_withdrawal_in_one_batch_leave_the_obligation_cancelled_as_withdrawn(haishu):
+    wire = Wire()
+    await haishu.store([
+        wire.record(MessageType.OUTFLOW_REGISTRATION, left_for_haishu(seed=1), "sent-in-error"),
+        wire.record(MessageType.WITHDRAWAL, {"reason": "sent_in_error"}, "w-1", in_reply_to="sent-in-error"),
+        wire.record(MessageType.OUTFLOW_REGISTRATION, left_for_haishu(seed=2), "kept"),
+    ])
+
+    assert await withdrawn(haishu) == {"sent-in-error": ("withdrawn", True), "kept": (None, False)}
+    async with haishu.engine.connect() as conn:
+        announced = sorted((await conn.execute(select(outbox.c.message_id).where(
+            outbox.c.message_id.like("sent-in-error#%")))).scalars())
+        assert announced == ["sent-in-error#1", "sent-in-error#2"]  # opened, then cancelled
+        assert await conn.scalar(select(messages.c.type).where(messages.c.id == "w-1")) == "withdrawal"
+
+
+async def test_a_withdrawal_after_the_answer_is_kept_and_changes_nothing(haishu):
+    wire = Wire()
+    await haishu.store([wire.record(MessageType.OUTFLOW_REGISTRATION, left_for_haishu(seed=1), "answered")])
+    async with SqlUnitOfWork(haishu.engine, Outbox(TopicScheme("t", 8), haishu.trust, "haishu"),
+                             NullMetrics()) as uow:
+        await haishu.obligations.answered(uow, HUI, "answered", "fb-1", utcnow())
+        await uow.messages.mark_answered(HUI, HAISHU, "answered", utcnow())
+
+    await haishu.store([wire.record(MessageType.WITHDRAWAL, {"reason": "other"}, "w-late", in_reply_to="answered")])
+
+    assert await withdrawn(haishu) == {"answered": (None, False)}
+    async with haishu.engine.connect() as conn:
+        assert await conn.scalar(select(messages.c.type).where(messages.c.id == "w-late")) == "withdrawal"
+
+
+async def test_a_withdrawal_of_a_record_never_sent_to_this_county_is_quarantined(haishu):
+    wire = Wire()
+    await haishu.store([wire.record(MessageType.WITHDRAWAL, {"reason": "other"}, "w-x", in_reply_to="never-sent")])
+
+    async with haishu.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(messages)) == 0
+        [reason] = (await conn.execute(select(quarantine.c.reason_code))).scalars()
+    assert reason == "not_counterpart"

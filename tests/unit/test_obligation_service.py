@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts import MessageType
+from contracts.control import MonitoringEvent
 from contracts.examples import example_payload
 from exchange.domain import AgreementBook, CalendarBook
 from exchange.domain.events import ObligationChanged
 from exchange.domain.message import new_envelope
+from exchange.domain.obligation import CancelReason
 from exchange.domain.returns import person_key
 from exchange.service.obligations import Obligations
 from tests.unit.fakes import FakeUnitOfWork
@@ -111,3 +113,30 @@ async def test_who_came_home_and_left_again_in_one_batch_keeps_the_new_registrat
 
     assert (await uow.obligations.get(HUI, "left-in-march")).obligation.cancelled_at is not None
     assert (await uow.obligations.get(HUI, "left-again")).obligation.cancelled_at is None
+
+
+async def test_a_withdrawn_record_cancels_its_obligation_and_tells_the_monitor_why():
+    uow, obligations = FakeUnitOfWork(), service()
+    await obligations.open_many(uow, [received(MessageType.OUTFLOW_REGISTRATION, "left-1", left(1))], MONDAY)
+
+    await obligations.withdrawn(uow, HUI, "left-1", "w-1", MONDAY)
+    await obligations.withdrawn(uow, HUI, "left-1", "w-1", MONDAY)  # delivered again: nothing more
+
+    ob = (await uow.obligations.get(HUI, "left-1")).obligation
+    assert (ob.cancel_reason, ob.cancelled_by, ob.cancelled_at) == (CancelReason.WITHDRAWN, "w-1", MONDAY)
+    assert announced(uow) == [("opened", "left-1", 1), ("cancelled", "left-1", 2)]
+    assert uow.events[-1].body["cancel_reason"] == "withdrawn"
+    assert MonitoringEvent.model_validate(uow.events[-1].body).cancel_reason == "withdrawn"
+
+
+async def test_a_withdrawal_after_the_answer_changes_nothing():
+    uow, obligations = FakeUnitOfWork(), service()
+    await obligations.open_many(uow, [received(MessageType.OUTFLOW_REGISTRATION, "left-1", left(1))], MONDAY)
+    await obligations.answered(uow, HUI, "left-1", "fb-1", MONDAY)
+    before = await uow.obligations.get(HUI, "left-1")
+
+    await obligations.withdrawn(uow, HUI, "left-1", "w-1", MONDAY)
+    await obligations.withdrawn(uow, HUI, "never-received", "w-2", MONDAY)
+
+    assert await uow.obligations.get(HUI, "left-1") == before
+    assert announced(uow) == [("opened", "left-1", 1), ("answered", "left-1", 2)]

@@ -105,9 +105,9 @@ def test_obligations_themselves_can_be_counted_grouped_by_receiving_province():
         obligations.append(ob)
     cal = calendars.calendar_for("330203")
     obligations[0] = answer(obligations[0], cst(2025, 10, 9, 10), "fb-0", cal)  # 1 working day
-    obligations[1] = cancel(obligations[1], cst(2025, 10, 9, 10))
+    obligations[1] = cancel(obligations[1], cst(2025, 10, 9, 10))  # withdrawn by its sender (the default reason)
     figures = timeliness(obligations, now=cst(2025, 10, 20), key=lambda ob: ob.receiver[:2], **OCTOBER)
-    assert figures["33"] == Timeliness(due=1, answered=1, answered_on_time=1, cancelled=1,
+    assert figures["33"] == Timeliness(due=1, answered=1, answered_on_time=1, cancelled=1, withdrawn=1,
                                        response_histogram=((1, 1),), assessable_answered_on_time=1)
     assert figures["54"].overdue_open == 1
     assert figures["33"].to_dict()["on_time_rate"] == 1.0

@@ -56,3 +56,25 @@ class MessageRepository:
                                    messages.c.sender == sender, messages.c.receiver == receiver,
                                    messages.c.answered_at.is_(None))
             .values(state=DeliveryState.ANSWERED, answered_at=at))
+
+    async def sent(self, message_id: str, senders: Iterable[str], sender: str | None = None) -> list[Row]:
+        """Copies of outbound message `message_id` sent by `senders` (only `sender`, if given)."""
+        query = select(messages.c.direction, messages.c.id, messages.c.type, messages.c.sender, messages.c.receiver,
+                       messages.c.agreement_id, messages.c.state, messages.c.answered_at,
+                       messages.c.withdrawn_at).where(
+            messages.c.id == message_id, messages.c.direction == Direction.OUT,
+            messages.c.sender.in_(sorted(senders)))
+        if sender is not None:
+            query = query.where(messages.c.sender == sender)
+        return list((await self.conn.execute(query)).all())
+
+    async def mark_withdrawn(self, direction: Direction, sender: str, receiver: str, message_id: str,
+                             at: datetime) -> bool:
+        """Record `message_id` of `sender` to `receiver` withdrawn, unless it was answered (an answer stands) or
+        withdrawn already; True if it is withdrawn now."""
+        result = await self.conn.execute(
+            update(messages).where(messages.c.id == message_id, messages.c.direction == direction,
+                                   messages.c.sender == sender, messages.c.receiver == receiver,
+                                   messages.c.answered_at.is_(None), messages.c.withdrawn_at.is_(None))
+            .values(withdrawn_at=at))
+        return bool(result.rowcount)

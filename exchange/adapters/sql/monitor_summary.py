@@ -36,7 +36,7 @@ from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain.clock import as_utc
 
 KEY = ("due_day", "due_at", "receiver", "agreement_id", "agreement_version", "message_type", "response_days")
-COUNTS = ("cancelled", "on_time", "late", "open", "paused")
+COUNTS = ("cancelled", "on_time", "late", "open", "paused", "withdrawn")  # withdrawn: of the cancelled
 #: response_days of the rows outside the response-time histogram (not answered, or answered without days).
 NO_DAYS = -1
 #: PostgreSQL advisory lock taken by whoever changes monitor_obligations (one feed at a time, exact deltas).
@@ -93,6 +93,8 @@ async def move(conn: AsyncConnection, changes: Iterable[tuple[Mapping[str, Any] 
                 continue
             key, status = contribution(row)
             deltas[key][status] += step
+            if status == "cancelled" and row.get("cancel_reason") == "withdrawn":
+                deltas[key]["withdrawn"] += step
             side = sender_contribution(row)
             if side is not None:
                 sender[side[0]]["due"] += step
@@ -129,6 +131,8 @@ def _summary_select():  # noqa: ANN202 - a Select
         func.count(case((and_(answered, mo.c.answered_at > mo.c.due_at), 1))).label("late"),
         func.count(case((and_(unanswered, mo.c.paused.is_(False)), 1))).label("open"),
         func.count(case((and_(unanswered, mo.c.paused.is_(True)), 1))).label("paused"),
+        func.count(case((and_(mo.c.cancelled_at.is_not(None), mo.c.cancel_reason == "withdrawn"), 1))
+                   ).label("withdrawn"),
     ]
     return select(*keys, days, *counts).group_by(*keys, days)
 

@@ -49,6 +49,12 @@ def sent_among(chunk: Sequence[Sent]) -> ColumnElement[bool]:
                 tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(list(chunk)))
 
 
+def received_among(chunk: Sequence[Sent]) -> ColumnElement[bool]:
+    """The messages rows of these messages as their receiver keeps them (sender, receiver, id; inbound)."""
+    return and_(messages.c.id.in_(sorted({s.id for s in chunk})), messages.c.direction == Direction.IN,
+                tuple_(messages.c.sender, messages.c.receiver, messages.c.id).in_(list(chunk)))
+
+
 async def advance_sent(conn: AsyncConnection, sent: Sequence[Sent | None], state: DeliveryState, stamp: str,
                        now: datetime) -> None:
     """Stamp when each message first reached `state` (column `stamp`), and move its state there, never back.

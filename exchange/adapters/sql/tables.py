@@ -77,6 +77,7 @@ messages = Table(
     Column("published_at", UtcDateTime),
     Column("delivered_at", UtcDateTime),
     Column("answered_at", UtcDateTime),
+    Column("withdrawn_at", UtcDateTime),  # the sender withdrew it (撤回) before it was answered
     UniqueConstraint("id", "direction", "sender"),
     Index("ix_messages_inbox", "direction", "receiver", "seq"),
     Index("ix_messages_in_reply_to", "in_reply_to"),
@@ -227,6 +228,8 @@ monitor_obligations = Table(
     Column("sent_at", UtcDateTime),
     Column("sender_late", Boolean),
     Column("revision", Integer, nullable=False),
+    # withdrawn, superseded_by_return (None: not cancelled, or told before migration 0017); last, as 0017 added it
+    Column("cancel_reason", String(32)),
     Index("ix_monitor_obligations_due", "due_day"),
     Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
     # Open, unpaused obligations by deadline: the overdue count reads only these (migration 0009).
@@ -258,6 +261,7 @@ monitor_summary = Table(
     Column("late", Integer, nullable=False),
     Column("open", Integer, nullable=False),  # unanswered, not cancelled, not paused
     Column("paused", Integer, nullable=False),  # unanswered, not cancelled, paused: open whatever the time
+    Column("withdrawn", Integer, nullable=False, server_default=text("0")),  # of the cancelled: withdrawn by the sender
 )
 
 # The sender-side counts of monitor_obligations (those with a sender-side deadline, not cancelled) per

@@ -34,6 +34,7 @@ HEADINGS = {
     "assessable_feedback_rate": "可考核反馈率 assessable feedback rate",
     "assessable_on_time_rate": "可考核及时反馈率 assessable on-time rate",
     "not_yet_due": "未到截止期 not yet due", "not_yet_due_answered": "未到截止期已反馈 not yet due, answered",
+    "withdrawn": "已撤回 withdrawn",
 }
 
 

@@ -58,12 +58,17 @@ class MessageView(BaseModel):
     published_at: Timestamp | None = None
     delivered_at: Timestamp | None = None
     answered_at: Timestamp | None = None
+    withdrawn_at: Timestamp | None = Field(
+        None, description="When its sender withdrew it (撤回; a record only, never after its answer): sent, at the "
+                          "sender's node; received, at the receiver's, whose obligation is then cancelled.")
     envelope: dict[str, Any] = Field(description="CloudEvents attributes.")
     data: dict[str, Any]
     feedback: list["MessageView"] | None = Field(None, description="Feedback: the first answers it, later ones amend.")
     obligation: dict[str, Any] | None = Field(
         None, description="For a record received: the feedback obligation, its deadline and live status."
     )
+    withdrawal: "MessageView | None" = Field(None, description="For a record withdrawn: the withdrawal (撤回), "
+                                                              "with its reason.")
 
 
 class InboxPage(BaseModel):
@@ -362,6 +367,8 @@ class ReceiverFigures(BaseModel):
     assessable_on_time_rate: float | None
     not_yet_due: int
     not_yet_due_answered: int
+    withdrawn: int = Field(0, description="Of the cancelled: withdrawn by their sender (撤回); like every "
+                                          "cancelled obligation, in no denominator.")
     headline_feedback_rate: float | None
     headline_on_time_rate: float | None
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from exchange.config import Settings
-from exchange.domain.commands import ID_PATTERN, BatchIn, FeedbackIn, MessageIn
+from exchange.domain.commands import ID_PATTERN, BatchIn, FeedbackIn, MessageIn, WithdrawalIn
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http import document
@@ -66,6 +66,17 @@ def router(settings: Settings) -> APIRouter:
         feedback = await parse_body(request, FeedbackIn)
         feedback_id = await node.outbound.answer(message_id, feedback, principal=principal, sender=sender)
         return Accepted(id=feedback_id)
+
+    @api.post("/v1/messages/{message_id}/withdrawal", status_code=202, response_model=Accepted,
+              responses=SEND_PROBLEMS, openapi_extra=document.body(WithdrawalIn))
+    async def post_withdrawal(message_id: MessageIdPath, request: Request, node: NodeDep,
+                              principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
+        """Withdraw (撤回) a record this node's county sent, until it is answered; the receiver's feedback obligation
+        is cancelled. Once per record: posting again answers the same withdrawal's id. 409 already_answered once
+        it is answered, not_withdrawable for feedback; 404 for a message the caller's counties did not send."""
+        withdrawal = await parse_body(request, WithdrawalIn)
+        withdrawal_id = await node.outbound.withdraw(message_id, withdrawal, principal=principal, sender=sender)
+        return Accepted(id=withdrawal_id)
 
     # The views leave out what a message does not have (an outbound one has no received_at; feedback has no
     # feedback of its own): exclude_unset keeps them out of the answer as they are out of the query's dicts.

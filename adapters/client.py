@@ -63,6 +63,19 @@ class NodeClient:
         return (await self._call("POST", f"/v1/messages/{message_id}/withdrawal", json={"data": data},
                                  params=params))["id"]
 
+    async def ask_clarification(self, message_id: str, data: dict[str, Any], *, sender: str | None = None) -> str:
+        """Ask (请求补充说明) the sender of a record the caller's county received to clarify it, before its deadline;
+        the request's id. `sender`: as for `answer`."""
+        params = {"sender": sender} if sender else None
+        return (await self._call("POST", f"/v1/messages/{message_id}/clarification-request", json={"data": data},
+                                 params=params))["id"]
+
+    async def clarify(self, request_id: str, data: dict[str, Any], *, sender: str | None = None) -> str:
+        """Answer (补充说明) a clarification request the caller's county received; the clarification's id."""
+        params = {"sender": sender} if sender else None
+        return (await self._call("POST", f"/v1/messages/{request_id}/clarification", json={"data": data},
+                                 params=params))["id"]
+
     async def message(self, message_id: str, *, sender: str | None = None) -> dict[str, Any]:
         """`sender`: as for `answer`."""
         return await self._call("GET", f"/v1/messages/{message_id}", params={"sender": sender} if sender else None)

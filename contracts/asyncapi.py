@@ -173,7 +173,8 @@ def record_message(message_type: MessageType) -> dict[str, Any]:
     }
     if message_type in REPLY_TYPES:
         message["correlationId"] = {"description": "the id of the message this answers (or, for a withdrawal, "
-                                                   "withdraws)",
+                                                   "withdraws; for a clarification request, the record it asks "
+                                                   "about)",
                                     "location": "$message.header#/ce_inreplyto"}
     return message
 

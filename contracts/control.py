@@ -98,7 +98,7 @@ class MonitoringEvent(ContractModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    event: Literal["opened", "answered", "cancelled"]
+    event: Literal["opened", "answered", "cancelled", "paused", "resumed"]
     revision: int = Field(ge=1)
     message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message_type: Annotated[str, StringConstraints(min_length=1, max_length=32)]

@@ -102,7 +102,7 @@ def example_route(message_type: MessageType, *, seed: int = 0) -> tuple[str, str
     """(sender, receiver) county codes that fit ``example_payload`` for the same seed."""
     registration, residence = REGIONS[seed % 3], REGIONS[(seed + 1) % 3]
     if MessageType(message_type) in (MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION,
-                                     MessageType.WITHDRAWAL):
+                                     MessageType.WITHDRAWAL, MessageType.CLARIFICATION):
         return registration, residence
     return residence, registration
 
@@ -237,6 +237,17 @@ def feedback_example(seed: int = 0, *, status: str | None = None, sender: str | 
     } | ({"remarks": f"已转{region_name(receiver)}"} if status == "confirmed" and seed % 2 else {})
 
 
+def clarification_request_example(seed: int = 0, *, reason: str | None = None) -> dict[str, Any]:
+    """A receiver's request for clarification; the reason cycles through all five with the seed."""
+    reason = reason or ("missing_field", "contradictory", "person_not_found", "unreadable", "other")[seed % 5]
+    return {"reason": reason, "question": "请补充现居住地详细地址"}
+
+
+def clarification_example(seed: int = 0) -> dict[str, Any]:
+    """The sender's answer to a clarification request."""
+    return {"answer": "现居住地为海曙区某街道，详细地址已核实"}
+
+
 def withdrawal_example(seed: int = 0, *, reason: str | None = None) -> dict[str, Any]:
     """A record withdrawn by its sender; the reason cycles through all five with the seed."""
     reason = reason or ("sent_in_error", "wrong_receiver", "wrong_person", "duplicate", "other")[seed % 5]
@@ -309,6 +320,10 @@ def example_payload(
             return resend_request_example(seed)
         case MessageType.WITHDRAWAL:
             return withdrawal_example(seed)
+        case MessageType.CLARIFICATION_REQUEST:
+            return clarification_request_example(seed)
+        case MessageType.CLARIFICATION:
+            return clarification_example(seed)
 
 
 def example_message_id(message_type: MessageType | str, seed: int = 0) -> str:

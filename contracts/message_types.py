@@ -21,11 +21,15 @@ class MessageType(StrEnum):
     RECONCILIATION_DIGEST = "reconciliation_digest"  # 对账摘要: node -> node, what a county sent a peer that day
     RESEND_REQUEST = "resend_request"  # 补发请求: node -> node, ids a digest listed that the receiver lacks
     WITHDRAWAL = "withdrawal"  # 撤回: sender of a record -> its receiver, until it is answered
+    CLARIFICATION_REQUEST = "clarification_request"  # 请求补充说明: receiver of a record -> its sender, before the deadline
+    CLARIFICATION = "clarification"  # 补充说明: sender of a record -> its receiver, answering a clarification request
 
 
-#: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt) to a message
-#: its receiver sent its sender, or a withdrawal of a record its sender sent its receiver.
-REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL})
+#: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt, a
+#: clarification request about a record, a clarification answering a request) to a message its receiver sent its
+#: sender, or a withdrawal of a record its sender sent its receiver.
+REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL,
+                         MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION})
 
 #: Of those, the types a record's own sender sends about it: ``inreplyto`` names a record the sender sent the
 #: receiver (not one the receiver sent).

@@ -26,6 +26,8 @@ from contracts.payloads import (
     ResendRequest,
     ReturnCancellation,
     Withdrawal,
+    Clarification,
+    ClarificationRequest,
 )
 
 #: (message type, payload schema version) -> model
@@ -41,6 +43,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.RECONCILIATION_DIGEST, "1.1"): ReconciliationDigest11,
     (MessageType.RESEND_REQUEST, "1.0"): ResendRequest,
     (MessageType.WITHDRAWAL, "1.0"): Withdrawal,
+    (MessageType.CLARIFICATION_REQUEST, "1.0"): ClarificationRequest,
+    (MessageType.CLARIFICATION, "1.0"): Clarification,
 }
 
 #: Known payload schema versions of each message type.

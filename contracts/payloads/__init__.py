@@ -14,6 +14,7 @@ from contracts.payloads.reconciliation import (
     ids_sha256,
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
+from contracts.payloads.clarification import Clarification, ClarificationReason, ClarificationRequest
 from contracts.payloads.withdrawal import Withdrawal, WithdrawalReason
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "ReturnCancellation",
     "ReturnReason",
     "Withdrawal",
+    "Clarification",
+    "ClarificationReason",
+    "ClarificationRequest",
     "WithdrawalReason",
     "ids_sha256",
 ]

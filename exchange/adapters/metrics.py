@@ -48,7 +48,7 @@ PROBLEM_CODES = frozenset(CATALOGUE)
 #: Why a request without a valid credential was refused (exchange.entrypoints.http.auth).
 ANONYMOUS_REFUSALS = frozenset({"no_credential", "invalid_credential", "address_limited"})
 PROBLEM_STATUSES = frozenset(str(status) for status, _, _ in CATALOGUE.values())
-OBLIGATION_EVENTS = frozenset({"opened", "answered", "cancelled"})
+OBLIGATION_EVENTS = frozenset({"opened", "answered", "cancelled", "paused", "resumed"})
 #: `<prefix>.<kind>[.<province>]`: the topics a node writes to (exchange.adapters.kafka.topics).
 TOPIC_KINDS = frozenset({"records", "monitor", "reminders", "deadletter", "keys", "agreements"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

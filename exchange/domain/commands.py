@@ -15,7 +15,8 @@ from contracts import CONTROL_TYPES, MessageType
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 #: Nodes make control records themselves; a withdrawal is made by POST /v1/messages/{id}/withdrawal only (once per
 #: record, never after its answer).
-SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t is not MessageType.WITHDRAWAL]
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t not in (
+    MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION)]
 
 
 class MessageIn(BaseModel):
@@ -61,3 +62,24 @@ class WithdrawalIn(BaseModel):
     schema_version: str = "1.0"
     data: dict[str, Any] = Field(description="The withdrawal payload: reason (sent_in_error 误发, wrong_receiver 接收地"
                                              "有误, wrong_person 人员信息有误, duplicate 重复发送, other 其他), remarks.")
+
+
+class ClarificationRequestIn(BaseModel):
+    """A clarification request posted to POST /v1/messages/{id}/clarification-request by the record's receiver: sender,
+    receiver and the record come from the record; its id is the node's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The request: reason (missing_field 信息缺项, contradictory 信息矛盾, "
+                                             "person_not_found 查无此人, unreadable 无法识别, other 其他), question.")
+
+
+class ClarificationIn(BaseModel):
+    """A clarification posted to POST /v1/messages/{request id}/clarification by the record's sender, answering a
+    clarification request it received; its id is the node's (one answer per request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The clarification: answer.")

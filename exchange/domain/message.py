@@ -109,6 +109,11 @@ def withdrawal_id(sender: str, record_id: str) -> str:
     return str(uuid.uuid5(_WITHDRAWAL_NAMESPACE, f"{sender}/{record_id}"))
 
 
+def clarification_id(sender: str, request_id: str) -> str:
+    """The id of the clarification answering request `request_id` of county `sender`: one answer per request."""
+    return str(uuid.uuid5(_WITHDRAWAL_NAMESPACE, f"clarification/{sender}/{request_id}"))
+
+
 def receipt_for(received: Envelope, node_id: str, now: datetime,
                 chain_head: dict[str, Any] | None = None) -> Outgoing:
     """The delivery receipt a receiving node sends back for a record it stored, with its evidence chain head (the

@@ -19,6 +19,8 @@ from exchange.domain.obligation import (
     day_of_deadline,
     event_date,
     lifecycle_event,
+    pause,
+    resume,
     supersede_by_return,
 )
 from exchange.domain.returns import Registration, Return, person_key, superseded
@@ -81,6 +83,26 @@ class Obligations:
         updated = cancel(kept.obligation, at, CancelReason.WITHDRAWN, withdrawal_id)
         if updated != kept.obligation:
             await _save(uow, kept, updated, "cancelled")
+
+    @staticmethod
+    async def paused(uow: UnitOfWork, kept: Kept, request_id: str, at: datetime) -> bool:
+        """The receiver asked the record's sender for clarification (请求补充说明): the clock pauses (domain `pause`),
+        announced "paused". False if the domain does not apply it (answered, cancelled, paused, past its deadline)."""
+        updated = pause(kept.obligation, at, request_id)
+        if updated == kept.obligation:
+            return False
+        await _save(uow, kept, updated, "paused")
+        return True
+
+    async def resumed(self, uow: UnitOfWork, sender: str, record_id: str, at: datetime) -> None:
+        """The record's sender answered the clarification request (补充说明): the clock resumes and the deadline moves
+        out by the working days paused (domain `resume`), announced "resumed"; nothing if it is not paused."""
+        kept = await uow.obligations.get(sender, record_id)
+        if kept is None:
+            return
+        updated = resume(kept.obligation, at, self.calendars.calendar_for(kept.obligation.receiver))
+        if updated != kept.obligation:
+            await _save(uow, kept, updated, "resumed")
 
     @staticmethod
     async def _supersede(uow: UnitOfWork, returns: list[Return], batch: list[tuple[str, str]], at: datetime) -> None:

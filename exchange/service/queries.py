@@ -112,6 +112,27 @@ class Queries:
                     .order_by(messages.c.seq).limit(1)
                 )
             ).first() if row.type in RECORD_TYPES else None
+            # Its clarifications (请求补充说明 / 补充说明): requests from its receiver, each with its sender's answer.
+            requests = (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to == message_id,
+                           messages.c.type == MessageType.CLARIFICATION_REQUEST,
+                           messages.c.direction != row.direction,
+                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
+                    .order_by(messages.c.seq)
+                )
+            ).all() if row.type in RECORD_TYPES else []
+            clarified = {a.in_reply_to: a for a in (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to.in_([r.id for r in requests]),
+                           messages.c.type == MessageType.CLARIFICATION,
+                           messages.c.direction == row.direction,
+                           messages.c.sender == row.sender, messages.c.receiver == row.receiver)
+                    .order_by(messages.c.seq)
+                )
+            ).all()} if requests else {}
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,
@@ -121,6 +142,11 @@ class Queries:
         view["feedback"] = [_summary(a, self.trust) for a in answers]
         if withdrawal is not None:
             view["withdrawal"] = _summary(withdrawal, self.trust)
+        if row.type in RECORD_TYPES:
+            view["clarifications"] = [
+                {"request": _summary(r, self.trust),
+                 "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
+                for r in requests]
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 
@@ -134,7 +160,8 @@ class Queries:
         elif answered is False:
             # Records still awaiting feedback: not feedback or a withdrawal themselves, not withdrawn.
             query = query.where(messages.c.state != DeliveryState.ANSWERED,
-                                messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL]),
+                                messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL,
+                                                        MessageType.CLARIFICATION]),
                                 messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))

@@ -206,7 +206,9 @@ class Inbound:
              "delivered_at": now}
             for env, data in stored
         ])
-        feedback = [_answered(env) for env, _ in stored if env.message_type is MessageType.FEEDBACK]
+        # Feedback answers its record; a clarification answers its clarification request (as the asker keeps it).
+        feedback = [_answered(env) for env, _ in stored
+                    if env.message_type in (MessageType.FEEDBACK, MessageType.CLARIFICATION)]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback, not a withdrawal): the receiving county now owes feedback.
         sent_at = {_identity(env): record.appended_at or now for record, env, _ in unique.values()}
@@ -219,6 +221,15 @@ class Inbound:
                 await self.obligations.withdrawn(uow, env.senderregion, env.inreplyto, env.id, now)
                 await uow.messages.mark_withdrawn(Direction.IN, env.senderregion, env.receiverregion, env.inreplyto,
                                                   now)
+        # A clarification (补充说明) to a clarification request this county sent: the record's clock resumes, its
+        # deadline moved by the working days paused. (A clarification request is simply stored: the record's sender
+        # reads it in the record's thread and answers it.)
+        for env, _ in stored:
+            if env.message_type is MessageType.CLARIFICATION:
+                requests = [r for r in await uow.messages.sent(env.inreplyto, [env.receiverregion])
+                            if r.receiver == env.senderregion and r.type == MessageType.CLARIFICATION_REQUEST]
+                if requests and requests[0].in_reply_to:
+                    await self.obligations.resumed(uow, env.senderregion, requests[0].in_reply_to, now)
         head = await uow.chain_head()  # covers the records the receipts acknowledge
         uow.record(*(MessageSent(receipt_for(env, self.settings.node_id, now, head)) for env, _ in stored))
 
@@ -235,9 +246,14 @@ class Inbound:
         withdrawals = [(record, envelope) for record, envelope in replies
                        if envelope.message_type in SENDER_REPLY_TYPES]
         found: set[Sent] = set()
+        named: dict[Sent, str] = {}  # the type of each message answered
         for chunk in chunks(sorted({_answered(envelope) for _, envelope in answers})):
-            found.update(Sent(*row) for row in await conn.execute(
-                select(messages.c.sender, messages.c.receiver, messages.c.id).where(sent_among(chunk))))
+            for row in await conn.execute(select(messages.c.sender, messages.c.receiver, messages.c.id,
+                                                 messages.c.type).where(sent_among(chunk))):
+                found.add(Sent(row.sender, row.receiver, row.id))
+                named[Sent(row.sender, row.receiver, row.id)] = row.type
+        # A clarification request names a record; a clarification names a clarification request.
+        found -= {sent for sent, type_ in named.items() if not _may_name(sent, type_, answers)}
         # A record withdrawn: (its sender, its receiver, its id), as the withdrawal names it.
         received = {Sent(env.senderregion, env.receiverregion, env.id) for _, env, _ in items
                     if env.message_type in RECORD_TYPES}
@@ -355,6 +371,18 @@ def _identity(envelope: Envelope) -> tuple[str, str]:
 def _answered(envelope: Envelope) -> Sent | None:
     """The message a reply answers (None for a record that answers nothing)."""
     return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
+
+
+def _may_name(sent: Sent, type_: str, answers: Sequence[tuple[Record, Envelope]]) -> bool:
+    """Whether every reply naming `sent` (a message of type `type_`) may name a message of that type."""
+    for _, envelope in answers:
+        if _answered(envelope) != sent:
+            continue
+        if envelope.message_type is MessageType.CLARIFICATION_REQUEST and type_ not in RECORD_TYPES:
+            return False
+        if envelope.message_type is MessageType.CLARIFICATION and type_ != MessageType.CLARIFICATION_REQUEST:
+            return False
+    return True
 
 
 def _withdrawn(envelope: Envelope) -> Sent:

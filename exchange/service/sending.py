@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Awaitable, Callable
 
@@ -19,10 +20,17 @@ from contracts import (
 from exchange.adapters.crypto.trust import Trust
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
-from exchange.domain.commands import SUBMITTABLE, FeedbackIn, MessageIn, WithdrawalIn
+from exchange.domain.commands import (
+    SUBMITTABLE,
+    ClarificationIn,
+    ClarificationRequestIn,
+    FeedbackIn,
+    MessageIn,
+    WithdrawalIn,
+)
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.events import MessageAccepted
-from exchange.domain.message import Outgoing, content_hash, new_envelope, withdrawal_id
+from exchange.domain.message import Outgoing, clarification_id, content_hash, new_envelope, withdrawal_id
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem, validation_problem
 from exchange.service.obligations import Obligations
@@ -147,6 +155,80 @@ class Outbound:
             self.wake_relay()
         return wid
 
+    async def request_clarification(self, record_id: str, request: ClarificationRequestIn,
+                                    principal: Principal | None = None, sender: str | None = None) -> str:
+        """Ask (请求补充说明) the sender of a record the caller's county received to clarify it, while its obligation is
+        open and before its deadline: a clarification_request goes to the record's sender and the obligation's clock
+        pauses (announced to the monitor). A record may be clarified more than once, one request at a time.
+        Refused, changing nothing: a message not received by the caller's counties (404), not a record or with no
+        open obligation (409 not_clarifiable), answered (409 already_answered), a request awaiting its answer (409
+        clarification_pending), past its deadline (409 deadline_passed)."""
+        now = utcnow()
+        _check_body(MessageType.CLARIFICATION_REQUEST, request.schema_version, request.data)
+        async with self.uow() as uow:
+            row = _own_received(record_id, await uow.messages.received(record_id, self.settings.served, sender),
+                                principal, self.settings.served)
+            kept = await uow.obligations.get(row.sender, record_id) if row.type in RECORD_TYPES else None
+            if kept is None or kept.obligation.cancelled_at is not None:
+                raise Problem("not_clarifiable", f"message {record_id} is no record awaiting feedback",
+                              f"编号为 {record_id} 的报文不是尚待反馈的业务报文")
+            ob = kept.obligation
+            if ob.answered_at is not None or row.answered_at is not None:
+                raise Problem("already_answered", f"{row.receiver} answered message {record_id} already",
+                              f"{row.receiver} 已对编号为 {record_id} 的报文反馈，不能请求补充说明")
+            if ob.paused:
+                raise Problem("clarification_pending", f"a clarification request about {record_id} awaits its answer",
+                              f"编号为 {record_id} 的报文已请求补充说明，尚待答复")
+            if now > ob.due_at:
+                raise Problem("deadline_passed", f"the deadline of message {record_id} passed at "
+                              f"{ob.due_at.isoformat()}", f"编号为 {record_id} 的报文反馈期限（{ob.due_at.isoformat()}）已过")
+            out = self._prepare(MessageIn(id=str(uuid.uuid4()), type=MessageType.CLARIFICATION_REQUEST.value,
+                                          schema_version=request.schema_version, sender=row.receiver,
+                                          receiver=row.sender, in_reply_to=record_id,
+                                          agreement_id=row.agreement_id, data=request.data),
+                                now, allowed=(MessageType.CLARIFICATION_REQUEST,))
+            await self.admit(uow.conn, 1)
+            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
+                                                    self.trust.seal_payload)])
+            uow.record(MessageAccepted(out, principal.id if principal else None))
+            await self.obligations.paused(uow, kept, out.id, now)
+        if uow.published:
+            self.wake_relay()
+        return out.id
+
+    async def clarify(self, request_id: str, clarification: ClarificationIn, principal: Principal | None = None,
+                      sender: str | None = None) -> str:
+        """Answer (补充说明) a clarification request the caller's county received about a record it sent: the
+        clarification goes back to the record's receiver, whose clock resumes. Once per request: a second answer
+        is refused (409 already_clarified). Refused, changing nothing: an id not received by the caller's counties
+        (404), a message that is no clarification request (409 not_a_clarification_request)."""
+        now = utcnow()
+        _check_body(MessageType.CLARIFICATION, clarification.schema_version, clarification.data)
+        async with self.uow() as uow:
+            row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
+                                principal, self.settings.served)
+            if row.type != MessageType.CLARIFICATION_REQUEST:
+                raise Problem("not_a_clarification_request", f"message {request_id} is a {row.type}, not a "
+                              "clarification request", f"编号为 {request_id} 的报文是 {row.type}，不是补充说明请求")
+            cid = clarification_id(row.receiver, request_id)
+            if row.answered_at is not None or (row.receiver, cid) in await uow.messages.sent_hashes(
+                    [(row.receiver, cid)]):
+                raise Problem("already_clarified", f"clarification request {request_id} was answered already",
+                              f"编号为 {request_id} 的补充说明请求已答复")
+            out = self._prepare(MessageIn(id=cid, type=MessageType.CLARIFICATION.value,
+                                          schema_version=clarification.schema_version, sender=row.receiver,
+                                          receiver=row.sender, in_reply_to=request_id,
+                                          agreement_id=row.agreement_id, data=clarification.data),
+                                now, allowed=(MessageType.CLARIFICATION,))
+            await self.admit(uow.conn, 1)
+            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
+                                                    self.trust.seal_payload)])
+            await uow.messages.mark_answered(row.sender, row.receiver, request_id, now)
+            uow.record(MessageAccepted(out, principal.id if principal else None))
+        if uow.published:
+            self.wake_relay()
+        return cid
+
     def _prepare(self, item: MessageIn, now, allowed=SUBMITTABLE) -> Outgoing:  # noqa: ANN001
         try:
             message_type = MessageType(item.type)
@@ -215,9 +297,33 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
                               f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
                               f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
                       index, total)
-        if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL):
+        if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST,
+                        MessageType.CLARIFICATION):
             raise _at(Problem("not_answerable", f"a {original} cannot be answered with feedback",
                               f"不能对 {original} 报文反馈"), index, total)
+
+
+def _own_received(message_id: str, rows: list, principal: Principal | None, served: frozenset[str]):  # noqa: ANN202
+    """The inbound message `message_id` of the caller's counties; else 404 (another county's is as if absent)."""
+    own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
+    row = one_per_sender(message_id, own) if own else None
+    if row is None or row.receiver not in served:
+        raise Problem("message_not_found", f"no inbound message {message_id} for this node's counties",
+                      f"本节点服务的县区没有收到编号为 {message_id} 的报文")
+    return row
+
+
+def _check_body(message_type: MessageType, schema_version: str, data: dict) -> None:
+    """A payload posted to its own endpoint meets its contract; else 422."""
+    versions = SCHEMA_VERSIONS[message_type]
+    if schema_version not in versions:
+        known = ", ".join(sorted(versions))
+        raise Problem("unknown_schema_version", f"known versions of {message_type}: {known}",
+                      f"{message_type} 的已知版本：{known}")
+    try:
+        validate_payload(message_type, schema_version, data)
+    except ValidationError as exc:
+        raise validation_problem(exc, ("data",)) from None
 
 
 def _check_withdrawal(withdrawal: WithdrawalIn) -> None:

@@ -55,6 +55,8 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/messages/batch": "county",
     "POST /v1/messages/{message_id}/feedback": "county",
     "POST /v1/messages/{message_id}/withdrawal": "county",
+    "POST /v1/messages/{message_id}/clarification-request": "county",
+    "POST /v1/messages/{message_id}/clarification": "county",
     "GET /v1/messages/{message_id}": "county",
     "GET /v1/inbox": "county",
     "GET /v1/calendar/{region}": "county",
@@ -86,6 +88,10 @@ class FuzzedNode:
     revocable_key_ids: list[str]
     #: Another record Hui sent Gêrzê, never answered: Hui withdraws it (the other one gets feedback first).
     withdrawable_id: str = ""
+    #: A third record Hui sent Gêrzê, open: Gêrzê asks Hui to clarify it.
+    clarifiable_id: str = ""
+    #: A clarification request Gêrzê sent Hui about a fourth record: Hui answers it.
+    request_id: str = ""
 
     def token(self, operation: str) -> str:
         return ADMIN if OPERATIONS[operation] == "admin" else self.county_key
@@ -115,12 +121,24 @@ def fuzzed_node(kafka_bootstrap: str, make_postgres_database) -> Iterator[Fuzzed
             second = client.post("/v1/messages", json=message(MessageType.OUTFLOW_REGISTRATION, HUI, GERZE, 2),
                                  headers=headers)
             assert second.status_code == 202, second.text
+            clarifiable, asked = (
+                client.post("/v1/messages", json=message(MessageType.OUTFLOW_REGISTRATION, HUI, GERZE, n),
+                            headers=headers).json()["id"] for n in (3, 4))
+            for record in (clarifiable, asked):
+                _wait(lambda r=record: client.get(f"/v1/messages/{r}", headers=headers).json()["state"] == "delivered",
+                      "the record (and its obligation) at Gêrzê")
+            request = client.post(f"/v1/messages/{asked}/clarification-request", headers=headers,
+                                  json={"data": {"reason": "other", "question": "请补充"}})
+            assert request.status_code == 202, request.text
+            request_id = request.json()["id"]
+            _wait(lambda: client.get(f"/v1/messages/{request_id}", headers=headers).json()["state"] == "delivered",
+                  "the clarification request to reach Hui")
             revocable = []
             for n in range(3):
                 made = client.post("/v1/admin/keys", json=counter_key(n), headers={"Authorization": f"Bearer {ADMIN}"})
                 assert made.status_code == 201, made.text
                 revocable.append(made.json()["key_id"])
-        yield FuzzedNode(schema, key, record_id, revocable, second.json()["id"])
+        yield FuzzedNode(schema, key, record_id, revocable, second.json()["id"], clarifiable, request_id)
     finally:
         asgi.shutdown_lifespans()
 
@@ -159,6 +177,13 @@ def real_requests(operation: schemathesis.APIOperation, node: FuzzedNode) -> lis
     if label == "POST /v1/messages/{message_id}/withdrawal":
         return [st.sampled_from(["sent_in_error", "duplicate"]).flatmap(lambda reason: operation.as_strategy(
             path_parameters={"message_id": node.withdrawable_id}, body={"data": {"reason": reason}}))]
+    if label == "POST /v1/messages/{message_id}/clarification-request":
+        return [st.sampled_from(["missing_field", "unreadable"]).flatmap(lambda reason: operation.as_strategy(
+            path_parameters={"message_id": node.clarifiable_id},
+            body={"data": {"reason": reason, "question": "请补充"}}))]
+    if label == "POST /v1/messages/{message_id}/clarification":
+        return [operation.as_strategy(path_parameters={"message_id": node.request_id},
+                                      body={"data": {"answer": "已核实"}})]
     if "{message_id}" in operation.path:
         return [operation.as_strategy(path_parameters={"message_id": node.record_id})]
     return []

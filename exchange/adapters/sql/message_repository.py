@@ -42,7 +42,8 @@ class MessageRepository:
 
     async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Row]:
         """Copies of inbound message `message_id` received by `receivers` (from `sender`, if given)."""
-        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id).where(
+        query = select(messages.c.direction, messages.c.sender, messages.c.receiver, messages.c.agreement_id,
+                       messages.c.type, messages.c.in_reply_to, messages.c.answered_at).where(
             messages.c.id == message_id, messages.c.direction == Direction.IN,
             messages.c.receiver.in_(sorted(receivers)))
         if sender is not None:
@@ -61,7 +62,7 @@ class MessageRepository:
         """Copies of outbound message `message_id` sent by `senders` (only `sender`, if given)."""
         query = select(messages.c.direction, messages.c.id, messages.c.type, messages.c.sender, messages.c.receiver,
                        messages.c.agreement_id, messages.c.state, messages.c.answered_at,
-                       messages.c.withdrawn_at).where(
+                       messages.c.withdrawn_at, messages.c.in_reply_to).where(
             messages.c.id == message_id, messages.c.direction == Direction.OUT,
             messages.c.sender.in_(sorted(senders)))
         if sender is not None:

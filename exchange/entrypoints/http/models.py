@@ -69,6 +69,14 @@ class MessageView(BaseModel):
     )
     withdrawal: "MessageView | None" = Field(None, description="For a record withdrawn: the withdrawal (撤回), "
                                                               "with its reason.")
+    clarifications: "list[ClarificationView] | None" = Field(
+        None, description="For a record: its clarification requests (请求补充说明, from its receiver) in order, each "
+                          "with its sender's answer (补充说明) once given.")
+
+
+class ClarificationView(BaseModel):
+    request: MessageView = Field(description="The clarification request: reason and question.")
+    answer: MessageView | None = Field(None, description="The sender's clarification, once answered.")
 
 
 class InboxPage(BaseModel):

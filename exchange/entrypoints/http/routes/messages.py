@@ -5,7 +5,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from exchange.config import Settings
-from exchange.domain.commands import ID_PATTERN, BatchIn, FeedbackIn, MessageIn, WithdrawalIn
+from exchange.domain.commands import (
+    ID_PATTERN,
+    BatchIn,
+    ClarificationIn,
+    ClarificationRequestIn,
+    FeedbackIn,
+    MessageIn,
+    WithdrawalIn,
+)
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http import document
@@ -77,6 +85,28 @@ def router(settings: Settings) -> APIRouter:
         withdrawal = await parse_body(request, WithdrawalIn)
         withdrawal_id = await node.outbound.withdraw(message_id, withdrawal, principal=principal, sender=sender)
         return Accepted(id=withdrawal_id)
+
+    @api.post("/v1/messages/{message_id}/clarification-request", status_code=202, response_model=Accepted,
+              responses=SEND_PROBLEMS, openapi_extra=document.body(ClarificationRequestIn))
+    async def post_clarification_request(message_id: MessageIdPath, request: Request, node: NodeDep,
+                                         principal: AnsweringPrincipal, sender: SenderQuery = None) -> Accepted:
+        """Ask (请求补充说明) the sender of a record this node's county received to clarify it, before its deadline;
+        the feedback clock pauses until the answer arrives. 409 deadline_passed, already_answered,
+        clarification_pending, not_clarifiable; 404 for a message the caller's counties did not receive."""
+        body = await parse_body(request, ClarificationRequestIn)
+        request_id = await node.outbound.request_clarification(message_id, body, principal=principal, sender=sender)
+        return Accepted(id=request_id)
+
+    @api.post("/v1/messages/{message_id}/clarification", status_code=202, response_model=Accepted,
+              responses=SEND_PROBLEMS, openapi_extra=document.body(ClarificationIn))
+    async def post_clarification(message_id: MessageIdPath, request: Request, node: NodeDep,
+                                 principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
+        """Answer (补充说明) a clarification request (`message_id`) this node's county received about a record it
+        sent; the asker's clock resumes. Once per request: 409 already_clarified; 409 not_a_clarification_request
+        for another message; 404 for a message the caller's counties did not receive."""
+        body = await parse_body(request, ClarificationIn)
+        clarification_id = await node.outbound.clarify(message_id, body, principal=principal, sender=sender)
+        return Accepted(id=clarification_id)
 
     # The views leave out what a message does not have (an outbound one has no received_at; feedback has no
     # feedback of its own): exclude_unset keeps them out of the answer as they are out of the query's dicts.

@@ -31,7 +31,8 @@ from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork
 from exchange.config import Settings
 from exchange.domain import AgreementBook, CalendarBook
 from exchange.domain.clock import utcnow
-from exchange.domain.message import Record, new_envelope
+from exchange.domain.delivery import DeliveryState, Direction
+from exchange.domain.message import Outgoing, Record, new_envelope
 from exchange.service.obligations import Obligations
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
@@ -220,3 +221,29 @@ async def test_a_withdrawal_of_a_record_never_sent_to_this_county_is_quarantined
         assert await conn.scalar(select(func.count()).select_from(messages)) == 0
         [reason] = (await conn.execute(select(quarantine.c.reason_code))).scalars()
     assert reason == "not_counterpart"
+
+
+# -- clarification (请求补充说明 / 补充说明) ------------------------------------------------------------------------
+
+async def test_a_clarification_resumes_its_records_clock_and_one_naming_no_request_is_quarantined(haishu):
+    wire = Wire()
+    await haishu.store([wire.record(MessageType.OUTFLOW_REGISTRATION, left_for_haishu(seed=1), "unclear")])
+    asked = new_envelope(message_type=MessageType.CLARIFICATION_REQUEST, schema_version="1.0", sender=HAISHU,
+                         receiver=HUI, now=utcnow(), message_id="ask-1", in_reply_to="unclear")
+    async with SqlUnitOfWork(haishu.engine, Outbox(TopicScheme("t", 8), haishu.trust, "haishu"),
+                             NullMetrics()) as uow:
+        await uow.messages.add([Outgoing(asked, {"reason": "unreadable", "question": "?"}, "").message_row(
+            Direction.OUT, DeliveryState.DELIVERED, utcnow(), haishu.trust.seal_payload)])
+        kept = await uow.obligations.get(HUI, "unclear")
+        assert await haishu.obligations.paused(uow, kept, "ask-1", utcnow())
+
+    # A clarification naming the record itself (no request) is quarantined; the one naming the request resumes.
+    await haishu.store([wire.record(MessageType.CLARIFICATION, {"answer": "x"}, "c-wrong", in_reply_to="unclear"),
+                        wire.record(MessageType.CLARIFICATION, {"answer": "已核实"}, "c-1", in_reply_to="ask-1")])
+
+    async with haishu.engine.connect() as conn:
+        [reason] = (await conn.execute(select(quarantine.c.message_id, quarantine.c.reason_code))).all()
+        assert tuple(reason) == ("c-wrong", "not_counterpart")
+        ob = from_state(await conn.scalar(select(obligations.c.state).where(obligations.c.message_id == "unclear")))[0]
+        assert not ob.paused and len(ob.pauses) == 1 and ob.pauses[0].request_id == "ask-1"
+        assert await conn.scalar(select(messages.c.state).where(messages.c.id == "ask-1")) == "answered"

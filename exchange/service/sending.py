@@ -141,16 +141,11 @@ class Outbound:
             if row.answered_at is not None:
                 raise Problem("already_answered", f"{row.receiver} answered message {record_id} already",
                               f"{row.receiver} 已对编号为 {record_id} 的报文反馈，不能撤回")
-            out = self._prepare(MessageIn(id=wid, type=MessageType.WITHDRAWAL.value,
-                                          schema_version=withdrawal.schema_version, sender=row.sender,
-                                          receiver=row.receiver, in_reply_to=record_id,
-                                          agreement_id=row.agreement_id, data=withdrawal.data),
-                                now, allowed=(MessageType.WITHDRAWAL,))
-            await self.admit(uow.conn, 1)
-            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
-                                                    self.trust.seal_payload)])
+            await self._compose(uow, MessageIn(
+                id=wid, type=MessageType.WITHDRAWAL.value, schema_version=withdrawal.schema_version,
+                sender=row.sender, receiver=row.receiver, in_reply_to=record_id, agreement_id=row.agreement_id,
+                data=withdrawal.data), principal, now)
             await uow.messages.mark_withdrawn(Direction.OUT, row.sender, row.receiver, record_id, now)
-            uow.record(MessageAccepted(out, principal.id if principal else None))
         if uow.published:
             self.wake_relay()
         return wid
@@ -182,15 +177,10 @@ class Outbound:
             if now > ob.due_at:
                 raise Problem("deadline_passed", f"the deadline of message {record_id} passed at "
                               f"{ob.due_at.isoformat()}", f"编号为 {record_id} 的报文反馈期限（{ob.due_at.isoformat()}）已过")
-            out = self._prepare(MessageIn(id=str(uuid.uuid4()), type=MessageType.CLARIFICATION_REQUEST.value,
-                                          schema_version=request.schema_version, sender=row.receiver,
-                                          receiver=row.sender, in_reply_to=record_id,
-                                          agreement_id=row.agreement_id, data=request.data),
-                                now, allowed=(MessageType.CLARIFICATION_REQUEST,))
-            await self.admit(uow.conn, 1)
-            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
-                                                    self.trust.seal_payload)])
-            uow.record(MessageAccepted(out, principal.id if principal else None))
+            out = await self._compose(uow, MessageIn(
+                id=str(uuid.uuid4()), type=MessageType.CLARIFICATION_REQUEST.value, schema_version=request.schema_version,
+                sender=row.receiver, receiver=row.sender, in_reply_to=record_id, agreement_id=row.agreement_id,
+                data=request.data), principal, now)
             await self.obligations.paused(uow, kept, out.id, now)
         if uow.published:
             self.wake_relay()
@@ -215,19 +205,24 @@ class Outbound:
                     [(row.receiver, cid)]):
                 raise Problem("already_clarified", f"clarification request {request_id} was answered already",
                               f"编号为 {request_id} 的补充说明请求已答复")
-            out = self._prepare(MessageIn(id=cid, type=MessageType.CLARIFICATION.value,
-                                          schema_version=clarification.schema_version, sender=row.receiver,
-                                          receiver=row.sender, in_reply_to=request_id,
-                                          agreement_id=row.agreement_id, data=clarification.data),
-                                now, allowed=(MessageType.CLARIFICATION,))
-            await self.admit(uow.conn, 1)
-            await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now,
-                                                    self.trust.seal_payload)])
+            await self._compose(uow, MessageIn(
+                id=cid, type=MessageType.CLARIFICATION.value, schema_version=clarification.schema_version,
+                sender=row.receiver, receiver=row.sender, in_reply_to=request_id, agreement_id=row.agreement_id,
+                data=clarification.data), principal, now)
             await uow.messages.mark_answered(row.sender, row.receiver, request_id, now)
-            uow.record(MessageAccepted(out, principal.id if principal else None))
         if uow.published:
             self.wake_relay()
         return cid
+
+    async def _compose(self, uow: UnitOfWork, item: MessageIn, principal: Principal | None,
+                       now: datetime) -> Outgoing:
+        """A message the node composes for a county's system (a withdrawal, a clarification request or answer):
+        checked, kept and sent in this unit of work as a posted message would be."""
+        out = self._prepare(item, now, allowed=(MessageType(item.type),))
+        await self.admit(uow.conn, 1)
+        await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust.seal_payload)])
+        uow.record(MessageAccepted(out, principal.id if principal else None))
+        return out
 
     def _prepare(self, item: MessageIn, now, allowed=SUBMITTABLE) -> Outgoing:  # noqa: ANN001
         try:

@@ -97,13 +97,7 @@ class Outbound:
         original's) is needed only when two counties sent the caller's counties messages with this id."""
         async with self.uow() as uow:
             rows = await uow.messages.received(original_id, self.settings.served, sender)
-        # Messages of another county of this node with the same id are no concern of this caller.
-        own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
-        row = one_per_sender(original_id, own) if own else None
-        # Another county's message is answered as if it did not exist: a 403 would confirm it is here, and whose.
-        if row is None or row.receiver not in self.settings.served:
-            raise Problem("message_not_found", f"no inbound message {original_id} for this node's counties",
-                          f"本节点服务的县区没有收到编号为 {original_id} 的报文")
+        row = _own_received(original_id, rows, principal, self.settings.served)
         item = MessageIn(
             id=feedback.id,
             type=MessageType.FEEDBACK.value,
@@ -124,7 +118,7 @@ class Outbound:
         did not exist), a reply or control message (409 not_withdrawable), a record answered (409
         already_answered). `sender` is needed only when counties of the caller sent messages with this id."""
         now = utcnow()
-        _check_withdrawal(withdrawal)  # a bad body is refused (422) whatever became of the record
+        _check_body(MessageType.WITHDRAWAL, withdrawal.schema_version, withdrawal.data)  # a bad body is refused (422) whatever became of the record
         async with self.uow() as uow:
             rows = await uow.messages.sent(record_id, self.settings.served, sender)
             own = [r for r in rows if principal is None or principal.acts_for(r.sender)]
@@ -299,7 +293,8 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
 
 
 def _own_received(message_id: str, rows: list, principal: Principal | None, served: frozenset[str]):  # noqa: ANN202
-    """The inbound message `message_id` of the caller's counties; else 404 (another county's is as if absent)."""
+    """The inbound message `message_id` of the caller's counties; else 404: another county's message (also one of
+    this node's) is answered as if it did not exist, since a 403 would confirm it is here, and whose."""
     own = [r for r in rows if principal is None or principal.acts_for(r.receiver)]
     row = one_per_sender(message_id, own) if own else None
     if row is None or row.receiver not in served:
@@ -317,18 +312,6 @@ def _check_body(message_type: MessageType, schema_version: str, data: dict) -> N
                       f"{message_type} 的已知版本：{known}")
     try:
         validate_payload(message_type, schema_version, data)
-    except ValidationError as exc:
-        raise validation_problem(exc, ("data",)) from None
-
-
-def _check_withdrawal(withdrawal: WithdrawalIn) -> None:
-    """The withdrawal's payload meets its contract (a reason from the list); else 422."""
-    versions = SCHEMA_VERSIONS[MessageType.WITHDRAWAL]
-    if withdrawal.schema_version not in versions:
-        known = ", ".join(sorted(versions))
-        raise Problem("unknown_schema_version", f"known versions of withdrawal: {known}", f"withdrawal 的已知版本：{known}")
-    try:
-        validate_payload(MessageType.WITHDRAWAL, withdrawal.schema_version, withdrawal.data)
     except ValidationError as exc:
         raise validation_problem(exc, ("data",)) from None
 

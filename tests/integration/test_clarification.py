@@ -22,6 +22,7 @@ from exchange.adapters.sql.tables import monitor_obligations
 from exchange.domain.clock import SHANGHAI as CST
 from exchange.domain.clock import set_clock
 from tests.integration.conftest import Federation, RunningNode, eventually
+from tests.integration.test_deadlines_and_monitor import Clock
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 from tests.integration.test_withdrawal import _view
 from tests.security.test_counterpart import forge, quarantined
@@ -30,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 ASK = {"reason": "missing_field", "question": "请补充现居住地详细地址"}
 ANSWER = {"answer": "现居住地为海曙区某街道，已核实"}
-
-
-class Clock:
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def to(self, when: datetime) -> None:
-        self.now = when
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Traffic simulator: stands in for the local case systems of a federation's counties.
 
 Registration counties report people leaving and coming home; residence counties
-report pregnancy checks and births; every county answers what it receives. Used by
-`mpx run --simulate` to show the exchange working, never by the tests' assertions.
+report pregnancy checks and births; every county answers what it receives, asks
+for clarification of some records first (and answers the requests it gets), and
+withdraws a few records sent in error. Used by `mpx run --simulate` to show the
+exchange working, never by the tests' assertions.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +26,9 @@ from contracts.examples import example_payload
 FROM_REGISTRATION = [MessageType.OUTFLOW_REGISTRATION, MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION]
 FROM_RESIDENCE = [MessageType.PREGNANCY_CHECK, MessageType.PREGNANCY_CHECK, MessageType.BIRTH]
 ANSWERS = ["confirmed"] * 6 + ["received"] * 2 + ["not_found", "moved_on"]
+#: Shares of records withdrawn soon after sending (误发) and asked to clarify before answering.
+WITHDRAW_SHARE = 0.05
+CLARIFY_SHARE = 0.1
 
 
 @dataclass
@@ -30,6 +37,9 @@ class Stats:
     answered: int = 0
     refused: int = 0
     errors: int = 0
+    withdrawn: int = 0
+    clarifications_asked: int = 0
+    clarified: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -57,33 +67,53 @@ async def simulate(
     clients = {county: NodeClient(url, api_key=keys[county]) for county, url in nodes.items()}
     rng = random.Random(2026)
     seeds = itertools.count(1)
+    recent: deque[tuple[str, str]] = deque(maxlen=20)  # (sender, id) of records sent lately: withdrawal candidates
+    asked: set[tuple[str, str]] = set()  # (receiver, record id) asked to clarify: answered next round
+
+    async def call(action, counter: str, overtaken: str | None = None) -> None:  # noqa: ANN001 - a client awaitable
+        """Count a request's outcome. A refusal is a simulator bug (it follows the nodes' rules), except the one
+        problem `overtaken` names: the other county acted first (answered a record being withdrawn, or withdrew a
+        record being asked about), which offices meet too."""
+        try:
+            await action
+            setattr(stats, counter, getattr(stats, counter) + 1)
+        except ProblemError as problem:
+            if overtaken is None or not str(problem.problem.get("type", "")).endswith(f":{overtaken}"):
+                stats.refused += 1
+        except httpx.HTTPError:  # a slow node: the request may or may not have been accepted
+            stats.errors += 1
 
     async def send_one() -> None:
         if rng.random() < 0.5:
             sender, receiver, kind = rng.choice(registration), rng.choice(residence), rng.choice(FROM_REGISTRATION)
         else:
             sender, receiver, kind = rng.choice(residence), rng.choice(registration), rng.choice(FROM_RESIDENCE)
-        message = {"type": kind.value, "sender": sender, "receiver": receiver,
+        message = {"id": str(uuid.uuid4()), "type": kind.value, "sender": sender, "receiver": receiver,
                    "data": example_payload(kind, seed=next(seeds))}
-        try:
-            await clients[sender].send(message)
-            stats.sent += 1
+        before = stats.sent
+        await call(clients[sender].send(message), "sent")
+        if stats.sent > before:
             stats.by_type[kind.value] = stats.by_type.get(kind.value, 0) + 1
-        except ProblemError:
-            stats.refused += 1
-        except httpx.HTTPError:  # a slow node: the message may or may not have been accepted
-            stats.errors += 1
+            recent.append((sender, message["id"]))
+        if recent and rng.random() < WITHDRAW_SHARE:
+            county, record = recent.popleft()  # the oldest: if answered meanwhile, the answer stands
+            await call(clients[county].withdraw(record, example_payload(MessageType.WITHDRAWAL, seed=next(seeds))),
+                       "withdrawn", overtaken="already_answered")
 
     async def answer_all() -> None:
-        for client in clients.values():
+        for county, client in clients.items():
             for item in (await client.inbox(answered=False, limit=100))["items"]:
-                try:
-                    await client.answer(item["id"], feedback_for(rng.choice(ANSWERS)))
-                    stats.answered += 1
-                except ProblemError:
-                    stats.refused += 1
-                except httpx.HTTPError:
-                    stats.errors += 1
+                if item["type"] == MessageType.CLARIFICATION_REQUEST:
+                    await call(client.clarify(item["id"], example_payload(MessageType.CLARIFICATION),
+                                              sender=item["sender"]), "clarified")
+                elif (county, item["id"]) not in asked and rng.random() < CLARIFY_SHARE:
+                    asked.add((county, item["id"]))
+                    await call(client.ask_clarification(item["id"], example_payload(
+                        MessageType.CLARIFICATION_REQUEST, seed=next(seeds)), sender=item["sender"]),
+                        "clarifications_asked", overtaken="not_clarifiable")
+                else:
+                    await call(client.answer(item["id"], feedback_for(rng.choice(ANSWERS)), sender=item["sender"]),
+                               "answered")
 
     try:
         tick = 0

@@ -285,7 +285,7 @@ def resume(ob: Obligation, at: datetime, calendar: RegionCalendar) -> Obligation
         return ob
     open_pause = ob.pauses[-1]
     at = max(at, open_pause.paused_at)
-    pause_day, resume_day = local_day(open_pause.paused_at), at.date()
+    pause_day, resume_day = local_day(open_pause.paused_at), local_day(at)
     closed = replace(open_pause, resumed_at=at,
                      working_days=calendar.working_days_between(pause_day - ONE_DAY, resume_day - ONE_DAY))
     return _refresh(replace(ob, pauses=(*ob.pauses[:-1], closed)), calendar)

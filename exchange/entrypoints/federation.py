@@ -210,7 +210,9 @@ async def run_federation(
         if simulator is not None:
             await asyncio.gather(simulator, return_exceptions=True)
             print_fn(f"模拟器 已发送/已反馈/被拒/出错 simulator: sent {stats.sent}, answered {stats.answered}, "
-                     f"refused {stats.refused}, errors {stats.errors}")
+                     f"refused {stats.refused}, errors {stats.errors}; 撤回 withdrawn {stats.withdrawn}, "
+                     f"请求补充说明 clarifications asked {stats.clarifications_asked}, 补充说明 answered "
+                     f"{stats.clarified}")
     finally:
         for process in processes:
             if process.poll() is None:

@@ -4,7 +4,6 @@ never its content)."""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -58,15 +57,19 @@ def one_per_sender(message_id: str, rows: Sequence[Row]) -> Row:
     return min(rows, key=lambda r: r.direction != Direction.OUT)
 
 
+#: What the inbox's cursor looks like: the position of the last item of the page, as digits, so that every cursor the
+#: document allows is one a node could have given (ST202: a value valid under the document is never refused).
+CURSOR_PATTERN = r"^[0-9]{1,18}$"
+
+
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+    return str(seq)
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise Problem("invalid_cursor") from None
+    if not cursor.isascii() or not cursor.isdigit():
+        raise Problem("invalid_cursor")
+    return int(cursor)
 
 
 class Queries:

@@ -148,3 +148,40 @@ async def test_the_same_id_reused_for_different_content(federation, pair):
 async def test_not_json_at_all(federation, pair):
     await refused(federation, pair[0], "POST", "/v1/messages", status=415, code="unsupported_media_type",
                   content=b"type=birth", headers={"content-type": "application/x-www-form-urlencoded"})
+
+
+# What Schemathesis' own CLI (`st run … --checks all`) found: each request below was answered against the document.
+
+async def test_a_method_a_path_does_not_have_is_answered_405_with_every_method_it_has(federation, pair):
+    hui, _ = pair
+    problem = await refused(federation, hui, "DELETE", "/v1/inbox", status=405, code="method_not_allowed")
+    assert problem["title_zh"]
+    response = await hui.http.request("TRACE", "/v1/messages")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    # GET and POST of the overrides are two routes; a 405 names both ("GET /v1/calendar/overrides" is no county).
+    response = await hui.http.request("PUT", "/v1/calendar/overrides")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    response = await hui.http.request("PUT", "/v1/admin/keys")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, POST"
+
+
+@pytest.mark.parametrize("day", ["0", "1700000000", "2026-1-5", "2150-01-01"])
+async def test_a_day_is_written_yyyy_mm_dd_in_the_years_the_node_knows(federation, pair, day):
+    hui, _ = pair
+    problem = await refused(federation, hui, "GET", f"/v1/calendar/{HUI}?date={day}", status=422,
+                            code="validation_failed")
+    assert [e["field"] for e in problem["errors"]] == ["query/date"]
+
+
+async def test_a_region_code_that_names_no_county_is_not_found(federation, pair):
+    hui, _ = pair
+    await refused(federation, hui, "GET", "/v1/calendar/000000", status=404, code="region_not_found")
+    assert (await hui.http.get(f"/v1/calendar/{HUI}")).status_code == 200
+
+
+async def test_an_inbox_cursor_is_the_digits_a_page_gave(federation, pair):
+    hui, _ = pair
+    await refused(federation, hui, "GET", "/v1/inbox?cursor=MTIz", status=422, code="validation_failed")
+    page = (await hui.http.get("/v1/inbox?limit=1")).json()
+    assert page["next_cursor"] is None or page["next_cursor"].isdigit()
+    await refused(federation, hui, "GET", "/v1/inbox?type=no_such_type", status=422, code="validation_failed")

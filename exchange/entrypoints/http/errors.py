@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+import re
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -76,13 +77,28 @@ def install(app: FastAPI, uow: UnitOfWorkFactory, metrics: HttpMetrics) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "bad_request")
-        return answer(Problem(code), request)
+        problem = Problem(code)
+        if exc.status_code == 405:  # RFC 9110 §15.5.6: a 405 lists the methods the resource allows
+            problem.headers["Allow"] = ", ".join(_allowed(app, request))
+        return answer(problem, request)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         # Only the exception's type is logged: its message may quote stored data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return answer(Problem("internal_error"), request)
+
+
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    """The methods the document gives the requested path: the path itself if the document has it, else every
+    template it fits. (Starlette's own Allow names only the first route's methods, and GET and POST of one path are
+    two routes here.) HEAD is answered wherever GET is."""
+    path = request.url.path
+    paths: dict[str, Any] = app.openapi()["paths"]
+    fitting = [path] if path in paths else [
+        template for template in paths if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path)]
+    methods = {method.upper() for template in fitting for method in paths[template]}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 __all__ = ["install", "parse_body", "problem_response"]

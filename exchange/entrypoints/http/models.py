@@ -1,10 +1,20 @@
 """What the HTTP API takes and answers, side by side: the request bodies it reads and the response models the
 OpenAPI document promises local systems (the answers are serialised from these models)."""
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME
 from exchange.domain import DayKind, Status
@@ -17,6 +27,24 @@ from exchange.service.monitoring import GroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
+
+
+#: The days the node takes: 1900-01-01 to 2099-12-31, written YYYY-MM-DD (the calendars know no others).
+DAY_PATTERN = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+
+
+def _iso_day(value: Any) -> Any:
+    """Only YYYY-MM-DD of those years: pydantic would also read a number as a Unix time (?day=0 as 1970-01-01)."""
+    if isinstance(value, date) and FIRST_DAY <= value <= LAST_DAY:
+        return value
+    if isinstance(value, str) and re.fullmatch(DAY_PATTERN, value):
+        return value
+    raise ValueError("a date from 1900-01-01 to 2099-12-31, written YYYY-MM-DD")
+
+
+#: A day as the document declares it (format: date and its pattern), parsed as strictly.
+Day = Annotated[date, BeforeValidator(_iso_day), WithJsonSchema({"type": "string", "format": "date",
+                                                                  "pattern": DAY_PATTERN})]
 #: A moment as the node has always written it (orjson, Python's isoformat: UTC as +00:00, never Z), documented as
 #: an RFC 3339 date-time.
 Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
@@ -132,8 +160,8 @@ class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region: str = Field(description="Province, prefecture or county code (GB/T 2260).")
-    date: Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
-    until: date | None = Field(None, ge=FIRST_DAY, le=LAST_DAY,
+    date: Annotated[Day, Field(ge=FIRST_DAY, le=LAST_DAY)]
+    until: Day | None = Field(None, ge=FIRST_DAY, le=LAST_DAY,
                                description=f"Last day of a range (inclusive), at most {MAX_OVERRIDE_DAYS} days.")
     kind: DayKind
     name: Text = Field("", max_length=128)
@@ -163,8 +191,8 @@ class AgreementIn(BaseModel):
     name: Text = Field("", max_length=200)
     parties: list[str] = Field(min_length=1, max_length=100,
                                description="Region codes at any level (330000 covers all of Zhejiang).")
-    effective_from: date
-    effective_to: date | None = Field(None, description="Last day in force (inclusive); none: until further notice.")
+    effective_from: Day
+    effective_to: Day | None = Field(None, description="Last day in force (inclusive); none: until further notice.")
     feedback_deadlines: dict[str, int | DeadlineIn] = Field(
         default_factory=dict, description="Per record type: working days, or {days, unit}.")
     sender_deadlines: dict[str, int | DeadlineIn] = Field(default_factory=dict)

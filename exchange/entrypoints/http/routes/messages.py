@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from contracts import MessageType
 from exchange.config import Settings
 from exchange.domain.commands import (
     ID_PATTERN,
@@ -22,6 +23,7 @@ from exchange.entrypoints.http.deps import AnsweringPrincipal, NodeDep, QueriesD
 from exchange.entrypoints.http.document import BODY, PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.errors import parse_body
 from exchange.entrypoints.http.models import Accepted, BatchAccepted, InboxPage, MessageView
+from exchange.service.queries import CURSOR_PATTERN
 
 #: What sending a message can be refused with: a bad body, a county not the caller's or not served here, an
 #: unknown message answered (404) or an id reused (409), and a full outbox while the broker is away (503).
@@ -124,10 +126,10 @@ def router(settings: Settings) -> APIRouter:
         queries: QueriesDep,
         principal: ReadingPrincipal,
         county: Annotated[str | None, Query(description="Only this served county.")] = None,
-        type: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$",  # noqa: A002
-                                          description="Only this message type.")] = None,
+        type: Annotated[MessageType | None, Query(description="Only this message type.")] = None,  # noqa: A002
         answered: Annotated[bool | None, Query(description="true: answered; false: awaiting feedback.")] = None,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the previous page.")
+                          ] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
     ) -> dict[str, Any]:
         """Inbound messages for the caller's counties, oldest first."""

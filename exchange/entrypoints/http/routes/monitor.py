@@ -3,7 +3,6 @@
 The document describes the JSON answers (`TimelinessView`, `OverduePage`), which FastAPI validates; CSV and Excel
 are the same figures as a table, answered as they are (`format=csv|xlsx`)."""
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -16,7 +15,7 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.models import OverduePage, TimelinessView
+from exchange.entrypoints.http.models import Day, OverduePage, TimelinessView
 from exchange.service.monitoring import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, MonitorQueries, Side
 
 Format = Literal["json", "csv", "xlsx"]
@@ -62,8 +61,8 @@ def queries_for(node: MonitorNode, principal: Principal) -> MonitorQueries:
 @router.get("/v1/monitor/timeliness", response_model=TimelinessView,
             responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
 async def timeliness(
-    start: Annotated[date, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
-    end: Annotated[date, Query(alias="to", description="Day after the last due day of the cohort.")],
+    start: Annotated[Day, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
+    end: Annotated[Day, Query(alias="to", description="Day after the last due day of the cohort.")],
     node: MonitorDep,
     principal: MonitorPrincipal,
     group_by: GroupBy = "county",

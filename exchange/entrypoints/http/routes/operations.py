@@ -8,7 +8,6 @@ Bearer …``); with no token configured they are refused. (Per-user
 authentication of operators is a later issue.)
 """
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -21,6 +20,7 @@ from exchange.entrypoints.http.deps import AdminPrincipal, NodeDep, QueriesDep, 
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.models import (
     FIRST_DAY,
+    Day,
     QuarantinePage,
     ReconciliationReport,
     ReconciliationRun,
@@ -70,7 +70,7 @@ def router(settings: Settings) -> APIRouter:
     async def run_reconciliation(
         node: NodeDep,
         principal: AdminPrincipal,
-        day: Annotated[date | None, Query(ge=FIRST_DAY, description="China day to digest; default today (so far).")
+        day: Annotated[Day | None, Query(ge=FIRST_DAY, description="China day to digest; default today (so far).")
                        ] = None,
     ) -> dict[str, Any]:
         """Send every peer county the digest of what this node's counties sent it that day. Admin."""
@@ -82,7 +82,7 @@ def router(settings: Settings) -> APIRouter:
     async def get_reconciliation(
         node: NodeDep,
         principal: ReadingPrincipal,
-        day: Annotated[date | None, Query(description="Only this China day.")] = None,
+        day: Annotated[Day | None, Query(description="Only this China day.")] = None,
         peer: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Only this peer county.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from contracts.base import ContractModel, DocumentNumber, PersonName, Remarks, ShortText
+from contracts.base import ContractModel, Count, DocumentNumber, PersonName, Remarks, ShortText, count_between
 from contracts.dates import EventDate
 from contracts.errors import custom_error
 from contracts.identity import Sex
@@ -32,10 +32,10 @@ class Child(ContractModel):
     sex: Sex = Field(description="婴儿性别 — sex of the child")
     name: PersonName | None = Field(default=None, description="婴儿姓名 — name, if already given")
     birth_date: EventDate = Field(description="出生日期 — date of birth")
-    birth_weight_grams: int | None = Field(
-        default=None, ge=300, le=7000, description="出生体重（克） — birth weight in grams"
+    birth_weight_grams: count_between(300, 7000) | None = Field(
+        default=None, description="出生体重（克） — birth weight in grams"
     )
-    birth_order: int = Field(ge=1, le=15, description="孩次 — birth order of this child for the mother")
+    birth_order: Count = Field(ge=1, le=15, description="孩次 — birth order of this child for the mother")
 
 
 class Birth(ContractModel):

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from contracts.base import Address, ContractModel, DocumentNumber, Remarks
+from contracts.base import Address, ContractModel, Count, DocumentNumber, Remarks
 from contracts.dates import EventDate
 from contracts.errors import custom_error
 from contracts.payloads.common import ContraceptionMethod, Person, PersonRef, not_before_birth
@@ -48,7 +48,7 @@ class OutflowRegistration(ContractModel):
 
     person: Person = Field(description="流出人员 — the person who left")
     marital_status: MaritalStatus = Field(description="婚姻状况 — marital status")
-    children_count: int = Field(ge=0, le=15, description="现有子女数 — number of living children")
+    children_count: Count = Field(ge=0, le=15, description="现有子女数 — number of living children")
     spouse: PersonRef | None = Field(
         default=None, description="配偶 — current spouse; only when married (first marriage or remarried)"
     )
@@ -69,7 +69,7 @@ class OutflowRegistration(ContractModel):
     )
     reason: OutflowReason = Field(description="外出原因 — reason for leaving")
     contraception_method: ContraceptionMethod = Field(description="避孕节育措施 — contraception method in place")
-    contract_signed: bool = Field(
+    contract_signed: bool = Field(strict=True, 
         description="是否签订计划生育合同 — whether the family-planning management contract was signed"
     )
     remarks: Remarks | None = Field(default=None, description="备注 — remarks")

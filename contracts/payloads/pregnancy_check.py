@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from contracts.base import ContractModel, DocumentNumber, Remarks, ShortText
+from contracts.base import ContractModel, DocumentNumber, Remarks, ShortText, count_between
 from contracts.dates import EventDate
 from contracts.errors import custom_error
 from contracts.identity import Sex
@@ -34,10 +34,8 @@ class PregnancyCheck(ContractModel):
     institution: ShortText = Field(description="孕检单位 — name of the institution that did the check")
     check_region: CountyCode = Field(description="孕检地 — county code (GB/T 2260) where the check was done")
     result: PregnancyCheckResult = Field(description="孕检结果 — result of the check")
-    gestational_weeks: int | None = Field(
+    gestational_weeks: count_between(1, 45) | None = Field(
         default=None,
-        ge=1,
-        le=45,
         validate_default=True,
         description="孕周 — gestational age in weeks; required if and only if pregnant",
     )

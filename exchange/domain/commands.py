@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import CONTROL_TYPES, MessageType
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+#: A county code: six digits (that they name a real county is the envelope's check, in Chinese and English).
+COUNTY_PATTERN = r"^[0-9]{6}$"
 #: Nodes make control records themselves; a withdrawal is made by POST /v1/messages/{id}/withdrawal only (once per
 #: record, never after its answer).
 SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t not in (
@@ -29,11 +31,15 @@ class MessageIn(BaseModel):
     )
     type: str = Field(description="One of: " + ", ".join(t.value for t in SUBMITTABLE))
     schema_version: str = Field("1.0", description="Payload schema version (contracts/schemas/<version>/).")
-    sender: str = Field(description="Sending county code (must be served by this node).")
-    receiver: str = Field(description="Receiving county code.")
+    sender: str = Field(pattern=COUNTY_PATTERN, json_schema_extra={"format": "gbt2260-region"}, examples=["621227"],
+                        description="Sending county code (must be served by this node).")
+    receiver: str = Field(pattern=COUNTY_PATTERN, json_schema_extra={"format": "gbt2260-region"}, examples=["330203"],
+                          description="Receiving county code (GB/T 2260).")
     in_reply_to: str | None = Field(None, pattern=ID_PATTERN, description="For feedback: the message answered.")
-    agreement_id: str | None = Field(None, max_length=64, description="Cooperation agreement the exchange runs under.")
-    subject: str | None = Field(None, max_length=128, description="Local case reference; never personal data.")
+    agreement_id: str | None = Field(None, pattern=ID_PATTERN,
+                                     description="Cooperation agreement the exchange runs under.")
+    subject: str | None = Field(None, min_length=1, max_length=128,
+                                description="Local case reference; never personal data.")
     data: dict[str, Any] = Field(description="The event payload; its schema depends on type and schema_version.")
 
 

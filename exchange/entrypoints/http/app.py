@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(obligations.router(settings))
     app.include_router(reminders.router)
     app.include_router(operations.router(settings))
-    app.include_router(keys.router)
+    app.include_router(keys.router("node"))
     app.include_router(messages.router(settings))
     app.include_router(health.router)
     return app
@@ -78,7 +78,7 @@ def create_monitor_app(settings: Settings) -> FastAPI:
         default_response_class=OrjsonResponse,
     )
     _serve(app, node, settings)
-    app.include_router(keys.router)
+    app.include_router(keys.router("monitor"))
     app.include_router(monitor.router)
     app.include_router(health.monitor_router)
     return app

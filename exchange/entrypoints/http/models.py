@@ -18,7 +18,7 @@ from pydantic import (
 
 from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME
 from exchange.domain import DayKind, Status
-from exchange.domain.agreements import DeadlineUnit
+from exchange.domain.agreements import OBLIGATION_TYPES, DeadlineUnit
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
@@ -27,10 +27,12 @@ from exchange.service.monitoring import GroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
+#: An area: a province (33 or 330000), prefecture (3302) or county (330203) code.
+AREA_PATTERN = r"^[0-9]{2}([0-9]{2}){0,2}$"
 
 
 #: The days the node takes: 1900-01-01 to 2099-12-31, written YYYY-MM-DD (the calendars know no others).
-DAY_PATTERN = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+DAY_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 def _iso_day(value: Any) -> Any:
@@ -159,7 +161,7 @@ MAX_OVERRIDE_DAYS = 366
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    region: str = Field(description="Province, prefecture or county code (GB/T 2260).")
+    region: str = Field(pattern=AREA_PATTERN, description="Province, prefecture or county code (GB/T 2260).")
     date: Annotated[Day, Field(ge=FIRST_DAY, le=LAST_DAY)]
     until: Day | None = Field(None, ge=FIRST_DAY, le=LAST_DAY,
                                description=f"Last day of a range (inclusive), at most {MAX_OVERRIDE_DAYS} days.")
@@ -173,10 +175,20 @@ class OverrideIn(BaseModel):
         return self
 
 
+#: The record types an agreement sets deadlines for.
+RecordTypeName = Literal[tuple(sorted(OBLIGATION_TYPES))]  # type: ignore[valid-type]
+
+
+#: No deadline is longer than ten years.
+MAX_DEADLINE_DAYS = 3650
+#: A deadline given as a bare number: working days.
+WorkingDays = Annotated[int, Field(ge=1, le=MAX_DEADLINE_DAYS)]
+
+
 class DeadlineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    days: int = Field(ge=1, description="Days after the receipt day (which never counts).")
+    days: int = Field(ge=1, le=MAX_DEADLINE_DAYS, description="Days after the receipt day (which never counts).")
     unit: Literal["working", "calendar"] = "working"
 
 
@@ -189,13 +201,13 @@ class AgreementIn(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="As messages name it in agreement_id.")
     version: int = Field(ge=1, le=2**31 - 1, description="Versions are immutable; a change is a new version.")
     name: Text = Field("", max_length=200)
-    parties: list[str] = Field(min_length=1, max_length=100,
+    parties: list[Annotated[str, Field(pattern=AREA_PATTERN)]] = Field(min_length=1, max_length=100,
                                description="Region codes at any level (330000 covers all of Zhejiang).")
     effective_from: Day
     effective_to: Day | None = Field(None, description="Last day in force (inclusive); none: until further notice.")
-    feedback_deadlines: dict[str, int | DeadlineIn] = Field(
+    feedback_deadlines: dict[RecordTypeName, WorkingDays | DeadlineIn] = Field(
         default_factory=dict, description="Per record type: working days, or {days, unit}.")
-    sender_deadlines: dict[str, int | DeadlineIn] = Field(default_factory=dict)
+    sender_deadlines: dict[RecordTypeName, WorkingDays | DeadlineIn] = Field(default_factory=dict)
     covers_within_party: bool = False
 
 
@@ -486,11 +498,11 @@ class KeyIn(BaseModel):
 
     role: Role = Field(description="county_system, county_operator or admin on a node; provincial_monitor, "
                                    "national_monitor or admin on a monitor.")
-    name: str = Field(min_length=1, max_length=MAX_NAME, description="Who holds it, e.g. 徽县卫健局流动人口信息系统.")
-    counties: list[Annotated[str, Field(max_length=6)]] = Field(
+    name: Text = Field(min_length=1, max_length=MAX_NAME, description="Who holds it, e.g. 徽县卫健局流动人口信息系统.")
+    counties: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(
         default_factory=list, max_length=100,
         description="County roles: the counties it acts for, each served by this node.")
-    provinces: list[Annotated[str, Field(max_length=6)]] = Field(
+    provinces: list[Annotated[str, Field(pattern=r"^[0-9]{2}(0000)?$")]] = Field(
         default_factory=list, max_length=34,
         description="provincial_monitor: the provinces it oversees (33 or 330000), within the monitor's scope.")
     days: int = Field(365, ge=1, le=MAX_DAYS, description="Days until it expires.")

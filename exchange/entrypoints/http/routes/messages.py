@@ -48,7 +48,7 @@ def router(settings: Settings) -> APIRouter:
     api = APIRouter(tags=["messages"])
 
     @api.post("/v1/messages", status_code=202, response_model=Accepted, responses=SEND_PROBLEMS,
-              openapi_extra=document.body(MessageIn))
+              openapi_extra=document.body(document.TypedMessageIn))
     async def post_message(request: Request, node: NodeDep, principal: SendingPrincipal) -> Accepted:
         """Validate, store durably and queue one message for delivery (202 once it is on disk)."""
         item = await parse_body(request, MessageIn)
@@ -57,7 +57,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=message_id)
 
     @api.post("/v1/messages/batch", status_code=202, response_model=BatchAccepted, responses=SEND_PROBLEMS,
-              openapi_extra=document.body(BatchIn))
+              openapi_extra=document.body(document.TypedBatchIn))
     async def post_batch(request: Request, node: NodeDep, principal: SendingPrincipal) -> BatchAccepted:
         """Many messages at once: all are stored, or (on any error) none."""
         batch = await parse_body(request, BatchIn)
@@ -69,7 +69,7 @@ def router(settings: Settings) -> APIRouter:
         return BatchAccepted(ids=ids, count=len(ids))
 
     @api.post("/v1/messages/{message_id}/feedback", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(FeedbackIn))
+              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(FeedbackIn, MessageType.FEEDBACK)))
     async def post_feedback(message_id: MessageIdPath, request: Request, node: NodeDep, principal: AnsweringPrincipal,
                             sender: SenderQuery = None) -> Accepted:
         """Answer a message this node's county received; the feedback travels back to its sender."""
@@ -78,7 +78,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=feedback_id)
 
     @api.post("/v1/messages/{message_id}/withdrawal", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(WithdrawalIn))
+              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(WithdrawalIn, MessageType.WITHDRAWAL)))
     async def post_withdrawal(message_id: MessageIdPath, request: Request, node: NodeDep,
                               principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
         """Withdraw (撤回) a record this node's county sent, until it is answered; the receiver's feedback obligation
@@ -89,7 +89,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=withdrawal_id)
 
     @api.post("/v1/messages/{message_id}/clarification-request", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(ClarificationRequestIn))
+              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(ClarificationRequestIn, MessageType.CLARIFICATION_REQUEST)))
     async def post_clarification_request(message_id: MessageIdPath, request: Request, node: NodeDep,
                                          principal: AnsweringPrincipal, sender: SenderQuery = None) -> Accepted:
         """Ask (请求补充说明) the sender of a record this node's county received to clarify it, before its deadline;
@@ -100,7 +100,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=request_id)
 
     @api.post("/v1/messages/{message_id}/clarification", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(ClarificationIn))
+              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(ClarificationIn, MessageType.CLARIFICATION)))
     async def post_clarification(message_id: MessageIdPath, request: Request, node: NodeDep,
                                  principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
         """Answer (补充说明) a clarification request (`message_id`) this node's county received about a record it

@@ -28,6 +28,8 @@ from contracts.payloads import (
     Withdrawal,
     Clarification,
     ClarificationRequest,
+    VerificationRequest,
+    VerificationStep,
 )
 
 #: (message type, payload schema version) -> model
@@ -45,6 +47,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.WITHDRAWAL, "1.0"): Withdrawal,
     (MessageType.CLARIFICATION_REQUEST, "1.0"): ClarificationRequest,
     (MessageType.CLARIFICATION, "1.0"): Clarification,
+    (MessageType.VERIFICATION_REQUEST, "1.0"): VerificationRequest,
+    (MessageType.VERIFICATION_STEP, "1.0"): VerificationStep,
 }
 
 #: Known payload schema versions of each message type.

@@ -169,6 +169,10 @@ class AgreementIn(BaseModel):
         default_factory=dict, description="Per record type: working days, or {days, unit}.")
     sender_deadlines: dict[str, int | DeadlineIn] = Field(default_factory=dict)
     covers_within_party: bool = False
+    verification_deadlines: dict[str, int | DeadlineIn] = Field(
+        default_factory=dict, description="协查时限 — per verification urgency (urgent 紧急, expedited 急, "
+                                          "certificate_check 证明核验): working days, or {days, unit}; unset: "
+                                          "15, 30 and 7 calendar days.")
 
 
 class CalendarDay(BaseModel):
@@ -218,6 +222,7 @@ class AgreementView(BaseModel):
     feedback_deadlines: dict[str, DeadlineView]
     sender_deadlines: dict[str, DeadlineView]
     covers_within_party: bool
+    verification_deadlines: dict[str, DeadlineView] = {}
 
 
 # -- obligations and reminders ---------------------------------------------------------------------------------
@@ -257,6 +262,8 @@ class ObligationView(BaseModel):
     cancel_reason: CancelReason | None
     paused_working_days: int
     sender_side: SenderSide | None
+    urgency: str | None = Field(None, description="紧急程度 — a verification request's urgency (urgent 紧急, expedited 急, "
+                                                 "certificate_check 证明核验); none for a record.")
 
 
 class ObligationPage(BaseModel):

@@ -16,6 +16,8 @@ from contracts.errors import UnknownSchemaVersion
 from contracts.message_types import MessageType, as_message_type
 from contracts.payloads import (
     Birth,
+    Clarification,
+    ClarificationRequest,
     DeliveryReceipt,
     DeliveryReceipt11,
     Feedback,
@@ -25,11 +27,9 @@ from contracts.payloads import (
     ReconciliationDigest11,
     ResendRequest,
     ReturnCancellation,
-    Withdrawal,
-    Clarification,
-    ClarificationRequest,
     VerificationRequest,
     VerificationStep,
+    Withdrawal,
 )
 
 #: (message type, payload schema version) -> model

@@ -1,6 +1,7 @@
 """Payload models of each message type, one module per type and version."""
 
 from contracts.payloads.birth import Birth, Child, PolicyReviewResult
+from contracts.payloads.clarification import Clarification, ClarificationReason, ClarificationRequest
 from contracts.payloads.common import ContraceptionMethod, Person, PersonRef
 from contracts.payloads.delivery_receipt import ChainHead, DeliveryReceipt, DeliveryReceipt11
 from contracts.payloads.feedback import Feedback, FeedbackStatus
@@ -14,7 +15,6 @@ from contracts.payloads.reconciliation import (
     ids_sha256,
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
-from contracts.payloads.clarification import Clarification, ClarificationReason, ClarificationRequest
 from contracts.payloads.verification import (
     Urgency,
     VerificationMethod,

@@ -17,6 +17,7 @@ from exchange.domain.obligation import (
     CancelReason,
     cancel,
     day_of_deadline,
+    due_time,
     event_date,
     lifecycle_event,
     pause,
@@ -75,6 +76,12 @@ class Obligations:
         updated = answer(kept.obligation, at, feedback_id, self.calendars.calendar_for(kept.obligation.receiver))
         if updated != kept.obligation:
             await _save(uow, kept, updated, "answered")
+
+    def verification_due(self, sender: str, receiver: str, urgency: str, received_at: datetime) -> datetime:
+        """The deadline of a verification request of this urgency that `receiver` received at `received_at`, as
+        its obligation there has it (what its requester is shown)."""
+        resolution = self.agreements.resolve_verification(sender, receiver, urgency, received_at)
+        return due_time(received_at, resolution.deadline, self.calendars.calendar_for(receiver)).due_at
 
     @staticmethod
     async def withdrawn(uow: UnitOfWork, sender: str, record_id: str, withdrawal_id: str, at: datetime) -> None:

@@ -19,7 +19,8 @@ from exchange.domain.clock import as_utc, utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.obligation import Status
 from exchange.domain.problems import Problem
-from exchange.service.obligations import obligation_view
+from exchange.domain.verification import RECEIVED
+from exchange.service.obligations import Obligations, obligation_view
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:
@@ -70,10 +71,11 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust, obligations: Obligations):
         self.engine = engine
         self.served = served
         self.trust = trust  # opens payloads sealed at rest
+        self.obligations = obligations  # reckons a verification request's deadline for its requester
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
@@ -133,6 +135,16 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()} if requests else {}
+            # Its steps (协查进展), if it is a verification request: from its receiver, in the order taken.
+            steps = (
+                await conn.execute(
+                    select(messages)
+                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.VERIFICATION_STEP,
+                           messages.c.direction != row.direction,
+                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
+                    .order_by(messages.c.seq)
+                )
+            ).all() if row.type == MessageType.VERIFICATION_REQUEST else []
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,
@@ -148,7 +160,28 @@ class Queries:
                  "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
                 for r in requests]
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
+        if row.type == MessageType.VERIFICATION_REQUEST:
+            view["verification"] = self._verification(row, view, [_summary(s, self.trust) for s in steps])
         return view
+
+    def _verification(self, row: Row, view: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Where a verification request stands (协查进展), for both sides: its urgency, its current step, each step
+        with its time, and its deadline (the receiver's obligation's; its requester reckons it from the delivery)."""
+        urgency = view["data"]["urgency"]
+        delivered = row.direction == Direction.IN or row.delivered_at is not None
+        if view["obligation"] is not None:
+            due_at = view["obligation"]["due_at"]
+        elif delivered:
+            due_at = self.obligations.verification_due(row.sender, row.receiver, urgency,
+                                                       as_utc(row.delivered_at)).isoformat()
+        else:
+            due_at = None
+        return {
+            "urgency": urgency,
+            "step": steps[-1]["data"]["step"] if steps else (RECEIVED if delivered else None),
+            "due_at": due_at,
+            "steps": [{"id": s["id"], "at": s.get("accepted_at") or s.get("received_at"), **s["data"]} for s in steps],
+        }
 
     async def inbox(self, *, counties: list[str], type_: str | None, answered: bool | None,
                     cursor: str | None, limit: int) -> dict[str, Any]:

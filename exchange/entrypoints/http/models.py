@@ -72,11 +72,37 @@ class MessageView(BaseModel):
     clarifications: "list[ClarificationView] | None" = Field(
         None, description="For a record: its clarification requests (请求补充说明, from its receiver) in order, each "
                           "with its sender's answer (补充说明) once given.")
+    verification: "VerificationView | None" = Field(
+        None, description="For a verification request (协查请求), on both sides: its urgency, current step, steps "
+                          "and deadline.")
 
 
 class ClarificationView(BaseModel):
     request: MessageView = Field(description="The clarification request: reason and question.")
     answer: MessageView | None = Field(None, description="The sender's clarification, once answered.")
+
+
+class VerificationStepView(BaseModel):
+    """One step its receiver took (协查进展), with the step's own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The verification_step message's id.")
+    at: Timestamp = Field(description="When the receiver's node accepted it (receiver) or this node received it "
+                                      "(requester).")
+    step: Literal["matched", "verified", "answered"] = Field(description="matched 配对, verified 核实, answered 协查反馈")
+
+
+class VerificationView(BaseModel):
+    """Where a verification request stands (协查进展)."""
+
+    urgency: str = Field(description="urgent 紧急, expedited 急, certificate_check 证明核验")
+    step: Literal["received", "matched", "verified", "answered"] | None = Field(
+        description="Its current step: received 已接收, matched 配对, verified 核实, answered 协查反馈; none before it "
+                    "was delivered.")
+    due_at: DeadlineText | None = Field(description="Its deadline at the receiver (from its urgency); the requester's "
+                                                 "node reckons it from the delivery time.")
+    steps: list[VerificationStepView]
 
 
 class InboxPage(BaseModel):

@@ -13,7 +13,7 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
-from exchange.service.monitoring import GroupBy
+from exchange.service.monitoring import GroupBy, VerificationGroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
@@ -441,6 +441,22 @@ class ReceiverTimeliness(BaseModel):
     as_of: TimestampText
     side: Literal["receiver"]
     group_by: GroupBy
+    groups: list[ReceiverGroup]
+    total: ReceiverFigures
+    period_ended: bool
+    headline: Basis
+    definitions: dict[str, str]
+
+
+class VerificationFigures(BaseModel):
+    """The verification requests' figures (协查反馈率 feedback_rate, on_time_rate), as the receiver side's timeliness:
+    the same counts and definitions, of the verification requests only; a group by urgency is named in Chinese."""
+
+    cohort: str
+    from_: DayText = Field(alias="from")
+    to: DayText
+    as_of: TimestampText
+    group_by: VerificationGroupBy
     groups: list[ReceiverGroup]
     total: ReceiverFigures
     period_ended: bool

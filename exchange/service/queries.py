@@ -95,15 +95,23 @@ class Queries:
                 raise Problem("message_not_found", f"no message {message_id} for this node's counties",
                               f"本节点服务的县区没有编号为 {message_id} 的报文")
             row = one_per_sender(message_id, mine)
-            answers = (
+            # What its receiver sent about it, in order: feedback, clarification requests (请求补充说明) and, for a
+            # verification request, its steps (协查进展); the copies on the other side from this one.
+            replies = (
                 await conn.execute(
                     select(messages)
-                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.FEEDBACK,
+                    .where(messages.c.in_reply_to == message_id,
+                           messages.c.type.in_([MessageType.FEEDBACK, MessageType.CLARIFICATION_REQUEST,
+                                                MessageType.VERIFICATION_STEP]),
                            messages.c.direction != row.direction,
                            messages.c.sender == row.receiver, messages.c.receiver == row.sender)
                     .order_by(messages.c.seq)
                 )
             ).all()
+            answers = [r for r in replies if r.type == MessageType.FEEDBACK]
+            requests = [r for r in replies if r.type == MessageType.CLARIFICATION_REQUEST and row.type in RECORD_TYPES]
+            steps = [r for r in replies
+                     if r.type == MessageType.VERIFICATION_STEP and row.type == MessageType.VERIFICATION_REQUEST]
             # Its withdrawal (撤回), from its sender to its receiver: the copy on the same side as this one.
             withdrawal = (
                 await conn.execute(
@@ -114,17 +122,7 @@ class Queries:
                     .order_by(messages.c.seq).limit(1)
                 )
             ).first() if row.type in RECORD_TYPES else None
-            # Its clarifications (请求补充说明 / 补充说明): requests from its receiver, each with its sender's answer.
-            requests = (
-                await conn.execute(
-                    select(messages)
-                    .where(messages.c.in_reply_to == message_id,
-                           messages.c.type == MessageType.CLARIFICATION_REQUEST,
-                           messages.c.direction != row.direction,
-                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
-                    .order_by(messages.c.seq)
-                )
-            ).all() if row.type in RECORD_TYPES else []
+            # Its clarifications (请求补充说明 / 补充说明): each request with its sender's answer.
             clarified = {a.in_reply_to: a for a in (
                 await conn.execute(
                     select(messages)
@@ -135,16 +133,6 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()} if requests else {}
-            # Its steps (协查进展), if it is a verification request: from its receiver, in the order taken.
-            steps = (
-                await conn.execute(
-                    select(messages)
-                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.VERIFICATION_STEP,
-                           messages.c.direction != row.direction,
-                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
-                    .order_by(messages.c.seq)
-                )
-            ).all() if row.type == MessageType.VERIFICATION_REQUEST else []
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,

@@ -192,11 +192,7 @@ class Outbound:
         now = utcnow()
         _check_body(MessageType.CLARIFICATION, clarification.schema_version, clarification.data)
         async with self.uow() as uow:
-            row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
-                                principal, self.settings.served)
-            if row.type != MessageType.CLARIFICATION_REQUEST:
-                raise Problem("not_a_clarification_request", f"message {request_id} is a {row.type}, not a "
-                              "clarification request", f"编号为 {request_id} 的报文是 {row.type}，不是补充说明请求")
+            row = await self._own_request(uow, request_id, MessageType.CLARIFICATION_REQUEST, principal, sender)
             cid = clarification_id(row.receiver, request_id)
             if row.answered_at is not None or (row.receiver, cid) in await uow.messages.sent_hashes(
                     [(row.receiver, cid)]):
@@ -221,11 +217,7 @@ class Outbound:
         now = utcnow()
         _check_body(MessageType.VERIFICATION_STEP, step.schema_version, step.data)
         async with self.uow() as uow:
-            row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
-                                principal, self.settings.served)
-            if row.type != MessageType.VERIFICATION_REQUEST:
-                raise Problem("not_a_verification_request", f"message {request_id} is a {row.type}, not a "
-                              "verification request", f"编号为 {request_id} 的报文是 {row.type}，不是协查请求")
+            row = await self._own_request(uow, request_id, MessageType.VERIFICATION_REQUEST, principal, sender)
             kept = await uow.obligations.get(row.sender, request_id)
             if kept is not None and kept.obligation.cancelled_at is not None:
                 raise Problem("request_withdrawn", f"{row.sender} withdrew verification request {request_id}",
@@ -247,6 +239,18 @@ class Outbound:
         if uow.published:
             self.wake_relay()
         return out.id
+
+    async def _own_request(self, uow: UnitOfWork, request_id: str, message_type: MessageType,
+                           principal: Principal | None, sender: str | None):  # noqa: ANN202 - a messages row
+        """The request `request_id` the caller's counties received (else 404), if it is a `message_type` (else 409
+        not_a_clarification_request, not_a_verification_request)."""
+        row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
+                            principal, self.settings.served)
+        if row.type != message_type:
+            name_zh = _REQUEST_NAMES[message_type]
+            raise Problem(f"not_a_{message_type}", f"message {request_id} is a {row.type}, not a "
+                          f"{message_type.replace('_', ' ')}", f"编号为 {request_id} 的报文是 {row.type}，不是{name_zh}")
+        return row
 
     async def _compose(self, uow: UnitOfWork, item: MessageIn, principal: Principal | None,
                        now: datetime) -> Outgoing:
@@ -335,6 +339,10 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
                               f"{env.inreplyto}/verification-steps), not with feedback",
                               f"{original} 报文以协查进展答复（POST /v1/messages/{env.inreplyto}/verification-steps），"
                               "不能反馈"), index, total)
+
+
+#: The requests a county answers through their own endpoints, as their refusals name them.
+_REQUEST_NAMES = {MessageType.CLARIFICATION_REQUEST: "补充说明请求", MessageType.VERIFICATION_REQUEST: "协查请求"}
 
 
 def _own_received(message_id: str, rows: list, principal: Principal | None, served: frozenset[str]):  # noqa: ANN202

@@ -18,9 +18,8 @@ from adapters.client import ProblemError
 from contracts import MessageType
 from contracts.examples import example_payload
 from exchange.domain.clock import SHANGHAI as CST
-from exchange.domain.clock import set_clock
 from tests.integration.conftest import Federation, eventually
-from tests.integration.test_deadlines_and_monitor import Clock
+from tests.integration.test_deadlines_and_monitor import Clock, clock  # noqa: F401 - day 0: Monday 2 November, 10:00
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 from tests.integration.test_withdrawal import _view
 from tests.security.test_counterpart import forge, quarantined
@@ -31,14 +30,6 @@ MATCHED = {"step": "matched", "found": True}
 VERIFIED = {"step": "verified", "method": "visit"}
 ANSWERED = {"step": "answered", "result": "confirmed", "findings": "经入户核实，该人员现居住于本辖区，孕情属实"}
 NOVEMBER = {"from": "2026-11-01", "to": "2026-12-01"}
-
-
-@pytest.fixture
-def clock():
-    travel = Clock(datetime(2026, 11, 2, 10, 0, tzinfo=CST))
-    set_clock(lambda: travel.now)
-    yield travel
-    set_clock(None)
 
 
 def _at_step(step: str):  # noqa: ANN202

@@ -179,10 +179,11 @@ class Queries:
         if answered is True:
             query = query.where(messages.c.state == DeliveryState.ANSWERED)
         elif answered is False:
-            # Records still awaiting feedback: not feedback or a withdrawal themselves, not withdrawn.
+            # Records still awaiting feedback: not feedback, a withdrawal, a clarification or a verification step
+            # themselves, not withdrawn.
             query = query.where(messages.c.state != DeliveryState.ANSWERED,
                                 messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL,
-                                                        MessageType.CLARIFICATION]),
+                                                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP]),
                                 messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))

@@ -77,6 +77,7 @@ async def test_an_urgent_pregnancy_verification_answered_on_day_16_is_late_at_th
 
     # 徽县 sees the step.
     seen = await eventually(lambda: _view(hui, request, verification=_at_step("matched")), what="the match at 徽县")
+    assert matched not in [i["id"] for i in await hui.client.inbox_all(answered=False)]  # a step awaits no answer
     assert [(s["id"], s["step"], s["found"]) for s in seen["verification"]["steps"]] == [(matched, "matched", True)]
 
     # 改则县 forges the answer to 徽县's request: quarantined; 徽县's view does not move.

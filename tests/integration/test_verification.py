@@ -96,9 +96,11 @@ async def test_an_urgent_pregnancy_verification_answered_on_day_16_is_late_at_th
     assert (worked["state"], worked["obligation"]["status"]) == ("answered", "answered_late")
     assert worked["obligation"]["feedback_id"] == answer
 
-    done = await eventually(lambda: _view(hui, request, verification=_at_step("answered")), what="the answer at 徽县")
+    # (Both conditions: the view reads the request and its steps in separate statements.)
+    done = await eventually(lambda: _view(hui, request, verification=_at_step("answered"), state="answered"),
+                            what="the answer at 徽县")
     assert [s["step"] for s in done["verification"]["steps"]] == ["matched", "verified", "answered"]
-    assert (done["verification"]["steps"][-1]["result"], done["state"]) == ("confirmed", "answered"), str(done)
+    assert done["verification"]["steps"][-1]["result"] == "confirmed"
 
     # Zhejiang's monitor: late, answered (feedback rate 1, on-time rate 0); not in the records' timeliness.
     async def figures():  # noqa: ANN202

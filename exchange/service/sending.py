@@ -224,10 +224,10 @@ class Outbound:
                               f"{row.sender} 已撤回编号为 {request_id} 的协查请求")
             county, name, found = row.receiver, step.data["step"], step.data.get("found")
             taken = await uow.messages.sent_hashes([(county, i) for i in candidate_ids(county, request_id)])
-            now_at = progress(county, request_id, {i for _, i in taken})
-            if not now_at.allows(name):
-                raise Problem("step_out_of_order", f"request {request_id} is at step {now_at.step}: {name} cannot "
-                              "follow", f"编号为 {request_id} 的协查请求当前步骤为{STEPS[now_at.step]}，不能进行"
+            standing = progress(county, request_id, {i for _, i in taken})
+            if not standing.allows(name):
+                raise Problem("step_out_of_order", f"request {request_id} is at step {standing.step}: {name} cannot "
+                              "follow", f"编号为 {request_id} 的协查请求当前步骤为{STEPS[standing.step]}，不能进行"
                               f"{STEPS[name]}")
             out = await self._compose(uow, MessageIn(
                 id=step_id(county, request_id, name, found), type=MessageType.VERIFICATION_STEP.value,

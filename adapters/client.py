@@ -70,6 +70,13 @@ class NodeClient:
         return (await self._call("POST", f"/v1/messages/{message_id}/clarification-request", json={"data": data},
                                  params=params))["id"]
 
+    async def verification_step(self, request_id: str, data: dict[str, Any], *, sender: str | None = None) -> str:
+        """Report a step (协查进展: matched, verified, answered, in order) on a verification request the caller's
+        county received; the step's id."""
+        params = {"sender": sender} if sender else None
+        return (await self._call("POST", f"/v1/messages/{request_id}/verification-steps", json={"data": data},
+                                 params=params))["id"]
+
     async def clarify(self, request_id: str, data: dict[str, Any], *, sender: str | None = None) -> str:
         """Answer (补充说明) a clarification request the caller's county received; the clarification's id."""
         params = {"sender": sender} if sender else None

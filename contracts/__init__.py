@@ -18,8 +18,10 @@ from contracts.ethnicity import Ethnicity
 from contracts.identity import ResidentIdNumber, Sex, id_birth_date, id_sex, normalize_id_number
 from contracts.message_types import (
     CONTROL_TYPES,
+    FEEDBACK_TYPES,
     RECORD_TYPES,
     REPLY_TYPES,
+    REQUEST_TYPES,
     SENDER_REPLY_TYPES,
     MessageType,
     as_message_type,
@@ -55,8 +57,10 @@ __all__ = [
     "CURRENT_VERSIONS",
     "ERROR_MESSAGES",
     "PAYLOAD_MODELS",
+    "FEEDBACK_TYPES",
     "RECORD_TYPES",
     "REPLY_TYPES",
+    "REQUEST_TYPES",
     "SCHEMA_VERSIONS",
     "SENDER_REPLY_TYPES",
     "Birth",

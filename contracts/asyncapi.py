@@ -174,7 +174,7 @@ def record_message(message_type: MessageType) -> dict[str, Any]:
     if message_type in REPLY_TYPES:
         message["correlationId"] = {"description": "the id of the message this answers (or, for a withdrawal, "
                                                    "withdraws; for a clarification request, the record it asks "
-                                                   "about)",
+                                                   "about; for a verification step, the request)",
                                     "location": "$message.header#/ce_inreplyto"}
     return message
 

@@ -81,6 +81,9 @@ class AgreementBody(ContractModel):
     feedback_deadlines: dict[str, DeadlineBody | Annotated[int, Field(ge=1, le=3650)]] = Field(default_factory=dict)
     sender_deadlines: dict[str, DeadlineBody | Annotated[int, Field(ge=1, le=3650)]] = Field(default_factory=dict)
     covers_within_party: bool = False
+    #: 协查时限 — per urgency (urgent, expedited, certificate_check); absent: the calendar-day defaults 15/30/7.
+    verification_deadlines: dict[str, DeadlineBody | Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default_factory=dict)
 
 
 class SignedAgreement(ContractModel):
@@ -102,6 +105,9 @@ class MonitoringEvent(ContractModel):
     revision: int = Field(ge=1)
     message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message_type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    urgency: Literal["urgent", "expedited", "certificate_check"] | None = Field(
+        default=None, description="紧急程度 — a verification request's urgency (urgent 紧急, expedited 急, "
+                                  "certificate_check 证明核验); none for a record")
     sender: CountyCode
     receiver: CountyCode
     agreement_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -82,7 +82,8 @@ class Envelope(ContractModel):
         default=None,
         validate_default=True,
         description="答复消息编号 — id of the message this answers (feedback, delivery_receipt), withdraws (withdrawal), "
-                    "asks about (clarification_request: a record) or clarifies (clarification: a request); "
+                    "asks about (clarification_request: a record), clarifies (clarification: a request) or reports "
+                    "on (verification_step: a verification request); "
                     "required for those only",
     )
     agreementid: MessageId | None = Field(default=None, description="协作协议编号 — cooperation agreement id")

@@ -90,6 +90,17 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "孕检结果不是怀孕时不应填写孕周",
         "Gestational weeks are only allowed when pregnant",
     ),
+    # verification (协查)
+    "duplicate_subject": ("协查事项重复", "A verification subject is listed twice"),
+    "certificate_number_required": (
+        "协查事项包含婚育证明时须填写证明编号",
+        "The certificate number is required when the certificate is to be verified",
+    ),
+    "step_fields": (
+        "协查进展的字段与步骤不符：配对填 found，核实填 method，协查反馈填 result 和 findings",
+        "A verification step carries its own fields only: matched found, verified method, answered result and "
+        "findings",
+    ),
     # feedback
     "feedback_reason_required": (
         "反馈状态为查无此人、已再流动或退回时须填写原因",

@@ -102,7 +102,8 @@ def example_route(message_type: MessageType, *, seed: int = 0) -> tuple[str, str
     """(sender, receiver) county codes that fit ``example_payload`` for the same seed."""
     registration, residence = REGIONS[seed % 3], REGIONS[(seed + 1) % 3]
     if MessageType(message_type) in (MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION,
-                                     MessageType.WITHDRAWAL, MessageType.CLARIFICATION):
+                                     MessageType.WITHDRAWAL, MessageType.CLARIFICATION,
+                                     MessageType.VERIFICATION_REQUEST):
         return registration, residence
     return residence, registration
 
@@ -248,6 +249,31 @@ def clarification_example(seed: int = 0) -> dict[str, Any]:
     return {"answer": "现居住地为海曙区某街道，详细地址已核实"}
 
 
+def verification_request_example(seed: int = 0, *, urgency: str | None = None,
+                                 registration_region: str | None = None) -> dict[str, Any]:
+    """A registration county asks the residence county to verify a woman's pregnancy (urgent), her marital and
+    childbearing status (expedited) or her 婚育证明 (a certificate check), cycling with the seed."""
+    reg = registration_region or REGIONS[seed % 3]
+    urgency = urgency or ("urgent", "expedited", "certificate_check")[seed % 3]
+    subjects = {"urgent": ["pregnancy", "residence"], "expedited": ["marital_childbearing"],
+                "certificate_check": ["certificate"]}[urgency]
+    return {
+        "person": example_person(reg, seed=seed, sex=Sex.FEMALE, age=24 + seed % 12),
+        "subjects": subjects,
+        "urgency": urgency,
+        "question": "请核实该人员现居住地及孕情",
+    } | ({"certificate_number": f"婚育证明{320000 + seed:06d}号"} if "certificate" in subjects else {})
+
+
+def verification_step_example(seed: int = 0, *, step: str | None = None) -> dict[str, Any]:
+    """A step the residence county took on a verification request; the step cycles with the seed."""
+    step = step or ("matched", "verified", "answered")[seed % 3]
+    return {"matched": {"step": "matched", "found": True},
+            "verified": {"step": "verified", "method": "visit"},
+            "answered": {"step": "answered", "result": "confirmed", "findings": "经入户核实，该人员现居住于本辖区，孕情属实"},
+            }[step]
+
+
 def withdrawal_example(seed: int = 0, *, reason: str | None = None) -> dict[str, Any]:
     """A record withdrawn by its sender; the reason cycles through all five with the seed."""
     reason = reason or ("sent_in_error", "wrong_receiver", "wrong_person", "duplicate", "other")[seed % 5]
@@ -324,6 +350,10 @@ def example_payload(
             return clarification_request_example(seed)
         case MessageType.CLARIFICATION:
             return clarification_example(seed)
+        case MessageType.VERIFICATION_REQUEST:
+            return verification_request_example(seed, registration_region=registration_region)
+        case MessageType.VERIFICATION_STEP:
+            return verification_step_example(seed)
 
 
 def example_message_id(message_type: MessageType | str, seed: int = 0) -> str:

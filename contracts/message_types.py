@@ -23,13 +23,16 @@ class MessageType(StrEnum):
     WITHDRAWAL = "withdrawal"  # 撤回: sender of a record -> its receiver, until it is answered
     CLARIFICATION_REQUEST = "clarification_request"  # 请求补充说明: receiver of a record -> its sender, before the deadline
     CLARIFICATION = "clarification"  # 补充说明: sender of a record -> its receiver, answering a clarification request
+    VERIFICATION_REQUEST = "verification_request"  # 协查请求: a county -> another, to verify a person's situation
+    VERIFICATION_STEP = "verification_step"  # 协查进展: receiver of a verification request -> its sender, each step
 
 
 #: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt, a
-#: clarification request about a record, a clarification answering a request) to a message its receiver sent its
-#: sender, or a withdrawal of a record its sender sent its receiver.
+#: clarification request about a record, a clarification answering a request, a step of a verification request)
+#: to a message its receiver sent its sender, or a withdrawal of a record its sender sent its receiver.
 REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL,
-                         MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION})
+                         MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION,
+                         MessageType.VERIFICATION_STEP})
 
 #: Of those, the types a record's own sender sends about it: ``inreplyto`` names a record the sender sent the
 #: receiver (not one the receiver sent).
@@ -40,8 +43,16 @@ CONTROL_TYPES = frozenset(
     {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST}
 )
 
-#: Types that open a feedback obligation at the receiver (records about a person).
+#: Types that open an obligation at the receiver (records about a person): each may be withdrawn by its sender
+#: and clarified by its receiver.
 RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES
+
+#: Of those, the ones a request rather than a report: answered by its own reply (a verification request by its
+#: ``answered`` step), never with feedback, and assessed at the monitor apart from the reports' timeliness.
+REQUEST_TYPES = frozenset({MessageType.VERIFICATION_REQUEST})
+
+#: The records answered with feedback (外出登记, 孕检, 出生, 返回注销): the monitor's timeliness figures.
+FEEDBACK_TYPES = RECORD_TYPES - REQUEST_TYPES
 
 
 def ce_type(message_type: MessageType) -> str:

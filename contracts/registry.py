@@ -16,6 +16,8 @@ from contracts.errors import UnknownSchemaVersion
 from contracts.message_types import MessageType, as_message_type
 from contracts.payloads import (
     Birth,
+    Clarification,
+    ClarificationRequest,
     DeliveryReceipt,
     DeliveryReceipt11,
     Feedback,
@@ -25,9 +27,9 @@ from contracts.payloads import (
     ReconciliationDigest11,
     ResendRequest,
     ReturnCancellation,
+    VerificationRequest,
+    VerificationStep,
     Withdrawal,
-    Clarification,
-    ClarificationRequest,
 )
 
 #: (message type, payload schema version) -> model
@@ -45,6 +47,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.WITHDRAWAL, "1.0"): Withdrawal,
     (MessageType.CLARIFICATION_REQUEST, "1.0"): ClarificationRequest,
     (MessageType.CLARIFICATION, "1.0"): Clarification,
+    (MessageType.VERIFICATION_REQUEST, "1.0"): VerificationRequest,
+    (MessageType.VERIFICATION_STEP, "1.0"): VerificationStep,
 }
 
 #: Known payload schema versions of each message type.

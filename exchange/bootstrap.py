@@ -93,7 +93,7 @@ class Node:
                                self._refresh_keys, self.metrics)
         self.reminders = Reminders(self.uow, self.calendars, settings.served)
         self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
-        self.queries = Queries(self.engine, settings.served, self.trust)
+        self.queries = Queries(self.engine, settings.served, self.trust, self.obligations)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)

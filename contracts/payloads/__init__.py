@@ -15,6 +15,14 @@ from contracts.payloads.reconciliation import (
     ids_sha256,
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
+from contracts.payloads.verification import (
+    Urgency,
+    VerificationMethod,
+    VerificationRequest,
+    VerificationResult,
+    VerificationStep,
+    VerificationSubject,
+)
 from contracts.payloads.withdrawal import Withdrawal, WithdrawalReason
 
 __all__ = [
@@ -44,6 +52,12 @@ __all__ = [
     "Clarification",
     "ClarificationReason",
     "ClarificationRequest",
+    "Urgency",
+    "VerificationMethod",
+    "VerificationRequest",
+    "VerificationResult",
+    "VerificationStep",
+    "VerificationSubject",
     "WithdrawalReason",
     "ids_sha256",
 ]

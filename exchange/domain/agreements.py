@@ -13,6 +13,12 @@ direction. Two counties inside the same party are covered only if the
 agreement says ``covers_within_party`` (a province's own rule for its counties
 is an agreement with one party and that flag).
 
+Verification requests (协查). A verification request's deadline comes from its urgency, not its type: an
+agreement may set ``verification_deadlines`` per urgency (urgent 紧急, expedited 急, certificate_check 证明核验),
+resolved exactly as feedback deadlines are; without one the defaults of provincial practice apply, in calendar
+days: 15, 30 and 7 (``VERIFICATION_DEFAULTS``). ``feedback_deadlines`` name only the records answered with
+feedback.
+
 Resolution, for one message type, at the Asia/Shanghai date of receipt:
 1. Candidates: each agreement id's highest version in force that day
    (effective_from <= day <= effective_to; effective_to is the last day, None = open)
@@ -41,12 +47,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from contracts.message_types import RECORD_TYPES
+from contracts.message_types import FEEDBACK_TYPES, RECORD_TYPES
+from contracts.payloads.verification import Urgency
 from exchange.domain.clock import SHANGHAI
 from exchange.domain.region_codes import area_level, area_prefix, display_code
 
 #: Message types that open an obligation, as plain strings ("birth", ...).
 OBLIGATION_TYPES = frozenset(str(t) for t in RECORD_TYPES)
+#: Those an agreement's feedback_deadlines may name (a verification request's deadline goes by its urgency).
+FEEDBACK_DEADLINE_TYPES = frozenset(str(t) for t in FEEDBACK_TYPES)
+#: Verification urgencies, as plain strings ("urgent", ...).
+URGENCIES = frozenset(str(u) for u in Urgency)
 
 DEFAULT_AGREEMENT_ID = "default"
 DEFAULT_AGREEMENT_VERSION = 1
@@ -96,14 +107,21 @@ class Deadline:
 
 DEFAULT_DEADLINE = Deadline(5, DeadlineUnit.WORKING)
 
+#: A verification request's deadline when no agreement sets one: provincial practice, calendar days.
+VERIFICATION_DEFAULTS: Mapping[str, Deadline] = MappingProxyType({
+    Urgency.URGENT.value: Deadline(15, DeadlineUnit.CALENDAR),
+    Urgency.EXPEDITED.value: Deadline(30, DeadlineUnit.CALENDAR),
+    Urgency.CERTIFICATE_CHECK.value: Deadline(7, DeadlineUnit.CALENDAR),
+})
 
-def _deadline_map(value: Mapping[str, Any] | None, what: str) -> Mapping[str, Deadline]:
+
+def _deadline_map(value: Mapping[str, Any] | None, what: str,
+                  keys: frozenset[str] = FEEDBACK_DEADLINE_TYPES) -> Mapping[str, Deadline]:
     result: dict[str, Deadline] = {}
     for key, raw in (value or {}).items():
-        message_type = str(key)
-        if message_type not in OBLIGATION_TYPES:
-            raise AgreementError(f"{what}: unknown message type {key!r}; expected one of {sorted(OBLIGATION_TYPES)}")
-        result[message_type] = Deadline.from_value(raw)
+        if str(key) not in keys:
+            raise AgreementError(f"{what}: unknown key {key!r}; expected one of {sorted(keys)}")
+        result[str(key)] = Deadline.from_value(raw)
     return MappingProxyType(result)
 
 
@@ -118,6 +136,7 @@ class Agreement:
     feedback_deadlines: Mapping[str, Deadline] = field(default_factory=dict)
     sender_deadlines: Mapping[str, Deadline] = field(default_factory=dict)
     covers_within_party: bool = False
+    verification_deadlines: Mapping[str, Deadline] = field(default_factory=dict)  # per urgency
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip() or self.id == DEFAULT_AGREEMENT_ID:
@@ -139,6 +158,8 @@ class Agreement:
         object.__setattr__(self, "_prefixes", prefixes)
         object.__setattr__(self, "feedback_deadlines", _deadline_map(self.feedback_deadlines, self.id))
         object.__setattr__(self, "sender_deadlines", _deadline_map(self.sender_deadlines, self.id))
+        object.__setattr__(self, "verification_deadlines",
+                           _deadline_map(self.verification_deadlines, self.id, URGENCIES))
 
     def __hash__(self) -> int:
         return hash((self.id, self.version))
@@ -171,7 +192,8 @@ class Agreement:
             "feedback_deadlines": {k: d.to_dict() for k, d in sorted(self.feedback_deadlines.items())},
             "sender_deadlines": {k: d.to_dict() for k, d in sorted(self.sender_deadlines.items())},
             "covers_within_party": self.covers_within_party,
-        }
+        } | ({"verification_deadlines": {k: d.to_dict() for k, d in sorted(self.verification_deadlines.items())}}
+             if self.verification_deadlines else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Agreement:
@@ -187,6 +209,7 @@ class Agreement:
                 feedback_deadlines=data.get("feedback_deadlines") or {},
                 sender_deadlines=data.get("sender_deadlines") or {},
                 covers_within_party=bool(data.get("covers_within_party", False)),
+                verification_deadlines=data.get("verification_deadlines") or {},
             )
         except (KeyError, TypeError) as exc:
             raise AgreementError(f"bad agreement {data.get('id', '?')!r}: missing or malformed {exc}") from None
@@ -260,26 +283,35 @@ class AgreementBook:
                 result.append(max(live, key=lambda a: a.version))
         return result
 
-    def _best(self, sender: str, receiver: str, message_type: str, at: datetime | date, side: str) -> Resolution | None:
-        message_type = str(message_type)
+    def _best(self, sender: str, receiver: str, key: str, at: datetime | date, side: str) -> Resolution | None:
+        """The most specific agreement in force whose `side` map sets a deadline for `key` (a type, an urgency)."""
+        key = str(key)
         best_key: tuple[int, date, str] | None = None
         best: Resolution | None = None
         for agreement in self.in_force(at):
-            deadline = getattr(agreement, side).get(message_type)
+            deadline = getattr(agreement, side).get(key)
             if deadline is None:
                 continue
             score = agreement.specificity(sender, receiver)
             if score is None:
                 continue
             # Wins: higher specificity, then later effective_from, then the smaller id.
-            key = (score, agreement.effective_from, agreement.id)
-            if best_key is None or key[:2] > best_key[:2] or (key[:2] == best_key[:2] and key[2] < best_key[2]):
-                best_key, best = key, Resolution(agreement.id, agreement.version, deadline)
+            rank = (score, agreement.effective_from, agreement.id)
+            if best_key is None or rank[:2] > best_key[:2] or (rank[:2] == best_key[:2] and rank[2] < best_key[2]):
+                best_key, best = rank, Resolution(agreement.id, agreement.version, deadline)
         return best
 
     def resolve(self, sender: str, receiver: str, message_type: str, at: datetime | date) -> Resolution:
         """The receiver's feedback deadline for a record received at `at`."""
         return self._best(sender, receiver, message_type, at, "feedback_deadlines") or DEFAULT_RESOLUTION
+
+    def resolve_verification(self, sender: str, receiver: str, urgency: str, at: datetime | date) -> Resolution:
+        """The receiver's deadline for a verification request of this urgency received at `at` (协查时限)."""
+        urgency = str(urgency)
+        if urgency not in URGENCIES:
+            raise AgreementError(f"unknown urgency {urgency!r}; expected one of {sorted(URGENCIES)}")
+        return (self._best(sender, receiver, urgency, at, "verification_deadlines")
+                or Resolution(DEFAULT_AGREEMENT_ID, DEFAULT_AGREEMENT_VERSION, VERIFICATION_DEFAULTS[urgency]))
 
     def resolve_sender(self, sender: str, receiver: str, message_type: str, at: datetime | date) -> Resolution | None:
         """The sender's notification deadline (counted from the event date), or None when no agreement sets one.

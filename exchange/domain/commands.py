@@ -18,7 +18,8 @@ COUNTY_PATTERN = r"^[0-9]{6}$"
 #: Nodes make control records themselves; a withdrawal is made by POST /v1/messages/{id}/withdrawal only (once per
 #: record, never after its answer).
 SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t not in (
-    MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION)]
+    MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION,
+    MessageType.VERIFICATION_STEP)]
 
 
 class MessageIn(BaseModel):
@@ -89,3 +90,16 @@ class ClarificationIn(BaseModel):
 
     schema_version: str = "1.0"
     data: dict[str, Any] = Field(description="The clarification: answer.")
+
+
+class VerificationStepIn(BaseModel):
+    """A step on a verification request (协查进展), posted to POST /v1/messages/{request id}/verification-steps by the
+    county that received the request; its id is the node's (one per step)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = "1.0"
+    data: dict[str, Any] = Field(description="The step: matched 配对 with found, verified 核实 with method (visit 入户, "
+                                             "phone 电话, records 档案), answered 协查反馈 with result (confirmed 属实, "
+                                             "not_confirmed 不属实, not_found 查无此人, partly_confirmed 部分属实) and "
+                                             "findings.")

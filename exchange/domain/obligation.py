@@ -26,6 +26,9 @@ the rules, all on Asia/Shanghai dates:
   (calendar days pause_day..resume_day-1 for calendar-day deadlines). Paused
   days are reported separately (``paused_working_days``). A paused obligation
   is open, never overdue; feedback sent while paused ends the pause first.
+- Verification requests (协查). A verification request opens an obligation like a record; its deadline comes
+  from its urgency (``AgreementBook.resolve_verification``: 15, 30 or 7 calendar days unless an agreement says
+  otherwise), kept in ``urgency``; its ``answered`` step answers it as feedback answers a record.
 - Provisional. A deadline that depends on a day whose national schedule is not
   published yet (see ``calendar``) is marked provisional; ``recompute`` it with
   a newer calendar when that year is loaded.
@@ -134,6 +137,7 @@ class Obligation:
     cancel_reason: CancelReason | None = None
     cancelled_by: str | None = None  # id of the withdrawal or return-cancellation message
     pauses: tuple[Pause, ...] = ()
+    urgency: str | None = None  # a verification request's (urgent, expedited, certificate_check); None for a record
 
     @property
     def receipt_day(self) -> date:
@@ -205,11 +209,12 @@ def open_obligation(
     received_at: datetime,
     resolution: Resolution,
     calendar: RegionCalendar,
+    urgency: str | None = None,
 ) -> Obligation:
     """Open the obligation for a record just stored by the receiver's node.
 
-    `resolution` comes from ``AgreementBook.resolve(sender, receiver, type, received_at)``
-    and `calendar` from ``CalendarBook.calendar_for(receiver)``.
+    `resolution` comes from ``AgreementBook.resolve(sender, receiver, type, received_at)`` (for a verification
+    request, ``resolve_verification`` with its `urgency`) and `calendar` from ``CalendarBook.calendar_for(receiver)``.
     """
     message_type = str(message_type)
     if message_type not in OBLIGATION_TYPES:
@@ -228,6 +233,7 @@ def open_obligation(
         calendar_id=calendar.id,
         due_at=due.due_at,
         provisional=due.provisional,
+        urgency=urgency,
     )
 
 
@@ -428,6 +434,7 @@ def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | No
         "revision": revision,
         "message_id": ob.message_id,
         "message_type": ob.message_type,
+        "urgency": ob.urgency,
         "sender": ob.sender,
         "receiver": ob.receiver,
         "agreement_id": ob.agreement_id,

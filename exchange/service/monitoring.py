@@ -21,6 +21,10 @@ county codes when it is known (the ``scope`` argument, or the ``Settings`` that
 ``in_scope`` belongs to); any other ``in_scope`` callable still works, grouped
 per county in SQL and filtered in Python.
 
+Verification requests (协查) are obligations too, but requests, not reports: the timeliness figures leave them
+out (by message type), and ``verification`` gives theirs apart, with the same machinery and definitions, per
+county, region, month or urgency (协查反馈率: answered / due; on-time rate: answered on time / due).
+
 The overdue listing is paginated (``limit``, keyset ``cursor``) with the total
 count, and the working days overdue are computed once per distinct
 (receiver, due day) of the page.
@@ -36,7 +40,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Table, and_, case, false, func, literal, or_, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import region_name
+from contracts import REQUEST_TYPES, region_name
+from contracts.payloads.verification import Urgency
 from exchange.adapters.sql.monitor_summary import NO_DAYS
 from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
@@ -48,10 +53,16 @@ from exchange.domain.obligation import local_day, start_of_day
 from exchange.domain.problems import Problem
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
+VerificationGroupBy = Literal["county", "prefecture", "province", "urgency", "month"]
 Side = Literal["receiver", "sender"]
 
 COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
+VERIFICATION_COHORT = ("verification requests (协查请求) whose deadline (24:00 Asia/Shanghai of the due day, set by "
+                       "their urgency) fell in [from, to); withdrawn ones are in no denominator")
+
+#: The Chinese names of the urgencies, as the verification figures label their groups.
+URGENCY_NAMES = {Urgency.URGENT: "紧急", Urgency.EXPEDITED: "急", Urgency.CERTIFICATE_CHECK: "证明核验"}
 
 #: Overdue items per page unless the caller asks for another size.
 OVERDUE_PAGE = 1000
@@ -65,7 +76,7 @@ def _region_group(code: str, level: str) -> str:
     return {"county": code, "prefecture": code[:4] + "00", "province": code[:2] + "0000"}[level]
 
 
-def group_key(group_by: GroupBy, side: Side) -> Callable[[Any], str]:
+def group_key(group_by: GroupBy | VerificationGroupBy, side: Side) -> Callable[[Any], str]:
     """The group of a row (anything with the monitor_obligations column names as attributes)."""
     if group_by in ("county", "prefecture", "province"):
         return lambda r: _region_group(getattr(r, side), group_by)
@@ -73,10 +84,12 @@ def group_key(group_by: GroupBy, side: Side) -> Callable[[Any], str]:
         return lambda r: f"{r.agreement_id}@{r.agreement_version}"
     if group_by == "type":
         return lambda r: r.message_type
+    if group_by == "urgency":
+        return lambda r: r.urgency or ""
     return lambda r: (r.sender_due_day if side == "sender" else r.due_day).strftime("%Y-%m")
 
 
-def _sql_grouping(group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
+def _sql_grouping(group_by: GroupBy | VerificationGroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
     """The columns to GROUP BY in SQL and how a result row becomes its group (as ``group_key`` would name it).
 
     Regions group by their code prefix in SQL (a province is a few dozen rows, not one per county); months by
@@ -92,12 +105,14 @@ def _sql_grouping(group_by: GroupBy, side: Side, table: Table) -> tuple[list, Ca
         return [c[side]], group_key(group_by, side)
     if group_by == "agreement":
         return [c.agreement_id, c.agreement_version], group_key(group_by, side)
-    if group_by == "type":
-        return [c.message_type], group_key(group_by, side)
+    if group_by in ("type", "urgency"):
+        return [c[{"type": "message_type"}.get(group_by, group_by)]], group_key(group_by, side)
     return [c.sender_due_day if side == "sender" else c.due_day], group_key(group_by, side)
 
 
-def _label(group_by: GroupBy, key: str) -> str | None:
+def _label(group_by: GroupBy | VerificationGroupBy, key: str) -> str | None:
+    if group_by == "urgency":
+        return URGENCY_NAMES.get(key)  # type: ignore[call-overload]
     return region_name(key) if group_by in ("county", "prefecture", "province") else None
 
 
@@ -148,15 +163,24 @@ class MonitorQueries:
             **(period_fields(end, now) if side == "receiver" else {}),
         }
 
-    def _grouping(self, group_by: GroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
+    async def verification(self, *, start: date, end: date, group_by: VerificationGroupBy,
+                           now: datetime) -> dict[str, Any]:
+        """The verification requests' figures (协查反馈率, on-time rate) of the cohort, as the timeliness answers."""
+        out, total = await self._receiver(start, end, group_by, now, requests=True)
+        return {"cohort": VERIFICATION_COHORT, "from": start.isoformat(), "to": end.isoformat(),
+                "as_of": now.isoformat(), "group_by": group_by, "groups": out, "total": total,
+                **period_fields(end, now)}
+
+    def _grouping(self, group_by: GroupBy | VerificationGroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
         """GROUP BY columns (plus the county when the scope is filtered in Python) and the key function."""
         columns, key = _sql_grouping(group_by, side, table)
         if not self.scope_in_sql and not any(c is table.c[side] for c in columns):
             columns = [*columns, table.c[side]]
         return columns, key
 
-    async def _receiver(self, start: date, end: date, group_by: GroupBy,
-                        now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def _receiver(self, start: date, end: date, group_by: GroupBy | VerificationGroupBy, now: datetime,
+                        requests: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The receiver side's figures of the records (or, `requests`, of the verification requests)."""
         columns, key = self._grouping(group_by, "receiver", ms)
         # exchange.domain.obligation.status from the summary's counts (exchange.adapters.sql.monitor_summary): cancelled, answered
         # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
@@ -178,6 +202,7 @@ class MonitorQueries:
             ms.c.due_day >= start, ms.c.due_day < end,
             ms.c.due_at >= start_of_day(start) + _TICK, ms.c.due_at <= start_of_day(end),
             self._scope_condition(ms.c.receiver),
+            (ms.c.message_type.in_ if requests else ms.c.message_type.not_in)(sorted(REQUEST_TYPES)),
         )
         query = (select(*columns, ms.c.response_days, *counts).where(cohort)
                  .group_by(*columns, ms.c.response_days))

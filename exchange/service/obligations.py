@@ -17,6 +17,7 @@ from exchange.domain.obligation import (
     CancelReason,
     cancel,
     day_of_deadline,
+    due_time,
     event_date,
     lifecycle_event,
     pause,
@@ -44,10 +45,13 @@ class Obligations:
         for envelope, data in received:
             message_type = envelope.message_type
             sender, receiver = envelope.senderregion, envelope.receiverregion
+            # A verification request (协查) is due by its urgency; a record by its type.
+            urgency = data["urgency"] if message_type is MessageType.VERIFICATION_REQUEST else None
             ob = open_obligation(
                 message_id=envelope.id, message_type=message_type.value, sender=sender, receiver=receiver,
-                received_at=received_at, calendar=self.calendars.calendar_for(receiver),
-                resolution=self.agreements.resolve(sender, receiver, message_type.value, received_at),
+                received_at=received_at, calendar=self.calendars.calendar_for(receiver), urgency=urgency,
+                resolution=(self.agreements.resolve_verification(sender, receiver, urgency, received_at) if urgency
+                            else self.agreements.resolve(sender, receiver, message_type.value, received_at)),
             )
             sent = (sent_at or {}).get((ob.sender, ob.message_id), envelope.time)
             opening[(ob.sender, ob.message_id)] = (ob, self._sender_side(message_type, sender, receiver, sent, data),
@@ -72,6 +76,12 @@ class Obligations:
         updated = answer(kept.obligation, at, feedback_id, self.calendars.calendar_for(kept.obligation.receiver))
         if updated != kept.obligation:
             await _save(uow, kept, updated, "answered")
+
+    def verification_due(self, sender: str, receiver: str, urgency: str, received_at: datetime) -> datetime:
+        """The deadline of a verification request of this urgency that `receiver` received at `received_at`, as
+        its obligation there has it (what its requester is shown)."""
+        resolution = self.agreements.resolve_verification(sender, receiver, urgency, received_at)
+        return due_time(received_at, resolution.deadline, self.calendars.calendar_for(receiver)).due_at
 
     @staticmethod
     async def withdrawn(uow: UnitOfWork, sender: str, record_id: str, withdrawal_id: str, at: datetime) -> None:
@@ -156,5 +166,5 @@ def obligation_view(state: str, now: datetime) -> dict[str, Any]:
         "response_working_days": ob.response_working_days, "amendments": list(ob.amendments),
         "cancelled_at": ob.cancelled_at.isoformat() if ob.cancelled_at else None,
         "cancel_reason": ob.cancel_reason.value if ob.cancel_reason else None,
-        "paused_working_days": ob.paused_working_days, "sender_side": sender_side,
+        "paused_working_days": ob.paused_working_days, "sender_side": sender_side, "urgency": ob.urgency,
     }

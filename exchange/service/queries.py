@@ -18,7 +18,8 @@ from exchange.domain.clock import as_utc, utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.obligation import Status
 from exchange.domain.problems import Problem
-from exchange.service.obligations import obligation_view
+from exchange.domain.verification import RECEIVED
+from exchange.service.obligations import Obligations, obligation_view
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:
@@ -73,10 +74,11 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust, obligations: Obligations):
         self.engine = engine
         self.served = served
         self.trust = trust  # opens payloads sealed at rest
+        self.obligations = obligations  # reckons a verification request's deadline for its requester
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
@@ -96,15 +98,23 @@ class Queries:
                 raise Problem("message_not_found", f"no message {message_id} for this node's counties",
                               f"本节点服务的县区没有编号为 {message_id} 的报文")
             row = one_per_sender(message_id, mine)
-            answers = (
+            # What its receiver sent about it, in order: feedback, clarification requests (请求补充说明) and, for a
+            # verification request, its steps (协查进展); the copies on the other side from this one.
+            replies = (
                 await conn.execute(
                     select(messages)
-                    .where(messages.c.in_reply_to == message_id, messages.c.type == MessageType.FEEDBACK,
+                    .where(messages.c.in_reply_to == message_id,
+                           messages.c.type.in_([MessageType.FEEDBACK, MessageType.CLARIFICATION_REQUEST,
+                                                MessageType.VERIFICATION_STEP]),
                            messages.c.direction != row.direction,
                            messages.c.sender == row.receiver, messages.c.receiver == row.sender)
                     .order_by(messages.c.seq)
                 )
             ).all()
+            answers = [r for r in replies if r.type == MessageType.FEEDBACK]
+            requests = [r for r in replies if r.type == MessageType.CLARIFICATION_REQUEST and row.type in RECORD_TYPES]
+            steps = [r for r in replies
+                     if r.type == MessageType.VERIFICATION_STEP and row.type == MessageType.VERIFICATION_REQUEST]
             # Its withdrawal (撤回), from its sender to its receiver: the copy on the same side as this one.
             withdrawal = (
                 await conn.execute(
@@ -115,17 +125,7 @@ class Queries:
                     .order_by(messages.c.seq).limit(1)
                 )
             ).first() if row.type in RECORD_TYPES else None
-            # Its clarifications (请求补充说明 / 补充说明): requests from its receiver, each with its sender's answer.
-            requests = (
-                await conn.execute(
-                    select(messages)
-                    .where(messages.c.in_reply_to == message_id,
-                           messages.c.type == MessageType.CLARIFICATION_REQUEST,
-                           messages.c.direction != row.direction,
-                           messages.c.sender == row.receiver, messages.c.receiver == row.sender)
-                    .order_by(messages.c.seq)
-                )
-            ).all() if row.type in RECORD_TYPES else []
+            # Its clarifications (请求补充说明 / 补充说明): each request with its sender's answer.
             clarified = {a.in_reply_to: a for a in (
                 await conn.execute(
                     select(messages)
@@ -151,7 +151,28 @@ class Queries:
                  "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
                 for r in requests]
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
+        if row.type == MessageType.VERIFICATION_REQUEST:
+            view["verification"] = self._verification(row, view, [_summary(s, self.trust) for s in steps])
         return view
+
+    def _verification(self, row: Row, view: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Where a verification request stands (协查进展), for both sides: its urgency, its current step, each step
+        with its time, and its deadline (the receiver's obligation's; its requester reckons it from the delivery)."""
+        urgency = view["data"]["urgency"]
+        delivered = row.direction == Direction.IN or row.delivered_at is not None
+        if view["obligation"] is not None:
+            due_at = view["obligation"]["due_at"]
+        elif delivered:
+            due_at = self.obligations.verification_due(row.sender, row.receiver, urgency,
+                                                       as_utc(row.delivered_at)).isoformat()
+        else:
+            due_at = None
+        return {
+            "urgency": urgency,
+            "step": steps[-1]["data"]["step"] if steps else (RECEIVED if delivered else None),
+            "due_at": due_at,
+            "steps": [{"id": s["id"], "at": s.get("accepted_at") or s.get("received_at"), **s["data"]} for s in steps],
+        }
 
     async def inbox(self, *, counties: list[str], type_: str | None, answered: bool | None,
                     cursor: str | None, limit: int) -> dict[str, Any]:
@@ -161,10 +182,11 @@ class Queries:
         if answered is True:
             query = query.where(messages.c.state == DeliveryState.ANSWERED)
         elif answered is False:
-            # Records still awaiting feedback: not feedback or a withdrawal themselves, not withdrawn.
+            # Records still awaiting feedback: not feedback, a withdrawal, a clarification or a verification step
+            # themselves, not withdrawn.
             query = query.where(messages.c.state != DeliveryState.ANSWERED,
                                 messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL,
-                                                        MessageType.CLARIFICATION]),
+                                                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP]),
                                 messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))

@@ -12,7 +12,16 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import RECORD_TYPES, REPLY_TYPES, SENDER_REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
+from contracts import (
+    RECORD_TYPES,
+    REPLY_TYPES,
+    REQUEST_TYPES,
+    SENDER_REPLY_TYPES,
+    ContractError,
+    Envelope,
+    MessageType,
+    validate_payload,
+)
 from contracts.cloudevents import from_record
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.sealing import SealError
@@ -27,6 +36,7 @@ from exchange.domain.clock import utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.events import MessageSent, Noted, RecordSetAside
 from exchange.domain.message import Outgoing, Record, receipt_for
+from exchange.domain.verification import ANSWERED
 from exchange.service.obligations import Obligations
 from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -206,9 +216,11 @@ class Inbound:
              "delivered_at": now}
             for env, data in stored
         ])
-        # Feedback answers its record; a clarification answers its clarification request (as the asker keeps it).
-        feedback = [_answered(env) for env, _ in stored
-                    if env.message_type in (MessageType.FEEDBACK, MessageType.CLARIFICATION)]
+        # Feedback answers its record; a clarification answers its clarification request, the answered step
+        # (协查反馈) its verification request (as the asker keeps it).
+        feedback = [_answered(env) for env, data in stored
+                    if env.message_type in (MessageType.FEEDBACK, MessageType.CLARIFICATION)
+                    or (env.message_type is MessageType.VERIFICATION_STEP and data["step"] == ANSWERED)]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback, not a withdrawal): the receiving county now owes feedback.
         sent_at = {_identity(env): record.appended_at or now for record, env, _ in unique.values()}
@@ -252,7 +264,8 @@ class Inbound:
                                                  messages.c.type).where(sent_among(chunk))):
                 found.add(Sent(row.sender, row.receiver, row.id))
                 named[Sent(row.sender, row.receiver, row.id)] = row.type
-        # A clarification request names a record; a clarification names a clarification request.
+        # A clarification request names a record; a clarification names a clarification request; a verification
+        # step names a verification request, which feedback never answers.
         found -= {sent for sent, type_ in named.items() if not _may_name(sent, type_, answers)}
         # A record withdrawn: (its sender, its receiver, its id), as the withdrawal names it.
         received = {Sent(env.senderregion, env.receiverregion, env.id) for _, env, _ in items
@@ -381,6 +394,10 @@ def _may_name(sent: Sent, type_: str, answers: Sequence[tuple[Record, Envelope]]
         if envelope.message_type is MessageType.CLARIFICATION_REQUEST and type_ not in RECORD_TYPES:
             return False
         if envelope.message_type is MessageType.CLARIFICATION and type_ != MessageType.CLARIFICATION_REQUEST:
+            return False
+        if envelope.message_type is MessageType.VERIFICATION_STEP and type_ != MessageType.VERIFICATION_REQUEST:
+            return False
+        if envelope.message_type is MessageType.FEEDBACK and type_ in REQUEST_TYPES:
             return False
     return True
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import (
     RECORD_TYPES,
+    REQUEST_TYPES,
     SCHEMA_VERSIONS,
     MessageType,
     UnknownMessageType,
@@ -26,6 +27,7 @@ from exchange.domain.commands import (
     ClarificationRequestIn,
     FeedbackIn,
     MessageIn,
+    VerificationStepIn,
     WithdrawalIn,
 )
 from exchange.domain.delivery import DeliveryState, Direction
@@ -33,6 +35,7 @@ from exchange.domain.events import MessageAccepted
 from exchange.domain.message import Outgoing, clarification_id, content_hash, new_envelope, withdrawal_id
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem, validation_problem
+from exchange.domain.verification import ANSWERED, STEPS, candidate_ids, progress, step_id
 from exchange.service.obligations import Obligations
 from exchange.service.queries import one_per_sender
 from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -189,11 +192,7 @@ class Outbound:
         now = utcnow()
         _check_body(MessageType.CLARIFICATION, clarification.schema_version, clarification.data)
         async with self.uow() as uow:
-            row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
-                                principal, self.settings.served)
-            if row.type != MessageType.CLARIFICATION_REQUEST:
-                raise Problem("not_a_clarification_request", f"message {request_id} is a {row.type}, not a "
-                              "clarification request", f"编号为 {request_id} 的报文是 {row.type}，不是补充说明请求")
+            row = await self._own_request(uow, request_id, MessageType.CLARIFICATION_REQUEST, principal, sender)
             cid = clarification_id(row.receiver, request_id)
             if row.answered_at is not None or (row.receiver, cid) in await uow.messages.sent_hashes(
                     [(row.receiver, cid)]):
@@ -207,6 +206,51 @@ class Outbound:
         if uow.published:
             self.wake_relay()
         return cid
+
+    async def verification_step(self, request_id: str, step: VerificationStepIn, principal: Principal | None = None,
+                                sender: str | None = None) -> str:
+        """Report a step (协查进展) on a verification request the caller's county received: a verification_step goes
+        to the requester. Steps go in order, each once (exchange/domain/verification.py); the answered step (协查反馈)
+        answers the request and stops its clock, as feedback answers a record. Refused, changing nothing: an id not
+        received by the caller's counties (404), no verification request (409 not_a_verification_request), withdrawn
+        by its sender (409 request_withdrawn), a step out of order or again (409 step_out_of_order)."""
+        now = utcnow()
+        _check_body(MessageType.VERIFICATION_STEP, step.schema_version, step.data)
+        async with self.uow() as uow:
+            row = await self._own_request(uow, request_id, MessageType.VERIFICATION_REQUEST, principal, sender)
+            kept = await uow.obligations.get(row.sender, request_id)
+            if kept is not None and kept.obligation.cancelled_at is not None:
+                raise Problem("request_withdrawn", f"{row.sender} withdrew verification request {request_id}",
+                              f"{row.sender} 已撤回编号为 {request_id} 的协查请求")
+            county, name, found = row.receiver, step.data["step"], step.data.get("found")
+            taken = await uow.messages.sent_hashes([(county, i) for i in candidate_ids(county, request_id)])
+            standing = progress(county, request_id, {i for _, i in taken})
+            if not standing.allows(name):
+                raise Problem("step_out_of_order", f"request {request_id} is at step {standing.step}: {name} cannot "
+                              "follow", f"编号为 {request_id} 的协查请求当前步骤为{STEPS[standing.step]}，不能进行"
+                              f"{STEPS[name]}")
+            out = await self._compose(uow, MessageIn(
+                id=step_id(county, request_id, name, found), type=MessageType.VERIFICATION_STEP.value,
+                schema_version=step.schema_version, sender=county, receiver=row.sender, in_reply_to=request_id,
+                agreement_id=row.agreement_id, data=step.data), principal, now)
+            if name == ANSWERED:
+                await self.obligations.answered(uow, row.sender, request_id, out.id, now)
+                await uow.messages.mark_answered(row.sender, county, request_id, now)
+        if uow.published:
+            self.wake_relay()
+        return out.id
+
+    async def _own_request(self, uow: UnitOfWork, request_id: str, message_type: MessageType,
+                           principal: Principal | None, sender: str | None):  # noqa: ANN202 - a messages row
+        """The request `request_id` the caller's counties received (else 404), if it is a `message_type` (else 409
+        not_a_clarification_request, not_a_verification_request)."""
+        row = _own_received(request_id, await uow.messages.received(request_id, self.settings.served, sender),
+                            principal, self.settings.served)
+        if row.type != message_type:
+            name_zh = _REQUEST_NAMES[message_type]
+            raise Problem(f"not_a_{message_type}", f"message {request_id} is a {row.type}, not a "
+                          f"{message_type.replace('_', ' ')}", f"编号为 {request_id} 的报文是 {row.type}，不是{name_zh}")
+        return row
 
     async def _compose(self, uow: UnitOfWork, item: MessageIn, principal: Principal | None,
                        now: datetime) -> Outgoing:
@@ -287,9 +331,18 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
                               f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
                       index, total)
         if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST,
-                        MessageType.CLARIFICATION):
+                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP):
             raise _at(Problem("not_answerable", f"a {original} cannot be answered with feedback",
                               f"不能对 {original} 报文反馈"), index, total)
+        if original in REQUEST_TYPES:
+            raise _at(Problem("not_answerable", f"a {original} is answered by its steps (POST /v1/messages/"
+                              f"{env.inreplyto}/verification-steps), not with feedback",
+                              f"{original} 报文以协查进展答复（POST /v1/messages/{env.inreplyto}/verification-steps），"
+                              "不能反馈"), index, total)
+
+
+#: The requests a county answers through their own endpoints, as their refusals name them.
+_REQUEST_NAMES = {MessageType.CLARIFICATION_REQUEST: "补充说明请求", MessageType.VERIFICATION_REQUEST: "协查请求"}
 
 
 def _own_received(message_id: str, rows: list, principal: Principal | None, served: frozenset[str]):  # noqa: ANN202

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import region_name
+from contracts import REQUEST_TYPES, region_name
 from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.domain import CalendarBook, TimelinessRow, combine, timeliness
 from exchange.domain.clock import as_utc
@@ -56,7 +56,8 @@ class ReferenceMonitorQueries:
     async def timeliness(self, *, start: date, end: date, group_by: GroupBy, side: Side,
                          now: datetime) -> dict[str, Any]:
         if side == "receiver":
-            rows = [r for r in await self._rows(and_(mo.c.due_day >= start, mo.c.due_day < end))
+            rows = [r for r in await self._rows(and_(mo.c.due_day >= start, mo.c.due_day < end,
+                                                     mo.c.message_type.not_in(sorted(REQUEST_TYPES))))
                     if self.in_scope(r.receiver)]
             facts = [
                 TimelinessRow(due_at=as_utc(r.due_at), answered_at=as_utc(r.answered_at),

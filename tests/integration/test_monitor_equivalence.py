@@ -43,6 +43,7 @@ COUNTIES = tuple(c for c in synthetic.all_counties() if c[:2] in ("33", "62", "5
 PERIODS = [(date(2026, 11, 1), date(2026, 12, 1)), (date(2026, 1, 1), date(2027, 1, 1)),
            (date(2026, 11, 10), date(2026, 11, 11))]
 GROUPS = ["county", "prefecture", "province", "agreement", "type", "month"]
+URGENCIES = ("urgent", "expedited", "certificate_check")
 
 
 def _event(row: dict[str, Any]) -> bytes:
@@ -101,6 +102,10 @@ async def engine(request: pytest.FixtureRequest, tmp_path):  # noqa: ANN001, ANN
     await migrate(url)
     engine = create_engine(url)
     rows = synthetic.as_dicts(synthetic.rows(3000, now=NOW, seed=7, counties=COUNTIES, days=400, edge_cases=True))
+    # Every tenth a verification request (协查), counted per urgency and never in the records' timeliness.
+    rows = [{**row, "message_type": "verification_request", "urgency": URGENCIES[n % 3], "sender_due_at": None,
+             "sender_due_day": None, "sent_at": None, "sender_late": None} if n % 10 == 0 else row
+            for n, row in enumerate(rows)]
     feed = MonitorFeed(None, "mpx.monitor", 1, engine, lambda county: True, ring(),  # type: ignore[arg-type]
                        refresh_keys=_keys_are_current)
     for batch in deliveries(rows, seed=7):
@@ -121,6 +126,7 @@ async def test_the_feed_keeps_the_summary_equal_to_a_recount_and_the_rebuild_mak
         withdrawn, cancelled = (await conn.execute(select(func.sum(monitor_summary.c.withdrawn),
                                                           func.sum(monitor_summary.c.cancelled)))).one()
         assert 0 < withdrawn < cancelled
+        assert set(await conn.scalars(select(monitor_summary.c.urgency).distinct())) == {"", *URGENCIES}
     assert all(kept)
     async with engine.begin() as conn:
         assert await summary.rebuild(conn) == len(kept[0])

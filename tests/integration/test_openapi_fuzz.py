@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from contracts import MessageType
+from contracts.examples import example_payload
 from exchange.adapters.crypto.payload_crypto import new_key
 from exchange.config import Settings
 from exchange.entrypoints.http.app import create_app
@@ -57,6 +58,7 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/messages/{message_id}/withdrawal": "county",
     "POST /v1/messages/{message_id}/clarification-request": "county",
     "POST /v1/messages/{message_id}/clarification": "county",
+    "POST /v1/messages/{message_id}/verification-steps": "county",
     "GET /v1/messages/{message_id}": "county",
     "GET /v1/inbox": "county",
     "GET /v1/calendar/{region}": "county",
@@ -92,6 +94,8 @@ class FuzzedNode:
     clarifiable_id: str = ""
     #: A clarification request Gêrzê sent Hui about a fourth record: Hui answers it.
     request_id: str = ""
+    #: A verification request Hui sent Gêrzê: Gêrzê reports its steps.
+    verification_id: str = ""
 
     def token(self, operation: str) -> str:
         return ADMIN if OPERATIONS[operation] == "admin" else self.county_key
@@ -133,12 +137,20 @@ def fuzzed_node(kafka_bootstrap: str, make_postgres_database) -> Iterator[Fuzzed
             request_id = request.json()["id"]
             _wait(lambda: client.get(f"/v1/messages/{request_id}", headers=headers).json()["state"] == "delivered",
                   "the clarification request to reach Hui")
+            verification = client.post("/v1/messages", headers=headers, json={
+                "type": "verification_request", "sender": HUI, "receiver": GERZE,
+                "data": example_payload(MessageType.VERIFICATION_REQUEST, registration_region=HUI)})
+            assert verification.status_code == 202, verification.text
+            verification_id = verification.json()["id"]
+            _wait(lambda: client.get(f"/v1/messages/{verification_id}", headers=headers).json()["state"]
+                  == "delivered", "the verification request to reach Gêrzê")
             revocable = []
             for n in range(3):
                 made = client.post("/v1/admin/keys", json=counter_key(n), headers={"Authorization": f"Bearer {ADMIN}"})
                 assert made.status_code == 201, made.text
                 revocable.append(made.json()["key_id"])
-        yield FuzzedNode(schema, key, record_id, revocable, second.json()["id"], clarifiable, request_id)
+        yield FuzzedNode(schema, key, record_id, revocable, second.json()["id"], clarifiable, request_id,
+                         verification_id)
     finally:
         asgi.shutdown_lifespans()
 
@@ -184,6 +196,11 @@ def real_requests(operation: schemathesis.APIOperation, node: FuzzedNode) -> lis
     if label == "POST /v1/messages/{message_id}/clarification":
         return [operation.as_strategy(path_parameters={"message_id": node.request_id},
                                       body={"data": {"answer": "已核实"}})]
+    if label == "POST /v1/messages/{message_id}/verification-steps":
+        return [st.sampled_from([{"step": "matched", "found": False}, {"step": "verified", "method": "phone"},
+                                 {"step": "answered", "result": "not_found", "findings": "查无此人"}]).flatmap(
+            lambda step: operation.as_strategy(path_parameters={"message_id": node.verification_id},
+                                               body={"data": step}))]
     if "{message_id}" in operation.path:
         return [operation.as_strategy(path_parameters={"message_id": node.record_id})]
     return []

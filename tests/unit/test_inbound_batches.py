@@ -247,3 +247,32 @@ async def test_a_clarification_resumes_its_records_clock_and_one_naming_no_reque
         ob = from_state(await conn.scalar(select(obligations.c.state).where(obligations.c.message_id == "unclear")))[0]
         assert not ob.paused and len(ob.pauses) == 1 and ob.pauses[0].request_id == "ask-1"
         assert await conn.scalar(select(messages.c.state).where(messages.c.id == "ask-1")) == "answered"
+
+
+# -- verification requests (协查) -------------------------------------------------------------------------------
+
+async def test_a_verification_step_answers_its_request_and_one_naming_a_record_is_quarantined(haishu):
+    # Haishu asked Hui to verify a woman's pregnancy, and sent Hui a birth record.
+    async with SqlUnitOfWork(haishu.engine, Outbox(TopicScheme("t", 8), haishu.trust, "haishu"),
+                             NullMetrics()) as uow:
+        for message_type, message_id in ((MessageType.VERIFICATION_REQUEST, "ask-hui"), (MessageType.BIRTH, "born")):
+            sent = new_envelope(message_type=message_type, schema_version="1.0", sender=HAISHU, receiver=HUI,
+                                now=utcnow(), message_id=message_id)
+            await uow.messages.add([Outgoing(sent, example_payload(message_type), "").message_row(
+                Direction.OUT, DeliveryState.DELIVERED, utcnow(), haishu.trust.seal_payload)])
+
+    # Hui answers the request with its step. A "step" naming the birth record would answer the birth, and feedback
+    # naming the request would answer it without its steps: both are set aside.
+    wire = Wire()
+    answered = {"step": "answered", "result": "confirmed", "findings": "属实"}
+    await haishu.store([wire.record(MessageType.VERIFICATION_STEP, answered, "step-on-birth", in_reply_to="born"),
+                        wire.record(MessageType.FEEDBACK, example_payload(MessageType.FEEDBACK), "feedback-on-ask",
+                                    in_reply_to="ask-hui")])
+    await haishu.store([wire.record(MessageType.VERIFICATION_STEP, answered, "step-1", in_reply_to="ask-hui")])
+
+    async with haishu.engine.connect() as conn:
+        reasons = set((await conn.execute(select(quarantine.c.message_id, quarantine.c.reason_code))).all())
+        assert reasons == {("step-on-birth", "not_counterpart"), ("feedback-on-ask", "not_counterpart")}
+        states_ = dict((await conn.execute(select(messages.c.id, messages.c.state).where(
+            messages.c.direction == Direction.OUT))).all())
+    assert states_ == {"ask-hui": "answered", "born": "delivered"}

@@ -187,3 +187,39 @@ def test_malformed_agreements_are_refused(bad):
     fields = {"id": "x", "version": 1, "name": "", "parties": ("32", "37"), "effective_from": date(2025, 1, 1)}
     with pytest.raises(AgreementError):
         Agreement(**{**fields, **bad})
+
+
+# -- verification requests (协查): deadlines per urgency ----------------------------------------------------------
+
+def test_without_an_agreement_a_verification_request_is_due_in_15_30_or_7_calendar_days(book):
+    at = cst(2026, 9, 30, 10)  # the day before the National Day holidays: calendar days count them all
+    due = {u: book.resolve_verification(FENG_XIAN, HAISHU, u, at) for u in ("urgent", "expedited",
+                                                                            "certificate_check")}
+    assert {u: (r.agreement_id, r.deadline) for u, r in due.items()} == {
+        "urgent": ("default", Deadline(15, DeadlineUnit.CALENDAR)),
+        "expedited": ("default", Deadline(30, DeadlineUnit.CALENDAR)),
+        "certificate_check": ("default", Deadline(7, DeadlineUnit.CALENDAR)),
+    }
+    ob = open_obligation(message_id="ask", message_type="verification_request", sender=FENG_XIAN, receiver=HAISHU,
+                         received_at=at, resolution=due["certificate_check"], calendar=CalendarBook.default()
+                         .calendar_for(HAISHU), urgency="certificate_check")
+    assert ob.due_at == cst(2026, 10, 8)  # 24:00 of 7 October, though 1-7 October are holidays
+
+
+def test_an_agreement_sets_its_own_deadline_per_urgency_and_leaves_the_others_to_the_defaults():
+    quick = replace(BORDER, version=2, verification_deadlines={"urgent": {"days": 10, "unit": "working"}})
+    book = AgreementBook([quick])
+    at = cst(2026, 11, 2, 10)
+    assert book.resolve_verification(FENG_XIAN, LANSHAN, "urgent", at) == Resolution(
+        "su-lu-yu-wan", 2, Deadline(10, DeadlineUnit.WORKING))
+    assert book.resolve_verification(FENG_XIAN, LANSHAN, "expedited", at).agreement_id == "default"
+    assert book.resolve_verification(FENG_XIAN, HAISHU, "urgent", at).agreement_id == "default"  # not a party
+    assert Agreement.from_dict(quick.to_dict()) == quick
+
+
+def test_verification_deadlines_name_urgencies_and_feedback_deadlines_name_records_answered_with_feedback():
+    with pytest.raises(AgreementError, match="unknown key 'someday'"):
+        replace(BORDER, version=3, verification_deadlines={"someday": 3})
+    with pytest.raises(AgreementError, match="unknown key 'verification_request'"):
+        replace(BORDER, version=3, feedback_deadlines={"verification_request": 3})
+    assert "verification_deadlines" not in BORDER.to_dict()  # as agreements were signed before urgencies

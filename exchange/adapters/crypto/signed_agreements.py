@@ -89,7 +89,7 @@ class AgreementKeys:
             raise AgreementRefused("no_agreement_key", "this node has no agreements signing key "
                                    "(MPX_AGREEMENT_SIGNING_KEY) / 本节点未配置协作协议签名密钥")
         key_id, private = self.signing
-        body = AgreementBody.model_validate(agreement.to_dict()).model_dump(mode="json")
+        body = _body(AgreementBody.model_validate(agreement.to_dict()))
         return orjson.dumps({"agreement": body, "key_id": key_id, "signature": _b64(private.sign(_signed_bytes(body)))},
                             option=orjson.OPT_SORT_KEYS)
 
@@ -102,7 +102,7 @@ class AgreementKeys:
         public = self.trusted.get(signed.key_id)
         if public is None:
             raise AgreementRefused("untrusted_key", f"agreement key {signed.key_id} is not trusted here")
-        body = signed.agreement.model_dump(mode="json")
+        body = _body(signed.agreement)
         try:
             PublicKey("", signed.key_id, public, _EPOCH).check(signed.signature, _signed_bytes(body))
         except (SignatureError, ValueError):
@@ -111,6 +111,15 @@ class AgreementKeys:
             return Agreement.from_dict(body)
         except AgreementError as exc:
             raise AgreementRefused("invalid_agreement", str(exc)) from None
+
+
+def _body(agreement: AgreementBody) -> dict:
+    """The signed body; without verification deadlines it is the body as signed before they existed, so the
+    signatures of those agreements still verify."""
+    body = agreement.model_dump(mode="json")
+    if not body["verification_deadlines"]:
+        del body["verification_deadlines"]
+    return body
 
 
 def load_signed_agreements(path: str | Path, keys: AgreementKeys) -> list[Agreement]:

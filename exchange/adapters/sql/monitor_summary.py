@@ -2,7 +2,7 @@
 
 Why: the receiver-side timeliness of a year at a national monitor covers millions of obligations, and reading
 them row by row takes seconds; the summary holds their counts per (due day, deadline, receiver, agreement,
-type, response days), and the answers add those up (``exchange.service.monitoring``). The sender side has its
+type, response days, urgency: a verification request's, "" for a record), and the answers add those up (``exchange.service.monitoring``). The sender side has its
 own, smaller one (``monitor_sender_summary``): per (sender-side due day, sender, agreement, type), how many
 obligations with a sender-side deadline, not cancelled, there are and how many of them were sent late.
 
@@ -35,7 +35,8 @@ from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain.clock import as_utc
 
-KEY = ("due_day", "due_at", "receiver", "agreement_id", "agreement_version", "message_type", "response_days")
+KEY = ("due_day", "due_at", "receiver", "agreement_id", "agreement_version", "message_type", "response_days",
+       "urgency")
 COUNTS = ("cancelled", "on_time", "late", "open", "paused", "withdrawn")  # withdrawn: of the cancelled
 #: response_days of the rows outside the response-time histogram (not answered, or answered without days).
 NO_DAYS = -1
@@ -44,7 +45,7 @@ LOCK_ID = 0x6D6F6E53  # "monS"
 
 SENDER_KEY = ("sender_due_day", "sender", "agreement_id", "agreement_version", "message_type")
 
-Key = tuple[date, datetime, str, str, int, str, int]
+Key = tuple[date, datetime, str, str, int, str, int, str]
 SenderKey = tuple[date, str, str, int, str]
 
 
@@ -63,7 +64,7 @@ def contribution(row: Mapping[str, Any]) -> tuple[Key, str]:
     if status not in ("on_time", "late") or days is None:
         days = NO_DAYS
     return (row["due_day"], due_at, row["receiver"], row["agreement_id"], row["agreement_version"],
-            row["message_type"], days), status
+            row["message_type"], days, row.get("urgency") or ""), status
 
 
 def sender_contribution(row: Mapping[str, Any]) -> tuple[SenderKey, bool] | None:
@@ -125,6 +126,7 @@ def _summary_select():  # noqa: ANN202 - a Select
     days = case((and_(answered, mo.c.response_working_days.is_not(None)), mo.c.response_working_days),
                 else_=literal(NO_DAYS)).label("response_days")
     keys = [mo.c.due_day, mo.c.due_at, mo.c.receiver, mo.c.agreement_id, mo.c.agreement_version, mo.c.message_type]
+    urgency = func.coalesce(mo.c.urgency, literal("")).label("urgency")
     counts = [
         func.count(case((mo.c.cancelled_at.is_not(None), 1))).label("cancelled"),
         func.count(case((and_(answered, mo.c.answered_at <= mo.c.due_at), 1))).label("on_time"),
@@ -134,7 +136,7 @@ def _summary_select():  # noqa: ANN202 - a Select
         func.count(case((and_(mo.c.cancelled_at.is_not(None), mo.c.cancel_reason == "withdrawn"), 1))
                    ).label("withdrawn"),
     ]
-    return select(*keys, days, *counts).group_by(*keys, days)
+    return select(*keys, days, urgency, *counts).group_by(*keys, days, urgency)
 
 
 def _sender_select():  # noqa: ANN202 - a Select

@@ -42,6 +42,7 @@ class ObligationRepository:
         rows = [{"message_id": ob.message_id, "message_type": ob.message_type, "sender": ob.sender,
                  "receiver": ob.receiver, "received_at": ob.received_at, "due_at": ob.due_at,
                  "provisional": ob.provisional, "paused": False, "person_key": key, "revision": 1,
+                 "urgency": ob.urgency,
                  "state": to_state(ob, sender_side)} for ob, sender_side, key in opening]
         if not rows:
             return set()
@@ -107,6 +108,7 @@ def to_state(ob: Obligation, sender_side: dict[str, Any] | None) -> str:
                 for p in ob.pauses
             ],
             "sender_side": sender_side,
+            "urgency": ob.urgency,
         }
     ).decode()
 
@@ -139,5 +141,6 @@ def from_state(text: str) -> tuple[Obligation, dict[str, Any] | None]:
         pauses=tuple(
             Pause(_dt(p["paused_at"]), _dt(p["resumed_at"]), p["request_id"], p["working_days"]) for p in s["pauses"]
         ),
+        urgency=s.get("urgency"),  # absent in states kept before verification requests
     )
     return ob, s["sender_side"]

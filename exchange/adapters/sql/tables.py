@@ -166,6 +166,7 @@ obligations = Table(
     Column("person_key", String(64)),
     Column("revision", Integer, nullable=False),
     Column("state", Text, nullable=False),  # the whole Obligation, JSON (see exchange/service/obligations.py)
+    Column("urgency", String(32)),  # a verification request's urgency (协查紧急程度); None for a record (0018)
     Index("ix_obligations_open", "receiver", "answered_at", "cancelled_at", "due_at"),
     Index("ix_obligations_person", "person_key"),
 )
@@ -230,6 +231,7 @@ monitor_obligations = Table(
     Column("revision", Integer, nullable=False),
     # withdrawn, superseded_by_return (None: not cancelled, or told before migration 0017); last, as 0017 added it
     Column("cancel_reason", String(32)),
+    Column("urgency", String(32)),  # a verification request's urgency; None for a record (migration 0018)
     Index("ix_monitor_obligations_due", "due_day"),
     Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
     # Open, unpaused obligations by deadline: the overdue count reads only these (migration 0009).
@@ -256,6 +258,7 @@ monitor_summary = Table(
     Column("agreement_version", Integer, primary_key=True),
     Column("message_type", String(32), primary_key=True),
     Column("response_days", Integer, primary_key=True),
+    Column("urgency", String(32), primary_key=True),  # a verification request's urgency; "" for a record (0018)
     Column("cancelled", Integer, nullable=False),
     Column("on_time", Integer, nullable=False),
     Column("late", Integer, nullable=False),

@@ -18,12 +18,12 @@ from pydantic import (
 
 from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME
 from exchange.domain import DayKind, Status
-from exchange.domain.agreements import OBLIGATION_TYPES, DeadlineUnit
+from exchange.domain.agreements import FEEDBACK_DEADLINE_TYPES, URGENCIES, DeadlineUnit
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
-from exchange.service.monitoring import GroupBy
+from exchange.service.monitoring import GroupBy, VerificationGroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
@@ -102,11 +102,37 @@ class MessageView(BaseModel):
     clarifications: "list[ClarificationView] | None" = Field(
         None, description="For a record: its clarification requests (请求补充说明, from its receiver) in order, each "
                           "with its sender's answer (补充说明) once given.")
+    verification: "VerificationView | None" = Field(
+        None, description="For a verification request (协查请求), on both sides: its urgency, current step, steps "
+                          "and deadline.")
 
 
 class ClarificationView(BaseModel):
     request: MessageView = Field(description="The clarification request: reason and question.")
     answer: MessageView | None = Field(None, description="The sender's clarification, once answered.")
+
+
+class VerificationStepView(BaseModel):
+    """One step its receiver took (协查进展), with the step's own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The verification_step message's id.")
+    at: Timestamp = Field(description="When the receiver's node accepted it (receiver) or this node received it "
+                                      "(requester).")
+    step: Literal["matched", "verified", "answered"] = Field(description="matched 配对, verified 核实, answered 协查反馈")
+
+
+class VerificationView(BaseModel):
+    """Where a verification request stands (协查进展)."""
+
+    urgency: str = Field(description="urgent 紧急, expedited 急, certificate_check 证明核验")
+    step: Literal["received", "matched", "verified", "answered"] | None = Field(
+        description="Its current step: received 已接收, matched 配对, verified 核实, answered 协查反馈; none before it "
+                    "was delivered.")
+    due_at: DeadlineText | None = Field(description="Its deadline at the receiver (from its urgency); the requester's "
+                                                 "node reckons it from the delivery time.")
+    steps: list[VerificationStepView]
 
 
 class InboxPage(BaseModel):
@@ -175,8 +201,9 @@ class OverrideIn(BaseModel):
         return self
 
 
-#: The record types an agreement sets deadlines for.
-RecordTypeName = Literal[tuple(sorted(OBLIGATION_TYPES))]  # type: ignore[valid-type]
+#: The record types an agreement sets feedback and sender deadlines for, and the urgencies of verification requests.
+RecordTypeName = Literal[tuple(sorted(FEEDBACK_DEADLINE_TYPES))]  # type: ignore[valid-type]
+UrgencyName = Literal[tuple(sorted(URGENCIES))]  # type: ignore[valid-type]
 
 
 #: No deadline is longer than ten years.
@@ -209,6 +236,10 @@ class AgreementIn(BaseModel):
         default_factory=dict, description="Per record type: working days, or {days, unit}.")
     sender_deadlines: dict[RecordTypeName, WorkingDays | DeadlineIn] = Field(default_factory=dict)
     covers_within_party: bool = False
+    verification_deadlines: dict[UrgencyName, WorkingDays | DeadlineIn] = Field(
+        default_factory=dict, description="协查时限 — per verification urgency (urgent 紧急, expedited 急, "
+                                          "certificate_check 证明核验): working days, or {days, unit}; unset: "
+                                          "15, 30 and 7 calendar days.")
 
 
 class CalendarDay(BaseModel):
@@ -258,6 +289,7 @@ class AgreementView(BaseModel):
     feedback_deadlines: dict[str, DeadlineView]
     sender_deadlines: dict[str, DeadlineView]
     covers_within_party: bool
+    verification_deadlines: dict[str, DeadlineView] = {}
 
 
 # -- obligations and reminders ---------------------------------------------------------------------------------
@@ -297,6 +329,8 @@ class ObligationView(BaseModel):
     cancel_reason: CancelReason | None
     paused_working_days: int
     sender_side: SenderSide | None
+    urgency: str | None = Field(None, description="紧急程度 — a verification request's urgency (urgent 紧急, expedited 急, "
+                                                 "certificate_check 证明核验); none for a record.")
 
 
 class ObligationPage(BaseModel):
@@ -448,6 +482,22 @@ class ReceiverTimeliness(BaseModel):
     as_of: TimestampText
     side: Literal["receiver"]
     group_by: GroupBy
+    groups: list[ReceiverGroup]
+    total: ReceiverFigures
+    period_ended: bool
+    headline: Basis
+    definitions: dict[str, str]
+
+
+class VerificationFigures(BaseModel):
+    """The verification requests' figures (协查反馈率 feedback_rate, on_time_rate), as the receiver side's timeliness:
+    the same counts and definitions, of the verification requests only; a group by urgency is named in Chinese."""
+
+    cohort: str
+    from_: DayText = Field(alias="from")
+    to: DayText
+    as_of: TimestampText
+    group_by: VerificationGroupBy
     groups: list[ReceiverGroup]
     total: ReceiverFigures
     period_ended: bool

@@ -13,6 +13,7 @@ from exchange.domain.commands import (
     ClarificationRequestIn,
     FeedbackIn,
     MessageIn,
+    VerificationStepIn,
     WithdrawalIn,
 )
 from exchange.domain.principals import Principal
@@ -109,6 +110,18 @@ def router(settings: Settings) -> APIRouter:
         body = await parse_body(request, ClarificationIn)
         clarification_id = await node.outbound.clarify(message_id, body, principal=principal, sender=sender)
         return Accepted(id=clarification_id)
+
+    @api.post("/v1/messages/{message_id}/verification-steps", status_code=202, response_model=Accepted,
+              responses=SEND_PROBLEMS, openapi_extra=document.body(VerificationStepIn))
+    async def post_verification_step(message_id: MessageIdPath, request: Request, node: NodeDep,
+                                     principal: AnsweringPrincipal, sender: SenderQuery = None) -> Accepted:
+        """Report a step (协查进展) on a verification request (`message_id`) this node's county received: matched
+        (配对), verified (核实), answered (协查反馈), in that order, each once (matched with found false may be
+        answered at once); the answered step answers the request and stops its clock. 409 step_out_of_order,
+        not_a_verification_request, request_withdrawn; 404 for a message the caller's counties did not receive."""
+        body = await parse_body(request, VerificationStepIn)
+        step_id = await node.outbound.verification_step(message_id, body, principal=principal, sender=sender)
+        return Accepted(id=step_id)
 
     # The views leave out what a message does not have (an outbound one has no received_at; feedback has no
     # feedback of its own): exclude_unset keeps them out of the answer as they are out of the query's dicts.

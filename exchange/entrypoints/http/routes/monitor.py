@@ -15,8 +15,15 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.models import Day, OverduePage, TimelinessView
-from exchange.service.monitoring import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, MonitorQueries, Side
+from exchange.entrypoints.http.models import Day, OverduePage, TimelinessView, VerificationFigures
+from exchange.service.monitoring import (
+    OVERDUE_PAGE,
+    OVERDUE_PAGE_MAX,
+    GroupBy,
+    MonitorQueries,
+    Side,
+    VerificationGroupBy,
+)
 
 Format = Literal["json", "csv", "xlsx"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -79,6 +86,25 @@ async def timeliness(
     answer = await queries_for(node, principal).timeliness(start=start, end=end, group_by=group_by, side=side,
                                                            now=utcnow())
     return _render(answer, format, f"timeliness-{start}-{end}")
+
+
+@router.get("/v1/monitor/verification", response_model=VerificationFigures,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
+async def verification(
+    start: Annotated[Day, Query(alias="from", description="First due day of the cohort (Asia/Shanghai).")],
+    end: Annotated[Day, Query(alias="to", description="Day after the last due day of the cohort.")],
+    node: MonitorDep,
+    principal: MonitorPrincipal,
+    group_by: VerificationGroupBy = "county",
+    format: Format = "json",  # noqa: A002
+) -> Response | dict[str, Any]:
+    """协查反馈率 and 协查及时反馈率: the verification requests' feedback and on-time rates per receiving county (or
+    prefecture, province, month, urgency), ratios of sums, with the cohort stated; the record timeliness figures
+    never count them."""
+    if end <= start:
+        raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
+    answer = await queries_for(node, principal).verification(start=start, end=end, group_by=group_by, now=utcnow())
+    return _render(answer, format, f"verification-{start}-{end}")
 
 
 @router.get("/v1/monitor/overdue", response_model=OverduePage,

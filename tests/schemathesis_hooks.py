@@ -31,6 +31,9 @@ schemathesis.openapi.format("gbt2260-region", st.sampled_from(COUNTIES))
 EVENT_DATES = ("outflow_date", "check_date", "return_date", "handled_on", "certificate_issue_date")
 MARRIED = ("first_marriage", "remarried")
 NEEDS_REASON = ("not_found", "moved_on", "rejected")
+#: A verification step's own fields, by step, and a value for each field.
+STEP_FIELDS = {"matched": ("found",), "verified": ("method",), "answered": ("result", "findings")}
+STEP_VALUES = {"found": True, "method": "phone", "result": "confirmed", "findings": "属实 / confirmed"}
 
 
 @schemathesis.hook
@@ -113,6 +116,16 @@ def _agree(data: dict[str, Any]) -> None:
             data["gestational_weeks"] = data.get("gestational_weeks") or 12
         else:
             data.pop("gestational_weeks", None)
+    if data.get("step") in STEP_FIELDS:  # a verification step carries the fields of its step, and only those
+        for name, value in STEP_VALUES.items():
+            if name in STEP_FIELDS[data["step"]]:
+                data[name] = data.get(name) if data.get(name) is not None else value
+            else:
+                data.pop(name, None)
+    if isinstance(data.get("subjects"), list):  # a verification request: each subject once, a certificate by number
+        data["subjects"] = list(dict.fromkeys(data["subjects"]))
+        if "certificate" in data["subjects"] and not data.get("certificate_number"):
+            data["certificate_number"] = "621227202600001"
     if data.get("status") in NEEDS_REASON and not data.get("reason"):
         data["reason"] = "经核查 / checked"
     if data.get("status") == "moved_on":

@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
 
 from contracts import MessageType
 from exchange.config import Settings
@@ -35,6 +36,11 @@ MessageIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
 SenderQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description=(
     "The county that sent the message. Needed only when the caller's counties received this id from more "
     "than one sender (answered with 409 sender_required, which lists them)."))]
+
+
+def _typed(model: type[BaseModel], message_type: MessageType) -> dict[str, Any]:
+    """The document's body of a route that posts one type's payload: `data` is that payload's schema."""
+    return document.body(document.with_payload(model, message_type))
 
 
 def _may_send(principal: Principal, items: list[MessageIn], served: frozenset[str]) -> None:
@@ -70,7 +76,7 @@ def router(settings: Settings) -> APIRouter:
         return BatchAccepted(ids=ids, count=len(ids))
 
     @api.post("/v1/messages/{message_id}/feedback", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(FeedbackIn, MessageType.FEEDBACK)))
+              responses=SEND_PROBLEMS, openapi_extra=_typed(FeedbackIn, MessageType.FEEDBACK))
     async def post_feedback(message_id: MessageIdPath, request: Request, node: NodeDep, principal: AnsweringPrincipal,
                             sender: SenderQuery = None) -> Accepted:
         """Answer a message this node's county received; the feedback travels back to its sender."""
@@ -79,7 +85,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=feedback_id)
 
     @api.post("/v1/messages/{message_id}/withdrawal", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(WithdrawalIn, MessageType.WITHDRAWAL)))
+              responses=SEND_PROBLEMS, openapi_extra=_typed(WithdrawalIn, MessageType.WITHDRAWAL))
     async def post_withdrawal(message_id: MessageIdPath, request: Request, node: NodeDep,
                               principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
         """Withdraw (撤回) a record this node's county sent, until it is answered; the receiver's feedback obligation
@@ -90,7 +96,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=withdrawal_id)
 
     @api.post("/v1/messages/{message_id}/clarification-request", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(ClarificationRequestIn, MessageType.CLARIFICATION_REQUEST)))
+              responses=SEND_PROBLEMS, openapi_extra=_typed(ClarificationRequestIn, MessageType.CLARIFICATION_REQUEST))
     async def post_clarification_request(message_id: MessageIdPath, request: Request, node: NodeDep,
                                          principal: AnsweringPrincipal, sender: SenderQuery = None) -> Accepted:
         """Ask (请求补充说明) the sender of a record this node's county received to clarify it, before its deadline;
@@ -101,7 +107,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=request_id)
 
     @api.post("/v1/messages/{message_id}/clarification", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(document.with_payload(ClarificationIn, MessageType.CLARIFICATION)))
+              responses=SEND_PROBLEMS, openapi_extra=_typed(ClarificationIn, MessageType.CLARIFICATION))
     async def post_clarification(message_id: MessageIdPath, request: Request, node: NodeDep,
                                  principal: SendingPrincipal, sender: SenderQuery = None) -> Accepted:
         """Answer (补充说明) a clarification request (`message_id`) this node's county received about a record it
@@ -112,7 +118,7 @@ def router(settings: Settings) -> APIRouter:
         return Accepted(id=clarification_id)
 
     @api.post("/v1/messages/{message_id}/verification-steps", status_code=202, response_model=Accepted,
-              responses=SEND_PROBLEMS, openapi_extra=document.body(VerificationStepIn))
+              responses=SEND_PROBLEMS, openapi_extra=_typed(VerificationStepIn, MessageType.VERIFICATION_STEP))
     async def post_verification_step(message_id: MessageIdPath, request: Request, node: NodeDep,
                                      principal: AnsweringPrincipal, sender: SenderQuery = None) -> Accepted:
         """Report a step (协查进展) on a verification request (`message_id`) this node's county received: matched

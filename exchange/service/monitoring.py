@@ -50,7 +50,8 @@ from exchange.domain.problems import Problem
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
 Side = Literal["receiver", "sender"]
 
-COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
+COHORT = ("obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to); rates, the "
+          "clarification rate (clarified / due) included, divide by the due ones (not cancelled)")
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
 
 #: Overdue items per page unless the caller asks for another size.
@@ -157,6 +158,13 @@ class MonitorQueries:
 
     async def _receiver(self, start: date, end: date, group_by: GroupBy,
                         now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        groups = await self.receiver_groups(start, end, group_by, now)
+        basis = headline(end, now)
+        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
+        return out, combine(groups.values()).to_dict(basis)
+
+    async def receiver_groups(self, start: date, end: date, group_by: GroupBy, now: datetime) -> dict[str, Timeliness]:
+        """The receiver side's counts per group of the cohort due in [start, end), as of `now`."""
         columns, key = self._grouping(group_by, "receiver", ms)
         # exchange.domain.obligation.status from the summary's counts (exchange.adapters.sql.monitor_summary): cancelled, answered
         # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
@@ -164,6 +172,8 @@ class MonitorQueries:
         zero = literal(0)
         counts = [
             func.sum(ms.c.withdrawn).label("withdrawn"),
+            func.sum(ms.c.clarified).label("clarified"),
+            func.sum(ms.c.paused_working_days).label("paused_working_days"),
             func.sum(case((ms.c.due_at < now, ms.c.on_time), else_=zero)).label("assessed_on_time"),
             func.sum(case((ms.c.due_at < now, ms.c.late), else_=zero)).label("assessed_late"),
             func.sum(ms.c.cancelled).label("cancelled"),
@@ -186,7 +196,7 @@ class MonitorQueries:
             rows = (await conn.execute(query)).all()
 
         # key -> [cancelled, on time, late, overdue, open, assessed on time, assessed late,
-        #         {response working days: answered}, withdrawn (of the cancelled)]
+        #         {response working days: answered}, withdrawn (of the cancelled), clarified, paused working days]
         tallies: dict[str, list] = {}
         check = None if self.scope_in_sql else self.in_scope
         for r in rows:
@@ -195,7 +205,7 @@ class MonitorQueries:
             k = key(r)
             tally = tallies.get(k)
             if tally is None:
-                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}, 0]
+                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}, 0, 0, 0]
             assessed_on_time, assessed_late, cancelled, on_time, late, overdue, open_ = r[-7:]
             tally[0] += cancelled
             tally[1] += on_time
@@ -205,14 +215,13 @@ class MonitorQueries:
             tally[5] += assessed_on_time
             tally[6] += assessed_late
             tally[8] += r.withdrawn
+            tally[9] += r.clarified
+            tally[10] += r.paused_working_days
             days = r.response_days
             if days != NO_DAYS and on_time + late:
                 histogram = tally[7]
                 histogram[days] = histogram.get(days, 0) + on_time + late
-        groups = {k: _freeze(*t) for k, t in tallies.items()}
-        basis = headline(end, now)
-        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
-        return out, combine(groups.values()).to_dict(basis)
+        return {k: _freeze(*t) for k, t in tallies.items()}
 
     async def _sender(self, start: date, end: date,
                       group_by: GroupBy) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -297,13 +306,15 @@ async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
 
 
 def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, assessed_on_time: int,
-            assessed_late: int, histogram: dict[int, int], withdrawn: int = 0) -> Timeliness:
+            assessed_late: int, histogram: dict[int, int], withdrawn: int = 0, clarified: int = 0,
+            paused_working_days: int = 0) -> Timeliness:
     answered = on_time + late
     return Timeliness(
         due=answered + overdue + open_, answered=answered, answered_on_time=on_time, answered_late=late,
         overdue_open=overdue, open_not_due=open_, cancelled=cancelled, withdrawn=withdrawn,
         response_histogram=tuple(sorted(histogram.items())),
         assessable_answered_on_time=assessed_on_time, assessable_answered_late=assessed_late,
+        clarified=clarified, paused_working_days=paused_working_days,
     )
 
 

@@ -35,6 +35,9 @@ HEADINGS = {
     "assessable_on_time_rate": "可考核及时反馈率 assessable on-time rate",
     "not_yet_due": "未到截止期 not yet due", "not_yet_due_answered": "未到截止期已反馈 not yet due, answered",
     "withdrawn": "已撤回 withdrawn",
+    "clarified": "请求过补充说明 clarified", "clarification_rate": "补充说明率 clarification rate",
+    "paused_working_days": "暂停工作日合计 paused working days",
+    "mean_paused_working_days": "平均暂停工作日 mean paused working days",
 }
 
 

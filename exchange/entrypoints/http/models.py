@@ -377,6 +377,10 @@ class ReceiverFigures(BaseModel):
     not_yet_due_answered: int
     withdrawn: int = Field(0, description="Of the cancelled: withdrawn by their sender (撤回); like every "
                                           "cancelled obligation, in no denominator.")
+    clarified: int = Field(0, description="Of the due: paused for clarification (请求补充说明) at least once.")
+    clarification_rate: float | None = Field(None, description="clarified / due.")
+    paused_working_days: int = Field(0, description="The clarified ones' working days paused, summed.")
+    mean_paused_working_days: float | None = Field(None, description="paused_working_days / clarified.")
     headline_feedback_rate: float | None
     headline_on_time_rate: float | None
 

@@ -42,8 +42,9 @@ from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain import CalendarBook, Timeliness, combine
+from exchange.domain.bulletin import RANKING, CountyMonth, month_period, on_time_share, ranked, row
 from exchange.domain.clock import as_utc
-from exchange.domain.figures import headline, period_fields
+from exchange.domain.figures import headline, period_ended, period_fields
 from exchange.domain.obligation import local_day, start_of_day
 from exchange.domain.problems import Problem
 
@@ -54,6 +55,25 @@ COHORT = ("obligations whose deadline (24:00 Asia/Shanghai of the due day) fell 
           "clarification rate (clarified / due) included, divide by the due ones (not cancelled)")
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
 
+BULLETIN_COHORT = ("the month's obligations: those whose deadline (24:00 Asia/Shanghai of the due day) fell in the "
+                   "month; cancelled ones leave every count but withdrawn")
+#: What each column of the bulletin counts.
+BULLETIN_DEFINITIONS = {
+    "received": "received (收到): the county's obligations of the month, not cancelled (the timeliness answer's due)",
+    "sent": "sent (发出): obligations of the month, not cancelled, whose record the county sent",
+    "answered": "answered (已反馈) = answered_on_time (及时) + answered_late (逾期), of the received",
+    "overdue_at_month_end": "overdue at month end (月末逾期未反馈): received, not answered, not paused, deadline "
+                            "passed, as of overdue_as_of (the month's last instant; now while the month runs); "
+                            "an answer given after it counts as not given then",
+    "withdrawn": "withdrawn (已撤回): obligations of the month the county received whose sender withdrew the record; "
+                 "in no other count",
+    "on_time_rate": "on-time rate (及时反馈率): the month's headline rate: answered_on_time / received once the month "
+                    "has closed; while it runs (headline: assessable) answered on time / received whose deadline "
+                    "has passed",
+    "change_points": "change (较上月变化): on_time_rate minus the previous month's (previous_on_time_rate), in "
+                     "percentage points; null when either month has no rate",
+    "total": "total (合计): the province's counts summed, its rates from the sums",
+}
 #: Overdue items per page unless the caller asks for another size.
 OVERDUE_PAGE = 1000
 #: The largest page of overdue items (a national backlog can run to millions).
@@ -182,13 +202,7 @@ class MonitorQueries:
             func.sum(case((ms.c.due_at < now, ms.c.open), else_=zero)).label("overdue"),
             func.sum(ms.c.paused + case((ms.c.due_at >= now, ms.c.open), else_=zero)).label("open"),
         ]
-        # The cohort by due day (the key's first column) and, to the microsecond, by the deadline itself
-        # (day_of_deadline(due_at) in [start, end) <=> start 00:00 < due_at <= end 00:00, Asia/Shanghai).
-        cohort = and_(
-            ms.c.due_day >= start, ms.c.due_day < end,
-            ms.c.due_at >= start_of_day(start) + _TICK, ms.c.due_at <= start_of_day(end),
-            self._scope_condition(ms.c.receiver),
-        )
+        cohort = and_(_cohort(ms, start, end), self._scope_condition(ms.c.receiver))
         query = (select(*columns, ms.c.response_days, *counts).where(cohort)
                  .group_by(*columns, ms.c.response_days))
         async with self.engine.connect() as conn:
@@ -247,6 +261,54 @@ class MonitorQueries:
         return out, total
 
     # ---------------------------------------------------------------------------------------------
+    # the monthly bulletin
+    # ---------------------------------------------------------------------------------------------
+    async def bulletin(self, *, province: str, month: str, now: datetime) -> dict[str, Any]:
+        """The monthly bulletin (月度通报) of a province (``exchange.domain.bulletin``), as of `now`.
+
+        Received, answered, on time, late and withdrawn are the timeliness answer's receiver-side figures per
+        county for the month (the summary); records sent and overdue at month end count the month's obligations
+        (one GROUP BY each, over the due-day index): overdue at month end = open, not paused, past the deadline
+        as of the month's last instant (now while the month runs), an answer given later counting as none then.
+        """
+        previous, start, end = month_period(month, now)
+        closed = period_ended(end, now)
+        at = min(now, start_of_day(end))
+        basis, previous_basis = headline(end, now), headline(start, now)
+        mine = province[:2]
+        current = {c: t for c, t in (await self.receiver_groups(start, end, "county", now)).items() if c[:2] == mine}
+        before = {c: t for c, t in (await self.receiver_groups(previous, start, "county", now)).items()
+                  if c[:2] == mine}
+        cohort = _cohort(mo, start, end)
+        live = mo.c.cancelled_at.is_(None)
+        sent_query = (select(mo.c.sender, func.count(case((live, 1))).label("n"))
+                      .where(cohort, mo.c.sender.like(f"{mine}%")).group_by(mo.c.sender))
+        overdue_query = (select(mo.c.receiver, func.count().label("n"))
+                         .where(cohort, mo.c.receiver.like(f"{mine}%"), live, mo.c.paused.is_(False), mo.c.due_at < at,
+                                or_(mo.c.answered_at.is_(None), mo.c.answered_at > at))
+                         .group_by(mo.c.receiver))
+        async with self.engine.connect() as conn:
+            await _custom_plans(conn)
+            sent = {r.sender: r.n for r in await conn.execute(sent_query)}
+            overdue = {r.receiver: r.n for r in await conn.execute(overdue_query)}
+        counties = [CountyMonth(county, current.get(county, Timeliness()), sent.get(county, 0),
+                                overdue.get(county, 0), on_time_share(current.get(county), basis),
+                                on_time_share(before.get(county), previous_basis))
+                    for county in sorted(current.keys() | sent.keys()) if self.in_scope(county)]
+        whole = combine(m.figures for m in counties)
+        total = CountyMonth(mine + "0000", whole, sum(m.sent for m in counties),
+                            sum(m.overdue_at_month_end for m in counties), on_time_share(whole, basis),
+                            on_time_share(combine(before.values()), previous_basis))
+        return {
+            "month": month, "province": total.county, "name": region_name(total.county),
+            "from": start.isoformat(), "to": end.isoformat(), "as_of": now.isoformat(), "month_closed": closed,
+            "overdue_as_of": at.isoformat(), "headline": basis, "cohort": BULLETIN_COHORT, "ranking": RANKING,
+            "definitions": BULLETIN_DEFINITIONS,
+            "counties": [row(rank, m, region_name(m.county)) for rank, m in ranked(counties)],
+            "total": row(None, total, region_name(total.county)),
+        }
+
+    # ---------------------------------------------------------------------------------------------
     # overdue
     # ---------------------------------------------------------------------------------------------
     async def overdue(self, *, now: datetime, limit: int = OVERDUE_PAGE, cursor: str | None = None) -> dict[str, Any]:
@@ -292,6 +354,15 @@ class MonitorQueries:
             "as_of": now.isoformat(), "count": total, "items": items, "limit": limit, "has_more": has_more,
             "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id, page[-1].sender) if page else cursor,
         }
+
+
+def _cohort(table: Table, start: date, end: date) -> ColumnElement[bool]:
+    """The obligations due in [start, end): by due day (the summary key's first column, an index of the obligations)
+    and, to the microsecond, by the deadline itself (day_of_deadline(due_at) in [start, end) <=> start 00:00 <
+    due_at <= end 00:00, Asia/Shanghai)."""
+    c = table.c
+    return and_(c.due_day >= start, c.due_day < end,
+                c.due_at >= start_of_day(start) + _TICK, c.due_at <= start_of_day(end))
 
 
 async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection

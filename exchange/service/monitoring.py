@@ -273,7 +273,7 @@ class MonitorQueries:
         """
         previous, start, end = month_period(month, now)
         closed = period_ended(end, now)
-        at = min(now, start_of_day(end))
+        at = as_utc(min(now, start_of_day(end)))
         basis, previous_basis = headline(end, now), headline(start, now)
         mine = province[:2]
         current = {c: t for c, t in (await self.receiver_groups(start, end, "county", now)).items() if c[:2] == mine}

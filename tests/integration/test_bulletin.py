@@ -202,6 +202,8 @@ async def test_the_monthly_bulletin_ranks_the_counties_of_a_province_as_counted_
     problem = future.json()
     assert (future.status_code, problem["type"]) == (422, "urn:mpx:problem:month_not_begun")
     assert problem["title_zh"] and problem["detail_zh"] and problem["title"] and "2026-12" in problem["detail"]
+    malformed = await monitor.get("/v1/monitor/bulletin", params={"month": "2026-13"}, headers=zhejiang)
+    assert (malformed.status_code, malformed.json()["type"]) == (422, "urn:mpx:problem:validation_failed")
 
     # The files a provincial office files: Chinese headings (English beside), in rank order, the total last.
     table = list(csv.reader(io.StringIO((await monitor.get("/v1/monitor/bulletin", params={

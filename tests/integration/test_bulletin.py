@@ -111,8 +111,9 @@ async def announce(federation: Federation, node: RunningNode, events: list[dict[
     topics = node.node.topics
     for event in events:
         key = node.node.trust.ring.signer(event["receiver"], utcnow())
+        signature = key.sign(monitoring_event_bytes(event))
         headers = [("content-type", b"application/json"), ("ce_type", f"cn.mpx.obligation.{event['event']}".encode()),
-                   ("mpx-key-id", key.key_id.encode()), ("mpx-signature", key.sign(monitoring_event_bytes(event)).encode())]
+                   ("mpx-key-id", key.key_id.encode()), ("mpx-signature", signature.encode())]
         await produce(federation.bootstrap, topics.monitor_topic, topics.partition_for(event["receiver"]),
                       event["receiver"], orjson.dumps(event), headers)
 

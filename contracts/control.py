@@ -124,6 +124,8 @@ class MonitoringEvent(ContractModel):
         default=None, description="撤销原因 — why it was cancelled: withdrawn 发送地撤回, superseded_by_return 返回注销")
     paused: bool = False
     paused_working_days: int = 0
+    pause_count: int = Field(default=0, ge=0, description="请求补充说明次数 — how many times the clock was paused for "
+                                                        "clarification (each pause, also one of no working day)")
     sender_due_at: AwareDatetime | None = None
     sender_due_day: date | None = None
     sent_at: AwareDatetime | None = None

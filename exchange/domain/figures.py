@@ -14,6 +14,10 @@ Counts per group, as of ``now``:
 Rates (None when due = 0): feedback rate (反馈率) = answered / due; on-time
 rate (及时反馈率) = answered_on_time / due.
 
+Clarification (请求补充说明), of the ``due`` ones (cancelled ones count nowhere): ``clarified`` = those whose
+clock was paused at least once (``clarified``), clarification rate = clarified / due; ``paused_working_days``
+= their working days paused, summed, and its mean per clarified record = paused_working_days / clarified.
+
 Assessable (可考核) figures, for a period still running: the obligations whose
 deadline has passed at ``now`` (not cancelled, not paused), whose outcome is
 settled. ``assessable_due`` = assessable_answered + overdue_open, and the
@@ -61,6 +65,10 @@ DEFINITIONS = {
                 "not ended (a deadline still ahead as of as_of), the full cohort's once it has",
     "withdrawn": "withdrawn (已撤回): cancelled obligations whose record its sender withdrew (撤回); counted within "
                  "cancelled, in no denominator",
+    "clarified": "clarified (请求过补充说明): due obligations whose clock was paused for clarification at least once; "
+                 "clarification_rate = clarified / due; paused_working_days: their working days paused, summed "
+                 "(a pause still running counts from its end); mean_paused_working_days = paused_working_days / "
+                 "clarified",
 }
 
 
@@ -75,6 +83,12 @@ class TimelinessFacts(Protocol):
     @property
     def paused(self) -> bool: ...
 
+    @property
+    def paused_working_days(self) -> int: ...
+
+    @property
+    def pause_count(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class TimelinessRow:
@@ -86,9 +100,17 @@ class TimelinessRow:
     response_working_days: int | None = None
     paused: bool = False
     cancel_reason: str | None = None
+    paused_working_days: int = 0
+    pause_count: int = 0
     receiver: str = ""
     sender: str = ""
     message_type: str = ""
+
+
+def clarified(row: TimelinessFacts) -> bool:
+    """Its clock was paused for clarification at least once: a pause counted, or (told by a node that did not
+    count them yet) paused now or working days paused."""
+    return row.pause_count > 0 or row.paused or row.paused_working_days > 0
 
 
 def nearest_rank(histogram: Iterable[tuple[int, int]], percent: int) -> int | None:
@@ -121,6 +143,16 @@ class Timeliness:
     response_histogram: tuple[tuple[int, int], ...] = ()  # (working days, count), sorted
     assessable_answered_on_time: int = 0  # answered on time, deadline passed as of now
     assessable_answered_late: int = 0  # answered late (so the deadline has passed)
+    clarified: int = 0  # of the due: paused for clarification at least once
+    paused_working_days: int = 0  # of the due: working days paused, summed
+
+    @property
+    def clarification_rate(self) -> float | None:
+        return self.clarified / self.due if self.due else None
+
+    @property
+    def mean_paused_working_days(self) -> float | None:
+        return self.paused_working_days / self.clarified if self.clarified else None
 
     @property
     def assessable_answered(self) -> int:
@@ -181,6 +213,10 @@ class Timeliness:
             "headline_feedback_rate": self.assessable_feedback_rate if assessable else self.feedback_rate,
             "headline_on_time_rate": self.assessable_on_time_rate if assessable else self.on_time_rate,
             "withdrawn": self.withdrawn,
+            "clarified": self.clarified,
+            "clarification_rate": self.clarification_rate,
+            "paused_working_days": self.paused_working_days,
+            "mean_paused_working_days": self.mean_paused_working_days,
         }
 
 
@@ -199,13 +235,15 @@ def period_fields(end: date, now: datetime) -> dict[str, Any]:
 
 
 class _Tally:
-    __slots__ = ("assessed", "counts", "histogram", "withdrawn")
+    __slots__ = ("assessed", "clarified", "counts", "histogram", "paused_days", "withdrawn")
 
     def __init__(self) -> None:
         self.counts: Counter[Status] = Counter()
         self.assessed: Counter[Status] = Counter()  # the answered ones whose deadline has passed
         self.histogram: Counter[int] = Counter()
         self.withdrawn = 0  # of the cancelled: withdrawn by their sender
+        self.clarified = 0  # of the others: paused for clarification at least once
+        self.paused_days = 0
 
     def freeze(self) -> Timeliness:
         c = self.counts
@@ -222,6 +260,8 @@ class _Tally:
             response_histogram=tuple(sorted(self.histogram.items())),
             assessable_answered_on_time=self.assessed[Status.ANSWERED_ON_TIME],
             assessable_answered_late=self.assessed[Status.ANSWERED_LATE],
+            clarified=self.clarified,
+            paused_working_days=self.paused_days,
         )
 
 
@@ -256,6 +296,9 @@ def timeliness(
         tally.counts[st] += 1
         if st is Status.CANCELLED and getattr(row, "cancel_reason", None) == "withdrawn":
             tally.withdrawn += 1
+        if st is not Status.CANCELLED and clarified(row):
+            tally.clarified += 1
+            tally.paused_days += row.paused_working_days
         answered = st in (Status.ANSWERED_ON_TIME, Status.ANSWERED_LATE)
         if answered and row.response_working_days is not None:
             tally.histogram[row.response_working_days] += 1
@@ -270,7 +313,8 @@ def combine(groups: Iterable[Timeliness]) -> Timeliness:
     histogram: Counter[int] = Counter()
     for g in groups:
         for name in ("due", "answered", "answered_on_time", "answered_late", "overdue_open", "open_not_due",
-                     "cancelled", "withdrawn", "assessable_answered_on_time", "assessable_answered_late"):
+                     "cancelled", "withdrawn", "assessable_answered_on_time", "assessable_answered_late",
+                     "clarified", "paused_working_days"):
             total[name] += getattr(g, name)
         for value, count in g.response_histogram:
             histogram[value] += count

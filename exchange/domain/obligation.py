@@ -155,6 +155,10 @@ class Obligation:
     def paused_working_days(self) -> int:
         return sum(p.working_days for p in self.pauses)
 
+    @property
+    def pause_count(self) -> int:
+        return len(self.pauses)
+
 
 class ClockFacts(Protocol):
     """What ``status`` needs; an ``Obligation`` or a light row from storage."""
@@ -450,6 +454,7 @@ def lifecycle_event(event: str, ob: Obligation, sender_side: dict[str, Any] | No
         "cancel_reason": ob.cancel_reason.value if ob.cancel_reason else None,
         "paused": ob.paused,
         "paused_working_days": ob.paused_working_days,
+        "pause_count": ob.pause_count,
         "sender_due_at": sender_side.get("due_at"),
         "sender_due_day": sender_side.get("due_day"),
         "sent_at": sender_side.get("sent_at"),

@@ -34,6 +34,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),
     "region_not_found": (404, "没有该行政区划", "No such region (GB/T 2260)"),
+    "month_not_begun": (422, "该月尚未开始，没有月度通报", "The month has not begun: there is no bulletin for it"),
     "invalid_agreement": (422, "协作协议无效", "Invalid cooperation agreement"),
     "no_agreement_key": (409, "本节点不能签署协作协议", "This node cannot sign agreements"),
     "message_not_found": (404, "报文不存在", "No such message"),

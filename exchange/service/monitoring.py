@@ -47,8 +47,9 @@ from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain import CalendarBook, Timeliness, combine
+from exchange.domain.bulletin import RANKING, CountyMonth, month_period, on_time_share, ranked, row
 from exchange.domain.clock import as_utc
-from exchange.domain.figures import headline, period_fields
+from exchange.domain.figures import headline, period_ended, period_fields
 from exchange.domain.obligation import local_day, start_of_day
 from exchange.domain.problems import Problem
 
@@ -56,7 +57,8 @@ GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "mont
 VerificationGroupBy = Literal["county", "prefecture", "province", "urgency", "month"]
 Side = Literal["receiver", "sender"]
 
-COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
+COHORT = ("obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to); rates, the "
+          "clarification rate (clarified / due) included, divide by the due ones (not cancelled)")
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
 VERIFICATION_COHORT = ("verification requests (协查请求) whose deadline (24:00 Asia/Shanghai of the due day, set by "
                        "their urgency) fell in [from, to); withdrawn ones are in no denominator")
@@ -64,6 +66,25 @@ VERIFICATION_COHORT = ("verification requests (协查请求) whose deadline (24:
 #: The Chinese names of the urgencies, as the verification figures label their groups.
 URGENCY_NAMES = {Urgency.URGENT: "紧急", Urgency.EXPEDITED: "急", Urgency.CERTIFICATE_CHECK: "证明核验"}
 
+BULLETIN_COHORT = ("the month's obligations: those whose deadline (24:00 Asia/Shanghai of the due day) fell in the "
+                   "month; cancelled ones leave every count but withdrawn")
+#: What each column of the bulletin counts.
+BULLETIN_DEFINITIONS = {
+    "received": "received (收到): the county's obligations of the month, not cancelled (the timeliness answer's due)",
+    "sent": "sent (发出): obligations of the month, not cancelled, whose record the county sent",
+    "answered": "answered (已反馈) = answered_on_time (及时) + answered_late (逾期), of the received",
+    "overdue_at_month_end": "overdue at month end (月末逾期未反馈): received, not answered, not paused, deadline "
+                            "passed, as of overdue_as_of (the month's last instant; now while the month runs); "
+                            "an answer given after it counts as not given then",
+    "withdrawn": "withdrawn (已撤回): obligations of the month the county received whose sender withdrew the record; "
+                 "in no other count",
+    "on_time_rate": "on-time rate (及时反馈率): the month's headline rate: answered_on_time / received once the month "
+                    "has closed; while it runs (headline: assessable) answered on time / received whose deadline "
+                    "has passed",
+    "change_points": "change (较上月变化): on_time_rate minus the previous month's (previous_on_time_rate), in "
+                     "percentage points; null when either month has no rate",
+    "total": "total (合计): the province's counts summed, its rates from the sums",
+}
 #: Overdue items per page unless the caller asks for another size.
 OVERDUE_PAGE = 1000
 #: The largest page of overdue items (a national backlog can run to millions).
@@ -181,6 +202,15 @@ class MonitorQueries:
     async def _receiver(self, start: date, end: date, group_by: GroupBy | VerificationGroupBy, now: datetime,
                         requests: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The receiver side's figures of the records (or, `requests`, of the verification requests)."""
+        groups = await self.receiver_groups(start, end, group_by, now, requests)
+        basis = headline(end, now)
+        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
+        return out, combine(groups.values()).to_dict(basis)
+
+    async def receiver_groups(self, start: date, end: date, group_by: GroupBy | VerificationGroupBy, now: datetime,
+                              requests: bool = False) -> dict[str, Timeliness]:
+        """The receiver side's counts per group of the records (or, `requests`, the verification requests) due in
+        [start, end), as of `now`."""
         columns, key = self._grouping(group_by, "receiver", ms)
         # exchange.domain.obligation.status from the summary's counts (exchange.adapters.sql.monitor_summary): cancelled, answered
         # on time, late and paused (open) do not change with time; an open, unpaused one is overdue when
@@ -188,6 +218,8 @@ class MonitorQueries:
         zero = literal(0)
         counts = [
             func.sum(ms.c.withdrawn).label("withdrawn"),
+            func.sum(ms.c.clarified).label("clarified"),
+            func.sum(ms.c.paused_working_days).label("paused_working_days"),
             func.sum(case((ms.c.due_at < now, ms.c.on_time), else_=zero)).label("assessed_on_time"),
             func.sum(case((ms.c.due_at < now, ms.c.late), else_=zero)).label("assessed_late"),
             func.sum(ms.c.cancelled).label("cancelled"),
@@ -196,14 +228,8 @@ class MonitorQueries:
             func.sum(case((ms.c.due_at < now, ms.c.open), else_=zero)).label("overdue"),
             func.sum(ms.c.paused + case((ms.c.due_at >= now, ms.c.open), else_=zero)).label("open"),
         ]
-        # The cohort by due day (the key's first column) and, to the microsecond, by the deadline itself
-        # (day_of_deadline(due_at) in [start, end) <=> start 00:00 < due_at <= end 00:00, Asia/Shanghai).
-        cohort = and_(
-            ms.c.due_day >= start, ms.c.due_day < end,
-            ms.c.due_at >= start_of_day(start) + _TICK, ms.c.due_at <= start_of_day(end),
-            self._scope_condition(ms.c.receiver),
-            (ms.c.message_type.in_ if requests else ms.c.message_type.not_in)(sorted(REQUEST_TYPES)),
-        )
+        cohort = and_(_cohort(ms, start, end), self._scope_condition(ms.c.receiver),
+                      (ms.c.message_type.in_ if requests else ms.c.message_type.not_in)(sorted(REQUEST_TYPES)))
         query = (select(*columns, ms.c.response_days, *counts).where(cohort)
                  .group_by(*columns, ms.c.response_days))
         async with self.engine.connect() as conn:
@@ -211,7 +237,7 @@ class MonitorQueries:
             rows = (await conn.execute(query)).all()
 
         # key -> [cancelled, on time, late, overdue, open, assessed on time, assessed late,
-        #         {response working days: answered}, withdrawn (of the cancelled)]
+        #         {response working days: answered}, withdrawn (of the cancelled), clarified, paused working days]
         tallies: dict[str, list] = {}
         check = None if self.scope_in_sql else self.in_scope
         for r in rows:
@@ -220,7 +246,7 @@ class MonitorQueries:
             k = key(r)
             tally = tallies.get(k)
             if tally is None:
-                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}, 0]
+                tally = tallies[k] = [0, 0, 0, 0, 0, 0, 0, {}, 0, 0, 0]
             assessed_on_time, assessed_late, cancelled, on_time, late, overdue, open_ = r[-7:]
             tally[0] += cancelled
             tally[1] += on_time
@@ -230,14 +256,13 @@ class MonitorQueries:
             tally[5] += assessed_on_time
             tally[6] += assessed_late
             tally[8] += r.withdrawn
+            tally[9] += r.clarified
+            tally[10] += r.paused_working_days
             days = r.response_days
             if days != NO_DAYS and on_time + late:
                 histogram = tally[7]
                 histogram[days] = histogram.get(days, 0) + on_time + late
-        groups = {k: _freeze(*t) for k, t in tallies.items()}
-        basis = headline(end, now)
-        out = [{"group": k, "name": _label(group_by, k), **g.to_dict(basis)} for k, g in sorted(groups.items())]
-        return out, combine(groups.values()).to_dict(basis)
+        return {k: _freeze(*t) for k, t in tallies.items()}
 
     async def _sender(self, start: date, end: date,
                       group_by: GroupBy) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -261,6 +286,54 @@ class MonitorQueries:
         out = [{"group": k, "name": _label(group_by, k), **_sender_rates(t)} for k, t in sorted(tallies.items())]
         total = _sender_rates({n: sum(t[n] for t in tallies.values()) for n in ("due", "sent_on_time", "sent_late")})
         return out, total
+
+    # ---------------------------------------------------------------------------------------------
+    # the monthly bulletin
+    # ---------------------------------------------------------------------------------------------
+    async def bulletin(self, *, province: str, month: str, now: datetime) -> dict[str, Any]:
+        """The monthly bulletin (月度通报) of a province (``exchange.domain.bulletin``), as of `now`.
+
+        Received, answered, on time, late and withdrawn are the timeliness answer's receiver-side figures per
+        county for the month (the summary); records sent and overdue at month end count the month's obligations
+        (one GROUP BY each, over the due-day index): overdue at month end = open, not paused, past the deadline
+        as of the month's last instant (now while the month runs), an answer given later counting as none then.
+        """
+        previous, start, end = month_period(month, now)
+        closed = period_ended(end, now)
+        at = as_utc(min(now, start_of_day(end)))
+        basis, previous_basis = headline(end, now), headline(start, now)
+        mine = province[:2]
+        current = {c: t for c, t in (await self.receiver_groups(start, end, "county", now)).items() if c[:2] == mine}
+        before = {c: t for c, t in (await self.receiver_groups(previous, start, "county", now)).items()
+                  if c[:2] == mine}
+        cohort = _cohort(mo, start, end)
+        live = mo.c.cancelled_at.is_(None)
+        sent_query = (select(mo.c.sender, func.count(case((live, 1))).label("n"))
+                      .where(cohort, mo.c.sender.like(f"{mine}%")).group_by(mo.c.sender))
+        overdue_query = (select(mo.c.receiver, func.count().label("n"))
+                         .where(cohort, mo.c.receiver.like(f"{mine}%"), live, mo.c.paused.is_(False), mo.c.due_at < at,
+                                or_(mo.c.answered_at.is_(None), mo.c.answered_at > at))
+                         .group_by(mo.c.receiver))
+        async with self.engine.connect() as conn:
+            await _custom_plans(conn)
+            sent = {r.sender: r.n for r in await conn.execute(sent_query)}
+            overdue = {r.receiver: r.n for r in await conn.execute(overdue_query)}
+        counties = [CountyMonth(county, current.get(county, Timeliness()), sent.get(county, 0),
+                                overdue.get(county, 0), on_time_share(current.get(county), basis),
+                                on_time_share(before.get(county), previous_basis))
+                    for county in sorted(current.keys() | sent.keys()) if self.in_scope(county)]
+        whole = combine(m.figures for m in counties)
+        total = CountyMonth(mine + "0000", whole, sum(m.sent for m in counties),
+                            sum(m.overdue_at_month_end for m in counties), on_time_share(whole, basis),
+                            on_time_share(combine(before.values()), previous_basis))
+        return {
+            "month": month, "province": total.county, "name": region_name(total.county),
+            "from": start.isoformat(), "to": end.isoformat(), "as_of": now.isoformat(), "month_closed": closed,
+            "overdue_as_of": at.isoformat(), "headline": basis, "cohort": BULLETIN_COHORT, "ranking": RANKING,
+            "definitions": BULLETIN_DEFINITIONS,
+            "counties": [row(rank, m, region_name(m.county)) for rank, m in ranked(counties)],
+            "total": row(None, total, region_name(total.county)),
+        }
 
     # ---------------------------------------------------------------------------------------------
     # overdue
@@ -310,6 +383,15 @@ class MonitorQueries:
         }
 
 
+def _cohort(table: Table, start: date, end: date) -> ColumnElement[bool]:
+    """The obligations due in [start, end): by due day (the summary key's first column, an index of the obligations)
+    and, to the microsecond, by the deadline itself (day_of_deadline(due_at) in [start, end) <=> start 00:00 <
+    due_at <= end 00:00, Asia/Shanghai)."""
+    c = table.c
+    return and_(c.due_day >= start, c.due_day < end,
+                c.due_at >= start_of_day(start) + _TICK, c.due_at <= start_of_day(end))
+
+
 async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
     """PostgreSQL: plan these queries for their actual dates, in this transaction only.
 
@@ -322,13 +404,15 @@ async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection
 
 
 def _freeze(cancelled: int, on_time: int, late: int, overdue: int, open_: int, assessed_on_time: int,
-            assessed_late: int, histogram: dict[int, int], withdrawn: int = 0) -> Timeliness:
+            assessed_late: int, histogram: dict[int, int], withdrawn: int = 0, clarified: int = 0,
+            paused_working_days: int = 0) -> Timeliness:
     answered = on_time + late
     return Timeliness(
         due=answered + overdue + open_, answered=answered, answered_on_time=on_time, answered_late=late,
         overdue_open=overdue, open_not_due=open_, cancelled=cancelled, withdrawn=withdrawn,
         response_histogram=tuple(sorted(histogram.items())),
         assessable_answered_on_time=assessed_on_time, assessable_answered_late=assessed_late,
+        clarified=clarified, paused_working_days=paused_working_days,
     )
 
 

@@ -18,11 +18,10 @@ from exchange.domain import CalendarBook, TimelinessRow, combine, timeliness
 from exchange.domain.clock import as_utc
 from exchange.domain.figures import headline, period_fields
 from exchange.domain.obligation import local_day
+from exchange.service.monitoring import COHORT
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
 Side = Literal["receiver", "sender"]
-
-COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
 
 
 def _region_group(code: str, level: str) -> str:
@@ -62,7 +61,8 @@ class ReferenceMonitorQueries:
             facts = [
                 TimelinessRow(due_at=as_utc(r.due_at), answered_at=as_utc(r.answered_at),
                               cancelled_at=as_utc(r.cancelled_at), response_working_days=r.response_working_days,
-                              cancel_reason=r.cancel_reason,
+                              cancel_reason=r.cancel_reason, paused_working_days=r.paused_working_days,
+                              pause_count=r.pause_count,
                               paused=r.paused, receiver=r.receiver, sender=r.sender, message_type=r.message_type)
                 for r in rows
             ]

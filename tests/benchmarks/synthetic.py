@@ -102,12 +102,18 @@ def rows(n: int, *, now: datetime, seed: int = 1, counties: tuple[str, ...] | No
             sender_due_at = end_of_day(sender_due_day).astimezone(UTC)
             sent_at = received_at
             sender_late = sent_at > sender_due_at if rnd.random() < 0.9 else None
+        # clarified, also twice or for no working day; the paused ones told by a node that did not count pauses
+        # (no draw from rnd either)
+        pause_count = (i % 7 == 0) + (i % 21 == 0)
+        paused_days = i % 4 if pause_count else 0
         yield (
             f"{rnd.getrandbits(128):032x}", message_type, sender, receiver, agreement_id, agreement_version,
             "CN@1", received_at.astimezone(UTC), due_at, due_day, False, answered_at, response_days,
-            cancelled_at, paused, 0, sender_due_at, sender_due_day, sent_at, sender_late, 1 + (answered_at is not None),
+            cancelled_at, paused, paused_days, sender_due_at, sender_due_day, sent_at, sender_late,
+            1 + (answered_at is not None),
             # why it was cancelled: half withdrawn by their sender (no draw from rnd: the rows stay as they were)
             None if cancelled_at is None else ("withdrawn" if i % 2 else "superseded_by_return"),
+            pause_count,
         )
 
 

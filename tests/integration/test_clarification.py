@@ -97,7 +97,8 @@ async def test_a_clarification_asked_on_day_3_and_answered_on_day_6_moves_the_de
     [item] = view["clarifications"]
     assert (item["request"]["id"], item["answer"]["id"], item["answer"]["data"]) == (request, clarification, ANSWER)
     assert {i["id"] for i in await haishu.client.inbox_all(answered=False)} == {record, late}
-    monitored = await eventually(lambda: _monitored(federation, record, paused=False, paused_working_days=3),
+    monitored = await eventually(lambda: _monitored(federation, record, paused=False, paused_working_days=3,
+                                                    pause_count=1),
                                  what="the monitor to see the paused days")
     assert str(monitored["due_day"])[:10] == "2026-11-11"
 

@@ -55,8 +55,9 @@ def revisions(final: dict[str, Any], rnd: random.Random) -> list[dict[str, Any]]
     earlier = final["due_day"] - timedelta(days=2)
     opened = {**final, "due_day": earlier, "due_at": end_of_day(earlier), "answered_at": None,
               "response_working_days": None, "cancelled_at": None, "cancel_reason": None, "paused": False,
-              "revision": 1}
-    paused = {**opened, "due_day": final["due_day"], "due_at": final["due_at"], "paused": True, "revision": 2}
+              "paused_working_days": 0, "pause_count": 0, "revision": 1}
+    paused = {**opened, "due_day": final["due_day"], "due_at": final["due_at"], "paused": True, "pause_count": 1,
+              "revision": 2}
     events = [opened, paused, {**final, "revision": 3}]
     return events if rnd.random() < 0.8 else events[:1] + events[2:]  # some never paused
 
@@ -127,6 +128,10 @@ async def test_the_feed_keeps_the_summary_equal_to_a_recount_and_the_rebuild_mak
                                                           func.sum(monitor_summary.c.cancelled)))).one()
         assert 0 < withdrawn < cancelled
         assert set(await conn.scalars(select(monitor_summary.c.urgency).distinct())) == {"", *URGENCIES}
+        # of the others, those paused for clarification, and their working days paused
+        clarified, paused_days = (await conn.execute(select(func.sum(monitor_summary.c.clarified),
+                                                            func.sum(monitor_summary.c.paused_working_days)))).one()
+        assert 0 < clarified < paused_days
     assert all(kept)
     async with engine.begin() as conn:
         assert await summary.rebuild(conn) == len(kept[0])
@@ -144,8 +149,9 @@ async def test_a_monitor_upgraded_with_obligations_stored_gets_its_summary(kind,
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0009_bench_indexes")  # before the summary
     engine = create_engine(url)
     try:
-        # stored before 0017: no cancel reason (they count as cancelled, none as withdrawn)
-        rows = [{k: v for k, v in row.items() if k != "cancel_reason"}
+        # stored before 0017 and 0019: no cancel reason (they count as cancelled, none as withdrawn), no pause count
+        # (clarified: paused, or paused for some working days)
+        rows = [{k: v for k, v in row.items() if k not in ("cancel_reason", "pause_count")}
                 for row in synthetic.as_dicts(synthetic.rows(600, now=NOW, seed=3, counties=COUNTIES, edge_cases=True))]
         async with engine.begin() as conn:
             await conn.execute(insert(monitor_obligations), rows)

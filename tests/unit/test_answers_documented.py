@@ -41,7 +41,8 @@ def test_every_operation_declares_its_answer(tmp_path, role: str) -> None:
 def test_the_monitor_documents_its_tables_beside_the_json(tmp_path) -> None:
     app = create_app(Settings(role="monitor", database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
     documented = operations(app.openapi())
-    for name in ("GET /v1/monitor/timeliness", "GET /v1/monitor/verification", "GET /v1/monitor/overdue"):
+    for name in ("GET /v1/monitor/timeliness", "GET /v1/monitor/verification", "GET /v1/monitor/overdue",
+                 "GET /v1/monitor/bulletin"):
         content = documented[name]["responses"]["200"]["content"]
         assert set(content) == {"application/json", "text/csv",
                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

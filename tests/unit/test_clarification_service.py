@@ -91,6 +91,8 @@ async def test_a_second_request_waits_for_the_first_answer_and_the_clock_resumes
     second = await outbound.request_clarification("left-1", ClarificationRequestIn(data=ASK))
     assert second != first and len(uow.obligations.kept[(HUI, "left-1")].obligation.pauses) == 2
     assert announced(uow) == ["opened", "paused", "resumed", "paused"]
+    # the monitor is told how many times the clock was paused (a pause of no working day leaves no other trace)
+    assert [e.body["pause_count"] for e in uow.events if isinstance(e, ObligationChanged)] == [0, 1, 1, 2]
 
 
 async def test_no_request_after_the_deadline_after_the_answer_or_about_an_unknown_message_and_nothing_changes(clock):

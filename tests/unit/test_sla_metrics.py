@@ -40,7 +40,7 @@ def test_counts_and_rates_for_one_county_in_october():
     figures = timeliness(HAISHU_OCTOBER, now=cst(2025, 11, 5, 12), **OCTOBER)["all"]
     assert figures == Timeliness(due=6, answered=3, answered_on_time=2, answered_late=1, overdue_open=2,
                                  open_not_due=1, cancelled=1, response_histogram=((3, 1), (5, 1), (6, 1)),
-                                 assessable_answered_on_time=2, assessable_answered_late=1)
+                                 assessable_answered_on_time=2, assessable_answered_late=1, clarified=1)
     assert figures.feedback_rate == pytest.approx(3 / 6)
     assert figures.on_time_rate == pytest.approx(2 / 6)
     assert figures.median_response_working_days == 5

@@ -10,7 +10,9 @@ What it can hold: only what does not change with time. Each obligation counts on
 time, answered late, open, or paused (open whatever the time), as ``exchange.domain.obligation.status`` decides those.
 Overdue is decided at query time: an open, unpaused obligation is overdue when ``now > due_at``, and due_at is
 part of the key, so that is exact for any deadline (also one not at 24:00). Response days are in the key only
-for the answered ones that have them (the histogram's rows); everyone else has -1 there.
+for the answered ones that have them (the histogram's rows); everyone else has -1 there. Beside the statuses, of
+the obligations not cancelled: how many were clarified (``exchange.domain.figures.clarified``) and their working
+days paused, summed.
 
 How it stays exact: the feed applies a batch with this table's lock held (PostgreSQL: a transaction-level
 advisory lock; SQLite has one writer), reads the batch's obligations as stored, and for every obligation that
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, literal, select, text
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.adapters.sql.dialect import insert_or_add
@@ -34,10 +36,13 @@ from exchange.adapters.sql.tables import monitor_obligations as mo
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain.clock import as_utc
+from exchange.domain.figures import TimelinessRow
+from exchange.domain.figures import clarified as was_clarified
 
 KEY = ("due_day", "due_at", "receiver", "agreement_id", "agreement_version", "message_type", "response_days",
        "urgency")
-COUNTS = ("cancelled", "on_time", "late", "open", "paused", "withdrawn")  # withdrawn: of the cancelled
+#: withdrawn: of the cancelled; clarified and paused_working_days (a sum): of the others.
+COUNTS = ("cancelled", "on_time", "late", "open", "paused", "withdrawn", "clarified", "paused_working_days")
 #: response_days of the rows outside the response-time histogram (not answered, or answered without days).
 NO_DAYS = -1
 #: PostgreSQL advisory lock taken by whoever changes monitor_obligations (one feed at a time, exact deltas).
@@ -65,6 +70,12 @@ def contribution(row: Mapping[str, Any]) -> tuple[Key, str]:
         days = NO_DAYS
     return (row["due_day"], due_at, row["receiver"], row["agreement_id"], row["agreement_version"],
             row["message_type"], days, row.get("urgency") or ""), status
+
+
+def _clarified(row: Mapping[str, Any]) -> bool:
+    return was_clarified(TimelinessRow(due_at=row["due_at"], paused=row["paused"],
+                                       paused_working_days=row["paused_working_days"],
+                                       pause_count=row.get("pause_count") or 0))
 
 
 def sender_contribution(row: Mapping[str, Any]) -> tuple[SenderKey, bool] | None:
@@ -96,6 +107,9 @@ async def move(conn: AsyncConnection, changes: Iterable[tuple[Mapping[str, Any] 
             deltas[key][status] += step
             if status == "cancelled" and row.get("cancel_reason") == "withdrawn":
                 deltas[key]["withdrawn"] += step
+            if status != "cancelled" and _clarified(row):
+                deltas[key]["clarified"] += step
+                deltas[key]["paused_working_days"] += step * row["paused_working_days"]
             side = sender_contribution(row)
             if side is not None:
                 sender[side[0]]["due"] += step
@@ -123,6 +137,8 @@ def _summary_select():  # noqa: ANN202 - a Select
     live = mo.c.cancelled_at.is_(None)
     answered = and_(live, mo.c.answered_at.is_not(None))
     unanswered = and_(live, mo.c.answered_at.is_(None))
+    # exchange.domain.figures.clarified
+    clarified = or_(mo.c.pause_count > 0, mo.c.paused.is_(True), mo.c.paused_working_days > 0)
     days = case((and_(answered, mo.c.response_working_days.is_not(None)), mo.c.response_working_days),
                 else_=literal(NO_DAYS)).label("response_days")
     keys = [mo.c.due_day, mo.c.due_at, mo.c.receiver, mo.c.agreement_id, mo.c.agreement_version, mo.c.message_type]
@@ -135,6 +151,9 @@ def _summary_select():  # noqa: ANN202 - a Select
         func.count(case((and_(unanswered, mo.c.paused.is_(True)), 1))).label("paused"),
         func.count(case((and_(mo.c.cancelled_at.is_not(None), mo.c.cancel_reason == "withdrawn"), 1))
                    ).label("withdrawn"),
+        func.count(case((and_(live, clarified), 1))).label("clarified"),
+        func.coalesce(func.sum(case((and_(live, clarified), mo.c.paused_working_days), else_=literal(0))),
+                      literal(0)).label("paused_working_days"),
     ]
     return select(*keys, days, urgency, *counts).group_by(*keys, days, urgency)
 

@@ -232,6 +232,8 @@ monitor_obligations = Table(
     # withdrawn, superseded_by_return (None: not cancelled, or told before migration 0017); last, as 0017 added it
     Column("cancel_reason", String(32)),
     Column("urgency", String(32)),  # a verification request's urgency; None for a record (migration 0018)
+    # how many times its clock was paused for clarification (0 also when told before migration 0019)
+    Column("pause_count", Integer, nullable=False, server_default=text("0")),
     Index("ix_monitor_obligations_due", "due_day"),
     Index("ix_monitor_obligations_open", "answered_at", "cancelled_at", "due_at"),
     # Open, unpaused obligations by deadline: the overdue count reads only these (migration 0009).
@@ -265,6 +267,9 @@ monitor_summary = Table(
     Column("open", Integer, nullable=False),  # unanswered, not cancelled, not paused
     Column("paused", Integer, nullable=False),  # unanswered, not cancelled, paused: open whatever the time
     Column("withdrawn", Integer, nullable=False, server_default=text("0")),  # of the cancelled: withdrawn by the sender
+    # of the not cancelled: clarified (paused at least once), and the working days they were paused (migration 0019)
+    Column("clarified", Integer, nullable=False, server_default=text("0")),
+    Column("paused_working_days", Integer, nullable=False, server_default=text("0")),
 )
 
 # The sender-side counts of monitor_obligations (those with a sender-side deadline, not cancelled) per

@@ -35,17 +35,34 @@ HEADINGS = {
     "assessable_on_time_rate": "可考核及时反馈率 assessable on-time rate",
     "not_yet_due": "未到截止期 not yet due", "not_yet_due_answered": "未到截止期已反馈 not yet due, answered",
     "withdrawn": "已撤回 withdrawn",
+    "clarified": "请求过补充说明 clarified", "clarification_rate": "补充说明率 clarification rate",
+    "paused_working_days": "暂停工作日合计 paused working days",
+    "mean_paused_working_days": "平均暂停工作日 mean paused working days",
+}
+
+#: The monthly bulletin's columns, in the order offices read them.
+BULLETIN_HEADINGS = {
+    "rank": "排名 rank", "county": "县区代码 county", "name": "县区 name", "received": "收到(应反馈) received",
+    "sent": "发出 sent", "answered": "已反馈 answered", "answered_on_time": "及时反馈 on time",
+    "answered_late": "逾期反馈 late", "overdue_at_month_end": "月末逾期未反馈 overdue at month end",
+    "withdrawn": "已撤回 withdrawn", "on_time_rate": "及时反馈率 on-time rate",
+    "previous_on_time_rate": "上月及时反馈率 previous month's rate",
+    "change_points": "较上月变化(百分点) change (percentage points)",
 }
 
 
 def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The rows of a timeliness or overdue answer, with the total as the last row of a timeliness table."""
+    """The rows of a timeliness, overdue or bulletin answer, with the total as the last row of a timeliness table
+    or a bulletin."""
+    headings = HEADINGS
     if "groups" in answer:
         rows = [*answer["groups"], {"group": "合计 total", **answer["total"]}]
+    elif "counties" in answer:
+        rows, headings = [*answer["counties"], {**answer["total"], "county": "合计 total"}], BULLETIN_HEADINGS
     else:
         rows = answer["items"]
-    columns = [c for c in HEADINGS if any(c in r for r in rows)] if rows else ["group"]
-    return [HEADINGS[c] for c in columns], [[r.get(c) for c in columns] for r in rows]
+    columns = [c for c in headings if any(c in r for r in rows)] if rows else ["group"]
+    return [headings[c] for c in columns], [[r.get(c) for c in columns] for r in rows]
 
 
 #: How a text starts that a spreadsheet would evaluate (OWASP: CSV injection).
@@ -80,6 +97,8 @@ def to_xlsx(answer: dict[str, Any], title: str) -> bytes:
         _append(sheet, row)
     sheet.append([])
     _append(sheet, [f"as of {answer.get('as_of')}", answer.get("cohort", "")])
+    if "ranking" in answer:  # a bulletin
+        _append(sheet, [f"月份 month {answer['month']}", f"排名 ranking: {answer['ranking']}"])
     for name, definition in answer.get("definitions", {}).items():
         _append(sheet, [name, definition])
     out = io.BytesIO()

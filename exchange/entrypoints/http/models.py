@@ -451,6 +451,10 @@ class ReceiverFigures(BaseModel):
     not_yet_due_answered: int
     withdrawn: int = Field(0, description="Of the cancelled: withdrawn by their sender (撤回); like every "
                                           "cancelled obligation, in no denominator.")
+    clarified: int = Field(0, description="Of the due: paused for clarification (请求补充说明) at least once.")
+    clarification_rate: float | None = Field(None, description="clarified / due.")
+    paused_working_days: int = Field(0, description="The clarified ones' working days paused, summed.")
+    mean_paused_working_days: float | None = Field(None, description="paused_working_days / clarified.")
     headline_feedback_rate: float | None
     headline_on_time_rate: float | None
 
@@ -518,6 +522,43 @@ class SenderTimeliness(BaseModel):
 
 #: GET /v1/monitor/timeliness as JSON: the receiver side's figures, or the sender side's.
 TimelinessView = Annotated[ReceiverTimeliness | SenderTimeliness, Field(discriminator="side")]
+
+
+class BulletinRow(BaseModel):
+    """A county's month in the bulletin (exchange/domain/bulletin.py), or the province's total (no rank)."""
+
+    rank: int | None = Field(description="1 for the highest on-time rate; null without a rate (and for the total).")
+    county: str
+    name: str | None
+    received: int
+    sent: int
+    answered: int
+    answered_on_time: int
+    answered_late: int
+    overdue_at_month_end: int
+    withdrawn: int
+    on_time_rate: float | None
+    previous_on_time_rate: float | None
+    change_points: float | None = Field(description="on_time_rate - previous_on_time_rate, percentage points.")
+
+
+class BulletinView(BaseModel):
+    """GET /v1/monitor/bulletin: the monthly bulletin (月度通报) of a province."""
+
+    month: str
+    province: str
+    name: str | None
+    from_: DayText = Field(alias="from")
+    to: DayText
+    as_of: TimestampText
+    month_closed: bool = Field(description="Every deadline of the month has passed as of as_of.")
+    overdue_as_of: TimestampText = Field(description="The instant overdue_at_month_end is counted at.")
+    headline: Basis = Field(description="Which on-time rate ranks the counties: cohort (closed) or assessable.")
+    cohort: str
+    ranking: str
+    definitions: dict[str, str]
+    counties: list[BulletinRow] = Field(description="In rank order.")
+    total: BulletinRow
 
 
 class OverdueItem(BaseModel):

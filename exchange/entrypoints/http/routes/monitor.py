@@ -15,7 +15,7 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.models import Day, OverduePage, TimelinessView, VerificationFigures
+from exchange.entrypoints.http.models import BulletinView, Day, OverduePage, TimelinessView, VerificationFigures
 from exchange.service.monitoring import (
     OVERDUE_PAGE,
     OVERDUE_PAGE_MAX,
@@ -53,16 +53,42 @@ def _render(answer: dict[str, Any], fmt: Format, name: str) -> Response | dict[s
     return answer
 
 
+def _not_monitored(node: MonitorNode) -> Problem:
+    scope = scope_of(node)
+    return Problem("province_not_monitored", f"this monitor oversees {scope} only", f"本监测节点只覆盖 {scope}")
+
+
+def _provinces(node: MonitorNode, principal: Principal) -> list[str] | None:
+    """The two-digit provinces the caller sees here: None for a national key (the monitor's whole scope)."""
+    if principal.role is Role.NATIONAL_MONITOR:
+        return None
+    provinces = sorted(p for p in principal.provinces if node.settings.in_scope(p + "0000"))
+    if not provinces:
+        raise _not_monitored(node)
+    return provinces
+
+
 def queries_for(node: MonitorNode, principal: Principal) -> MonitorQueries:
     """A provincial monitor's key sees its own provinces within this monitor's scope; a national key all. A
     provincial key none of whose provinces this monitor oversees is refused (403)."""
-    if principal.role is Role.NATIONAL_MONITOR:
+    provinces = _provinces(node, principal)
+    if provinces is None:
         return node.queries
-    provinces = sorted(p for p in principal.provinces if node.settings.in_scope(p + "0000"))
-    if not provinces:
-        scope = scope_of(node)
-        raise Problem("province_not_monitored", f"this monitor oversees {scope} only", f"本监测节点只覆盖 {scope}")
     return MonitorQueries(node.engine, lambda county: county[:2] in provinces, node.calendars, scope=provinces)
+
+
+def bulletin_province(node: MonitorNode, principal: Principal, asked: str | None) -> str:
+    """The province of a bulletin: the one asked, if the caller sees it here (else 403), or the only one it sees."""
+    provinces = _provinces(node, principal)
+    if asked is not None:
+        if not node.settings.in_scope(asked[:2] + "0000") or (provinces is not None and asked[:2] not in provinces):
+            raise _not_monitored(node)
+        return asked[:2]
+    seen = provinces if provinces is not None else [p for p in node.settings.monitor_scope if p != "all"]
+    if len(seen) != 1:
+        raise Problem("bad_request", "name the province (province=330000): a bulletin is of one province",
+                      "请指明省份（province=330000）：月度通报按省编制")
+    return seen[0][:2]
 
 
 @router.get("/v1/monitor/timeliness", response_model=TimelinessView,
@@ -121,3 +147,24 @@ async def overdue(
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
     return _render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
                    "overdue")
+
+
+@router.get("/v1/monitor/bulletin", response_model=BulletinView,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
+async def bulletin(
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="The month, YYYY-MM.")],
+    node: MonitorDep,
+    principal: MonitorPrincipal,
+    province: Annotated[str | None, Query(pattern=r"^\d{2}(0000)?$", description=(
+        "The province (330000 or 33); by default the only one the caller sees."))] = None,
+    format: Format = "json",  # noqa: A002
+) -> Response | dict[str, Any]:
+    """月度通报: the province's counties ranked by on-time feedback rate, with records received and sent, answered,
+    on time, late, overdue at month end, withdrawn and the change since the previous month (percentage points).
+
+    A month that has not begun is refused (422 month_not_begun); `month_closed` says whether every deadline of
+    the month has passed, `definitions` and `ranking` state what each column counts and how ties are broken."""
+    code = bulletin_province(node, principal, province)
+    queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
+    answer = await queries.bulletin(province=code, month=month, now=utcnow())
+    return _render(answer, format, f"bulletin-{code}0000-{month}")

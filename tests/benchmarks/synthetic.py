@@ -113,6 +113,7 @@ def rows(n: int, *, now: datetime, seed: int = 1, counties: tuple[str, ...] | No
             1 + (answered_at is not None),
             # why it was cancelled: half withdrawn by their sender (no draw from rnd: the rows stay as they were)
             None if cancelled_at is None else ("withdrawn" if i % 2 else "superseded_by_return"),
+            None,  # urgency: records have none
             pause_count,
         )
 

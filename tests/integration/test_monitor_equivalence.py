@@ -149,9 +149,9 @@ async def test_a_monitor_upgraded_with_obligations_stored_gets_its_summary(kind,
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0009_bench_indexes")  # before the summary
     engine = create_engine(url)
     try:
-        # stored before 0017 and 0019: no cancel reason (they count as cancelled, none as withdrawn), no pause count
-        # (clarified: paused, or paused for some working days)
-        rows = [{k: v for k, v in row.items() if k not in ("cancel_reason", "pause_count")}
+        # stored before 0017, 0018 and 0019: no cancel reason (they count as cancelled, none as withdrawn), no urgency
+        # (records), no pause count (clarified: paused, or paused for some working days)
+        rows = [{k: v for k, v in row.items() if k not in ("cancel_reason", "urgency", "pause_count")}
                 for row in synthetic.as_dicts(synthetic.rows(600, now=NOW, seed=3, counties=COUNTIES, edge_cases=True))]
         async with engine.begin() as conn:
             await conn.execute(insert(monitor_obligations), rows)

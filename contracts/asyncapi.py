@@ -226,6 +226,20 @@ def channels() -> dict[str, Any]:
                     "payload": _control_ref("monitoring_event"),
                     "bindings": _kafka_message(_COUNTY_KEY),
                 },
+                "roster_figures": {
+                    "name": "roster_figures",
+                    "title": "cn.mpx.roster.answered",
+                    "summary": "The counts of a monthly roster check (定期清查) between two counties, once the "
+                               "residence county answered it; keyed by and signed by the residence county.",
+                    "contentType": "application/json",
+                    "headers": _json_headers(
+                        ["cn.mpx.roster.answered"],
+                        _signature_headers("the roster's residence county",
+                                           '{"purpose": "mpx-roster-figures", "figures": <the value>}'),
+                    ),
+                    "payload": _control_ref("roster_figures"),
+                    "bindings": _kafka_message(_COUNTY_KEY),
+                },
             },
             "bindings": _kafka_channel(),
         },
@@ -354,9 +368,10 @@ def operations() -> dict[str, Any]:
         "receiveRecords": _operation("receive", "records", "A node reads its counties' partitions of its "
                                      "provinces' topics (assigned by hand, no consumer group).", records),
         "sendMonitoringEvents": _operation("send", "monitor", "A node announces each change of an obligation its "
-                                           "counties owe.", ["monitoring_event"]),
+                                           "counties owe, and each roster check its counties answered.",
+                                           ["monitoring_event", "roster_figures"]),
         "receiveMonitoringEvents": _operation("receive", "monitor", "The national monitor (mpx monitor) reads "
-                                              "every event.", ["monitoring_event"]),
+                                              "every event.", ["monitoring_event", "roster_figures"]),
         "sendReminders": _operation("send", "reminders", "A node reminds its counties of obligations due.",
                                     ["reminder"]),
         "sendAgreements": _operation("send", "agreements", "POST /v1/agreements, MPX_AGREEMENTS_FILE.",

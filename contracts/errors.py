@@ -103,6 +103,10 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "只有反馈状态为已再流动时才可填写新的流入地",
         "The new region is only allowed when the status is moved_on",
     ),
+    "roster_new_region_forbidden": (
+        "只有清查结果为已离开时才可填写去向",
+        "The new region is only allowed when the finding is left",
+    ),
     # envelope
     "sender_equals_receiver": ("发送地与接收地不能相同", "Sender and receiver region must differ"),
     "inreplyto_required": (

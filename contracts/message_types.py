@@ -23,13 +23,15 @@ class MessageType(StrEnum):
     WITHDRAWAL = "withdrawal"  # 撤回: sender of a record -> its receiver, until it is answered
     CLARIFICATION_REQUEST = "clarification_request"  # 请求补充说明: receiver of a record -> its sender, before the deadline
     CLARIFICATION = "clarification"  # 补充说明: sender of a record -> its receiver, answering a clarification request
+    ROSTER = "roster"  # 清查名单: registration county -> residence county, monthly, made by the node
+    ROSTER_ANSWER = "roster_answer"  # 清查反馈: residence county -> registration county, answering a roster at once
 
 
 #: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt, a
-#: clarification request about a record, a clarification answering a request) to a message its receiver sent its
+#: clarification request about a record, a clarification answering a request, a roster answer) to a message its receiver sent its
 #: sender, or a withdrawal of a record its sender sent its receiver.
 REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL,
-                         MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION})
+                         MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION, MessageType.ROSTER_ANSWER})
 
 #: Of those, the types a record's own sender sends about it: ``inreplyto`` names a record the sender sent the
 #: receiver (not one the receiver sent).
@@ -40,8 +42,12 @@ CONTROL_TYPES = frozenset(
     {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST}
 )
 
+#: The monthly roster check (定期清查): the roster and its answer (a reply). Nodes compose them, no local system
+#: posts them, and neither opens a feedback obligation (the answer is made on receipt).
+ROSTER_TYPES = frozenset({MessageType.ROSTER, MessageType.ROSTER_ANSWER})
+
 #: Types that open a feedback obligation at the receiver (records about a person).
-RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES
+RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES - ROSTER_TYPES
 
 
 def ce_type(message_type: MessageType) -> str:

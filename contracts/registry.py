@@ -28,6 +28,8 @@ from contracts.payloads import (
     Withdrawal,
     Clarification,
     ClarificationRequest,
+    Roster,
+    RosterAnswer,
 )
 
 #: (message type, payload schema version) -> model
@@ -45,6 +47,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.WITHDRAWAL, "1.0"): Withdrawal,
     (MessageType.CLARIFICATION_REQUEST, "1.0"): ClarificationRequest,
     (MessageType.CLARIFICATION, "1.0"): Clarification,
+    (MessageType.ROSTER, "1.0"): Roster,
+    (MessageType.ROSTER_ANSWER, "1.0"): RosterAnswer,
 }
 
 #: Known payload schema versions of each message type.

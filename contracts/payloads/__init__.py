@@ -15,6 +15,7 @@ from contracts.payloads.reconciliation import (
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
 from contracts.payloads.clarification import Clarification, ClarificationReason, ClarificationRequest
+from contracts.payloads.roster import Roster, RosterAnswer, RosterAnswerEntry, RosterEntry, RosterFinding
 from contracts.payloads.withdrawal import Withdrawal, WithdrawalReason
 
 __all__ = [
@@ -40,6 +41,11 @@ __all__ = [
     "ResendRequest",
     "ReturnCancellation",
     "ReturnReason",
+    "Roster",
+    "RosterAnswer",
+    "RosterAnswerEntry",
+    "RosterEntry",
+    "RosterFinding",
     "Withdrawal",
     "Clarification",
     "ClarificationReason",

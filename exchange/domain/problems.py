@@ -45,6 +45,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "clarification_pending": (409, "已请求补充说明，尚待答复", "A clarification request about this record awaits its answer"),
     "not_a_clarification_request": (409, "该报文不是本县区收到的补充说明请求", "The message is not a clarification request the county received"),
     "already_clarified": (409, "该补充说明请求已答复", "The clarification request has been answered already"),
+    "month_not_closed": (409, "该月尚未到清查截止日，不能清查", "The month is not closed yet: its roster check cannot run before the cut-off day"),
     "sender_required": (409, "多个发送地使用了该报文编号，请指明发送地", "Several senders used this message id: name the sender"),
     "payload_too_large": (413, "请求体过大", "Request body too large"),
     "batch_too_large": (413, "批量报文数量超过上限", "Too many messages in one batch"),

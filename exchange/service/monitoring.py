@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import region_name
 from exchange.adapters.sql.monitor_summary import NO_DAYS
 from exchange.adapters.sql.tables import monitor_obligations as mo
+from exchange.adapters.sql.tables import monitor_roster as mr
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain import CalendarBook, Timeliness, combine
@@ -52,6 +53,8 @@ Side = Literal["receiver", "sender"]
 
 COHORT = "obligations whose deadline (24:00 Asia/Shanghai of the due day) fell in [from, to)"
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
+ROSTER_MATCH = ("清查匹配率 = 仍在本地人数 ÷ 名单人数, per (registration county, residence county) as the residence "
+                "county answered the month's roster; the total is the ratio of the sums")
 
 #: Overdue items per page unless the caller asks for another size.
 OVERDUE_PAGE = 1000
@@ -283,6 +286,30 @@ class MonitorQueries:
             "as_of": now.isoformat(), "count": total, "items": items, "limit": limit, "has_more": has_more,
             "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id, page[-1].sender) if page else cursor,
         }
+
+    # ---------------------------------------------------------------------------------------------
+    # the monthly roster check (定期清查)
+    # ---------------------------------------------------------------------------------------------
+    async def roster(self, *, month: str) -> dict[str, Any]:
+        """The roster match rate (清查匹配率: still here ÷ persons on the roster) of `month` per county pair (either
+        county in scope), with each finding's count; the total's rate is a ratio of sums."""
+        query = select(mr).where(mr.c.month == month, or_(self._scope_condition(mr.c.registration_county),
+                                                          self._scope_condition(mr.c.residence_county)))
+        async with self.engine.connect() as conn:
+            rows = [r for r in (await conn.execute(query.order_by(mr.c.registration_county, mr.c.residence_county)))
+                    if self.scope_in_sql or self.in_scope(r.registration_county) or self.in_scope(r.residence_county)]
+        findings = ("entries", "still_here", "left", "never_arrived", "unknown")
+        pairs = [{"registration_county": r.registration_county, "registration_name": region_name(r.registration_county),
+                  "residence_county": r.residence_county, "residence_name": region_name(r.residence_county),
+                  **{f: getattr(r, f) for f in findings}, "match_rate": _match_rate(r.still_here, r.entries),
+                  "answered_at": as_utc(r.answered_at).isoformat()} for r in rows]
+        total = {f: sum(p[f] for p in pairs) for f in findings}
+        return {"month": month, "definitions": {"match_rate": ROSTER_MATCH},
+                "pairs": pairs, "total": {**total, "match_rate": _match_rate(total["still_here"], total["entries"])}}
+
+
+def _match_rate(still_here: int, entries: int) -> float | None:
+    return round(still_here / entries, 4) if entries else None
 
 
 async def _custom_plans(conn) -> None:  # noqa: ANN001 - AsyncConnection

@@ -35,13 +35,22 @@ HEADINGS = {
     "assessable_on_time_rate": "可考核及时反馈率 assessable on-time rate",
     "not_yet_due": "未到截止期 not yet due", "not_yet_due_answered": "未到截止期已反馈 not yet due, answered",
     "withdrawn": "已撤回 withdrawn",
+    # the monthly roster check (定期清查)
+    "registration_county": "户籍地 registration county", "registration_name": "户籍地名称 registration name",
+    "residence_county": "现居住地 residence county", "residence_name": "现居住地名称 residence name",
+    "entries": "名单人数 on the roster", "still_here": "仍在本地 still here", "left": "已离开 left",
+    "never_arrived": "未到达 never arrived", "unknown": "情况不明 unknown", "match_rate": "清查匹配率 match rate",
+    "answered_at": "反馈时间 answered at",
 }
 
 
 def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The rows of a timeliness or overdue answer, with the total as the last row of a timeliness table."""
+    """The rows of a timeliness, overdue or roster answer, with the total as the last row of a timeliness or roster
+    table."""
     if "groups" in answer:
         rows = [*answer["groups"], {"group": "合计 total", **answer["total"]}]
+    elif "pairs" in answer:  # the roster check: pairs, then the total
+        rows = [*answer["pairs"], {"registration_county": "合计 total", **answer["total"]}]
     else:
         rows = answer["items"]
     columns = [c for c in HEADINGS if any(c in r for r in rows)] if rows else ["group"]

@@ -16,7 +16,7 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.models import OverduePage, TimelinessView
+from exchange.entrypoints.http.models import MONTH_PATTERN, OverduePage, RosterMatchView, TimelinessView
 from exchange.service.monitoring import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, MonitorQueries, Side
 
 Format = Literal["json", "csv", "xlsx"]
@@ -96,3 +96,16 @@ async def overdue(
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
     return _render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
                    "overdue")
+
+
+@router.get("/v1/monitor/roster", response_model=RosterMatchView,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS)})
+async def roster(
+    node: MonitorDep,
+    principal: MonitorPrincipal,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN, description="清查月份 — YYYY-MM.")],
+    format: Format = "json",  # noqa: A002
+) -> Response | dict[str, Any]:
+    """清查匹配率 (roster match rate: persons still there ÷ persons on the roster) of the month's roster checks, per
+    county pair, with the count of each finding; the total is a ratio of sums. Counts only, no person."""
+    return _render(await queries_for(node, principal).roster(month=month), format, f"roster-{month}")

@@ -45,6 +45,10 @@ from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+#: What a county sees of a roster it sent or answered.
+_KEPT = ("month", "registration_county", "residence_county", "roster_id", "entries", "sent_at", "answered_at",
+         "still_here", "left", "never_arrived", "unknown")
+
 
 class Compose(Protocol):
     """Checks, keeps and sends a message the node makes (exchange.service.sending.Outbound.compose)."""
@@ -183,7 +187,7 @@ class Rosters:
             kept = await uow.rosters.kept(counties, month)
             found = await uow.rosters.discrepancies(counties, month)
         return {"month": month,
-                "rosters": [{**{k: v for k, v in row._mapping.items()}, "match_rate": _rate(row)} for row in kept],
+                "rosters": [{**{f: getattr(row, f) for f in _KEPT}, "match_rate": _rate(row)} for row in kept],
                 "discrepancies": [discrepancy_view(row) for row in found]}
 
 

@@ -12,7 +12,15 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import RECORD_TYPES, REPLY_TYPES, SENDER_REPLY_TYPES, ContractError, Envelope, MessageType, validate_payload
+from contracts import (
+    RECORD_TYPES,
+    REPLY_TYPES,
+    SENDER_REPLY_TYPES,
+    ContractError,
+    Envelope,
+    MessageType,
+    validate_payload,
+)
 from contracts.cloudevents import from_record
 from exchange.adapters.crypto import evidence
 from exchange.adapters.crypto.sealing import SealError

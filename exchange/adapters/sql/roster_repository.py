@@ -12,9 +12,8 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import MessageType
-from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
 from exchange.adapters.sql.progress import chunks
-from exchange.adapters.sql.dialect import upsert
 from exchange.adapters.sql.tables import messages, obligations, roster_discrepancies, rosters
 from exchange.domain.delivery import Direction
 

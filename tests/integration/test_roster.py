@@ -5,8 +5,8 @@ moved on to 改则县 (已再流动), but 徽县 never sent a return cancellatio
 20th, has passed): 徽县's office runs the roster check. 海曙区's node answers it by itself: one still here, one left.
 Each side now has one discrepancy to follow up (徽县: left without a cancellation; 海曙区: a departure not reported),
 and Zhejiang's monitor shows the pair's match rate, 1/2, without a single personal field. Running the month again
-sends nothing; this month is not closed yet and is refused in Chinese and English; an answer forged by 改则县's node
-is quarantined. 徽县 then sends the return cancellation, and the discrepancy is resolved on both sides.
+sends nothing; next month is not closed yet and is refused in Chinese and English; an answer forged by 改则县's node
+is quarantined, and so are figures it signs for the pair at the monitor. 徽县 then sends the return cancellation, and the discrepancy is resolved on both sides.
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from contracts import MessageType, today_in_china
+from exchange.adapters.crypto.canonical import roster_figures_bytes
+from exchange.adapters.sql.tables import monitor_obligations, quarantine
+from exchange.domain.clock import utcnow
 from exchange.domain.roster import roster_id
 from tests.integration.conftest import Federation, RunningNode, eventually, in_inbox
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
+from tests.integration.test_trust import produce
 from tests.security.test_counterpart import forge, quarantined
 
 pytestmark = pytest.mark.integration
@@ -129,6 +134,17 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     assert ("not_counterpart", forged) in await quarantined(hui)
     assert (await _roster(hui, closed))["discrepancies"] == at_hui["discrepancies"]
 
+    # 改则县's node signs figures for the pair claiming both persons still there: the monitor believes only the
+    # roster's residence county (海曙区), and sets them aside.
+    gerze_key = gerze.node.trust.ring.signer(GERZE, utcnow())
+    inflated = {"month": closed, "registration_county": HUI, "residence_county": HAISHU, "roster_id": rid,
+                "answered_at": pair["answered_at"], "entries": 2, "still_here": 2, "left": 0, "never_arrived": 0,
+                "unknown": 0}
+    await produce(federation.bootstrap, haishu.node.topics.monitor_topic, haishu.node.topics.partition_for(HAISHU),
+                  HAISHU, orjson.dumps(inflated), [
+                      ("ce_type", b"cn.mpx.roster.answered"), ("mpx-key-id", gerze_key.key_id.encode()),
+                      ("mpx-signature", gerze_key.sign(roster_figures_bytes(inflated)).encode())])
+
     # 徽县 sends the return cancellation: resolved at once at 徽县, and at 海曙区 once it arrives.
     cancellation = message(MessageType.RETURN_CANCELLATION, HUI, HAISHU, 2)
     cancellation["data"]["outflow_message_id"] = moves_id
@@ -141,3 +157,15 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
         return found if found["resolved_at"] else None
 
     assert (await eventually(resolved_at_haishu, what="海曙区 to see it resolved"))["resolved_by"] == cancellation_id
+    # The cancellation's obligation reached the monitor after the inflated figures (one partition): still 1/2.
+    await eventually(lambda: _monitored(federation, cancellation_id), what="the cancellation at the monitor")
+    assert [p["match_rate"] for p in (await zhejiang.get("/v1/monitor/roster", params={"month": closed})
+                                      ).json()["pairs"]] == [0.5]
+    async with federation.monitor_nodes[-1].engine.connect() as conn:
+        assert [r.reason_code for r in await conn.execute(select(quarantine.c.reason_code))] == ["unknown_key"]
+
+
+async def _monitored(federation: Federation, message_id: str) -> bool:
+    async with federation.monitor_nodes[-1].engine.connect() as conn:
+        return bool(await conn.scalar(select(monitor_obligations.c.message_id).where(
+            monitor_obligations.c.message_id == message_id)))

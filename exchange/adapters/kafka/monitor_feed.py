@@ -18,11 +18,11 @@ by the roster's residence county, which answered it: kept per (month, county pai
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +38,7 @@ from exchange.adapters.sql.tables import consumer_offsets, monitor_obligations, 
 from exchange.domain.clock import utcnow
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 COLUMNS = [c.name for c in monitor_obligations.columns]
 ROSTER_COLUMNS = [c.name for c in monitor_roster.columns]
@@ -53,34 +54,34 @@ class Refused(Exception):
         self.code = code
 
 
-def row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
-    """The obligation row an event carries, if it meets its contract and its receiver signed it; else Refused."""
+def _believed(record, ring: KeyRing, model: type[M], signer: Callable[[M], str],  # noqa: ANN001 - a ConsumerRecord
+              signed: Callable[[dict[str, Any]], bytes], what: str) -> M:
+    """The event a record carries, if it meets its contract `model` and the county `signer` names signed it (the
+    bytes `signed` makes of it); else Refused."""
     try:
         body = orjson.loads(record.value)
-        event = MonitoringEvent.model_validate(body)
+        event = model.model_validate(body)
     except (ValueError, TypeError, ValidationError) as exc:
-        raise Refused("malformed", f"monitoring event: not a valid event ({type(exc).__name__})") from None
+        raise Refused("malformed", f"{what}: not a valid event ({type(exc).__name__})") from None
     try:
-        ring.verify(event.receiver, _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER),
-                    monitoring_event_bytes(body), appended_at(record.timestamp, record.timestamp_type) or utcnow())
+        ring.verify(signer(event), _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER), signed(body),
+                    appended_at(record.timestamp, record.timestamp_type) or utcnow())
     except SignatureError as exc:
-        raise Refused(exc.code, f"monitoring event: {exc}") from None
+        raise Refused(exc.code, f"{what}: {exc}") from None
+    return event
+
+
+def row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
+    """The obligation row an event carries, if it meets its contract and its receiver signed it; else Refused."""
+    event = _believed(record, ring, MonitoringEvent, lambda e: e.receiver, monitoring_event_bytes, "monitoring event")
     return {name: getattr(event, name) for name in COLUMNS}
 
 
 def roster_row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
     """The counts of a roster check (``cn.mpx.roster.answered``), if they meet their contract and the roster's
     residence county signed them; else Refused."""
-    try:
-        body = orjson.loads(record.value)
-        figures = RosterFigures.model_validate(body)
-    except (ValueError, TypeError, ValidationError) as exc:
-        raise Refused("malformed", f"roster figures: not valid ({type(exc).__name__})") from None
-    try:
-        ring.verify(figures.residence_county, _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER),
-                    roster_figures_bytes(body), appended_at(record.timestamp, record.timestamp_type) or utcnow())
-    except SignatureError as exc:
-        raise Refused(exc.code, f"roster figures: {exc}") from None
+    figures = _believed(record, ring, RosterFigures, lambda f: f.residence_county, roster_figures_bytes,
+                        "roster figures")
     return {name: getattr(figures, name) for name in ROSTER_COLUMNS}
 
 

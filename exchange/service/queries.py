@@ -158,10 +158,11 @@ class Queries:
         if answered is True:
             query = query.where(messages.c.state == DeliveryState.ANSWERED)
         elif answered is False:
-            # Records still awaiting feedback: not feedback or a withdrawal themselves, not withdrawn.
+            # Records still awaiting feedback: not feedback or a withdrawal themselves (nor a roster's answer, which
+            # the node answered), not withdrawn.
             query = query.where(messages.c.state != DeliveryState.ANSWERED,
                                 messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL,
-                                                        MessageType.CLARIFICATION]),
+                                                        MessageType.CLARIFICATION, MessageType.ROSTER_ANSWER]),
                                 messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))

@@ -129,6 +129,9 @@ class Rosters:
         """A roster received (residence side): answered at once, in this unit of work, one finding per entry from
         what this county holds of each registration; the discrepancies kept, the counts sent to the monitor."""
         registration, residence = roster.senderregion, roster.receiverregion
+        answer_id = roster_answer_id(residence, roster.id)
+        if await uow.messages.sent_hashes([(residence, answer_id)]):
+            return  # answered before (the roster came again after its inbox row was lost)
         entries = data["entries"]
         received, cancelled, latest = await uow.rosters.holdings(
             registration, residence, [e["registration_id"] for e in entries])
@@ -139,7 +142,7 @@ class Rosters:
             opened = orjson.loads(self.trust.open_payload(feedback.payload, feedback.id)) if feedback else None
             findings.append({"registration_id": rid, **finding(rid in received, rid in cancelled, opened)})
         out = await self.compose(uow, MessageIn(
-            id=roster_answer_id(residence, roster.id), type=MessageType.ROSTER_ANSWER.value, sender=residence,
+            id=answer_id, type=MessageType.ROSTER_ANSWER.value, sender=residence,
             receiver=registration, in_reply_to=roster.id, data={"month": data["month"], "entries": findings}),
             None, now, admit=False)
         await uow.messages.mark_answered(registration, residence, roster.id, now)

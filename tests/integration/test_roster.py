@@ -96,6 +96,9 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
         assert person["id_number"] not in orjson.dumps(view).decode()
     roster_view = await hui.client.message(rid)
     assert (roster_view["type"], roster_view["state"]) == ("roster", "answered")
+    # Neither the roster nor its answer awaits feedback from anyone.
+    assert await hui.client.inbox_all(answered=False) == []
+    assert await haishu.client.inbox_all(answered=False) == []
 
     # Zhejiang's monitor: the pair's match rate is 1/2, from counts alone.
     async def figures() -> dict[str, Any] | None:

@@ -132,6 +132,9 @@ async def test_the_residence_county_answers_from_its_feedback_and_both_sides_kee
     assert [(d["side"], d["registration_id"], d["finding"]) for d in residence] == [
         ("residence", "reg-2", "left"), ("residence", "reg-3", "unknown")]
     assert residence[0]["next_step"].startswith("离开未报告")
+    events = list(haishu_uow.events)
+    await haishu_rosters.answer(haishu_uow, roster, roster_data, DECEMBER_1)  # the roster again: answered once
+    assert haishu_uow.events == events
 
     # Back at 徽县: the answer's discrepancies (a forged entry the roster did not list is left out).
     forged = {**answer_data, "entries": [*answer_data["entries"], {"registration_id": "elsewhere",

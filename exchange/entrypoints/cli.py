@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -133,6 +134,10 @@ def roster_run(month: str = typer.Option(..., help="清查月份 Month to check,
     from exchange.bootstrap import Node
     from exchange.config import Settings
     from exchange.domain.problems import Problem
+
+    if not re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", month):
+        console.print("[red]月份应为 YYYY-MM / the month is YYYY-MM[/red]")
+        raise typer.Exit(2)
 
     async def main() -> dict:
         settings = Settings()

@@ -115,15 +115,21 @@ class Rosters:
         return registrations, cancellations
 
     async def run_periodically(self) -> None:
-        """Forever (unless MPX_ROSTER_INTERVAL_SECONDS is 0): the newest closed month's rosters, each sent once."""
+        """Forever (unless MPX_ROSTER_INTERVAL_SECONDS is 0), once an interval has passed and then every interval:
+        the newest closed month's rosters (`run_due`). Not at start: a node restarted often sends nothing more."""
         if not self.settings.roster_interval_seconds:
             return
         while True:
-            try:
-                await self.run(latest_closed(today_in_china(), self.settings.roster_cutoff_day))
-            except Exception as exc:  # noqa: BLE001 - try again next round
-                log.warning("roster run failed: %s", type(exc).__name__)
             await asyncio.sleep(self.settings.roster_interval_seconds)
+            await self.run_due()
+
+    async def run_due(self) -> dict[str, Any] | None:
+        """The newest closed month's rosters not sent yet (None if the run failed: it is tried again next time)."""
+        try:
+            return await self.run(latest_closed(today_in_china(), self.settings.roster_cutoff_day))
+        except Exception as exc:  # noqa: BLE001 - try again next round
+            log.warning("roster run failed: %s", type(exc).__name__)
+            return None
 
     async def answer(self, uow: UnitOfWork, roster: Envelope, data: dict[str, Any], now: datetime) -> None:
         """A roster received (residence side): answered at once, in this unit of work, one finding per entry from

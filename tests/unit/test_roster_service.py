@@ -87,6 +87,15 @@ async def test_the_roster_lists_who_is_still_registered_away_and_goes_once_per_m
     assert uow.messages.rows == rows
 
 
+async def test_the_node_runs_the_newest_closed_month_by_itself_once():
+    uow, outbound, rosters = node(HUI)
+    await outbound.submit([registration(1)])
+    first = await rosters.run_due()  # on 1 December: November (December's cut-off is the 20th)
+    assert first is not None and first["month"] == "2026-11" and len(first["sent"]) == 1
+    again = await rosters.run_due()
+    assert again is not None and (again["sent"], len(again["already_sent"])) == ([], 1)
+
+
 async def test_a_month_not_yet_closed_is_refused_and_nothing_is_sent():
     uow, outbound, rosters = node(HUI)
     await outbound.submit([registration(1)])

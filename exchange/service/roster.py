@@ -165,17 +165,17 @@ class Rosters:
 
     async def answered(self, uow: UnitOfWork, answer: Envelope, data: dict[str, Any], now: datetime) -> None:
         """The answer to a roster this county sent (registration side): its discrepancies kept, about the
-        registrations the roster listed only."""
+        registrations the roster listed only, under the roster's month."""
         registration, residence = answer.receiverregion, answer.senderregion
         roster = await uow.rosters.sent_roster(registration, residence, answer.inreplyto or "")
         if roster is None:  # the counterpart check lets only answers to a roster sent through
             return
-        persons = {e["registration_id"]: e["person"]
-                   for e in orjson.loads(self.trust.open_payload(roster.payload, roster.id))["entries"]}
+        sent = orjson.loads(self.trust.open_payload(roster.payload, roster.id))
+        persons = {e["registration_id"]: e["person"] for e in sent["entries"]}
         findings = [f for f in data["entries"] if f["registration_id"] in persons]
-        await self._discrepancies(uow, REGISTRATION, roster.id, data["month"], registration, residence, findings,
+        await self._discrepancies(uow, REGISTRATION, roster.id, sent["month"], registration, residence, findings,
                                   persons, now)
-        await uow.rosters.answered(data["month"], registration, residence,
+        await uow.rosters.answered(sent["month"], registration, residence,
                                    {**counts(f["finding"] for f in findings), "answered_at": now})
 
     async def _discrepancies(self, uow: UnitOfWork, side: str, rid: str, month: str, registration: str,

@@ -125,8 +125,9 @@ class MonitoringEvent(ContractModel):
 
 
 class RosterFigures(ContractModel):
-    """The counts of one monthly roster check (定期清查) between two counties, as the residence county answered it
-    (``cn.mpx.roster.answered``), signed by the residence county: counts only, no person and no registration id.
+    """The counts of one monthly roster (定期清查, or one part of it) between two counties, as the residence county
+    answered it (``cn.mpx.roster.answered``), signed by the residence county: counts only, no person and no
+    registration id.
 
     Unknown fields are ignored rather than refused, so a monitor keeps reading events of a newer node."""
 
@@ -136,7 +137,10 @@ class RosterFigures(ContractModel):
         description="清查月份 — YYYY-MM")
     registration_county: CountyCode = Field(description="户籍地 — the county that sent the roster")
     residence_county: CountyCode = Field(description="现居住地 — the county that answered it (and signs this)")
-    roster_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    roster_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="清查名单编号 — the roster (or its part) answered")
+    part: int = Field(1, ge=1, description="第几部分 — which part of the month's roster")
+    parts: int = Field(1, ge=1, description="共几部分 — the month's roster's parts")
     answered_at: AwareDatetime
     entries: int = Field(ge=0, description="名单人数 — persons on the roster")
     still_here: int = Field(ge=0, description="仍在本地")

@@ -21,8 +21,9 @@ from contracts.regions import CountyCode
 
 #: A calendar month, YYYY-MM.
 Month = Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")]
-#: The most entries one roster carries (one record on the topic).
-MAX_ENTRIES = 2000
+#: The most entries one roster carries: a record on the topic stays well under Kafka's 1 MB (sealed, a person with
+#: a long address is under 1 kB); a county with more away in one county sends its roster in parts.
+MAX_ENTRIES = 500
 
 
 class RosterEntry(ContractModel):
@@ -36,8 +37,18 @@ class Roster(ContractModel):
     """Roster (清查名单), payload schema 1.0."""
 
     month: Month = Field(description="清查月份 — the month checked, YYYY-MM")
+    part: int = Field(1, ge=1, le=1000, description="第几部分 — which part of the month's roster this is")
+    parts: int = Field(1, ge=1, le=1000, description="共几部分 — how many parts the month's roster has")
     entries: list[RosterEntry] = Field(min_length=1, max_length=MAX_ENTRIES,
                                        description="名单 — the persons believed to live in the residence county")
+
+
+    @field_validator("parts")
+    @classmethod
+    def _part_of_parts(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("part", 1):
+            raise custom_error("roster_part_beyond_parts")
+        return value
 
 
 class RosterFinding(StrEnum):

@@ -42,10 +42,16 @@ NEXT_STEPS: dict[tuple[str, RosterFinding], tuple[str, str]] = {
 }
 
 
-def roster_id(registration: str, residence: str, month: str) -> str:
-    """The roster of `month` from `registration` to `residence`: one per month and pair, so a second run is
-    recognised as the first."""
-    return str(uuid.uuid5(_ROSTER_NAMESPACE, f"roster/{registration}/{residence}/{month}"))
+def roster_id(registration: str, residence: str, month: str, part: int = 1) -> str:
+    """The roster of `month` from `registration` to `residence` (its `part`): one per month and pair, so a second
+    run is recognised as the first."""
+    return str(uuid.uuid5(_ROSTER_NAMESPACE, f"roster/{registration}/{residence}/{month}"
+                                             + (f"/{part}" if part > 1 else "")))
+
+
+def in_parts(entries: Sequence[dict[str, Any]], size: int) -> list[Sequence[dict[str, Any]]]:
+    """A roster's entries in parts of at most `size` (one roster message each)."""
+    return [entries[i:i + size] for i in range(0, len(entries), size)]
 
 
 def roster_answer_id(residence: str, roster: str) -> str:

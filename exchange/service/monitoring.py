@@ -292,16 +292,22 @@ class MonitorQueries:
     # ---------------------------------------------------------------------------------------------
     async def roster(self, *, month: str) -> dict[str, Any]:
         """The roster match rate (清查匹配率: still here ÷ persons on the roster) of `month` per county pair (either
-        county in scope), with each finding's count; the total's rate is a ratio of sums."""
-        query = select(mr).where(mr.c.month == month, or_(self._scope_condition(mr.c.registration_county),
-                                                          self._scope_condition(mr.c.residence_county)))
-        async with self.engine.connect() as conn:
-            rows = [r for r in (await conn.execute(query.order_by(mr.c.registration_county, mr.c.residence_county)))
-                    if self.scope_in_sql or self.in_scope(r.registration_county) or self.in_scope(r.residence_county)]
+        county in scope), with each finding's count, summed over the roster's parts answered; the total's rate is a
+        ratio of sums."""
         findings = ("entries", "still_here", "left", "never_arrived", "unknown")
+        query = select(mr.c.registration_county, mr.c.residence_county, *(func.sum(mr.c[f]).label(f) for f in findings),
+                       func.max(mr.c.parts).label("parts"), func.count().label("parts_answered"),
+                       func.max(mr.c.answered_at).label("answered_at")).where(
+            mr.c.month == month, or_(self._scope_condition(mr.c.registration_county),
+                                     self._scope_condition(mr.c.residence_county))).group_by(
+            mr.c.registration_county, mr.c.residence_county).order_by(mr.c.registration_county, mr.c.residence_county)
+        async with self.engine.connect() as conn:
+            rows = [r for r in await conn.execute(query)
+                    if self.scope_in_sql or self.in_scope(r.registration_county) or self.in_scope(r.residence_county)]
         pairs = [{"registration_county": r.registration_county, "registration_name": region_name(r.registration_county),
                   "residence_county": r.residence_county, "residence_name": region_name(r.residence_county),
-                  **{f: getattr(r, f) for f in findings}, "match_rate": _match_rate(r.still_here, r.entries),
+                  **{f: int(getattr(r, f)) for f in findings}, "match_rate": _match_rate(r.still_here, r.entries),
+                  "parts": r.parts, "parts_answered": r.parts_answered,
                   "answered_at": as_utc(r.answered_at).isoformat()} for r in rows]
         total = {f: sum(p[f] for p in pairs) for f in findings}
         return {"month": month, "definitions": {"match_rate": ROSTER_MATCH},

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from contracts import Envelope, MessageType
+from contracts.payloads.roster import MAX_ENTRIES, RosterFinding
 from exchange.adapters.crypto.trust import Trust
 from exchange.config import Settings
 from exchange.domain.clock import today_in_china, utcnow
@@ -34,6 +35,7 @@ from exchange.domain.roster import (
     counts,
     cutoff,
     finding,
+    in_parts,
     is_closed,
     latest_closed,
     next_step,
@@ -46,8 +48,10 @@ from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 #: What a county sees of a roster it sent or answered.
-_KEPT = ("month", "registration_county", "residence_county", "roster_id", "entries", "sent_at", "answered_at",
-         "still_here", "left", "never_arrived", "unknown")
+_KEPT = ("side", "month", "registration_county", "residence_county", "roster_id", "part", "parts", "entries",
+         "sent_at", "answered_at", "still_here", "left", "never_arrived", "unknown")
+#: The counts of an answer, by finding.
+FINDINGS = tuple(f.value for f in RosterFinding)
 
 
 class Compose(Protocol):
@@ -70,9 +74,9 @@ class Rosters:
 
     async def run(self, month: str) -> dict[str, Any]:
         """Send each residence county the roster of `month` from this node's counties: the persons of their outflow
-        registrations there, less those a return cancellation cancelled or they withdrew. Once per month and pair
-        (the roster's id is derived from them): a pair sent already is listed apart and sent nothing. Refused (409
-        month_not_closed), sending nothing, before the month's cut-off day."""
+        registrations there, less those a return cancellation cancelled or they withdrew (in parts of at most
+        MAX_ENTRIES). Once per month and pair (the roster's id is derived from them): a pair sent already is listed
+        apart and sent nothing. Refused (409 month_not_closed), sending nothing, before the month's cut-off day."""
         day = self.settings.roster_cutoff_day
         if not is_closed(month, today_in_china(), day):
             opens = cutoff(month, day).isoformat()
@@ -84,18 +88,21 @@ class Rosters:
             registrations, cancellations = self._sent_records(await uow.rosters.sent_registrations(
                 self.settings.served))
             for (registration, residence), entries in sorted(rosters(registrations, cancellations).items()):
-                rid = roster_id(registration, residence, month)
-                pair = {"roster_id": rid, "registration_county": registration, "residence_county": residence,
-                        "entries": len(entries)}
-                if await uow.messages.sent_hashes([(registration, rid)]):
+                parts = in_parts(entries, MAX_ENTRIES)
+                pair = {"roster_id": roster_id(registration, residence, month), "registration_county": registration,
+                        "residence_county": residence, "entries": len(entries), "parts": len(parts)}
+                if await uow.messages.sent_hashes([(registration, pair["roster_id"])]):
                     already.append(pair)
                     continue
-                await self.compose(uow, MessageIn(
-                    id=rid, type=MessageType.ROSTER.value, sender=registration, receiver=residence,
-                    data={"month": month, "entries": entries}), None, now)
-                await uow.rosters.keep({"month": month, "registration_county": registration,
-                                        "residence_county": residence, "roster_id": rid, "entries": len(entries),
-                                        "sent_at": now})
+                for number, part in enumerate(parts, 1):
+                    rid = roster_id(registration, residence, month, number)
+                    await self.compose(uow, MessageIn(
+                        id=rid, type=MessageType.ROSTER.value, sender=registration, receiver=residence,
+                        data={"month": month, "part": number, "parts": len(parts), "entries": part}), None, now)
+                    await uow.rosters.keep({
+                        "side": REGISTRATION, "registration_county": registration, "roster_id": rid, "month": month,
+                        "residence_county": residence, "part": number, "parts": len(parts), "entries": len(part),
+                        "sent_at": now, "answered_at": None, **dict.fromkeys(FINDINGS)})
                 sent.append(pair)
         if uow.published:
             self.wake_relay()
@@ -155,12 +162,11 @@ class Rosters:
         persons = {e["registration_id"]: e["person"] for e in entries}
         await self._discrepancies(uow, RESIDENCE, roster.id, data["month"], registration, residence, findings,
                                   persons, now)
-        figures = {**counts(f["finding"] for f in findings), "answered_at": now}
-        await uow.rosters.keep({"month": data["month"], "registration_county": registration,
-                                "residence_county": residence, "roster_id": roster.id, "sent_at": now, **figures})
-        uow.record(RosterAnswered(residence, roster.id, {
-            "month": data["month"], "registration_county": registration, "residence_county": residence,
-            "roster_id": roster.id, **figures, "answered_at": now.isoformat()}))
+        kept = {"month": data["month"], "registration_county": registration, "residence_county": residence,
+                "roster_id": roster.id, "part": data["part"], "parts": data["parts"],
+                **counts(f["finding"] for f in findings)}
+        await uow.rosters.keep({**kept, "side": RESIDENCE, "sent_at": now, "answered_at": now})
+        uow.record(RosterAnswered(residence, roster.id, {**kept, "answered_at": now.isoformat()}))
         log.info("roster %s answered by %s", out.id, residence)
 
     async def answered(self, uow: UnitOfWork, answer: Envelope, data: dict[str, Any], now: datetime) -> None:
@@ -175,8 +181,8 @@ class Rosters:
         findings = [f for f in data["entries"] if f["registration_id"] in persons]
         await self._discrepancies(uow, REGISTRATION, roster.id, sent["month"], registration, residence, findings,
                                   persons, now)
-        await uow.rosters.answered(sent["month"], registration, residence,
-                                   {**counts(f["finding"] for f in findings), "answered_at": now})
+        tally = counts(f["finding"] for f in findings)
+        await uow.rosters.answered(registration, roster.id, {f: tally[f] for f in FINDINGS} | {"answered_at": now})
 
     async def _discrepancies(self, uow: UnitOfWork, side: str, rid: str, month: str, registration: str,
                              residence: str, findings: list[dict[str, Any]], persons: dict[str, dict[str, Any]],

@@ -75,13 +75,13 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     assert run.status_code == 200, run.text
     rid = roster_id(HUI, HAISHU, closed)
     assert run.json() == {"month": closed, "already_sent": [], "sent": [
-        {"roster_id": rid, "registration_county": HUI, "residence_county": HAISHU, "entries": 2}]}
+        {"roster_id": rid, "registration_county": HUI, "residence_county": HAISHU, "entries": 2, "parts": 1}]}
 
     # 海曙区's node answered it by itself: one still here, one left (for 改则县).
     at_hui = await eventually(lambda: _roster(hui, closed), what="the roster answered at 徽县")
     [kept] = at_hui["rosters"]
-    assert (kept["roster_id"], kept["entries"], kept["still_here"], kept["left"], kept["match_rate"]) == (
-        rid, 2, 1, 1, 0.5)
+    assert (kept["side"], kept["roster_id"], kept["entries"], kept["still_here"], kept["left"],
+            kept["match_rate"]) == ("registration", rid, 2, 1, 1, 0.5)
     [theirs] = at_hui["discrepancies"]
     assert (theirs["side"], theirs["registration_id"], theirs["finding"], theirs["new_region"]) == (
         "registration", moves_id, "left", GERZE)
@@ -108,8 +108,8 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     match = await eventually(figures, what="the monitor to count the roster")
     [pair] = match["pairs"]
     assert (pair["registration_county"], pair["residence_county"], pair["entries"], pair["still_here"],
-            pair["left"], pair["never_arrived"], pair["unknown"], pair["match_rate"]) == (
-        HUI, HAISHU, 2, 1, 1, 0, 0, 0.5)
+            pair["left"], pair["never_arrived"], pair["unknown"], pair["match_rate"], pair["parts_answered"]) == (
+        HUI, HAISHU, 2, 1, 1, 0, 0, 0.5, 1)
     assert match["total"]["match_rate"] == 0.5 and "÷" in match["definitions"]["match_rate"]
     assert person["name"] not in (await zhejiang.get("/v1/monitor/roster", params={"month": closed,
                                                                                    "format": "csv"})).text
@@ -141,7 +141,7 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     # roster's residence county (海曙区), and sets them aside.
     gerze_key = gerze.node.trust.ring.signer(GERZE, utcnow())
     inflated = {"month": closed, "registration_county": HUI, "residence_county": HAISHU, "roster_id": rid,
-                "answered_at": pair["answered_at"], "entries": 2, "still_here": 2, "left": 0, "never_arrived": 0,
+                "part": 1, "parts": 1, "answered_at": pair["answered_at"], "entries": 2, "still_here": 2, "left": 0, "never_arrived": 0,
                 "unknown": 0}
     await produce(federation.bootstrap, haishu.node.topics.monitor_topic, haishu.node.topics.partition_for(HAISHU),
                   HAISHU, orjson.dumps(inflated), [

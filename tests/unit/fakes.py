@@ -92,7 +92,7 @@ class FakeRosters:
     def __init__(self, messages: FakeMessages, obligations: FakeObligations) -> None:
         self.messages, self.obligations = messages, obligations
         self.found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self.rosters: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.rosters: dict[tuple[str, str, str], dict[str, Any]] = {}  # by side, registration county, roster id
 
     def _rows(self, direction: str, type_: str) -> list[SimpleNamespace]:
         return [SimpleNamespace(**{"withdrawn_at": None, "in_reply_to": None, **r}) for (d, _, _), r
@@ -141,16 +141,15 @@ class FakeRosters:
                 and not (open_only and d["resolved_at"])]
 
     async def keep(self, roster: dict[str, Any]) -> None:
-        key = (roster["month"], roster["registration_county"], roster["residence_county"])
-        self.rosters[key] = {**self.rosters.get(key, {}), **roster}
+        self.rosters[(roster["side"], roster["registration_county"], roster["roster_id"])] = dict(roster)
 
-    async def answered(self, month: str, registration_county: str, residence_county: str,
-                       figures: dict[str, Any]) -> None:
-        self.rosters[(month, registration_county, residence_county)].update(figures)
+    async def answered(self, registration_county: str, roster_id: str, figures: dict[str, Any]) -> None:
+        self.rosters[("registration", registration_county, roster_id)].update(figures)
 
     async def kept(self, counties: Iterable[str], month: str) -> list[Any]:
-        return [SimpleNamespace(**r) for (m, reg, res), r in sorted(self.rosters.items())
-                if m == month and {reg, res} & set(counties)]
+        return [SimpleNamespace(**r) for r in sorted(self.rosters.values(), key=lambda r: (
+            r["registration_county"], r["residence_county"], r["part"], r["side"]))
+            if r["month"] == month and r[f"{r['side']}_county"] in set(counties)]
 
 
 class _NoSQL:

@@ -12,6 +12,7 @@ from exchange.domain.roster import (
     Registered,
     counts,
     finding,
+    in_parts,
     is_closed,
     latest_closed,
     next_step,
@@ -74,7 +75,13 @@ def test_counts_and_what_each_side_does_next():
     assert "离开未报告" in zh and "departure not reported" in en
 
 
-def test_one_roster_id_per_month_and_pair():
-    assert roster_id(HUI, HAISHU, "2026-11") == roster_id(HUI, HAISHU, "2026-11")
+def test_one_roster_id_per_month_pair_and_part():
+    assert roster_id(HUI, HAISHU, "2026-11") == roster_id(HUI, HAISHU, "2026-11", 1)
     assert len({roster_id(HUI, HAISHU, "2026-11"), roster_id(HUI, HAISHU, "2026-12"),
-                roster_id(HUI, GERZE, "2026-11")}) == 3
+                roster_id(HUI, GERZE, "2026-11"), roster_id(HUI, HAISHU, "2026-11", 2)}) == 4
+
+
+def test_a_long_roster_goes_in_parts():
+    entries = [{"registration_id": str(i)} for i in range(5)]
+    assert [[e["registration_id"] for e in part] for part in in_parts(entries, 2)] == [["0", "1"], ["2", "3"], ["4"]]
+    assert in_parts(entries, 5) == [entries]

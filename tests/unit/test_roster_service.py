@@ -75,7 +75,7 @@ async def test_the_roster_lists_who_is_still_registered_away_and_goes_once_per_m
 
     rid = roster_id(HUI, HAISHU, "2026-11")
     assert run == {"month": "2026-11", "already_sent": [], "sent": [
-        {"roster_id": rid, "registration_county": HUI, "residence_county": HAISHU, "entries": 2}]}
+        {"roster_id": rid, "registration_county": HUI, "residence_county": HAISHU, "entries": 2, "parts": 1}]}
     envelope, data = sent(uow, HUI, rid)
     assert (envelope.message_type, envelope.receiverregion) == (MessageType.ROSTER, HAISHU)
     assert [e["registration_id"] for e in data["entries"]] == ["reg-1", "reg-2"]
@@ -154,7 +154,8 @@ async def test_the_residence_county_answers_from_its_feedback_and_both_sides_kee
         ("reg-2", "left", GERZE), ("reg-3", "unknown", None)]
     assert "返回注销" in registration_side[0]["next_step"]
     view = await hui_rosters.view("2026-11", [HUI])
-    assert [(r["entries"], r["still_here"], r["match_rate"]) for r in view["rosters"]] == [(3, 1, 0.3333)]
+    assert [(r["side"], r["entries"], r["still_here"], r["match_rate"]) for r in view["rosters"]] == [
+        ("registration", 3, 1, 0.3333)]
     assert await open_discrepancies(hui_uow, [GERZE]) == []  # only the caller's counties
 
     # 徽县 sends the return cancellation: its discrepancy about reg-2 is resolved, reg-3's stays.
@@ -162,6 +163,28 @@ async def test_the_residence_county_answers_from_its_feedback_and_both_sides_kee
     assert [d["registration_id"] for d in await open_discrepancies(hui_uow, [HUI])] == ["reg-3"]
     [resolved] = [d for d in (await hui_rosters.view("2026-11", [HUI]))["discrepancies"] if d["resolved_at"]]
     assert (resolved["registration_id"], resolved["resolved_by"]) == ("reg-2", "ret-2")
+
+
+async def test_a_long_roster_goes_in_parts_each_answered_and_counted(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("exchange.service.roster.MAX_ENTRIES", 2)
+    hui_uow, hui, hui_rosters = node(HUI)
+    await hui.submit([registration(1), registration(2), registration(3)])
+
+    run = await hui_rosters.run("2026-11")
+
+    assert [(p["entries"], p["parts"]) for p in run["sent"]] == [(3, 2)]
+    first, second = (sent(hui_uow, HUI, roster_id(HUI, HAISHU, "2026-11", part)) for part in (1, 2))
+    assert [(d["part"], d["parts"], len(d["entries"])) for _, d in (first, second)] == [(1, 2, 2), (2, 2, 1)]
+    assert (await hui_rosters.run("2026-11"))["sent"] == []
+
+    haishu_uow, _, haishu_rosters = node(HAISHU)
+    for envelope, data in (first, second):
+        await haishu_rosters.answer(haishu_uow, envelope, data, DECEMBER_1)
+    view = await haishu_rosters.view("2026-11", [HAISHU])
+    assert [(r["side"], r["part"], r["entries"], r["unknown"]) for r in view["rosters"]] == [
+        ("residence", 1, 2, 2), ("residence", 2, 1, 1)]
+    figures = [e.body for e in haishu_uow.events if isinstance(e, RosterAnswered)]
+    assert [(f["part"], f["parts"], f["entries"]) for f in figures] == [(1, 2, 2), (2, 2, 1)]
 
 
 async def test_rosters_and_their_answers_are_not_posted_by_a_local_system():

@@ -12,7 +12,7 @@ stored under another receiver is refused (``foreign_obligation``). A refused eve
 quarantine table with its reason, and the feed reads on.
 
 The same topic carries the counts of each monthly roster check (``cn.mpx.roster.answered``, `RosterFigures`), signed
-by the roster's residence county, which answered it: kept per (month, county pair) in ``monitor_roster``.
+by the roster's residence county, which answered it: kept per roster (or part) in ``monitor_roster``.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class MonitorFeed:
                     r, KEY_ID_HEADER)) not in self.ring.public for r in records if _header(r, KEY_ID_HEADER)):
             await self.refresh_keys()  # an event may have overtaken its county's key
         sources: dict[tuple[str, str], Any] = {}
-        checks: dict[tuple[str, str, str], dict[str, Any]] = {}  # roster checks' counts, by month and pair
+        checks: dict[tuple[str, str], dict[str, Any]] = {}  # the counts of rosters answered, by roster
         for record in records:
             positions[(record.topic, record.partition)] = record.offset + 1
             if _is_roster(record):
@@ -143,7 +143,7 @@ class MonitorFeed:
                     continue
                 if self.in_scope(figures["registration_county"]) or self.in_scope(figures["residence_county"]):
                     self.applied += 1
-                    checks[(figures["month"], figures["registration_county"], figures["residence_county"])] = figures
+                    checks[(figures["registration_county"], figures["roster_id"])] = figures
                 continue
             try:
                 row = row_of(record, self.ring)
@@ -183,8 +183,8 @@ class MonitorFeed:
                                    [row for _, row in changes])
             await summary.move(conn, changes)
             if checks:  # one answer per roster: a replay writes the same counts again
-                await conn.execute(upsert_many(conn, monitor_roster, ["month", "registration_county",
-                                                                      "residence_county"], ROSTER_COLUMNS), list(checks.values()))
+                await conn.execute(upsert_many(conn, monitor_roster, ["registration_county", "roster_id"],
+                                               ROSTER_COLUMNS), list(checks.values()))
             for (topic, partition), offset in positions.items():
                 await conn.execute(upsert(conn, consumer_offsets, ["topic", "partition"],
                                           {"topic": topic, "partition": partition, "next_offset": offset}))

@@ -100,22 +100,20 @@ class RosterRepository:
             roster_discrepancies.c.side))).all())
 
     async def keep(self, roster: dict[str, Any]) -> None:
-        """A roster sent or received (month, the two counties, roster id, entries, sent_at; once answered,
-        answered_at and the counts too): the newer facts replace the older."""
-        await self.conn.execute(upsert(self.conn, rosters, ["month", "registration_county", "residence_county"],
-                                       roster))
+        """A roster (or part) sent (side registration) or answered (side residence): every column of `rosters`, the
+        counts None until answered. Kept again, the newer facts replace the older."""
+        await self.conn.execute(upsert(self.conn, rosters, ["side", "registration_county", "roster_id"], roster))
 
-    async def answered(self, month: str, registration_county: str, residence_county: str,
-                       figures: dict[str, Any]) -> None:
-        """The answer to a roster this node's county sent came back: answered_at and the counts."""
+    async def answered(self, registration_county: str, roster_id: str, figures: dict[str, Any]) -> None:
+        """The answer to a roster (or part) this node's county sent came back: answered_at and the counts."""
         await self.conn.execute(update(rosters).where(
-            rosters.c.month == month, rosters.c.registration_county == registration_county,
-            rosters.c.residence_county == residence_county).values(**figures))
+            rosters.c.side == "registration", rosters.c.registration_county == registration_county,
+            rosters.c.roster_id == roster_id).values(**figures))
 
     async def kept(self, counties: Iterable[str], month: str) -> list[Row]:
-        """The rosters of `month` that `counties` sent or answered."""
+        """The rosters (parts) of `month` that `counties` sent (side registration) or answered (side residence)."""
         counties = sorted(counties)
-        return list((await self.conn.execute(select(rosters).where(
-            rosters.c.month == month, or_(rosters.c.registration_county.in_(counties),
-                                          rosters.c.residence_county.in_(counties))).order_by(
-            rosters.c.registration_county, rosters.c.residence_county))).all())
+        return list((await self.conn.execute(select(rosters).where(rosters.c.month == month, or_(
+            (rosters.c.side == "registration") & rosters.c.registration_county.in_(counties),
+            (rosters.c.side == "residence") & rosters.c.residence_county.in_(counties))).order_by(
+            rosters.c.registration_county, rosters.c.residence_county, rosters.c.part, rosters.c.side))).all())

@@ -402,15 +402,18 @@ peer_chain_heads = Table(
     Column("received_at", UtcDateTime, nullable=False),
 )
 
-# The monthly roster checks (定期清查) of this node's counties, either side, per (month, county pair): when the roster
-# went out or came in, when it was answered, and the answer's counts (no personal field).
+# The monthly rosters (定期清查) of this node's counties, each side's (a roster of many persons goes in parts: one row
+# each): when it went out or came in, when it was answered, and the answer's counts (no personal field).
 rosters = Table(
     "rosters",
     metadata,
-    Column("month", String(7), primary_key=True),
-    Column("registration_county", String(6), primary_key=True),
-    Column("residence_county", String(6), primary_key=True),
-    Column("roster_id", String(64), nullable=False),
+    Column("side", String(12), primary_key=True),  # registration (sent it) or residence (answered it)
+    Column("registration_county", String(6), primary_key=True),  # the roster's sender: a roster is (sender, id)
+    Column("roster_id", String(64), primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("residence_county", String(6), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
     Column("entries", Integer, nullable=False),
     Column("sent_at", UtcDateTime, nullable=False),  # sent (registration side) or received (residence side)
     Column("answered_at", UtcDateTime),
@@ -418,6 +421,7 @@ rosters = Table(
     Column("left", Integer),
     Column("never_arrived", Integer),
     Column("unknown", Integer),
+    Index("ix_rosters_month", "month", "registration_county", "residence_county"),
 )
 
 # Discrepancies of the monthly roster check (定期清查), kept on both sides: per month, the registrations the residence
@@ -443,20 +447,24 @@ roster_discrepancies = Table(
     Index("ix_roster_discrepancies_open", "resolved_at", "registration_county", "registration_id"),
 )
 
-# The monitor's figures of each roster check, per (month, county pair), as the residence county signed them.
+# The monitor's figures of each roster (or part) answered, as the residence county signed them; summed per (month,
+# county pair) when asked.
 monitor_roster = Table(
     "monitor_roster",
     metadata,
-    Column("month", String(7), primary_key=True),
-    Column("registration_county", String(6), primary_key=True),
-    Column("residence_county", String(6), primary_key=True),
-    Column("roster_id", String(64), nullable=False),
+    Column("registration_county", String(6), primary_key=True),  # the roster's sender: a roster is (sender, id)
+    Column("roster_id", String(64), primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("residence_county", String(6), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
     Column("answered_at", UtcDateTime, nullable=False),
     Column("entries", Integer, nullable=False),
     Column("still_here", Integer, nullable=False),
     Column("left", Integer, nullable=False),
     Column("never_arrived", Integer, nullable=False),
     Column("unknown", Integer, nullable=False),
+    Index("ix_monitor_roster_month", "month"),
 )
 
 __all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster"]

@@ -40,7 +40,7 @@ HEADINGS = {
     "residence_county": "现居住地 residence county", "residence_name": "现居住地名称 residence name",
     "entries": "名单人数 on the roster", "still_here": "仍在本地 still here", "left": "已离开 left",
     "never_arrived": "未到达 never arrived", "unknown": "情况不明 unknown", "match_rate": "清查匹配率 match rate",
-    "answered_at": "反馈时间 answered at",
+    "parts": "名单部分数 parts", "parts_answered": "已反馈部分数 parts answered", "answered_at": "反馈时间 answered at",
 }
 
 

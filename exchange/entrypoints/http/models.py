@@ -502,10 +502,11 @@ class RosterRunIn(BaseModel):
 
 
 class RosterSent(BaseModel):
-    roster_id: str
+    roster_id: str = Field(description="The roster's (its first part's) id.")
     registration_county: str
     residence_county: str
     entries: int = Field(description="Persons on the roster.")
+    parts: int = Field(description="Roster messages it takes (at most 500 persons each).")
 
 
 class RosterRun(BaseModel):
@@ -516,12 +517,15 @@ class RosterRun(BaseModel):
 
 
 class RosterKept(BaseModel):
-    """A roster this node's county sent or answered, with the answer's counts once answered."""
+    """A roster (or part of one) this node's county sent or answered, with the answer's counts once answered."""
 
+    side: Literal["registration", "residence"] = Field(description="registration: sent it; residence: answered it.")
     month: str
     registration_county: str
     residence_county: str
     roster_id: str
+    part: int
+    parts: int
     entries: int
     sent_at: Timestamp = Field(description="Sent (registration county) or received (residence county).")
     answered_at: Timestamp | None
@@ -567,7 +571,9 @@ class RosterPair(BaseModel):
     never_arrived: int
     unknown: int
     match_rate: float | None = Field(description="清查匹配率: still_here ÷ entries.")
-    answered_at: TimestampText
+    parts: int = Field(description="The roster's parts.")
+    parts_answered: int = Field(description="Parts answered so far (the counts are theirs).")
+    answered_at: TimestampText = Field(description="The last part's answer.")
 
 
 class RosterTotal(BaseModel):

@@ -19,10 +19,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         'rosters',
+        sa.Column('side', sa.String(length=12), nullable=False),
+        sa.Column('roster_id', sa.String(length=64), nullable=False),
         sa.Column('month', sa.String(length=7), nullable=False),
         sa.Column('registration_county', sa.String(length=6), nullable=False),
         sa.Column('residence_county', sa.String(length=6), nullable=False),
-        sa.Column('roster_id', sa.String(length=64), nullable=False),
+        sa.Column('part', sa.Integer(), nullable=False),
+        sa.Column('parts', sa.Integer(), nullable=False),
         sa.Column('entries', sa.Integer(), nullable=False),
         sa.Column('sent_at', UtcDateTime(), nullable=False),
         sa.Column('answered_at', UtcDateTime(), nullable=True),
@@ -30,8 +33,10 @@ def upgrade() -> None:
         sa.Column('left', sa.Integer(), nullable=True),
         sa.Column('never_arrived', sa.Integer(), nullable=True),
         sa.Column('unknown', sa.Integer(), nullable=True),
-        sa.PrimaryKeyConstraint('month', 'registration_county', 'residence_county', name=op.f('pk_rosters')),
+        sa.PrimaryKeyConstraint('side', 'registration_county', 'roster_id', name=op.f('pk_rosters')),
     )
+    op.create_index('ix_rosters_month', 'rosters', ['month', 'registration_county', 'residence_county'],
+                    unique=False)
     op.create_table(
         'roster_discrepancies',
         sa.Column('month', sa.String(length=7), nullable=False),
@@ -53,22 +58,27 @@ def upgrade() -> None:
                     ['resolved_at', 'registration_county', 'registration_id'], unique=False)
     op.create_table(
         'monitor_roster',
+        sa.Column('roster_id', sa.String(length=64), nullable=False),
         sa.Column('month', sa.String(length=7), nullable=False),
         sa.Column('registration_county', sa.String(length=6), nullable=False),
         sa.Column('residence_county', sa.String(length=6), nullable=False),
-        sa.Column('roster_id', sa.String(length=64), nullable=False),
+        sa.Column('part', sa.Integer(), nullable=False),
+        sa.Column('parts', sa.Integer(), nullable=False),
         sa.Column('answered_at', UtcDateTime(), nullable=False),
         sa.Column('entries', sa.Integer(), nullable=False),
         sa.Column('still_here', sa.Integer(), nullable=False),
         sa.Column('left', sa.Integer(), nullable=False),
         sa.Column('never_arrived', sa.Integer(), nullable=False),
         sa.Column('unknown', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('month', 'registration_county', 'residence_county', name=op.f('pk_monitor_roster')),
+        sa.PrimaryKeyConstraint('registration_county', 'roster_id', name=op.f('pk_monitor_roster')),
     )
+    op.create_index('ix_monitor_roster_month', 'monitor_roster', ['month'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_monitor_roster_month', table_name='monitor_roster')
     op.drop_table('monitor_roster')
     op.drop_index('ix_roster_discrepancies_open', table_name='roster_discrepancies')
     op.drop_table('roster_discrepancies')
+    op.drop_index('ix_rosters_month', table_name='rosters')
     op.drop_table('rosters')

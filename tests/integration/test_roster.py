@@ -135,6 +135,14 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     marker = await gerze.client.send(message(MessageType.PREGNANCY_CHECK, GERZE, HUI, 5))
     await eventually(lambda: in_inbox(hui, marker), what="改则县's genuine record behind the forged answer")
     assert ("not_counterpart", forged) in await quarantined(hui)
+    # Nor does 海曙区's own node answer a roster with anything but a roster answer (feedback is for records).
+    stray = await forge(haishu, MessageType.FEEDBACK, sender=HAISHU, receiver=HUI, in_reply_to=rid,
+                        data=feedback("confirmed"))
+
+    async def stray_quarantined() -> bool:
+        return ("not_counterpart", stray) in await quarantined(hui)
+
+    await eventually(stray_quarantined, what="a feedback naming the roster quarantined")
     assert (await _roster(hui, closed))["discrepancies"] == at_hui["discrepancies"]
 
     # 改则县's node signs figures for the pair claiming both persons still there: the monitor believes only the

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from contracts.control import CONTROL_MODELS, CONTROL_VERSION, KeyId, MonitoringEvent, Signature
 from contracts.envelope import Envelope, dataschema_for
-from contracts.message_types import CONTROL_TYPES, REPLY_TYPES, MessageType, ce_type
+from contracts.message_types import CONTROL_TYPES, REPLY_TYPES, ROSTER_TYPES, MessageType, ce_type
 from contracts.registry import PAYLOAD_MODELS
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -169,7 +169,8 @@ def record_message(message_type: MessageType) -> dict[str, Any]:
         },
         "bindings": _kafka_message(_COUNTY_KEY),
         "tags": [{"name": "control" if message_type in CONTROL_TYPES
-                  else "reply" if message_type in REPLY_TYPES else "record"}],
+                  else "reply" if message_type in REPLY_TYPES
+                  else "roster" if message_type in ROSTER_TYPES else "record"}],
     }
     if message_type in REPLY_TYPES:
         message["correlationId"] = {"description": "the id of the message this answers (or, for a withdrawal, "

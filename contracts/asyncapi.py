@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from contracts.control import CONTROL_MODELS, CONTROL_VERSION, KeyId, MonitoringEvent, Signature
 from contracts.envelope import Envelope, dataschema_for
-from contracts.message_types import CONTROL_TYPES, REPLY_TYPES, MessageType, ce_type
+from contracts.message_types import CONTROL_TYPES, REPLY_TYPES, ROSTER_TYPES, MessageType, ce_type
 from contracts.registry import PAYLOAD_MODELS
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -169,7 +169,8 @@ def record_message(message_type: MessageType) -> dict[str, Any]:
         },
         "bindings": _kafka_message(_COUNTY_KEY),
         "tags": [{"name": "control" if message_type in CONTROL_TYPES
-                  else "reply" if message_type in REPLY_TYPES else "record"}],
+                  else "reply" if message_type in REPLY_TYPES
+                  else "roster" if message_type in ROSTER_TYPES else "record"}],
     }
     if message_type in REPLY_TYPES:
         message["correlationId"] = {"description": "the id of the message this answers (or, for a withdrawal, "
@@ -224,6 +225,20 @@ def channels() -> dict[str, Any]:
                                            '{"purpose": "mpx-monitoring-event", "event": <the value>}'),
                     ),
                     "payload": _control_ref("monitoring_event"),
+                    "bindings": _kafka_message(_COUNTY_KEY),
+                },
+                "roster_figures": {
+                    "name": "roster_figures",
+                    "title": "cn.mpx.roster.answered",
+                    "summary": "The counts of a monthly roster check (定期清查) between two counties, once the "
+                               "residence county answered it; keyed by and signed by the residence county.",
+                    "contentType": "application/json",
+                    "headers": _json_headers(
+                        ["cn.mpx.roster.answered"],
+                        _signature_headers("the roster's residence county",
+                                           '{"purpose": "mpx-roster-figures", "figures": <the value>}'),
+                    ),
+                    "payload": _control_ref("roster_figures"),
                     "bindings": _kafka_message(_COUNTY_KEY),
                 },
             },
@@ -354,9 +369,10 @@ def operations() -> dict[str, Any]:
         "receiveRecords": _operation("receive", "records", "A node reads its counties' partitions of its "
                                      "provinces' topics (assigned by hand, no consumer group).", records),
         "sendMonitoringEvents": _operation("send", "monitor", "A node announces each change of an obligation its "
-                                           "counties owe.", ["monitoring_event"]),
+                                           "counties owe, and each roster check its counties answered.",
+                                           ["monitoring_event", "roster_figures"]),
         "receiveMonitoringEvents": _operation("receive", "monitor", "The national monitor (mpx monitor) reads "
-                                              "every event.", ["monitoring_event"]),
+                                              "every event.", ["monitoring_event", "roster_figures"]),
         "sendReminders": _operation("send", "reminders", "A node reminds its counties of obligations due.",
                                     ["reminder"]),
         "sendAgreements": _operation("send", "agreements", "POST /v1/agreements, MPX_AGREEMENTS_FILE.",

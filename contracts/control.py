@@ -132,6 +132,31 @@ class MonitoringEvent(ContractModel):
     sender_late: bool | None = None
 
 
+class RosterFigures(ContractModel):
+    """The counts of one monthly roster (定期清查, or one part of it) between two counties, as the residence county
+    answered it (``cn.mpx.roster.answered``), signed by the residence county: counts only, no person and no
+    registration id.
+
+    Unknown fields are ignored rather than refused, so a monitor keeps reading events of a newer node."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    month: Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")] = Field(
+        description="清查月份 — YYYY-MM")
+    registration_county: CountyCode = Field(description="户籍地 — the county that sent the roster")
+    residence_county: CountyCode = Field(description="现居住地 — the county that answered it (and signs this)")
+    roster_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="清查名单编号 — the roster (or its part) answered")
+    part: int = Field(1, ge=1, description="第几部分 — which part of the month's roster")
+    parts: int = Field(1, ge=1, description="共几部分 — the month's roster's parts")
+    answered_at: AwareDatetime
+    entries: int = Field(ge=0, description="名单人数 — persons on the roster")
+    still_here: int = Field(ge=0, description="仍在本地")
+    left: int = Field(ge=0, description="已离开")
+    never_arrived: int = Field(ge=0, description="未到达")
+    unknown: int = Field(ge=0, description="情况不明")
+
+
 class SealingPublicKeyBody(ContractModel):
     """A county's public X25519 sealing key: senders seal records to the county's newest one (HPKE, RFC 9180)."""
 
@@ -224,6 +249,7 @@ class DeadLetterHeaders(ContractModel):
 #: Models of the control topics, by schema file name (contracts/schemas/<CONTROL_VERSION>/).
 CONTROL_MODELS = {"key_record": KeyRecordBody, "key_revocation": KeyRevocationBody,
                   "sealing_key_record": SealingKeyRecordBody, "signed_agreement": SignedAgreement,
-                  "monitoring_event": MonitoringEvent, "reminder": ObligationReminder,
+                  "monitoring_event": MonitoringEvent, "roster_figures": RosterFigures,
+                  "reminder": ObligationReminder,
                   "dead_letter_headers": DeadLetterHeaders, "sealed_data": SealedData}
 CONTROL_VERSION = "1.0"

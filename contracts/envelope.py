@@ -81,9 +81,9 @@ class Envelope(ContractModel):
     inreplyto: MessageId | None = Field(
         default=None,
         validate_default=True,
-        description="答复消息编号 — id of the message this answers (feedback, delivery_receipt), withdraws (withdrawal), "
-                    "asks about (clarification_request: a record), clarifies (clarification: a request) or reports "
-                    "on (verification_step: a verification request); "
+        description="答复消息编号 — id of the message this answers (feedback, delivery_receipt, roster_answer: a "
+                    "roster), withdraws (withdrawal), asks about (clarification_request: a record), clarifies "
+                    "(clarification: a request) or reports on (verification_step: a verification request); "
                     "required for those only",
     )
     agreementid: MessageId | None = Field(default=None, description="协作协议编号 — cooperation agreement id")

@@ -114,6 +114,11 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "只有反馈状态为已再流动时才可填写新的流入地",
         "The new region is only allowed when the status is moved_on",
     ),
+    "roster_part_beyond_parts": ("清查名单的部分序号不能大于部分总数", "The roster's part is beyond its number of parts"),
+    "roster_new_region_forbidden": (
+        "只有清查结果为已离开时才可填写去向",
+        "The new region is only allowed when the finding is left",
+    ),
     # envelope
     "sender_equals_receiver": ("发送地与接收地不能相同", "Sender and receiver region must differ"),
     "inreplyto_required": (

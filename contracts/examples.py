@@ -103,7 +103,7 @@ def example_route(message_type: MessageType, *, seed: int = 0) -> tuple[str, str
     registration, residence = REGIONS[seed % 3], REGIONS[(seed + 1) % 3]
     if MessageType(message_type) in (MessageType.OUTFLOW_REGISTRATION, MessageType.RETURN_CANCELLATION,
                                      MessageType.WITHDRAWAL, MessageType.CLARIFICATION,
-                                     MessageType.VERIFICATION_REQUEST):
+                                     MessageType.VERIFICATION_REQUEST, MessageType.ROSTER):
         return registration, residence
     return residence, registration
 
@@ -274,6 +274,24 @@ def verification_step_example(seed: int = 0, *, step: str | None = None) -> dict
             }[step]
 
 
+def roster_example(seed: int = 0, *, registration_region: str | None = None,
+                   residence_region: str | None = None) -> dict[str, Any]:
+    """A registration county's monthly roster: two persons it believes live in the residence county."""
+    reg, _ = _routes(seed, registration_region, residence_region)
+    return {"month": "2026-11", "entries": [
+        {"registration_id": str(uuid.uuid5(_NS, f"outflow_registration:{seed + i}")),
+         "person": example_person(reg, seed=seed + i, sex=(Sex.FEMALE, Sex.MALE)[(seed + i) % 2])}
+        for i in range(2)]}
+
+
+def roster_answer_example(seed: int = 0) -> dict[str, Any]:
+    """The residence county's answer to a roster: one still here, one left (for another county)."""
+    return {"month": "2026-11", "entries": [
+        {"registration_id": str(uuid.uuid5(_NS, f"outflow_registration:{seed}")), "finding": "still_here"},
+        {"registration_id": str(uuid.uuid5(_NS, f"outflow_registration:{seed + 1}")), "finding": "left",
+         "new_region": REGIONS[(seed + 2) % 3]}]}
+
+
 def withdrawal_example(seed: int = 0, *, reason: str | None = None) -> dict[str, Any]:
     """A record withdrawn by its sender; the reason cycles through all five with the seed."""
     reason = reason or ("sent_in_error", "wrong_receiver", "wrong_person", "duplicate", "other")[seed % 5]
@@ -354,6 +372,10 @@ def example_payload(
             return verification_request_example(seed, registration_region=registration_region)
         case MessageType.VERIFICATION_STEP:
             return verification_step_example(seed)
+        case MessageType.ROSTER:
+            return roster_example(seed, **regions)
+        case MessageType.ROSTER_ANSWER:
+            return roster_answer_example(seed)
 
 
 def example_message_id(message_type: MessageType | str, seed: int = 0) -> str:

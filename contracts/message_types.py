@@ -25,14 +25,16 @@ class MessageType(StrEnum):
     CLARIFICATION = "clarification"  # 补充说明: sender of a record -> its receiver, answering a clarification request
     VERIFICATION_REQUEST = "verification_request"  # 协查请求: a county -> another, to verify a person's situation
     VERIFICATION_STEP = "verification_step"  # 协查进展: receiver of a verification request -> its sender, each step
+    ROSTER = "roster"  # 清查名单: registration county -> residence county, monthly, made by the node
+    ROSTER_ANSWER = "roster_answer"  # 清查反馈: residence county -> registration county, answering a roster at once
 
 
 #: Types that refer to another message and so must carry ``inreplyto``: an answer (feedback, receipt, a
-#: clarification request about a record, a clarification answering a request, a step of a verification request)
-#: to a message its receiver sent its sender, or a withdrawal of a record its sender sent its receiver.
+#: clarification request about a record, a clarification answering a request, a step of a verification request, a
+#: roster answer) to a message its receiver sent its sender, or a withdrawal of a record its sender sent its receiver.
 REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, MessageType.WITHDRAWAL,
                          MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION,
-                         MessageType.VERIFICATION_STEP})
+                         MessageType.VERIFICATION_STEP, MessageType.ROSTER_ANSWER})
 
 #: Of those, the types a record's own sender sends about it: ``inreplyto`` names a record the sender sent the
 #: receiver (not one the receiver sent).
@@ -43,9 +45,13 @@ CONTROL_TYPES = frozenset(
     {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST}
 )
 
+#: The monthly roster check (定期清查): the roster and its answer (a reply). Nodes compose them, no local system
+#: posts them, and neither opens a feedback obligation (the answer is made on receipt).
+ROSTER_TYPES = frozenset({MessageType.ROSTER, MessageType.ROSTER_ANSWER})
+
 #: Types that open an obligation at the receiver (records about a person): each may be withdrawn by its sender
 #: and clarified by its receiver.
-RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES
+RECORD_TYPES = frozenset(MessageType) - REPLY_TYPES - CONTROL_TYPES - ROSTER_TYPES
 
 #: Of those, the ones a request rather than a report: answered by its own reply (a verification request by its
 #: ``answered`` step), never with feedback, and assessed at the monitor apart from the reports' timeliness.

@@ -27,6 +27,8 @@ from contracts.payloads import (
     ReconciliationDigest11,
     ResendRequest,
     ReturnCancellation,
+    Roster,
+    RosterAnswer,
     VerificationRequest,
     VerificationStep,
     Withdrawal,
@@ -49,6 +51,8 @@ PAYLOAD_MODELS: Mapping[tuple[MessageType, str], type[BaseModel]] = {
     (MessageType.CLARIFICATION, "1.0"): Clarification,
     (MessageType.VERIFICATION_REQUEST, "1.0"): VerificationRequest,
     (MessageType.VERIFICATION_STEP, "1.0"): VerificationStep,
+    (MessageType.ROSTER, "1.0"): Roster,
+    (MessageType.ROSTER_ANSWER, "1.0"): RosterAnswer,
 }
 
 #: Known payload schema versions of each message type.

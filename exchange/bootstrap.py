@@ -43,6 +43,7 @@ from exchange.service.queries import Queries
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
 from exchange.service.reminders import Reminders
+from exchange.service.roster import Rosters
 from exchange.service.sending import Outbound
 from exchange.service.unit_of_work import UnitOfWorkFactory
 
@@ -89,8 +90,9 @@ class Node:
                             broker_away=lambda: not self.broker_connected or self.relay.failing)
         self.outbound = Outbound(settings, self.uow, self.obligations, self.trust, admit, self.relay.wake)
         self.reconciler = Reconciler(settings, self.uow, self.topics, self.relay.wake, self.instance)
+        self.rosters = Rosters(settings, self.uow, self.outbound.compose, self.trust, self.relay.wake)
         self.inbound = Inbound(settings, self.uow, self.obligations, self.trust, self.reconciler,
-                               self._refresh_keys, self.metrics)
+                               self._refresh_keys, self.metrics, self.rosters)
         self.reminders = Reminders(self.uow, self.calendars, settings.served)
         self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
         self.queries = Queries(self.engine, settings.served, self.trust, self.obligations)
@@ -213,6 +215,7 @@ class Node:
             asyncio.create_task(self.consumer.run(), name="consumer"),
             asyncio.create_task(self.agreement_feed.run(), name="agreements"),
             asyncio.create_task(self.reminders.run(s.reminder_interval_seconds, self.relay.wake), name="reminders"),
+            asyncio.create_task(self.rosters.run_periodically(), name="roster-check"),
         ]
         for task in tasks:
             task.add_done_callback(_log_crash)

@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         "dropped is refused after at most this long).",
     )
     reminder_interval_seconds: float = Field(60.0, gt=0, description="How often the node looks for reminders due.")
+    roster_cutoff_day: int = Field(
+        20, ge=1, le=28, description="Day of the month from which that month's roster check (定期清查) may run.")
+    roster_interval_seconds: float = Field(
+        3600.0, ge=0, description="How often (the first time one interval after start) the node sends the rosters "
+        "of the newest closed month not sent yet (once per month and county pair); 0: only on demand (mpx roster run, "
+        "the admin API).")
     payload_keys: SecretStr = Field(
         SecretStr(""), description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
         "first current (`mpx keys new-payload-key` makes one); empty: payloads stored in clear (development only).",

@@ -15,6 +15,7 @@ from contracts.payloads.reconciliation import (
     ids_sha256,
 )
 from contracts.payloads.return_cancellation import ReturnCancellation, ReturnReason
+from contracts.payloads.roster import Roster, RosterAnswer, RosterAnswerEntry, RosterEntry, RosterFinding
 from contracts.payloads.verification import (
     Urgency,
     VerificationMethod,
@@ -48,6 +49,11 @@ __all__ = [
     "ResendRequest",
     "ReturnCancellation",
     "ReturnReason",
+    "Roster",
+    "RosterAnswer",
+    "RosterAnswerEntry",
+    "RosterEntry",
+    "RosterFinding",
     "Withdrawal",
     "Clarification",
     "ClarificationReason",

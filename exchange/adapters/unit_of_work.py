@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from contracts import MessageType
 from contracts.cloudevents import attribute_headers, encode_data
 from exchange.adapters.crypto import evidence
-from exchange.adapters.crypto.canonical import monitoring_event_bytes
+from exchange.adapters.crypto.canonical import monitoring_event_bytes, roster_figures_bytes
 from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.topics import TopicScheme
@@ -30,6 +30,7 @@ from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
 from exchange.adapters.sql.message_repository import MessageRepository
 from exchange.adapters.sql.obligation_repository import ObligationRepository
 from exchange.adapters.sql.progress import chunks
+from exchange.adapters.sql.roster_repository import RosterRepository
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
 from exchange.domain.events import (
@@ -42,6 +43,7 @@ from exchange.domain.events import (
     RecordSetAside,
     ReminderDue,
     ResendAsked,
+    RosterAnswered,
 )
 from exchange.domain.message import Outgoing
 
@@ -71,6 +73,14 @@ class Outbox:
                           [SIGNATURE_HEADER, signature]]
         return _row(f"{e.message_id}#{e.revision}", self.topics.monitor_topic, self.topics.partition_for(e.receiver),
                     e.receiver, headers, orjson.dumps(e.body), now)
+
+    def roster(self, e: RosterAnswered, now: datetime) -> dict[str, Any]:
+        """The residence county vouches for the counts of the roster it answered: signed with its key."""
+        key_id, signature = self.trust.ring.sign(e.residence, roster_figures_bytes(e.body), now)
+        headers = JSON + [["ce_type", "cn.mpx.roster.answered"], [KEY_ID_HEADER, key_id],
+                          [SIGNATURE_HEADER, signature]]
+        return _row(f"roster:{e.roster_id}", self.topics.monitor_topic, self.topics.partition_for(e.residence),
+                    e.residence, headers, orjson.dumps(e.body), now)
 
     def reminder(self, e: ReminderDue, now: datetime) -> dict[str, Any]:
         return _row(f"{e.message_id}#{e.kind}", self.topics.reminders_topic, self.topics.partition_for(e.receiver),
@@ -144,6 +154,7 @@ class SqlUnitOfWork:
         self._conn = await self._transaction.__aenter__()
         self.obligations = ObligationRepository(self._conn)
         self.messages = MessageRepository(self._conn)
+        self.rosters = RosterRepository(self._conn)
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
@@ -187,6 +198,8 @@ class SqlUnitOfWork:
                 case ObligationChanged():
                     rows.append(self.outbox.obligation(e, now))
                     self.metrics.obligations(e.event, [e.receiver])
+                case RosterAnswered():
+                    rows.append(self.outbox.roster(e, now))
                 case ReminderDue():
                     rows.append(self.outbox.reminder(e, now))
                 case RecordSetAside():

@@ -10,14 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import CONTROL_TYPES, MessageType
+from contracts import CONTROL_TYPES, ROSTER_TYPES, MessageType
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 #: A county code: six digits (that they name a real county is the envelope's check, in Chinese and English).
 COUNTY_PATTERN = r"^[0-9]{6}$"
 #: Nodes make control records themselves; a withdrawal is made by POST /v1/messages/{id}/withdrawal only (once per
-#: record, never after its answer).
-SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t not in (
+#: record, never after its answer); rosters and their answers by the node's roster check (exchange/service/roster.py).
+SUBMITTABLE = [t for t in MessageType if t not in CONTROL_TYPES and t not in ROSTER_TYPES and t not in (
     MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST, MessageType.CLARIFICATION,
     MessageType.VERIFICATION_STEP)]
 

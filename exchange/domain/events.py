@@ -54,6 +54,16 @@ class ObligationChanged:
 
 
 @dataclass(frozen=True)
+class RosterAnswered:
+    """A residence county answered a roster (定期清查): its counts (`body`, no personal field, no registration id) go to
+    the monitoring topic, vouched for by that county."""
+
+    residence: str
+    roster_id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ReminderDue:
     """A reminder's time came (`body`: the reminder as the reminders topic carries it)."""
 
@@ -95,6 +105,6 @@ class AgreementAnnounced:
     signed: bytes
 
 
-Event = (MessageAccepted | MessageSent | Noted | ObligationChanged | ReminderDue | RecordSetAside | ResendAsked
-         | AgreementAnnounced)
+Event = (MessageAccepted | MessageSent | Noted | ObligationChanged | RosterAnswered | ReminderDue | RecordSetAside
+         | ResendAsked | AgreementAnnounced)
 

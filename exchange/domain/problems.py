@@ -50,6 +50,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "not_a_verification_request": (409, "该报文不是本县区收到的协查请求", "The message is not a verification request the county received"),
     "step_out_of_order": (409, "协查步骤顺序不符：应依次为配对、核实、协查反馈，每步一次", "The verification step is out of order: matched, verified, answered, each once"),
     "request_withdrawn": (409, "该协查请求已被发起方撤回", "The verification request was withdrawn by its sender"),
+    "month_not_closed": (409, "该月尚未到清查截止日，不能清查", "The month is not closed yet: its roster check cannot run before the cut-off day"),
     "sender_required": (409, "多个发送地使用了该报文编号，请指明发送地", "Several senders used this message id: name the sender"),
     "payload_too_large": (413, "请求体过大", "Request body too large"),
     "batch_too_large": (413, "批量报文数量超过上限", "Too many messages in one batch"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,6 +118,49 @@ def monitor_rebuild_summary() -> None:
             await engine.dispose()
 
     console.print(f"monitor summary rebuilt: {asyncio.run(main()):,} rows")
+
+
+roster = typer.Typer(help="定期清查: 向各现居住地发送本月名单 The monthly roster check: send each residence county the "
+                     "month's roster.")
+app.add_typer(roster, name="roster")
+
+
+@roster.command("run")
+def roster_run(month: str = typer.Option(..., help="清查月份 Month to check, YYYY-MM (on or after its cut-off day).")
+               ) -> None:
+    """发送该月清查名单 (每月每对县区一次). Send the month's rosters from this node's counties (MPX_COUNTIES), once per
+    month and county pair: a pair sent before is reported and sent nothing. The node's relay publishes them."""
+    from exchange.adapters.sql.database import migrate
+    from exchange.bootstrap import Node
+    from exchange.config import Settings
+    from exchange.domain.problems import Problem
+
+    if not re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", month):
+        console.print("[red]月份应为 YYYY-MM / the month is YYYY-MM[/red]")
+        raise typer.Exit(2)
+
+    async def main() -> dict:
+        settings = Settings()
+        await migrate(settings.database_url)
+        node = Node(settings)
+        try:
+            return await node.rosters.run(month)
+        finally:
+            await node.engine.dispose()
+
+    try:
+        done = asyncio.run(main())
+    except Problem as refused:
+        console.print(f"[red]{refused.detail_zh} / {refused.detail_en}[/red]")
+        raise typer.Exit(1) from None
+    for pair in done["sent"]:
+        console.print(f"已发送 sent {pair['registration_county']} → {pair['residence_county']}: {pair['entries']} "
+                      f"人 persons ({pair['roster_id']})")
+    for pair in done["already_sent"]:
+        console.print(f"此前已发送 sent before {pair['registration_county']} → {pair['residence_county']} "
+                      f"({pair['roster_id']})")
+    if not done["sent"] and not done["already_sent"]:
+        console.print("无在外人员 nobody registered away")
 
 
 keys = typer.Typer(help="本地系统、监测和管理员的 API 密钥 (只显示一次，散列存储) API keys of local systems, monitors "

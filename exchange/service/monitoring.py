@@ -44,6 +44,7 @@ from contracts import REQUEST_TYPES, region_name
 from contracts.payloads.verification import Urgency
 from exchange.adapters.sql.monitor_summary import NO_DAYS
 from exchange.adapters.sql.tables import monitor_obligations as mo
+from exchange.adapters.sql.tables import monitor_roster as mr
 from exchange.adapters.sql.tables import monitor_sender_summary as mss
 from exchange.adapters.sql.tables import monitor_summary as ms
 from exchange.domain import CalendarBook, Timeliness, combine
@@ -62,6 +63,8 @@ COHORT = ("obligations whose deadline (24:00 Asia/Shanghai of the due day) fell 
 SENDER_COHORT = "records whose sender-side deadline (24:00 of the due day after the event date) fell in [from, to)"
 VERIFICATION_COHORT = ("verification requests (协查请求) whose deadline (24:00 Asia/Shanghai of the due day, set by "
                        "their urgency) fell in [from, to); withdrawn ones are in no denominator")
+ROSTER_MATCH = ("清查匹配率 = 仍在本地人数 ÷ 名单人数, per (registration county, residence county) as the residence "
+                "county answered the month's roster; the total is the ratio of the sums")
 
 #: The Chinese names of the urgencies, as the verification figures label their groups.
 URGENCY_NAMES = {Urgency.URGENT: "紧急", Urgency.EXPEDITED: "急", Urgency.CERTIFICATE_CHECK: "证明核验"}
@@ -381,6 +384,36 @@ class MonitorQueries:
             "as_of": now.isoformat(), "count": total, "items": items, "limit": limit, "has_more": has_more,
             "next_cursor": _encode_cursor(page[-1].due_day, page[-1].message_id, page[-1].sender) if page else cursor,
         }
+
+    # ---------------------------------------------------------------------------------------------
+    # the monthly roster check (定期清查)
+    # ---------------------------------------------------------------------------------------------
+    async def roster(self, *, month: str) -> dict[str, Any]:
+        """The roster match rate (清查匹配率: still here ÷ persons on the roster) of `month` per county pair (either
+        county in scope), with each finding's count, summed over the roster's parts answered; the total's rate is a
+        ratio of sums."""
+        findings = ("entries", "still_here", "left", "never_arrived", "unknown")
+        query = select(mr.c.registration_county, mr.c.residence_county, *(func.sum(mr.c[f]).label(f) for f in findings),
+                       func.max(mr.c.parts).label("parts"), func.count().label("parts_answered"),
+                       func.max(mr.c.answered_at).label("answered_at")).where(
+            mr.c.month == month, or_(self._scope_condition(mr.c.registration_county),
+                                     self._scope_condition(mr.c.residence_county))).group_by(
+            mr.c.registration_county, mr.c.residence_county).order_by(mr.c.registration_county, mr.c.residence_county)
+        async with self.engine.connect() as conn:
+            rows = [r for r in await conn.execute(query)
+                    if self.scope_in_sql or self.in_scope(r.registration_county) or self.in_scope(r.residence_county)]
+        pairs = [{"registration_county": r.registration_county, "registration_name": region_name(r.registration_county),
+                  "residence_county": r.residence_county, "residence_name": region_name(r.residence_county),
+                  **{f: int(getattr(r, f)) for f in findings}, "match_rate": _match_rate(r.still_here, r.entries),
+                  "parts": r.parts, "parts_answered": r.parts_answered,
+                  "answered_at": as_utc(r.answered_at).isoformat()} for r in rows]
+        total = {f: sum(p[f] for p in pairs) for f in findings}
+        return {"month": month, "definitions": {"match_rate": ROSTER_MATCH},
+                "pairs": pairs, "total": {**total, "match_rate": _match_rate(total["still_here"], total["entries"])}}
+
+
+def _match_rate(still_here: int, entries: int) -> float | None:
+    return round(still_here / entries, 4) if entries else None
 
 
 def _cohort(table: Table, start: date, end: date) -> ColumnElement[bool]:

@@ -183,10 +183,11 @@ class Queries:
             query = query.where(messages.c.state == DeliveryState.ANSWERED)
         elif answered is False:
             # Records still awaiting feedback: not feedback, a withdrawal, a clarification or a verification step
-            # themselves, not withdrawn.
+            # themselves (nor a roster's answer, which the node answered), not withdrawn.
             query = query.where(messages.c.state != DeliveryState.ANSWERED,
                                 messages.c.type.not_in([MessageType.FEEDBACK, MessageType.WITHDRAWAL,
-                                                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP]),
+                                                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP,
+                                                        MessageType.ROSTER_ANSWER]),
                                 messages.c.withdrawn_at.is_(None))
         if cursor:
             query = query.where(messages.c.seq > decode_cursor(cursor))

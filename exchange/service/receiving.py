@@ -36,8 +36,10 @@ from exchange.domain.clock import utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.events import MessageSent, Noted, RecordSetAside
 from exchange.domain.message import Outgoing, Record, receipt_for
+from exchange.domain.roster import RESIDENCE
 from exchange.domain.verification import ANSWERED
 from exchange.service.obligations import Obligations
+from exchange.service.roster import Rosters, resolve_returns
 from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,12 @@ class Inbound:
     """The receiving side of a node."""
 
     def __init__(self, settings: Settings, uow: UnitOfWorkFactory, obligations: Obligations, trust: Trust,
-                 control: Control, refresh_keys: Callable[[], Awaitable[bool]], metrics: Metrics):
+                 control: Control, refresh_keys: Callable[[], Awaitable[bool]], metrics: Metrics, rosters: Rosters):
         self.settings = settings
         self.uow = uow
         self.obligations = obligations
+        #: Answers a roster on receipt, keeps the discrepancies of an answer (定期清查).
+        self.rosters = rosters
         #: Verifies the sending county's signature, opens sealed payloads and seals them at rest.
         self.trust = trust
         self.control = control
@@ -217,9 +221,9 @@ class Inbound:
             for env, data in stored
         ])
         # Feedback answers its record; a clarification answers its clarification request, the answered step
-        # (协查反馈) its verification request (as the asker keeps it).
+        # (协查反馈) its verification request, a roster answer its roster (as the asker keeps each).
         feedback = [_answered(env) for env, data in stored
-                    if env.message_type in (MessageType.FEEDBACK, MessageType.CLARIFICATION)
+                    if env.message_type in (MessageType.FEEDBACK, MessageType.CLARIFICATION, MessageType.ROSTER_ANSWER)
                     or (env.message_type is MessageType.VERIFICATION_STEP and data["step"] == ANSWERED)]
         await advance_sent(conn, feedback, DeliveryState.ANSWERED, "answered_at", now)
         # A record (not feedback, not a withdrawal): the receiving county now owes feedback.
@@ -242,6 +246,16 @@ class Inbound:
                             if r.receiver == env.senderregion and r.type == MessageType.CLARIFICATION_REQUEST]
                 if requests and requests[0].in_reply_to:
                     await self.obligations.resumed(uow, env.senderregion, requests[0].in_reply_to, now)
+        # The monthly roster check (定期清查): a roster is answered at once; an answer's discrepancies are kept; a return
+        # cancellation resolves those about its registration at this (residence) county.
+        for env, data in stored:
+            if env.message_type is MessageType.ROSTER:
+                await self.rosters.answer(uow, env, data, now)
+            elif env.message_type is MessageType.ROSTER_ANSWER:
+                await self.rosters.answered(uow, env, data, now)
+        await resolve_returns(uow, RESIDENCE, [(env, data) for env, data in stored
+                                               if env.message_type is MessageType.RETURN_CANCELLATION],
+                              self.settings.person_secret, now)
         head = await uow.chain_head()  # covers the records the receipts acknowledge
         uow.record(*(MessageSent(receipt_for(env, self.settings.node_id, now, head)) for env, _ in stored))
 
@@ -399,6 +413,9 @@ def _may_name(sent: Sent, type_: str, answers: Sequence[tuple[Record, Envelope]]
             return False
         if envelope.message_type is MessageType.FEEDBACK and type_ in REQUEST_TYPES:
             return False
+        if (envelope.message_type is MessageType.ROSTER_ANSWER) != (type_ == MessageType.ROSTER) and (
+                envelope.message_type is not MessageType.DELIVERY_RECEIPT):
+            return False  # a roster is answered by a roster answer only, and a roster answer answers a roster only
     return True
 
 

@@ -35,9 +35,11 @@ from exchange.domain.events import MessageAccepted
 from exchange.domain.message import Outgoing, clarification_id, content_hash, new_envelope, withdrawal_id
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem, validation_problem
+from exchange.domain.roster import REGISTRATION
 from exchange.domain.verification import ANSWERED, STEPS, candidate_ids, progress, step_id
 from exchange.service.obligations import Obligations
 from exchange.service.queries import one_per_sender
+from exchange.service.roster import resolve_returns
 from exchange.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 #: Backpressure (exchange.service.backpressure.OutboxLimit): awaited with (connection, records to add) before
@@ -90,6 +92,9 @@ class Outbound:
                                                       self.trust.seal_payload) for o in fresh])
                 uow.record(*(MessageAccepted(o, principal) for o in fresh))
                 await self._mark_answered(uow, [o for o in fresh if o.envelope.inreplyto], now)
+                await resolve_returns(uow, REGISTRATION, [(o.envelope, o.data) for o in fresh if o.envelope.message_type
+                                                          is MessageType.RETURN_CANCELLATION],
+                                      self.settings.person_secret, now)
         if uow.published:
             self.wake_relay()
         return [out.id for out in prepared]
@@ -138,7 +143,7 @@ class Outbound:
             if row.answered_at is not None:
                 raise Problem("already_answered", f"{row.receiver} answered message {record_id} already",
                               f"{row.receiver} 已对编号为 {record_id} 的报文反馈，不能撤回")
-            await self._compose(uow, MessageIn(
+            await self.compose(uow, MessageIn(
                 id=wid, type=MessageType.WITHDRAWAL.value, schema_version=withdrawal.schema_version,
                 sender=row.sender, receiver=row.receiver, in_reply_to=record_id, agreement_id=row.agreement_id,
                 data=withdrawal.data), principal, now)
@@ -174,7 +179,7 @@ class Outbound:
             if now > ob.due_at:
                 raise Problem("deadline_passed", f"the deadline of message {record_id} passed at "
                               f"{ob.due_at.isoformat()}", f"编号为 {record_id} 的报文反馈期限（{ob.due_at.isoformat()}）已过")
-            out = await self._compose(uow, MessageIn(
+            out = await self.compose(uow, MessageIn(
                 id=str(uuid.uuid4()), type=MessageType.CLARIFICATION_REQUEST.value, schema_version=request.schema_version,
                 sender=row.receiver, receiver=row.sender, in_reply_to=record_id, agreement_id=row.agreement_id,
                 data=request.data), principal, now)
@@ -198,7 +203,7 @@ class Outbound:
                     [(row.receiver, cid)]):
                 raise Problem("already_clarified", f"clarification request {request_id} was answered already",
                               f"编号为 {request_id} 的补充说明请求已答复")
-            await self._compose(uow, MessageIn(
+            await self.compose(uow, MessageIn(
                 id=cid, type=MessageType.CLARIFICATION.value, schema_version=clarification.schema_version,
                 sender=row.receiver, receiver=row.sender, in_reply_to=request_id, agreement_id=row.agreement_id,
                 data=clarification.data), principal, now)
@@ -229,7 +234,7 @@ class Outbound:
                 raise Problem("step_out_of_order", f"request {request_id} is at step {standing.step}: {name} cannot "
                               "follow", f"编号为 {request_id} 的协查请求当前步骤为{STEPS[standing.step]}，不能进行"
                               f"{STEPS[name]}")
-            out = await self._compose(uow, MessageIn(
+            out = await self.compose(uow, MessageIn(
                 id=step_id(county, request_id, name, found), type=MessageType.VERIFICATION_STEP.value,
                 schema_version=step.schema_version, sender=county, receiver=row.sender, in_reply_to=request_id,
                 agreement_id=row.agreement_id, data=step.data), principal, now)
@@ -252,12 +257,14 @@ class Outbound:
                           f"{message_type.replace('_', ' ')}", f"编号为 {request_id} 的报文是 {row.type}，不是{name_zh}")
         return row
 
-    async def _compose(self, uow: UnitOfWork, item: MessageIn, principal: Principal | None,
-                       now: datetime) -> Outgoing:
-        """A message the node composes for a county's system (a withdrawal, a clarification request or answer):
-        checked, kept and sent in this unit of work as a posted message would be."""
+    async def compose(self, uow: UnitOfWork, item: MessageIn, principal: Principal | None,
+                      now: datetime, admit: bool = True) -> Outgoing:
+        """A message the node composes for a county's system (a withdrawal, a clarification request or answer, a
+        roster): checked, kept and sent in this unit of work as a posted message would be. `admit` False: made while
+        receiving (a roster's answer), which the outbox's backpressure must not refuse."""
         out = self._prepare(item, now, allowed=(MessageType(item.type),))
-        await self.admit(uow.conn, 1)
+        if admit:
+            await self.admit(uow.conn, 1)
         await uow.messages.add([out.message_row(Direction.OUT, DeliveryState.ACCEPTED, now, self.trust.seal_payload)])
         uow.record(MessageAccepted(out, principal.id if principal else None))
         return out
@@ -331,7 +338,8 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
                               f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
                       index, total)
         if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST,
-                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP):
+                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP, MessageType.ROSTER,
+                        MessageType.ROSTER_ANSWER):
             raise _at(Problem("not_answerable", f"a {original} cannot be answered with feedback",
                               f"不能对 {original} 报文反馈"), index, total)
         if original in REQUEST_TYPES:

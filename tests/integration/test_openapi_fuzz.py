@@ -72,6 +72,8 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/quarantine/{seq}/replay": "admin",
     "POST /v1/reconciliation/run": "admin",
     "GET /v1/reconciliation": "county",
+    "POST /v1/admin/roster-runs": "admin",
+    "GET /v1/roster": "county",
     "POST /v1/admin/keys": "admin",
     "GET /v1/admin/keys": "admin",
     "DELETE /v1/admin/keys/{key_id}": "admin",

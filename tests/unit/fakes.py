@@ -86,6 +86,72 @@ class FakeMessages:
         return False
 
 
+class FakeRosters:
+    """The roster check's repository over the fake messages and obligations; discrepancies and rosters as dicts."""
+
+    def __init__(self, messages: FakeMessages, obligations: FakeObligations) -> None:
+        self.messages, self.obligations = messages, obligations
+        self.found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self.rosters: dict[tuple[str, str, str], dict[str, Any]] = {}  # by side, registration county, roster id
+
+    def _rows(self, direction: str, type_: str) -> list[SimpleNamespace]:
+        return [SimpleNamespace(**{"withdrawn_at": None, "in_reply_to": None, **r}) for (d, _, _), r
+                in self.messages.rows.items() if d == direction and r["type"] == type_]
+
+    async def sent_registrations(self, senders: Iterable[str]) -> list[Any]:
+        return [SimpleNamespace(**r) for (d, s, _), r in self.messages.rows.items()
+                if d == "out" and s in set(senders) and r.get("withdrawn_at") is None
+                and r["type"] in ("outflow_registration", "return_cancellation")]
+
+    async def holdings(self, sender: str, receiver: str, ids: Sequence[str]) -> tuple[set[str], set[str],
+                                                                                        dict[str, Any]]:
+        received = {r.id for r in self._rows("in", "outflow_registration")
+                    if (r.sender, r.receiver) == (sender, receiver) and r.id in ids}
+        cancelled = {i for i in ids if (k := self.obligations.kept.get((sender, i))) and k.obligation.cancelled_at}
+        cancelled |= {r.id for r in self._rows("in", "outflow_registration") if r.id in received and r.withdrawn_at}
+        latest = {r.in_reply_to: r for r in self._rows("out", "feedback")
+                  if (r.sender, r.receiver) == (receiver, sender) and r.in_reply_to in ids}
+        return received, cancelled, latest
+
+    async def sent_roster(self, sender: str, receiver: str, roster_id: str) -> Any | None:
+        row = self.messages.rows.get(("out", sender, roster_id))
+        return SimpleNamespace(**row) if row and row["receiver"] == receiver and row["type"] == "roster" else None
+
+    async def add_discrepancies(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            key = (row["month"], row["side"], row["registration_county"], row["registration_id"])
+            self.found.setdefault(key, {"resolved_at": None, "resolved_by": None, **row})
+
+    async def resolve(self, side: str, registration_county: str, residence_county: str, registration_id: str | None,
+                      person_key: str | None, by: str, at: datetime) -> int:
+        hits = [d for d in self.found.values()
+                if (d["side"], d["registration_county"], d["residence_county"]) == (side, registration_county,
+                                                                                    residence_county)
+                and d["resolved_at"] is None and (d["registration_id"] == registration_id
+                                                  or (person_key and d["person_key"] == person_key))]
+        for d in hits:
+            d.update(resolved_at=at, resolved_by=by)
+        return len(hits)
+
+    async def discrepancies(self, counties: Iterable[str], month: str | None = None,
+                            open_only: bool = False) -> list[Any]:
+        counties = set(counties)
+        return [SimpleNamespace(**d) for _, d in sorted(self.found.items())
+                if d[f"{d['side']}_county"] in counties and month in (None, d["month"])
+                and not (open_only and d["resolved_at"])]
+
+    async def keep(self, roster: dict[str, Any]) -> None:
+        self.rosters[(roster["side"], roster["registration_county"], roster["roster_id"])] = dict(roster)
+
+    async def answered(self, registration_county: str, roster_id: str, figures: dict[str, Any]) -> None:
+        self.rosters[("registration", registration_county, roster_id)].update(figures)
+
+    async def kept(self, counties: Iterable[str], month: str) -> list[Any]:
+        return [SimpleNamespace(**r) for r in sorted(self.rosters.values(), key=lambda r: (
+            r["registration_county"], r["residence_county"], r["part"], r["side"]))
+            if r["month"] == month and r[f"{r['side']}_county"] in set(counties)]
+
+
 class _NoSQL:
     """The connection of a fake unit of work: any use of it fails the test."""
 
@@ -99,6 +165,7 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.obligations = FakeObligations()
         self.messages = FakeMessages()
+        self.rosters = FakeRosters(self.messages, self.obligations)
         self.events: list[Event] = []
         self.committed = False
         self.published = 0

@@ -53,6 +53,7 @@ from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
 from exchange.service.reminders import Reminders
 from tests.unit.asyncapi_documents import message_errors
+from tests.unit.test_inbound_batches import rosters_of
 
 HUI, HAISHU = "621227", "330203"  # Haishu's node is the one under test
 HUI_KEY = SigningKey.generate(HUI, "621227-20260101T000000Z-1f2e", datetime(2026, 1, 1, tzinfo=UTC))
@@ -77,8 +78,9 @@ async def _haishu(tmp_path, *, keys: bool) -> tuple[Haishu, Trust]:  # noqa: ANN
     trust.ring.add_public(HUI_KEY.public_key())
     settings = Settings(counties=HAISHU, database_url=url, node_id="haishu")
     uow = lambda: SqlUnitOfWork(engine, Outbox(TOPICS, trust, "haishu"), NullMetrics())  # noqa: E731
-    inbound = Haishu(settings, uow, Obligations(AgreementBook(), CalendarBook.default(), b"k"), trust,
-                     Reconciler(settings, uow, TOPICS, lambda: None, "haishu"), _keys_are_current, NullMetrics())
+    obligations = Obligations(AgreementBook(), CalendarBook.default(), b"k")
+    inbound = Haishu(settings, uow, obligations, trust, Reconciler(settings, uow, TOPICS, lambda: None, "haishu"),
+                     _keys_are_current, NullMetrics(), rosters_of(settings, uow, obligations, trust))
     inbound.engine = engine
     return inbound, trust
 

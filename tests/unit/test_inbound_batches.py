@@ -36,6 +36,8 @@ from exchange.domain.message import Outgoing, Record, new_envelope
 from exchange.service.obligations import Obligations
 from exchange.service.receiving import Inbound
 from exchange.service.reconciliation import Reconciler
+from exchange.service.roster import Rosters
+from exchange.service.sending import Outbound
 
 HUI, HAISHU = "621227", "330203"  # registration county, residence county (this node)
 
@@ -66,7 +68,7 @@ async def haishu(tmp_path):
     uow = lambda: SqlUnitOfWork(engine, Outbox(topics, trust, "haishu"), NullMetrics())  # noqa: E731
     obligations_ = Obligations(AgreementBook(), CalendarBook.default(), b"k")
     inbound = Haishu(settings, uow, obligations_, trust, Reconciler(settings, uow, topics, lambda: None, "haishu"),
-                     _keys_are_current, NullMetrics())
+                     _keys_are_current, NullMetrics(), rosters_of(settings, uow, obligations_, trust))
     inbound.engine = engine
     yield inbound
     await engine.dispose()
@@ -74,6 +76,16 @@ async def haishu(tmp_path):
 
 async def _keys_are_current() -> bool:
     return True
+
+
+def rosters_of(settings: Settings, uow, obligations_: Obligations, trust: Trust) -> Rosters:  # noqa: ANN001
+    """The node's roster check (it answers a roster on receipt), sending through the node's own Outbound."""
+    outbound = Outbound(settings, uow, obligations_, trust, _admit_all, lambda: None)
+    return Rosters(settings, uow, outbound.compose, trust, lambda: None)
+
+
+async def _admit_all(conn, adding: int) -> None:  # noqa: ANN001
+    return None
 
 
 class Wire:

@@ -21,6 +21,11 @@ def message_bytes(attributes: dict[str, Any], data: dict[str, Any]) -> bytes:
     return canonical({"attributes": attributes, "data": data})
 
 
+def roster_figures_bytes(figures: dict[str, Any]) -> bytes:
+    """What a residence county signs of a roster check's counts (monitoring topic, ``cn.mpx.roster.answered``)."""
+    return canonical({"purpose": "mpx-roster-figures", "figures": figures})
+
+
 def monitoring_event_bytes(event: dict[str, Any]) -> bytes:
     """What a receiving county signs of an obligation lifecycle event (monitoring topic)."""
     return canonical({"purpose": "mpx-monitoring-event", "event": event})

@@ -10,33 +10,38 @@ An event is believed only if it meets its contract (`contracts.control.Monitorin
 obligation's receiving county (the keys come from the keys topic, like a node's); an event about an obligation
 stored under another receiver is refused (``foreign_obligation``). A refused event is set aside in the
 quarantine table with its reason, and the feed reads on.
+
+The same topic carries the counts of each monthly roster check (``cn.mpx.roster.answered``, `RosterFigures`), signed
+by the roster's residence county, which answered it: kept per roster (or part) in ``monitor_roster``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.control import MonitoringEvent
-from exchange.adapters.crypto.canonical import monitoring_event_bytes
+from contracts.control import MonitoringEvent, RosterFigures
+from exchange.adapters.crypto.canonical import monitoring_event_bytes, roster_figures_bytes
 from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.signing import KeyRing, SignatureError
 from exchange.adapters.crypto.trust import header
 from exchange.adapters.kafka.control import appended_at, set_aside
 from exchange.adapters.sql import monitor_summary as summary
 from exchange.adapters.sql.dialect import upsert, upsert_many
-from exchange.adapters.sql.tables import consumer_offsets, monitor_obligations
+from exchange.adapters.sql.tables import consumer_offsets, monitor_obligations, monitor_roster
 from exchange.domain.clock import utcnow
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 COLUMNS = [c.name for c in monitor_obligations.columns]
+ROSTER_COLUMNS = [c.name for c in monitor_roster.columns]
 
 
 def _header(record, name: str) -> str | None:  # noqa: ANN001 - an aiokafka ConsumerRecord
@@ -49,19 +54,39 @@ class Refused(Exception):
         self.code = code
 
 
-def row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
-    """The obligation row an event carries, if it meets its contract and its receiver signed it; else Refused."""
+def _believed(record, ring: KeyRing, model: type[M], signer: Callable[[M], str],  # noqa: ANN001 - a ConsumerRecord
+              signed: Callable[[dict[str, Any]], bytes], what: str) -> M:
+    """The event a record carries, if it meets its contract `model` and the county `signer` names signed it (the
+    bytes `signed` makes of it); else Refused."""
     try:
         body = orjson.loads(record.value)
-        event = MonitoringEvent.model_validate(body)
+        event = model.model_validate(body)
     except (ValueError, TypeError, ValidationError) as exc:
-        raise Refused("malformed", f"monitoring event: not a valid event ({type(exc).__name__})") from None
+        raise Refused("malformed", f"{what}: not a valid event ({type(exc).__name__})") from None
     try:
-        ring.verify(event.receiver, _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER),
-                    monitoring_event_bytes(body), appended_at(record.timestamp, record.timestamp_type) or utcnow())
+        ring.verify(signer(event), _header(record, KEY_ID_HEADER), _header(record, SIGNATURE_HEADER), signed(body),
+                    appended_at(record.timestamp, record.timestamp_type) or utcnow())
     except SignatureError as exc:
-        raise Refused(exc.code, f"monitoring event: {exc}") from None
+        raise Refused(exc.code, f"{what}: {exc}") from None
+    return event
+
+
+def row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
+    """The obligation row an event carries, if it meets its contract and its receiver signed it; else Refused."""
+    event = _believed(record, ring, MonitoringEvent, lambda e: e.receiver, monitoring_event_bytes, "monitoring event")
     return {name: getattr(event, name) for name in COLUMNS}
+
+
+def roster_row_of(record, ring: KeyRing) -> dict[str, Any]:  # noqa: ANN001 - an aiokafka ConsumerRecord
+    """The counts of a roster check (``cn.mpx.roster.answered``), if they meet their contract and the roster's
+    residence county signed them; else Refused."""
+    figures = _believed(record, ring, RosterFigures, lambda f: f.residence_county, roster_figures_bytes,
+                        "roster figures")
+    return {name: getattr(figures, name) for name in ROSTER_COLUMNS}
+
+
+def _is_roster(record) -> bool:  # noqa: ANN001
+    return (_header(record, "ce_type") or "").startswith("cn.mpx.roster.")
 
 
 def _owner(record) -> str | None:  # noqa: ANN001 - the record key is the receiving county
@@ -103,12 +128,23 @@ class MonitorFeed:
         newest: dict[tuple[str, str], dict[str, Any]] = {}
         refused: list[tuple[Any, Refused]] = []
         if any(
-                (_header(r, "ce_type") or "").startswith("cn.mpx.obligation.") and (_owner(r), _header(
+                (_header(r, "ce_type") or "").startswith(("cn.mpx.obligation.", "cn.mpx.roster.")) and (_owner(r), _header(
                     r, KEY_ID_HEADER)) not in self.ring.public for r in records if _header(r, KEY_ID_HEADER)):
             await self.refresh_keys()  # an event may have overtaken its county's key
         sources: dict[tuple[str, str], Any] = {}
+        checks: dict[tuple[str, str], dict[str, Any]] = {}  # the counts of rosters answered, by roster
         for record in records:
             positions[(record.topic, record.partition)] = record.offset + 1
+            if _is_roster(record):
+                try:
+                    figures = roster_row_of(record, self.ring)
+                except Refused as exc:
+                    refused.append((record, exc))
+                    continue
+                if self.in_scope(figures["registration_county"]) or self.in_scope(figures["residence_county"]):
+                    self.applied += 1
+                    checks[(figures["registration_county"], figures["roster_id"])] = figures
+                continue
             try:
                 row = row_of(record, self.ring)
             except Refused as exc:
@@ -146,6 +182,9 @@ class MonitorFeed:
                                                only_if=lambda new: monitor_obligations.c.revision < new.revision),
                                    [row for _, row in changes])
             await summary.move(conn, changes)
+            if checks:  # one answer per roster: a replay writes the same counts again
+                await conn.execute(upsert_many(conn, monitor_roster, ["registration_county", "roster_id"],
+                                               ROSTER_COLUMNS), list(checks.values()))
             for (topic, partition), offset in positions.items():
                 await conn.execute(upsert(conn, consumer_offsets, ["topic", "partition"],
                                           {"topic": topic, "partition": partition, "next_offset": offset}))

@@ -410,4 +410,69 @@ peer_chain_heads = Table(
     Column("received_at", UtcDateTime, nullable=False),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads"]
+# The monthly rosters (定期清查) of this node's counties, each side's (a roster of many persons goes in parts: one row
+# each): when it went out or came in, when it was answered, and the answer's counts (no personal field).
+rosters = Table(
+    "rosters",
+    metadata,
+    Column("side", String(12), primary_key=True),  # registration (sent it) or residence (answered it)
+    Column("registration_county", String(6), primary_key=True),  # the roster's sender: a roster is (sender, id)
+    Column("roster_id", String(64), primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("residence_county", String(6), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=False),  # sent (registration side) or received (residence side)
+    Column("answered_at", UtcDateTime),
+    Column("still_here", Integer),
+    Column("left", Integer),
+    Column("never_arrived", Integer),
+    Column("unknown", Integer),
+    Index("ix_rosters_month", "month", "registration_county", "residence_county"),
+)
+
+# Discrepancies of the monthly roster check (定期清查), kept on both sides: per month, the registrations the residence
+# county did not find still there, with the finding and what is to be done; resolved by a later return cancellation
+# of the same registration (or person). No personal field but the person key (never leaves this node).
+roster_discrepancies = Table(
+    "roster_discrepancies",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("side", String(12), primary_key=True),  # registration (sent the roster) or residence (answered it)
+    Column("registration_county", String(6), primary_key=True),
+    Column("registration_id", String(64), primary_key=True),
+    Column("residence_county", String(6), nullable=False),
+    Column("roster_id", String(64), nullable=False),
+    Column("finding", String(16), nullable=False),  # left, never_arrived, unknown
+    Column("new_region", String(6)),
+    # Keyed HMAC of the person's ID number (as obligations.person_key): a return cancellation naming the person
+    # without the registration resolves it too.
+    Column("person_key", String(64)),
+    Column("found_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("resolved_by", String(64)),  # the return cancellation
+    Index("ix_roster_discrepancies_open", "resolved_at", "registration_county", "registration_id"),
+)
+
+# The monitor's figures of each roster (or part) answered, as the residence county signed them; summed per (month,
+# county pair) when asked.
+monitor_roster = Table(
+    "monitor_roster",
+    metadata,
+    Column("registration_county", String(6), primary_key=True),  # the roster's sender: a roster is (sender, id)
+    Column("roster_id", String(64), primary_key=True),
+    Column("month", String(7), nullable=False),
+    Column("residence_county", String(6), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("answered_at", UtcDateTime, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("still_here", Integer, nullable=False),
+    Column("left", Integer, nullable=False),
+    Column("never_arrived", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    Index("ix_monitor_roster_month", "month"),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster"]

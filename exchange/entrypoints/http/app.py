@@ -22,6 +22,7 @@ from exchange.entrypoints.http.routes import (
     obligations,
     operations,
     reminders,
+    roster,
 )
 from exchange.production import refuse_unsafe
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(obligations.router(settings))
     app.include_router(reminders.router)
     app.include_router(operations.router(settings))
+    app.include_router(roster.router)
     app.include_router(keys.router("node"))
     app.include_router(messages.router(settings))
     app.include_router(health.router)

@@ -38,6 +38,12 @@ HEADINGS = {
     "clarified": "请求过补充说明 clarified", "clarification_rate": "补充说明率 clarification rate",
     "paused_working_days": "暂停工作日合计 paused working days",
     "mean_paused_working_days": "平均暂停工作日 mean paused working days",
+    # the monthly roster check (定期清查)
+    "registration_county": "户籍地 registration county", "registration_name": "户籍地名称 registration name",
+    "residence_county": "现居住地 residence county", "residence_name": "现居住地名称 residence name",
+    "entries": "名单人数 on the roster", "still_here": "仍在本地 still here", "left": "已离开 left",
+    "never_arrived": "未到达 never arrived", "unknown": "情况不明 unknown", "match_rate": "清查匹配率 match rate",
+    "parts": "名单部分数 parts", "parts_answered": "已反馈部分数 parts answered", "answered_at": "反馈时间 answered at",
 }
 
 #: The monthly bulletin's columns, in the order offices read them.
@@ -52,13 +58,15 @@ BULLETIN_HEADINGS = {
 
 
 def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The rows of a timeliness, overdue or bulletin answer, with the total as the last row of a timeliness table
-    or a bulletin."""
+    """The rows of a timeliness, overdue, bulletin or roster answer, with the total as the last row of a timeliness
+    table, a bulletin or a roster table."""
     headings = HEADINGS
     if "groups" in answer:
         rows = [*answer["groups"], {"group": "合计 total", **answer["total"]}]
     elif "counties" in answer:
         rows, headings = [*answer["counties"], {**answer["total"], "county": "合计 total"}], BULLETIN_HEADINGS
+    elif "pairs" in answer:  # the roster check: pairs, then the total
+        rows = [*answer["pairs"], {"registration_county": "合计 total", **answer["total"]}]
     else:
         rows = answer["items"]
     columns = [c for c in headings if any(c in r for r in rows)] if rows else ["group"]

@@ -618,3 +618,106 @@ class IssuedKeyView(KeyView):
 
 class KeyList(BaseModel):
     items: list[KeyView]
+
+
+#: A calendar month, YYYY-MM (the roster check's).
+MONTH_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+
+
+class RosterRunIn(BaseModel):
+    """POST /v1/admin/roster-runs: the month whose rosters to send."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(pattern=MONTH_PATTERN, description="清查月份 — YYYY-MM; runs on or after its cut-off day.")
+
+
+class RosterSent(BaseModel):
+    roster_id: str = Field(description="The roster's (its first part's) id.")
+    registration_county: str
+    residence_county: str
+    entries: int = Field(description="Persons on the roster.")
+    parts: int = Field(description="Roster messages it takes (at most 500 persons each).")
+
+
+class RosterRun(BaseModel):
+    month: str
+    sent: list[RosterSent] = Field(description="Rosters sent by this run.")
+    already_sent: list[RosterSent] = Field(description="Pairs whose roster of the month went out before: sent "
+                                                       "nothing (as it is now, for information).")
+
+
+class RosterKept(BaseModel):
+    """A roster (or part of one) this node's county sent or answered, with the answer's counts once answered."""
+
+    side: Literal["registration", "residence"] = Field(description="registration: sent it; residence: answered it.")
+    month: str
+    registration_county: str
+    residence_county: str
+    roster_id: str
+    part: int
+    parts: int
+    entries: int
+    sent_at: Timestamp = Field(description="Sent (registration county) or received (residence county).")
+    answered_at: Timestamp | None
+    still_here: int | None
+    left: int | None
+    never_arrived: int | None
+    unknown: int | None
+    match_rate: float | None = Field(description="still_here ÷ entries, once answered.")
+
+
+class RosterDiscrepancy(BaseModel):
+    """A person not found still there, as one side follows it up: ids and codes only."""
+
+    month: str
+    side: Literal["registration", "residence"]
+    registration_county: str
+    residence_county: str
+    registration_id: str = Field(description="The outflow registration (外出登记) concerned.")
+    roster_id: str
+    finding: Literal["left", "never_arrived", "unknown"]
+    new_region: str | None = Field(description="Where the person went, if the residence county knows.")
+    next_step: str = Field(description="下一步 — what this side is to do (Chinese).")
+    next_step_en: str = Field(description="What this side is to do (English).")
+    found_at: Timestamp
+    resolved_at: Timestamp | None = Field(description="When a return cancellation of the registration resolved it.")
+    resolved_by: str | None = Field(description="That return cancellation's id.")
+
+
+class RosterView(BaseModel):
+    month: str
+    rosters: list[RosterKept]
+    discrepancies: list[RosterDiscrepancy]
+
+
+class RosterPair(BaseModel):
+    registration_county: str
+    registration_name: str | None
+    residence_county: str
+    residence_name: str | None
+    entries: int
+    still_here: int
+    left: int
+    never_arrived: int
+    unknown: int
+    match_rate: float | None = Field(description="清查匹配率: still_here ÷ entries.")
+    parts: int = Field(description="The roster's parts.")
+    parts_answered: int = Field(description="Parts answered so far (the counts are theirs).")
+    answered_at: TimestampText = Field(description="The last part's answer.")
+
+
+class RosterTotal(BaseModel):
+    entries: int
+    still_here: int
+    left: int
+    never_arrived: int
+    unknown: int
+    match_rate: float | None = Field(description="The ratio of the sums.")
+
+
+class RosterMatchView(BaseModel):
+    month: str
+    definitions: dict[str, str]
+    pairs: list[RosterPair]
+    total: RosterTotal

@@ -15,7 +15,15 @@ from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import to_csv, to_xlsx
-from exchange.entrypoints.http.models import BulletinView, Day, OverduePage, TimelinessView, VerificationFigures
+from exchange.entrypoints.http.models import (
+    MONTH_PATTERN,
+    BulletinView,
+    Day,
+    OverduePage,
+    RosterMatchView,
+    TimelinessView,
+    VerificationFigures,
+)
 from exchange.service.monitoring import (
     OVERDUE_PAGE,
     OVERDUE_PAGE_MAX,
@@ -168,3 +176,14 @@ async def bulletin(
     queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
     answer = await queries.bulletin(province=code, month=month, now=utcnow())
     return _render(answer, format, f"bulletin-{code}0000-{month}")
+@router.get("/v1/monitor/roster", response_model=RosterMatchView,
+            responses={**TABLES, **problems(PERMITTED, PARAMETERS)})
+async def roster(
+    node: MonitorDep,
+    principal: MonitorPrincipal,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN, description="清查月份 — YYYY-MM.")],
+    format: Format = "json",  # noqa: A002
+) -> Response | dict[str, Any]:
+    """清查匹配率 (roster match rate: persons still there ÷ persons on the roster) of the month's roster checks, per
+    county pair, with the count of each finding; the total is a ratio of sums. Counts only, no person."""
+    return _render(await queries_for(node, principal).roster(month=month), format, f"roster-{month}")

@@ -1,4 +1,4 @@
-"""What local systems and operators read: one message with its delivery state and feedback, the inbox, the
+"""What local systems and operators read: one message with its delivery state, feedback and thread, the inbox, the
 obligations and reminders of their counties, and the quarantine (where a record came from and why it was set aside,
 never its content)."""
 
@@ -19,7 +19,9 @@ from exchange.domain.clock import as_utc, utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.obligation import Status
 from exchange.domain.problems import Problem
+from exchange.domain.worklist import AnswerDeadline
 from exchange.service.obligations import obligation_view
+from exchange.service.thread import principals, thread
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:
@@ -70,10 +72,11 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust, answer_deadline: AnswerDeadline):
         self.engine = engine
         self.served = served
         self.trust = trust  # opens payloads sealed at rest
+        self.answer_deadline = answer_deadline  # when the answer to a clarification request is due (the thread)
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
@@ -133,6 +136,8 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()} if requests else {}
+            who = await principals(conn, [row, *answers, *requests, *clarified.values(),
+                                          *([withdrawal] if withdrawal is not None else [])])
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,
@@ -147,6 +152,7 @@ class Queries:
                 {"request": _summary(r, self.trust),
                  "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
                 for r in requests]
+            view["thread"] = thread(row, answers, withdrawal, requests, clarified, who, self.answer_deadline, utcnow())
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         return view
 

@@ -22,6 +22,7 @@ from exchange.entrypoints.http.routes import (
     obligations,
     operations,
     reminders,
+    worklist,
 )
 from exchange.production import refuse_unsafe
 
@@ -62,12 +63,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(operations.router(settings))
     app.include_router(keys.router)
     app.include_router(messages.router(settings))
+    app.include_router(worklist.router(settings))
     app.include_router(health.router)
     return app
 
 
 def create_monitor_app(settings: Settings) -> FastAPI:
-    from exchange.entrypoints.http.routes import monitor  # with its spreadsheet exports: only monitors load it
+    from exchange.entrypoints.http.routes import monitor
 
     node = MonitorNode(settings)
     app = docs_pages.application(

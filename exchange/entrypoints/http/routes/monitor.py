@@ -4,7 +4,7 @@ The document describes the JSON answers (`TimelinessView`, `OverduePage`), which
 are the same figures as a table, answered as they are (`format=csv|xlsx`)."""
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -15,16 +15,9 @@ from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.exports import to_csv, to_xlsx
+from exchange.entrypoints.http.exports import TABLES, Format, render
 from exchange.entrypoints.http.models import OverduePage, TimelinessView
 from exchange.service.monitoring import OVERDUE_PAGE, OVERDUE_PAGE_MAX, GroupBy, MonitorQueries, Side
-
-Format = Literal["json", "csv", "xlsx"]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-#: Besides the JSON model: the same answer as a spreadsheet (the response of `_render`).
-TABLES = {200: {"content": {"text/csv": {"schema": {"type": "string"}},
-                            XLSX: {"schema": {"type": "string", "format": "binary"}}},
-                "description": "JSON, or with format=csv or xlsx the same figures as a table (a download)."}}
 
 router = APIRouter(tags=["monitor"])
 
@@ -33,18 +26,6 @@ def scope_of(node: MonitorNode) -> str:
     """The provinces this monitor oversees, in words."""
     scope = node.settings.monitor_scope
     return "all provinces" if "all" in scope else ", ".join(scope)
-
-
-def _render(answer: dict[str, Any], fmt: Format, name: str) -> Response | dict[str, Any]:
-    """The answer in the format asked: a table is a response of its own, as its media type depends on the query;
-    JSON is validated against the route's model and written like any answer."""
-    if fmt == "csv":
-        return Response(to_csv(answer), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
-    if fmt == "xlsx":
-        return Response(to_xlsx(answer, name), media_type=XLSX,
-                        headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
-    return answer
 
 
 def queries_for(node: MonitorNode, principal: Principal) -> MonitorQueries:
@@ -79,7 +60,7 @@ async def timeliness(
         raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
     answer = await queries_for(node, principal).timeliness(start=start, end=end, group_by=group_by, side=side,
                                                            now=utcnow())
-    return _render(answer, format, f"timeliness-{start}-{end}")
+    return render(answer, format, f"timeliness-{start}-{end}")
 
 
 @router.get("/v1/monitor/overdue", response_model=OverduePage,
@@ -94,5 +75,5 @@ async def overdue(
     """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number.
 
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
-    return _render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
-                   "overdue")
+    return render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
+                  "overdue")

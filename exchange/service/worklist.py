@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import MessageType
 from exchange.adapters.sql.tables import messages, obligations
-from exchange.domain.clock import as_utc
+from exchange.domain.clock import SHANGHAI, as_utc
 from exchange.domain.delivery import Direction
 from exchange.domain.problems import Problem
 from exchange.domain.worklist import (
@@ -172,7 +172,7 @@ def item_view(item: Item) -> dict[str, Any]:
     return {"kind": item.kind.value, "kind_label": KIND_LABELS[item.kind], "message_id": item.message_id,
             "record_id": item.record_id, "sender": item.sender, "receiver": item.receiver, "county": item.county,
             "message_type": item.message_type, "received_at": item.received_at.isoformat(),
-            "due_at": item.due_at.isoformat(), "provisional": item.provisional, "status": item.status.value,
+            "due_at": item.due_at.astimezone(SHANGHAI).isoformat(), "provisional": item.provisional, "status": item.status.value,
             "status_label": STATUS_LABELS[item.status], "urgency": item.urgency.value if item.urgency else None,
             "next": {"action": item.next.action, "zh": item.next.zh, "en": item.next.en, "method": item.next.method,
                      "href": item.next.href}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from contracts import MessageType
 from exchange.adapters.sql.tables import messages, obligations
 from exchange.domain.clock import SHANGHAI, as_utc
+from exchange.domain.commands import ID_PATTERN
 from exchange.domain.delivery import Direction
 from exchange.domain.problems import Problem
 from exchange.domain.worklist import (
@@ -98,11 +100,17 @@ def encode_position(position: Position) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: What a position's texts may be (a cursor comes from the caller: nothing else reaches the database).
+_POSITION = re.compile(r"[a-z_]{1,32}/[0-9]{6}/" + ID_PATTERN.strip("^$"))
+
+
 def decode_position(cursor: str) -> Position:
     try:
         due_at, kind, sender, message_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return Position(as_utc(datetime.fromisoformat(due_at)), str(kind), str(sender), str(message_id))
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        if not _POSITION.fullmatch(f"{kind}/{sender}/{message_id}"):
+            raise ValueError
+        return Position(as_utc(datetime.fromisoformat(due_at)), kind, sender, message_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise Problem("invalid_cursor") from None
 
 

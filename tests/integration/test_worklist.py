@@ -19,9 +19,9 @@ import pytest
 
 from contracts import MessageType
 from exchange.domain.clock import SHANGHAI as CST
-from exchange.domain.clock import set_clock
 from exchange.domain.principals import Role
 from tests.integration.conftest import Federation, RunningNode, eventually
+from tests.integration.test_clarification import clock  # noqa: F401 - Friday 30 October 2026, 10:00 in China
 from tests.integration.test_deadlines_and_monitor import Clock
 from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
 from tests.integration.test_withdrawal import _view
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.integration
 
 HEADINGS = ["事项 kind", "状态 status", "截止时间 due at", "报文编号 message id", "所涉报文 record", "报文类型 type",
             "发送地 sender", "接收地 receiver", "收到时间 received at", "下一步 next step", "办理入口 where"]
-
-
-@pytest.fixture
-def clock():
-    travel = Clock(datetime(2026, 10, 30, 10, 0, tzinfo=CST))
-    set_clock(lambda: travel.now)
-    yield travel
-    set_clock(None)
 
 
 async def _key(node: RunningNode, county: str) -> dict[str, str]:

@@ -76,7 +76,7 @@ def status_window(status: LiveStatus, now: datetime) -> Window:
     """Where due times of `status` lie as of `now` (not for ``waiting``, which is a state, not a time)."""
     tonight = end_of_day(local_day(now))
     return {LiveStatus.OVERDUE: Window(None, now), LiveStatus.DUE_TODAY: Window(now, tonight),
-            LiveStatus.ON_TIME: Window(tonight, None)}[status]  # type: ignore[index]
+            LiveStatus.ON_TIME: Window(tonight, None)}[status]
 
 
 @dataclass(frozen=True)

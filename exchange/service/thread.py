@@ -43,7 +43,8 @@ def thread(record: Row, feedback: Sequence[Row], withdrawal: Row | None, request
            clarified: dict[str, Row], who: dict[tuple[str, str], str], deadline: AnswerDeadline,
            now: datetime) -> list[dict[str, Any]]:
     """The steps of `record`, in time order. A clarification request this node received (it sent the record) shows
-    when its answer is due (`deadline`) and that answer's status."""
+    when its answer is due (`deadline`) and that answer's status (none once the record is answered or withdrawn
+    without it: the answer is moot, as on the to-do list)."""
     steps = [_step("sent", acted_at(record), record, who)]
     delivered = record.delivered_at if record.direction == Direction.OUT else record.created_at
     if delivered is not None:
@@ -55,8 +56,10 @@ def thread(record: Row, feedback: Sequence[Row], withdrawal: Row | None, request
         if request.direction == Direction.IN:
             due = deadline.due(request.receiver, as_utc(request.created_at)).due_at
             step["due_at"] = due.isoformat()
-            step["status"] = (live_status(due, now).value if answer is None else
-                              "answered_on_time" if acted_at(answer) <= due else "answered_late")
+            if answer is not None:
+                step["status"] = "answered_on_time" if acted_at(answer) <= due else "answered_late"
+            elif record.answered_at is None and record.withdrawn_at is None:  # else moot: nothing more to do
+                step["status"] = live_status(due, now).value
         steps.append(step)
         if answer is not None:
             steps.append(_step("clarified", acted_at(answer), answer, who))

@@ -180,8 +180,8 @@ def item_view(item: Item) -> dict[str, Any]:
     return {"kind": item.kind.value, "kind_label": KIND_LABELS[item.kind], "message_id": item.message_id,
             "record_id": item.record_id, "sender": item.sender, "receiver": item.receiver, "county": item.county,
             "message_type": item.message_type, "received_at": item.received_at.isoformat(),
-            "due_at": item.due_at.astimezone(SHANGHAI).isoformat(), "provisional": item.provisional, "status": item.status.value,
-            "status_label": STATUS_LABELS[item.status], "urgency": item.urgency.value if item.urgency else None,
+            "due_at": item.due_at.astimezone(SHANGHAI).isoformat(), "provisional": item.provisional,
+            "status": item.status.value, "status_label": STATUS_LABELS[item.status], "urgency": item.urgency.value if item.urgency else None,
             "next": {"action": item.next.action, "zh": item.next.zh, "en": item.next.en, "method": item.next.method,
                      "href": item.next.href}}
 

@@ -38,7 +38,7 @@ async def _key(node: RunningNode, county: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.key}"}
 
 
-async def _todo(node: RunningNode, headers: dict[str, str], **params) -> list[tuple[str, str, str, str]]:  # noqa: ANN003
+async def _todo(node: RunningNode, headers: dict[str, str], **params: str) -> list[tuple[str, str, str, str]]:
     answer = await node.http.get("/v1/worklist", params=params, headers=headers)
     assert answer.status_code == 200, answer.text
     return [(i["kind"], i["message_id"], i["due_at"], i["status"]) for i in answer.json()["items"]]

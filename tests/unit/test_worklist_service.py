@@ -29,9 +29,10 @@ from exchange.config import Settings
 from exchange.domain import AgreementBook, CalendarBook
 from exchange.domain.clock import SHANGHAI as CST
 from exchange.domain.clock import set_clock
-from exchange.domain.commands import ClarificationIn, ClarificationRequestIn, FeedbackIn, MessageIn
+from exchange.domain.commands import ClarificationIn, ClarificationRequestIn, FeedbackIn, MessageIn, WithdrawalIn
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.message import Outgoing, new_envelope
+from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
 from exchange.domain.worklist import AnswerDeadline, Kind, LiveStatus, Urgency
 from exchange.service.obligations import Obligations
@@ -222,3 +223,32 @@ async def test_the_thread_tells_who_did_what_when(node):
     assert sent["principal"] == SYSTEM and "principal" not in asked
     assert (asked["due_at"], asked["status"]) == ("2026-11-06T00:00:00+08:00", "answered_on_time")
     assert [s["label"] for s in view["thread"]][:2] == ["发出 sent", "请求补充说明 clarification requested"]
+
+
+async def test_a_request_about_a_record_withdrawn_meanwhile_leaves_the_list(node):
+    await node.outbound.withdraw("birth-1", WithdrawalIn(data={"reason": "sent_in_error"}), sender=HAISHU)
+    assert await node.items(kind=Kind.CLARIFICATION) == []
+
+
+async def test_the_thread_of_a_record_received_shows_its_feedback_and_amendment_and_who_gave_them(node):
+    clock["at"] = datetime(2026, 11, 3, 10, 0, tzinfo=CST)
+    first = await node.outbound.answer("left-1", FeedbackIn(data=example_payload(MessageType.FEEDBACK)),
+                                       principal=Principal(SYSTEM, Role.COUNTY_SYSTEM, frozenset({HAISHU})))
+    clock["at"] = datetime(2026, 11, 4, 10, 0, tzinfo=CST)
+    amended = await node.outbound.answer("left-1", FeedbackIn(data=example_payload(MessageType.FEEDBACK, seed=2)))
+    thread = (await node.queries.message("left-1", [HAISHU]))["thread"]
+    assert [(s["kind"], s["county"], s["message_id"], s["at"]) for s in thread] == [
+        ("sent", HUI, "left-1", "2026-11-02T02:00:00+00:00"),
+        ("delivered", HAISHU, "left-1", "2026-11-02T02:00:00+00:00"),
+        ("feedback", HAISHU, first, "2026-11-03T02:00:00+00:00"),
+        ("amendment", HAISHU, amended, "2026-11-04T02:00:00+00:00")]
+    assert thread[2]["principal"] == SYSTEM and "principal" not in thread[0]
+
+
+async def test_the_thread_of_a_record_withdrawn_ends_with_its_withdrawal(node):
+    await node.outbound.withdraw("birth-1", WithdrawalIn(data={"reason": "wrong_person"}),
+                                 principal=Principal(SYSTEM, Role.COUNTY_SYSTEM, frozenset({HAISHU})))
+    thread = (await node.queries.message("birth-1", [HAISHU]))["thread"]
+    assert [(s["kind"], s["county"]) for s in thread] == [("sent", HAISHU), ("clarification_requested", HUI),
+                                                          ("withdrawn", HAISHU)]
+    assert thread[-1]["principal"] == SYSTEM and "status" not in thread[1]  # the answer is moot now

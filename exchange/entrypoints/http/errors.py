@@ -69,8 +69,8 @@ def install(app: FastAPI, uow: UnitOfWorkFactory, metrics: HttpMetrics) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"],
-             "message_zh": message_zh(e["type"]) + (f"，应为 {e['ctx']['expected']}" if "expected" in e.get("ctx", {})
-                                                   else "")}
+             "message_zh": message_zh(e["type"]) + (f"，应为 {expected}" if (expected := e.get("ctx", {}).get(
+                 "expected")) else "")}
             for e in exc.errors()
         ]
         return answer(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)

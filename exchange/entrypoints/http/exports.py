@@ -47,7 +47,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Besides the JSON model: the same answer as a spreadsheet (the response of `render`).
 TABLES = {200: {"content": {"text/csv": {"schema": {"type": "string"}},
                             XLSX: {"schema": {"type": "string", "format": "binary"}}},
-                "description": "JSON, or with format=csv or xlsx the same figures as a table (a download)."}}
+                "description": "JSON, or with format=csv or xlsx the same answer as a table (a download)."}}
 
 
 def table_of(answer: dict[str, Any], columns: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:

@@ -83,7 +83,8 @@ class ThreadEntry(BaseModel):
     """One step of a record's thread: who did what, when."""
 
     at: TimestampText = Field(description="When it happened (for an act, when the acting county's node accepted it).")
-    kind: Literal["sent", "delivered", "clarification_requested", "clarified", "feedback", "amendment", "withdrawn"]
+    kind: str = Field(description="sent, delivered, clarification_requested, clarified, feedback, amendment, "
+                                  "withdrawn (more as steps are added).")
     label: str = Field(description="The step in Chinese and English, e.g. 请求补充说明 clarification requested.")
     message_id: str = Field(description="The message of the step (the record itself for sent and delivered).")
     county: str = Field(description="The county that acted (received, for delivered).")
@@ -107,7 +108,8 @@ class InboxPage(BaseModel):
 
 
 class NextStepView(BaseModel):
-    action: Literal["send_feedback", "await_clarification", "answer_clarification"]
+    action: str = Field(description="send_feedback, await_clarification, answer_clarification (more as kinds are "
+                                    "added).")
     zh: str = Field(description="What to do, in Chinese: 反馈, 补充说明, 等待对方补充说明.")
     en: str
     method: Literal["GET", "POST"]

@@ -72,7 +72,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="HTTP listen port.")
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body accepted (bytes).")
     max_batch: int = Field(1000, ge=1, description="Most messages in one POST /v1/messages/batch.")
-    page_max: int = Field(500, ge=1, description="Most items in one page of GET /v1/inbox.")
+    page_max: int = Field(500, ge=1, description="Most items in one page of GET /v1/inbox and GET /v1/worklist.")
+    clarification_answer_days: int = Field(
+        3, ge=1, le=60, description="Working days the sender of a record has to answer a clarification request about "
+        "it (补充说明), after the day the request arrived, on the sender county's calendar (GET /v1/worklist).",
+    )
     relay_batch: int = Field(500, ge=1, description="Outbox rows the relay publishes per round.")
     relay_idle_seconds: float = Field(
         0.5, gt=0, description="How often the relay looks at the outbox when nobody wakes it."

@@ -132,6 +132,11 @@ class Problem(Exception):
         return {**self.extensions, **body}
 
 
+def message_zh(code: str) -> str:
+    """The Chinese of an error code: a contract's own, else pydantic's."""
+    return ERROR_MESSAGES.get(code, (_PYDANTIC_ZH.get(code, "取值无效"), ""))[0]
+
+
 def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic errors as problem entries: location, code, both languages; the input value is dropped."""
     out = []

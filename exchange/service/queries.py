@@ -1,4 +1,4 @@
-"""What local systems and operators read: one message with its delivery state and feedback, the inbox, the
+"""What local systems and operators read: one message with its delivery state, feedback and thread, the inbox, the
 obligations and reminders of their counties, and the quarantine (where a record came from and why it was set aside,
 never its content)."""
 
@@ -19,7 +19,9 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.obligation import Status
 from exchange.domain.problems import Problem
 from exchange.domain.verification import RECEIVED
+from exchange.domain.worklist import AnswerDeadline
 from exchange.service.obligations import Obligations, obligation_view
+from exchange.service.thread import principals, thread
 
 
 def _summary(row: Row, trust: Trust) -> dict[str, Any]:
@@ -74,11 +76,13 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust, obligations: Obligations):
+    def __init__(self, engine: AsyncEngine, served: frozenset[str], trust: Trust, obligations: Obligations,
+                 answer_deadline: AnswerDeadline):
         self.engine = engine
         self.served = served
         self.trust = trust  # opens payloads sealed at rest
         self.obligations = obligations  # reckons a verification request's deadline for its requester
+        self.answer_deadline = answer_deadline  # when the answer to a clarification request is due (the thread)
 
     async def message(self, message_id: str, counties: list[str], sender: str | None = None) -> dict[str, Any]:
         """A county's view of one message (sender, id): its own outbound copy first, else its inbound copy; only
@@ -136,6 +140,8 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()} if requests else {}
+            who = await principals(conn, [row, *answers, *requests, *clarified.values(),
+                                          *([withdrawal] if withdrawal is not None else [])])
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
                                                   obligations.c.sender == row.sender,
@@ -150,6 +156,7 @@ class Queries:
                 {"request": _summary(r, self.trust),
                  "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
                 for r in requests]
+            view["thread"] = thread(row, answers, withdrawal, requests, clarified, who, self.answer_deadline, utcnow())
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         if row.type == MessageType.VERIFICATION_REQUEST:
             view["verification"] = self._verification(row, view, [_summary(s, self.trust) for s in steps])

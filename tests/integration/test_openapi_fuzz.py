@@ -61,6 +61,7 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/messages/{message_id}/verification-steps": "county",
     "GET /v1/messages/{message_id}": "county",
     "GET /v1/inbox": "county",
+    "GET /v1/worklist": "county",
     "GET /v1/calendar/{region}": "county",
     "GET /v1/calendar/{region}/overrides": "county",
     "POST /v1/calendar/overrides": "admin",

@@ -23,6 +23,7 @@ from exchange.entrypoints.http.routes import (
     operations,
     reminders,
     roster,
+    worklist,
 )
 from exchange.production import refuse_unsafe
 
@@ -64,12 +65,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(roster.router)
     app.include_router(keys.router("node"))
     app.include_router(messages.router(settings))
+    app.include_router(worklist.router(settings))
     app.include_router(health.router)
     return app
 
 
 def create_monitor_app(settings: Settings) -> FastAPI:
-    from exchange.entrypoints.http.routes import monitor  # with its spreadsheet exports: only monitors load it
+    from exchange.entrypoints.http.routes import monitor
 
     node = MonitorNode(settings)
     app = docs_pages.application(

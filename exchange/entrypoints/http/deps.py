@@ -1,7 +1,8 @@
 """What routes depend on, as `Annotated` types: the node serving the request, the caller's principal and the
 permission a route needs. The app factories (`exchange.entrypoints.http.app`) put the node and its `Auth` on
 `app.state`; per request only the caller's principal is made. The services a route calls are the node's own,
-built by `exchange.bootstrap` (`QueriesDep`, `CalendarOverridesDep`, `AgreementPublisherDep`).
+built by `exchange.bootstrap` (`QueriesDep`, `WorklistDep`, `CalendarOverridesDep`,
+`AgreementPublisherDep`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from exchange.entrypoints.http.auth import Auth, bearer
 from exchange.service.agreements import AgreementPublisher
 from exchange.service.calendars import CalendarOverrides
 from exchange.service.queries import Queries
+from exchange.service.worklist import Worklist
 
 
 def get_node(request: Request) -> Node | MonitorNode:
@@ -45,6 +47,14 @@ def get_queries(node: NodeDep) -> Queries:
 
 
 QueriesDep = Annotated[Queries, Depends(get_queries)]
+
+
+def get_worklist(node: NodeDep) -> Worklist:
+    """The to-do lists of the node's counties (exchange.service.worklist)."""
+    return node.worklist
+
+
+WorklistDep = Annotated[Worklist, Depends(get_worklist)]
 
 
 def get_calendar_overrides(node: NodeDep) -> CalendarOverrides:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from exchange.adapters.metrics import HttpMetrics
 from exchange.domain.events import Noted
-from exchange.domain.problems import PROBLEM_JSON, Problem, validation_problem
+from exchange.domain.problems import PROBLEM_JSON, Problem, message_zh, validation_problem
 from exchange.service.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ def install(app: FastAPI, uow: UnitOfWorkFactory, metrics: HttpMetrics) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"], "message_zh": "取值无效"}
+            {"field": "/".join(map(str, e["loc"])), "code": e["type"], "message": e["msg"],
+             "message_zh": message_zh(e["type"]) + (f"，应为 {expected}" if (expected := e.get("ctx", {}).get(
+                 "expected")) else "")}
             for e in exc.errors()
         ]
         return answer(Problem("bad_request" if not errors else "validation_failed", errors=errors), request)

@@ -1,4 +1,5 @@
-"""CSV and Excel (.xlsx) renderings of monitor answers: what provincial offices file.
+"""CSV and Excel (.xlsx) renderings of monitor answers and of a county's to-do list: what offices file and work
+through.
 
 Offices open these in a spreadsheet, and some texts in them come from other nodes (message ids chosen by any
 county's system, figures from the monitoring topic). A text a spreadsheet would run as a formula (OWASP CSV
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, Literal
 
+from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -44,6 +46,9 @@ HEADINGS = {
     "entries": "名单人数 on the roster", "still_here": "仍在本地 still here", "left": "已离开 left",
     "never_arrived": "未到达 never arrived", "unknown": "情况不明 unknown", "match_rate": "清查匹配率 match rate",
     "parts": "名单部分数 parts", "parts_answered": "已反馈部分数 parts answered", "answered_at": "反馈时间 answered at",
+    # a county's to-do list (待办)
+    "kind": "事项 kind", "status": "状态 status", "record_id": "所涉报文 record", "received_at": "收到时间 received at",
+    "next_step": "下一步 next step", "href": "办理入口 where",
 }
 
 #: The monthly bulletin's columns, in the order offices read them.
@@ -56,10 +61,17 @@ BULLETIN_HEADINGS = {
     "change_points": "较上月变化(百分点) change (percentage points)",
 }
 
+Format = Literal["json", "csv", "xlsx"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Besides the JSON model: the same answer as a spreadsheet (the response of `render`).
+TABLES = {200: {"content": {"text/csv": {"schema": {"type": "string"}},
+                            XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "JSON, or with format=csv or xlsx the same answer as a table (a download)."}}
 
-def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+
+def table_of(answer: dict[str, Any], columns: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """The rows of a timeliness, overdue, bulletin or roster answer, with the total as the last row of a timeliness
-    table, a bulletin or a roster table."""
+    table, a bulletin or a roster table; `columns`: these, in this order (else those of the headings the rows have)."""
     headings = HEADINGS
     if "groups" in answer:
         rows = [*answer["groups"], {"group": "合计 total", **answer["total"]}]
@@ -69,7 +81,8 @@ def table_of(answer: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         rows = [*answer["pairs"], {"registration_county": "合计 total", **answer["total"]}]
     else:
         rows = answer["items"]
-    columns = [c for c in headings if any(c in r for r in rows)] if rows else ["group"]
+    if columns is None:
+        columns = [c for c in headings if any(c in r for r in rows)] if rows else ["group"]
     return [headings[c] for c in columns], [[r.get(c) for c in columns] for r in rows]
 
 
@@ -86,8 +99,8 @@ def csv_cell(value: object) -> object:
     return "'" + value if formula_like(value) else value
 
 
-def to_csv(answer: dict[str, Any]) -> bytes:
-    headings, rows = table_of(answer)
+def to_csv(answer: dict[str, Any], columns: list[str] | None = None) -> bytes:
+    headings, rows = table_of(answer, columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(headings)
@@ -95,8 +108,8 @@ def to_csv(answer: dict[str, Any]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Chinese correctly
 
 
-def to_xlsx(answer: dict[str, Any], title: str) -> bytes:
-    headings, rows = table_of(answer)
+def to_xlsx(answer: dict[str, Any], title: str, columns: list[str] | None = None) -> bytes:
+    headings, rows = table_of(answer, columns)
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
@@ -112,6 +125,19 @@ def to_xlsx(answer: dict[str, Any], title: str) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def render(answer: dict[str, Any], fmt: Format, name: str,
+           columns: list[str] | None = None) -> Response | dict[str, Any]:
+    """The answer in the format asked: a table is a response of its own, as its media type depends on the query;
+    JSON is validated against the route's model and written like any answer."""
+    if fmt == "csv":
+        return Response(to_csv(answer, columns), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+    if fmt == "xlsx":
+        return Response(to_xlsx(answer, name, columns), media_type=XLSX,
+                        headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+    return answer
 
 
 def _append(sheet: Worksheet, row: list[Any]) -> None:

@@ -23,6 +23,8 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
+from exchange.domain.worklist import Kind as WorkKind
+from exchange.domain.worklist import LiveStatus, Urgency
 from exchange.service.monitoring import GroupBy, VerificationGroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
@@ -105,6 +107,26 @@ class MessageView(BaseModel):
     verification: "VerificationView | None" = Field(
         None, description="For a verification request (协查请求), on both sides: its urgency, current step, steps "
                           "and deadline.")
+    thread: "list[ThreadEntry] | None" = Field(
+        None, description="For a record: its whole thread in time order (sent, delivered, clarification requests "
+                          "and answers, feedback and amendments, withdrawal), each with the acting county.")
+
+
+class ThreadEntry(BaseModel):
+    """One step of a record's thread: who did what, when."""
+
+    at: TimestampText = Field(description="When it happened (for an act, when the acting county's node accepted it).")
+    kind: str = Field(description="sent, delivered, clarification_requested, clarified, feedback, amendment, "
+                                  "withdrawn (more as steps are added).")
+    label: str = Field(description="The step in Chinese and English, e.g. 请求补充说明 clarification requested.")
+    message_id: str = Field(description="The message of the step (the record itself for sent and delivered).")
+    county: str = Field(description="The county that acted (received, for delivered).")
+    principal: str | None = Field(None, description="Who acted for the county (API key, token subject), where this "
+                                                    "node's evidence chain has it: only for this node's own acts.")
+    due_at: DeadlineText | None = Field(
+        None, description="clarification_requested, at the record's sender: when its answer (补充说明) is due.")
+    status: Literal["on_time", "due_today", "overdue", "answered_on_time", "answered_late"] | None = Field(
+        None, description="clarification_requested, at the record's sender: the answer's live status.")
 
 
 class ClarificationView(BaseModel):
@@ -138,6 +160,44 @@ class VerificationView(BaseModel):
 class InboxPage(BaseModel):
     items: list[MessageView]
     next_cursor: str | None = Field(description="Pass as cursor to read on, now or later.")
+    has_more: bool
+
+
+class NextStepView(BaseModel):
+    action: str = Field(description="send_feedback, await_clarification, answer_clarification (more as kinds are "
+                                    "added).")
+    zh: str = Field(description="What to do, in Chinese: 反馈, 补充说明, 等待对方补充说明.")
+    en: str
+    method: Literal["GET", "POST"]
+    href: str = Field(description="Where to do it, on this node.")
+
+
+class WorklistItem(BaseModel):
+    """One thing a county must do: ids, codes and times only, never a personal field."""
+
+    kind: WorkKind = Field(description="feedback (反馈): a record received awaiting feedback; clarification (补充说明): "
+                                       "a clarification request received about a record the county sent.")
+    kind_label: str
+    message_id: str = Field(description="The message to act on: the record, or the clarification request.")
+    record_id: str | None = Field(None, description="clarification: the record the request is about.")
+    sender: str
+    receiver: str
+    county: str = Field(description="The caller's county that must act.")
+    message_type: str
+    received_at: TimestampText
+    due_at: DeadlineText
+    provisional: bool = Field(description="The due time depends on a year whose holiday schedule is not published.")
+    status: LiveStatus = Field(description="on_time 未到期, due_today 今日到期, overdue 已逾期 (computed now, Asia/Shanghai); "
+                                           "waiting 等待补充说明: feedback paused until the sender's clarification.")
+    status_label: str
+    urgency: Urgency | None = Field(None, description="A verification request's urgency (none yet).")
+    next: NextStepView
+
+
+class WorklistPage(BaseModel):
+    as_of: TimestampText
+    items: list[WorklistItem] = Field(description="Soonest due first.")
+    next_cursor: str | None = Field(description="Pass as cursor to read on.")
     has_more: bool
 
 

@@ -3,7 +3,7 @@
 The document describes the JSON answers (`TimelinessView`, `OverduePage`), which FastAPI validates; CSV and Excel
 are the same figures as a table, answered as they are (`format=csv|xlsx`)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
-from exchange.entrypoints.http.exports import to_csv, to_xlsx
+from exchange.entrypoints.http.exports import TABLES, Format, render
 from exchange.entrypoints.http.models import (
     MONTH_PATTERN,
     BulletinView,
@@ -33,13 +33,6 @@ from exchange.service.monitoring import (
     VerificationGroupBy,
 )
 
-Format = Literal["json", "csv", "xlsx"]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-#: Besides the JSON model: the same answer as a spreadsheet (the response of `_render`).
-TABLES = {200: {"content": {"text/csv": {"schema": {"type": "string"}},
-                            XLSX: {"schema": {"type": "string", "format": "binary"}}},
-                "description": "JSON, or with format=csv or xlsx the same figures as a table (a download)."}}
-
 router = APIRouter(tags=["monitor"])
 
 
@@ -47,18 +40,6 @@ def scope_of(node: MonitorNode) -> str:
     """The provinces this monitor oversees, in words."""
     scope = node.settings.monitor_scope
     return "all provinces" if "all" in scope else ", ".join(scope)
-
-
-def _render(answer: dict[str, Any], fmt: Format, name: str) -> Response | dict[str, Any]:
-    """The answer in the format asked: a table is a response of its own, as its media type depends on the query;
-    JSON is validated against the route's model and written like any answer."""
-    if fmt == "csv":
-        return Response(to_csv(answer), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
-    if fmt == "xlsx":
-        return Response(to_xlsx(answer, name), media_type=XLSX,
-                        headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
-    return answer
 
 
 def _not_monitored(node: MonitorNode) -> Problem:
@@ -119,7 +100,7 @@ async def timeliness(
         raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
     answer = await queries_for(node, principal).timeliness(start=start, end=end, group_by=group_by, side=side,
                                                            now=utcnow())
-    return _render(answer, format, f"timeliness-{start}-{end}")
+    return render(answer, format, f"timeliness-{start}-{end}")
 
 
 @router.get("/v1/monitor/verification", response_model=VerificationFigures,
@@ -138,7 +119,7 @@ async def verification(
     if end <= start:
         raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
     answer = await queries_for(node, principal).verification(start=start, end=end, group_by=group_by, now=utcnow())
-    return _render(answer, format, f"verification-{start}-{end}")
+    return render(answer, format, f"verification-{start}-{end}")
 
 
 @router.get("/v1/monitor/overdue", response_model=OverduePage,
@@ -153,8 +134,8 @@ async def overdue(
     """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number.
 
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
-    return _render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
-                   "overdue")
+    return render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
+                  "overdue")
 
 
 @router.get("/v1/monitor/bulletin", response_model=BulletinView,
@@ -175,7 +156,9 @@ async def bulletin(
     code = bulletin_province(node, principal, province)
     queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
     answer = await queries.bulletin(province=code, month=month, now=utcnow())
-    return _render(answer, format, f"bulletin-{code}0000-{month}")
+    return render(answer, format, f"bulletin-{code}0000-{month}")
+
+
 @router.get("/v1/monitor/roster", response_model=RosterMatchView,
             responses={**TABLES, **problems(PERMITTED, PARAMETERS)})
 async def roster(
@@ -186,4 +169,4 @@ async def roster(
 ) -> Response | dict[str, Any]:
     """清查匹配率 (roster match rate: persons still there ÷ persons on the roster) of the month's roster checks, per
     county pair, with the count of each finding; the total is a ratio of sums. Counts only, no person."""
-    return _render(await queries_for(node, principal).roster(month=month), format, f"roster-{month}")
+    return render(await queries_for(node, principal).roster(month=month), format, f"roster-{month}")

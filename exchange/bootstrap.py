@@ -34,7 +34,7 @@ from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
 from exchange.config import Settings
 from exchange.domain import Agreement, AgreementBook, CalendarBook
 from exchange.domain.principals import Role
-from exchange.domain.worklist import AnswerDeadline
+from exchange.domain.worklist import AnswerDeadline, Kind
 from exchange.service.agreements import AgreementPublisher
 from exchange.service.backpressure import OutboxLimit
 from exchange.service.calendars import CalendarOverrides
@@ -47,7 +47,7 @@ from exchange.service.reminders import Reminders
 from exchange.service.roster import Rosters
 from exchange.service.sending import Outbound
 from exchange.service.unit_of_work import UnitOfWorkFactory
-from exchange.service.worklist import ClarificationItems, FeedbackItems, Worklist
+from exchange.service.worklist import ClarificationItems, FeedbackItems, RosterItems, Worklist
 
 log = logging.getLogger(__name__)
 #: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
@@ -100,7 +100,10 @@ class Node:
         answer_deadline = AnswerDeadline(self.calendars, settings.clarification_answer_days)
         self.queries = Queries(self.engine, settings.served, self.trust, self.obligations, answer_deadline)
         # A county's to-do list: one item source per kind (a new kind adds its source here).
-        self.worklist = Worklist(self.engine, [FeedbackItems(), ClarificationItems(answer_deadline)])
+        self.worklist = Worklist(self.engine, [
+            FeedbackItems(), ClarificationItems(answer_deadline), FeedbackItems(requests=True),
+            RosterItems(Kind.ROSTER_REGISTRATION, settings.roster_cutoff_day),
+            RosterItems(Kind.ROSTER_RESIDENCE, settings.roster_cutoff_day)])
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)

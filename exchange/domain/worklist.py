@@ -9,20 +9,23 @@ deadline of the exchange) and a live status decided at each query from "now", ne
 - ``waiting`` (等待补充说明): the county's clock is paused because it asked the record's sender for clarification;
   nothing to do until the answer comes (a paused obligation is never overdue, see ``obligation``).
 
-Kinds of item: ``feedback`` (a record received awaiting feedback: an open obligation) and ``clarification`` (a
+Kinds of item: ``feedback`` (a record received awaiting feedback: an open obligation), ``clarification`` (a
 clarification request received about a record the county sent: the sender's answer, 补充说明, is due
-``answer_days`` working days after the request arrived, on the sender county's calendar). Other kinds (verification
-requests, roster discrepancies) join by adding a member to ``Kind`` and an item source to the worklist service.
-Items carry ids and codes only, never a personal field.
+``answer_days`` working days after the request arrived, on the sender county's calendar), ``verification`` (a
+verification request received and not answered: its next step, due by its urgency) and the monthly roster check's
+open discrepancies (``roster_registration`` at the county that sent the roster, ``roster_residence`` at the one that
+answered it), due by the next month's cut-off day, when the next check comes. Another kind joins by adding a member
+to ``Kind`` and an item source to the worklist service. Items carry ids and codes only, never a personal field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from contracts.payloads.verification import Urgency
 from exchange.domain.calendar import CalendarBook
 from exchange.domain.obligation import DueTime, end_of_day, local_day
 
@@ -33,6 +36,9 @@ ANSWER_DAYS = 3
 class Kind(StrEnum):
     FEEDBACK = "feedback"  # 反馈: a record received, awaiting feedback
     CLARIFICATION = "clarification"  # 补充说明: a clarification request received, awaiting the answer
+    VERIFICATION = "verification"  # 协查: a verification request received, awaiting its next step
+    ROSTER_REGISTRATION = "roster_registration"  # 清查差异(户籍地): a person on the county's roster not found there
+    ROSTER_RESIDENCE = "roster_residence"  # 清查差异(现居住地): a person the county answered as not (or no longer) here
 
 
 class LiveStatus(StrEnum):
@@ -42,15 +48,10 @@ class LiveStatus(StrEnum):
     WAITING = "waiting"
 
 
-class Urgency(StrEnum):
-    """The urgency of a verification request (协查), which sets its deadline; no item has one yet."""
-
-    URGENT = "urgent"  # 紧急 (e.g. a current pregnancy)
-    PRESSING = "pressing"  # 急
-    CERTIFICATE = "certificate"  # 证明核查 (the 婚育证明 certificate check)
-
-
-KIND_LABELS = {Kind.FEEDBACK: "反馈 feedback", Kind.CLARIFICATION: "补充说明 clarification"}
+KIND_LABELS = {Kind.FEEDBACK: "反馈 feedback", Kind.CLARIFICATION: "补充说明 clarification",
+               Kind.VERIFICATION: "协查 verification request",
+               Kind.ROSTER_REGISTRATION: "清查差异(户籍地) roster discrepancy, registration side",
+               Kind.ROSTER_RESIDENCE: "清查差异(现居住地) roster discrepancy, residence side"}
 STATUS_LABELS = {LiveStatus.ON_TIME: "未到期 on time", LiveStatus.DUE_TODAY: "今日到期 due today",
                  LiveStatus.OVERDUE: "已逾期 overdue", LiveStatus.WAITING: "等待补充说明 waiting for clarification"}
 
@@ -145,6 +146,33 @@ def feedback_step(message_id: str, sender: str, *, waiting: bool) -> NextStep:
                         f"/v1/messages/{message_id}?sender={sender}")
     return NextStep("send_feedback", "反馈", "send feedback", "POST",
                     f"/v1/messages/{message_id}/feedback?sender={sender}")
+
+
+def verification_step(request_id: str, requester: str, *, waiting: bool) -> NextStep:
+    """Report the request's next step (配对, 核实, 协查反馈; GET the request shows where it stands)."""
+    if waiting:
+        return feedback_step(request_id, requester, waiting=True)
+    return NextStep("report_verification_step", "报告协查进展（配对、核实、协查反馈）",
+                    "report the next verification step (matched, verified, answered)", "POST",
+                    f"/v1/messages/{request_id}/verification-steps?sender={requester}")
+
+
+def roster_step(kind: Kind, month: str) -> NextStep:
+    """What a discrepancy asks of each side: the registration county verifies and, if the person is gone, sends a
+    return cancellation (which resolves it); the residence county checks its file. Both read the month's roster."""
+    if kind is Kind.ROSTER_REGISTRATION:
+        return NextStep("verify_and_cancel", "核实；已返回或离开的发送返回注销",
+                        "verify; send a return cancellation if the person came home or left", "GET",
+                        f"/v1/roster?month={month}")
+    return NextStep("check_departure", "核实离开或未到达情况", "check the departure or non-arrival", "GET",
+                    f"/v1/roster?month={month}")
+
+
+def roster_due(month: str, cutoff_day: int) -> datetime:
+    """A discrepancy of `month` is due when the next month's roster check may run: 24:00 of its cut-off day."""
+    year, number = map(int, month.split("-"))
+    year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+    return end_of_day(date(year, number, cutoff_day))
 
 
 def clarification_step(request_id: str, asker: str) -> NextStep:

@@ -2,28 +2,25 @@
 time (keyset pagination on the items' position: due time, kind, sender, id).
 
 Each kind has an item source (`ItemSource`): it reads its own tables and answers, in the list's order, the first
-items after a position that match the filters. The list merges what the sources answer. A new kind (verification
-requests, roster discrepancies) is a new member of `domain.worklist.Kind` and one more source in `Node.worklist`
-(exchange/bootstrap.py); nothing here changes.
+items after a position that match the filters. The list merges what the sources answer. A new kind is a new member
+of `domain.worklist.Kind` and one more source in `Node.worklist` (exchange/bootstrap.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contracts import MessageType
-from exchange.adapters.sql.tables import messages, obligations
+from contracts import REQUEST_TYPES, MessageType
+from contracts.payloads.verification import Urgency
+from exchange.adapters.sql.tables import messages, obligations, roster_discrepancies
 from exchange.domain.clock import SHANGHAI, as_utc
 from exchange.domain.commands import ID_PATTERN
 from exchange.domain.delivery import Direction
@@ -36,11 +33,13 @@ from exchange.domain.worklist import (
     Kind,
     LiveStatus,
     Position,
-    Urgency,
     clarification_step,
     feedback_step,
     live_status,
+    roster_due,
+    roster_step,
     status_window,
+    verification_step,
 )
 
 
@@ -95,39 +94,44 @@ def after(position: Position | None, kind: Kind, due_at: Any, sender: Any, messa
         sender > position.sender, and_(sender == position.sender, message_id > position.message_id))))
 
 
+#: A cursor: the last item's position as `<due time in microseconds since 1970>.<kind>.<sender>.<id>`. Every text of
+#: this shape names a position (ordering needs no more), so the document's pattern is the whole rule (ST202).
+CURSOR_PATTERN = r"^[0-9]{1,16}\.[a-z_]{1,32}\.[0-9]{6}\." + ID_PATTERN.strip("^$") + "$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_position(position: Position) -> str:
-    raw = orjson.dumps([position.due_at.isoformat(), position.kind, position.sender, position.message_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-#: What a position's texts may be (a cursor comes from the caller: nothing else reaches the database).
-_POSITION = re.compile(r"[a-z_]{1,32}/[0-9]{6}/" + ID_PATTERN.strip("^$"))
+    micros = (position.due_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{position.kind}.{position.sender}.{position.message_id}"
 
 
 def decode_position(cursor: str) -> Position:
-    try:
-        due_at, kind, sender, message_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not _POSITION.fullmatch(f"{kind}/{sender}/{message_id}"):
-            raise ValueError
-        return Position(as_utc(datetime.fromisoformat(due_at)), kind, sender, message_id)
-    except (ValueError, TypeError, OverflowError, binascii.Error):
-        raise Problem("invalid_cursor") from None
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise Problem("invalid_cursor")
+    micros, kind, sender, message_id = cursor.split(".", 3)
+    return Position(_EPOCH + timedelta(microseconds=int(micros)), kind, sender, message_id)
 
 
 class FeedbackItems:
     """Records received awaiting feedback: the counties' open obligations (answered or cancelled ones are done); a
-    paused one waits for the sender's clarification."""
+    paused one waits for the sender's clarification. With `requests`, the verification requests (协查) awaiting their
+    next step instead, filtered by urgency."""
 
-    kind = Kind.FEEDBACK
+    def __init__(self, requests: bool = False):
+        self.requests = requests
+        self.kind = Kind.VERIFICATION if requests else Kind.FEEDBACK
 
     async def items(self, conn: AsyncConnection, ask: Ask) -> list[Item]:
-        if ask.urgency is not None:
+        if ask.urgency is not None and not self.requests:
             return []
         c = obligations.c
         query = select(c.message_id, c.message_type, c.sender, c.receiver, c.received_at, c.due_at, c.provisional,
-                       c.paused).where(c.receiver.in_(ask.counties), c.answered_at.is_(None),
-                                       c.cancelled_at.is_(None),
-                                       after(ask.after, self.kind, c.due_at, c.sender, c.message_id))
+                       c.paused, c.urgency).where(
+            c.receiver.in_(ask.counties), c.answered_at.is_(None), c.cancelled_at.is_(None),
+            (c.message_type.in_ if self.requests else c.message_type.not_in)(sorted(REQUEST_TYPES)),
+            after(ask.after, self.kind, c.due_at, c.sender, c.message_id))
+        if ask.urgency is not None:
+            query = query.where(c.urgency == ask.urgency.value)
         if ask.status is LiveStatus.WAITING:
             query = query.where(c.paused.is_(True))
         elif ask.status is not None:
@@ -138,10 +142,42 @@ class FeedbackItems:
             if window.until is not None:
                 query = query.where(c.due_at <= window.until)
         rows = await conn.execute(query.order_by(c.due_at, c.sender, c.message_id).limit(ask.limit))
+        step = verification_step if self.requests else feedback_step
         return [Item(self.kind, r.message_id, r.sender, r.receiver, r.receiver, r.message_type,
                      as_utc(r.received_at), as_utc(r.due_at), r.provisional,
                      live_status(as_utc(r.due_at), ask.now, waiting=r.paused),
-                     feedback_step(r.message_id, r.sender, waiting=r.paused)) for r in rows]
+                     step(r.message_id, r.sender, waiting=r.paused),
+                     urgency=Urgency(r.urgency) if r.urgency else None) for r in rows]
+
+
+class RosterItems:
+    """The monthly roster check's open discrepancies on one side (`kind`): at the registration county the persons its
+    roster listed and the residence county did not find there, at the residence county those it answered as left,
+    never arrived or unknown. Each is due when the next month's check may run (`cutoff_day`); a return cancellation
+    resolves it. `message_id` is the registration the discrepancy is about, `sender` and `receiver` its counties."""
+
+    def __init__(self, kind: Kind, cutoff_day: int):
+        self.kind, self.cutoff_day = kind, cutoff_day
+        self.side = "registration" if kind is Kind.ROSTER_REGISTRATION else "residence"
+
+    async def items(self, conn: AsyncConnection, ask: Ask) -> list[Item]:
+        if ask.urgency is not None or ask.status is LiveStatus.WAITING:
+            return []
+        c = roster_discrepancies.c
+        acting = c.registration_county if self.kind is Kind.ROSTER_REGISTRATION else c.residence_county
+        rows = await conn.execute(select(c.month, c.registration_county, c.residence_county, c.registration_id,
+                                         c.roster_id, c.found_at).where(
+            c.side == self.side, c.resolved_at.is_(None), acting.in_(ask.counties)))
+        items = []
+        for r in rows:
+            due_at = roster_due(r.month, self.cutoff_day)
+            county = r.registration_county if self.kind is Kind.ROSTER_REGISTRATION else r.residence_county
+            item = Item(self.kind, r.registration_id, r.registration_county, r.residence_county, county,
+                        MessageType.ROSTER.value, as_utc(r.found_at), due_at, False, live_status(due_at, ask.now),
+                        roster_step(self.kind, r.month), record_id=r.roster_id)
+            if (ask.after is None or item.position > ask.after) and ask.status in (None, item.status):
+                items.append(item)
+        return sorted(items, key=lambda item: item.position)[:ask.limit]
 
 
 class ClarificationItems:

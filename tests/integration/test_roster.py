@@ -90,6 +90,12 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     [ours] = at_haishu["discrepancies"]
     assert (ours["side"], ours["registration_id"], ours["finding"]) == ("residence", moves_id, "left")
     assert ours["next_step"].startswith("离开未报告") and "departure not reported" in ours["next_step_en"]
+    # Each on its county's to-do list, due when the next month's check may run.
+    for node, kind in ((hui, "roster_registration"), (haishu, "roster_residence")):
+        [todo] = (await node.http.get("/v1/worklist", params={"kind": kind})).json()["items"]
+        assert (todo["message_id"], todo["sender"], todo["receiver"], todo["record_id"]) == (moves_id, HUI, HAISHU,
+                                                                                              rid)
+        assert todo["due_at"].endswith("T00:00:00+08:00") and todo["next"]["href"] == f"/v1/roster?month={closed}"
     person = moves["data"]["person"]
     for view in (at_hui, at_haishu):  # ids and codes: no name, no ID number
         assert person["name"] not in orjson.dumps(view).decode()
@@ -162,6 +168,7 @@ async def test_a_roster_where_one_person_left_without_a_cancellation_shows_one_d
     cancellation_id = await hui.client.send(cancellation)
     [resolved] = (await _roster(hui, closed))["discrepancies"]
     assert (resolved["resolved_by"], bool(resolved["resolved_at"])) == (cancellation_id, True)
+    assert (await hui.http.get("/v1/worklist", params={"kind": "roster_registration"})).json()["items"] == []
 
     async def resolved_at_haishu() -> dict[str, Any] | None:
         [found] = (await _roster(haishu, closed))["discrepancies"]

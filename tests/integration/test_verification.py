@@ -54,6 +54,12 @@ async def test_an_urgent_pregnancy_verification_answered_on_day_16_is_late_at_th
     assert received["obligation"]["due_at"] == "2026-11-18T00:00:00+08:00"
     assert received["verification"] == {"urgency": "urgent", "step": "received",
                                         "due_at": "2026-11-18T00:00:00+08:00", "steps": []}
+    # On 海曙区's to-do list: the next step, due by the urgency; 徽县 has nothing to do.
+    [todo] = (await haishu.http.get("/v1/worklist", params={"kind": "verification"})).json()["items"]
+    assert (todo["message_id"], todo["urgency"], todo["due_at"], todo["next"]["action"]) == (
+        request, "urgent", "2026-11-18T00:00:00+08:00", "report_verification_step")
+    assert (await haishu.http.get("/v1/worklist", params={"urgency": "expedited"})).json()["items"] == []
+    assert (await hui.http.get("/v1/worklist", params={"kind": "verification"})).json()["items"] == []
     # 徽县 reckons the same deadline from when its receipt came back (the same day).
     delivered = await eventually(lambda: _view(hui, request, state="delivered"), what="the receipt at 徽县")
     assert delivered["verification"] == received["verification"]
@@ -95,6 +101,7 @@ async def test_an_urgent_pregnancy_verification_answered_on_day_16_is_late_at_th
     worked = await haishu.client.message(request)
     assert (worked["state"], worked["obligation"]["status"]) == ("answered", "answered_late")
     assert worked["obligation"]["feedback_id"] == answer
+    assert (await haishu.http.get("/v1/worklist", params={"kind": "verification"})).json()["items"] == []
 
     # (Both conditions: the view reads the request and its steps in separate statements.)
     done = await eventually(lambda: _view(hui, request, verification=_at_step("answered"), state="answered"),

@@ -128,13 +128,12 @@ async def test_the_list_as_csv_and_excel_and_bad_filters(federation: Federation,
     assert [c.value for c in sheet[1]] == HEADINGS
     assert [c.value for c in sheet[2]][:4] == ["反馈 feedback", "未到期 on time", "2026-11-07T00:00:00+08:00", record]
 
-    for name, value in (("kind", "verification"), ("status", "late"), ("urgency", "whenever"), ("format", "pdf")):
+    for name, value in (("kind", "chores"), ("status", "late"), ("urgency", "whenever"), ("format", "pdf"),
+                        ("cursor", "nonsense")):
         refused = await haishu.http.get("/v1/worklist", params={name: value})
         problem = refused.json()
         assert (refused.status_code, problem["type"]) == (422, "urn:mpx:problem:validation_failed"), name
         assert problem["title_zh"] and problem["title"] and problem["detail_zh"] and problem["detail"]
         [error] = problem["errors"]
-        assert error["field"] == f"query/{name}" and "应为" in error["message_zh"] and error["message"]
+        assert error["field"] == f"query/{name}" and error["message_zh"] and error["message"]
         assert value not in str(problem)  # the value given is never repeated
-    bad = await haishu.http.get("/v1/worklist", params={"cursor": "nonsense"})
-    assert (bad.status_code, bad.json()["type"]) == (400, "urn:mpx:problem:invalid_cursor")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from contracts import MessageType
 from contracts.examples import example_payload
+from contracts.payloads.verification import Urgency
 from exchange.adapters.crypto.payload_crypto import PayloadCipher
 from exchange.adapters.crypto.signing import SigningKey
 from exchange.adapters.crypto.trust import Trust
@@ -34,7 +35,7 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.message import Outgoing, new_envelope
 from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
-from exchange.domain.worklist import AnswerDeadline, Kind, LiveStatus, Urgency
+from exchange.domain.worklist import AnswerDeadline, Kind, LiveStatus
 from exchange.service.obligations import Obligations
 from exchange.service.queries import Queries
 from exchange.service.sending import Outbound
@@ -61,7 +62,7 @@ class Node:
                                  self.obligations, self.trust, _admit, lambda: None)
         deadline = AnswerDeadline(calendars, 3)
         self.worklist = Worklist(self.engine, [FeedbackItems(), ClarificationItems(deadline)])
-        self.queries = Queries(self.engine, frozenset({HAISHU, GERZE}), self.trust, deadline)
+        self.queries = Queries(self.engine, frozenset({HAISHU, GERZE}), self.trust, self.obligations, deadline)
 
     async def receive(self, message_type: MessageType, receiver: str, message_id: str, at: datetime,
                       in_reply_to: str | None = None, data: dict | None = None) -> None:

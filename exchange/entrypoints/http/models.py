@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.payloads.verification import Urgency
 from exchange.adapters.api_keys import MAX_DAYS, MAX_NAME
 from exchange.domain import DayKind, Status
 from exchange.domain.agreements import FEEDBACK_DEADLINE_TYPES, URGENCIES, DeadlineUnit
@@ -24,7 +25,7 @@ from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
 from exchange.domain.worklist import Kind as WorkKind
-from exchange.domain.worklist import LiveStatus, Urgency
+from exchange.domain.worklist import LiveStatus
 from exchange.service.monitoring import GroupBy, VerificationGroupBy
 
 #: Days the API accepts in parameters and bodies: working-day arithmetic needs room on both sides of a date.
@@ -190,7 +191,7 @@ class WorklistItem(BaseModel):
     status: LiveStatus = Field(description="on_time 未到期, due_today 今日到期, overdue 已逾期 (computed now, Asia/Shanghai); "
                                            "waiting 等待补充说明: feedback paused until the sender's clarification.")
     status_label: str
-    urgency: Urgency | None = Field(None, description="A verification request's urgency (none yet).")
+    urgency: Urgency | None = Field(None, description="A verification request's urgency.")
     next: NextStepView
 
 

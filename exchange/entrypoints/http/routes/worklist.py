@@ -5,14 +5,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from contracts.payloads.verification import Urgency
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
-from exchange.domain.worklist import Kind, LiveStatus, Urgency
+from exchange.domain.worklist import Kind, LiveStatus
 from exchange.entrypoints.http.auth import counties_for
 from exchange.entrypoints.http.deps import NodeDep, ReadingPrincipal, WorklistDep
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import TABLES, XLSX, Format, render
 from exchange.entrypoints.http.models import WorklistPage
+from exchange.service.worklist import CURSOR_PATTERN
 
 #: The columns of the list as a table, in order (headings in exchange/entrypoints/http/exports.py).
 COLUMNS = ["kind", "status", "due_at", "message_id", "record_id", "message_type", "sender", "receiver", "received_at",
@@ -47,12 +49,15 @@ def router(settings: Settings) -> APIRouter:
         worklist: WorklistDep,
         principal: ReadingPrincipal,
         county: Annotated[str | None, Query(description="Only this served county.")] = None,
-        kind: Annotated[Kind | None, Query(description="Only this kind: feedback 反馈, clarification 补充说明.")] = None,
+        kind: Annotated[Kind | None, Query(description="Only this kind: feedback 反馈, clarification 补充说明, "
+                                                       "verification 协查, roster_registration 清查差异(户籍地), "
+                                                       "roster_residence 清查差异(现居住地).")] = None,
         status: Annotated[LiveStatus | None, Query(description="Only this status: on_time 未到期, due_today 今日到期, "
                                                                "overdue 已逾期, waiting 等待补充说明.")] = None,
         urgency: Annotated[Urgency | None, Query(description="Only verification requests of this urgency: urgent 紧急, "
-                                                             "pressing 急, certificate 证明核查 (none yet).")] = None,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+                                                             "expedited 急, certificate_check 证明核验.")] = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
+                                            description="next_cursor of the previous page.")] = None,
         limit: Annotated[int, Query(ge=1, le=settings.page_max)] = 100,
         format: Annotated[Format | None, Query(  # noqa: A002
             description="csv or xlsx: the page as a table (or ask with Accept: text/csv or the Excel type).")] = None,

@@ -2,8 +2,10 @@
 
 Registration counties report people leaving and coming home; residence counties
 report pregnancy checks and births; every county answers what it receives, asks
-for clarification of some records first (and answers the requests it gets), and
-withdraws a few records sent in error. Used by `mpx run --simulate` to show the
+for clarification of some records first (and answers the requests it gets),
+withdraws a few records sent in error, asks for verification (协查) now and then and
+works the requests it gets through their steps. The roster check (定期清查) is the
+nodes' own (`make run` starts it soon after start). Used by `mpx run --simulate` to show the
 exchange working, never by the tests' assertions.
 """
 
@@ -29,6 +31,9 @@ ANSWERS = ["confirmed"] * 6 + ["received"] * 2 + ["not_found", "moved_on"]
 #: Shares of records withdrawn soon after sending (误发) and asked to clarify before answering.
 WITHDRAW_SHARE = 0.05
 CLARIFY_SHARE = 0.1
+#: Share of sends that are verification requests (协查), and the step after each step of one.
+VERIFY_SHARE = 0.08
+NEXT_STEP = {"received": "matched", "matched": "verified", "verified": "answered"}
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Stats:
     withdrawn: int = 0
     clarifications_asked: int = 0
     clarified: int = 0
+    verification_steps: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -84,7 +90,9 @@ async def simulate(
             stats.errors += 1
 
     async def send_one() -> None:
-        if rng.random() < 0.5:
+        if rng.random() < VERIFY_SHARE:
+            sender, receiver, kind = rng.choice(registration), rng.choice(residence), MessageType.VERIFICATION_REQUEST
+        elif rng.random() < 0.5:
             sender, receiver, kind = rng.choice(registration), rng.choice(residence), rng.choice(FROM_REGISTRATION)
         else:
             sender, receiver, kind = rng.choice(residence), rng.choice(registration), rng.choice(FROM_RESIDENCE)
@@ -103,7 +111,9 @@ async def simulate(
     async def answer_all() -> None:
         for county, client in clients.items():
             for item in (await client.inbox(answered=False, limit=100))["items"]:
-                if item["type"] == MessageType.CLARIFICATION_REQUEST:
+                if item["type"] == MessageType.VERIFICATION_REQUEST:
+                    await call(next_step(client, item), "verification_steps", overtaken="request_withdrawn")
+                elif item["type"] == MessageType.CLARIFICATION_REQUEST:
                     await call(client.clarify(item["id"], example_payload(MessageType.CLARIFICATION),
                                               sender=item["sender"]), "clarified")
                 elif (county, item["id"]) not in asked and rng.random() < CLARIFY_SHARE:
@@ -114,6 +124,12 @@ async def simulate(
                 else:
                     await call(client.answer(item["id"], feedback_for(rng.choice(ANSWERS)), sender=item["sender"]),
                                "answered")
+
+    async def next_step(client: NodeClient, item: dict) -> str:
+        """The step after the request's current one: matched (found), verified (by phone), answered (confirmed)."""
+        step = NEXT_STEP[(await client.message(item["id"], sender=item["sender"]))["verification"]["step"]]
+        data = example_payload(MessageType.VERIFICATION_STEP, seed=list(NEXT_STEP.values()).index(step))
+        return await client.verification_step(item["id"], data, sender=item["sender"])
 
     try:
         tick = 0

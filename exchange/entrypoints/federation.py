@@ -66,6 +66,11 @@ def agreement_keys(var: Path) -> tuple[str, str]:
     return signing, trusted
 
 
+#: Seconds after start a federation's registration counties send the last closed month's rosters (and again each
+#: such interval: a month is sent once).
+ROSTER_AFTER = 20
+
+
 def api_key(var: Path, name: str) -> str:
     """The API key of a node's local system (or of the monitor): MPX_BOOTSTRAP_KEY."""
     import secrets
@@ -154,6 +159,8 @@ async def run_federation(
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), member.county, var),
                 "MPX_BOOTSTRAP_KEY": api_key(var, member.county),
+                # the monthly roster check (定期清查) of the last closed month, soon after start, then hourly
+                "MPX_ROSTER_INTERVAL_SECONDS": os.environ.get("MPX_ROSTER_INTERVAL_SECONDS", str(ROSTER_AFTER)),
             }
             if broker is not None:
                 env["MPX_KAFKA_IDEMPOTENT"] = "false"  # Tansu has no idempotent producer
@@ -212,7 +219,7 @@ async def run_federation(
             print_fn(f"模拟器 已发送/已反馈/被拒/出错 simulator: sent {stats.sent}, answered {stats.answered}, "
                      f"refused {stats.refused}, errors {stats.errors}; 撤回 withdrawn {stats.withdrawn}, "
                      f"请求补充说明 clarifications asked {stats.clarifications_asked}, 补充说明 answered "
-                     f"{stats.clarified}")
+                     f"{stats.clarified}, 协查进展 verification steps {stats.verification_steps}")
     finally:
         for process in processes:
             if process.poll() is None:

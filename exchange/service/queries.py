@@ -140,7 +140,7 @@ class Queries:
                     .order_by(messages.c.seq)
                 )
             ).all()} if requests else {}
-            who = await principals(conn, [row, *answers, *requests, *clarified.values(),
+            who = await principals(conn, [row, *answers, *requests, *clarified.values(), *steps,
                                           *([withdrawal] if withdrawal is not None else [])])
             obligation = await conn.scalar(
                 select(obligations.c.state).where(obligations.c.message_id == message_id,
@@ -149,6 +149,7 @@ class Queries:
             ) if row.direction == Direction.IN else None
         view = _summary(row, self.trust)
         view["feedback"] = [_summary(a, self.trust) for a in answers]
+        step_views = [_summary(s, self.trust) for s in steps]
         if withdrawal is not None:
             view["withdrawal"] = _summary(withdrawal, self.trust)
         if row.type in RECORD_TYPES:
@@ -156,10 +157,11 @@ class Queries:
                 {"request": _summary(r, self.trust),
                  "answer": _summary(clarified[r.id], self.trust) if r.id in clarified else None}
                 for r in requests]
-            view["thread"] = thread(row, answers, withdrawal, requests, clarified, who, self.answer_deadline, utcnow())
+            view["thread"] = thread(row, answers, withdrawal, requests, clarified, who, self.answer_deadline, utcnow(),
+                                    [(s, v["data"]["step"]) for s, v in zip(steps, step_views)])
         view["obligation"] = obligation_view(obligation, utcnow()) if obligation else None
         if row.type == MessageType.VERIFICATION_REQUEST:
-            view["verification"] = self._verification(row, view, [_summary(s, self.trust) for s in steps])
+            view["verification"] = self._verification(row, view, step_views)
         return view
 
     def _verification(self, row: Row, view: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """A record's thread as one time-ordered list: sent, delivered, each clarification request and its answer, feedback and
-amendments, the withdrawal; each step with the county that acted and, for this node's own acts, the principal its
-evidence chain names (the `accepted`, `answered` and `withdrawn` entries)."""
+amendments (or a verification request's steps: matched, verified, answered), the withdrawal; each step with the
+county that acted and, for this node's own acts, the principal its evidence chain names (the `accepted`, `answered`
+and `withdrawn` entries)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from exchange.domain.worklist import AnswerDeadline, live_status
 
 LABELS = {"sent": "发出 sent", "delivered": "送达 delivered", "clarification_requested": "请求补充说明 clarification "
           "requested", "clarified": "补充说明 clarified", "feedback": "反馈 feedback", "amendment": "更正反馈 amendment",
-          "withdrawn": "撤回 withdrawn"}
+          "withdrawn": "撤回 withdrawn", "matched": "配对 matched", "verified": "核实 verified",
+          "answered": "协查反馈 answered"}
 #: Evidence entries that name who made a message on this node.
 _ACTS = ("accepted", "answered", "withdrawn")
 
@@ -41,14 +43,14 @@ async def principals(conn: AsyncConnection, rows: Sequence[Row]) -> dict[tuple[s
 
 def thread(record: Row, feedback: Sequence[Row], withdrawal: Row | None, requests: Sequence[Row],
            clarified: dict[str, Row], who: dict[tuple[str, str], str], deadline: AnswerDeadline,
-           now: datetime) -> list[dict[str, Any]]:
+           now: datetime, steps: Sequence[tuple[Row, str]] = ()) -> list[dict[str, Any]]:
     """The steps of `record`, in time order. A clarification request this node received (it sent the record) shows
     when its answer is due (`deadline`) and that answer's status (none once the record is answered or withdrawn
-    without it: the answer is moot, as on the to-do list)."""
-    steps = [_step("sent", acted_at(record), record, who)]
+    without it: the answer is moot, as on the to-do list). `steps`: a verification request's steps, with their names."""
+    done = [_step("sent", acted_at(record), record, who)]
     delivered = record.delivered_at if record.direction == Direction.OUT else record.created_at
     if delivered is not None:
-        steps.append({"at": as_utc(delivered), "kind": "delivered", "label": LABELS["delivered"],
+        done.append({"at": as_utc(delivered), "kind": "delivered", "label": LABELS["delivered"],
                       "message_id": record.id, "county": record.receiver})
     for request in requests:
         step = _step("clarification_requested", acted_at(request), request, who)
@@ -60,13 +62,14 @@ def thread(record: Row, feedback: Sequence[Row], withdrawal: Row | None, request
                 step["status"] = "answered_on_time" if acted_at(answer) <= due else "answered_late"
             elif record.answered_at is None and record.withdrawn_at is None:  # else moot: nothing more to do
                 step["status"] = live_status(due, now).value
-        steps.append(step)
+        done.append(step)
         if answer is not None:
-            steps.append(_step("clarified", acted_at(answer), answer, who))
-    steps += [_step("feedback" if n == 0 else "amendment", acted_at(f), f, who) for n, f in enumerate(feedback)]
+            done.append(_step("clarified", acted_at(answer), answer, who))
+    done += [_step("feedback" if n == 0 else "amendment", acted_at(f), f, who) for n, f in enumerate(feedback)]
+    done += [_step(name, acted_at(row), row, who) for row, name in steps]
     if withdrawal is not None:
-        steps.append(_step("withdrawn", acted_at(withdrawal), withdrawal, who))
-    return [{**s, "at": s["at"].isoformat()} for s in sorted(steps, key=lambda s: s["at"])]
+        done.append(_step("withdrawn", acted_at(withdrawal), withdrawal, who))
+    return [{**s, "at": s["at"].isoformat()} for s in sorted(done, key=lambda s: s["at"])]
 
 
 def _step(kind: str, at: datetime, row: Row, who: dict[tuple[str, str], str]) -> dict[str, Any]:

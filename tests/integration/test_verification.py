@@ -107,6 +107,8 @@ async def test_an_urgent_pregnancy_verification_answered_on_day_16_is_late_at_th
     done = await eventually(lambda: _view(hui, request, verification=_at_step("answered"), state="answered"),
                             what="the answer at 徽县")
     assert [s["step"] for s in done["verification"]["steps"]] == ["matched", "verified", "answered"]
+    assert [s["kind"] for s in done["thread"]] == ["sent", "delivered", "matched", "verified", "answered"]
+    assert {s["county"] for s in done["thread"][2:]} == {HAISHU}
     assert done["verification"]["steps"][-1]["result"] == "confirmed"
 
     # Zhejiang's monitor: late, answered (feedback rate 1, on-time rate 0); not in the records' timeliness.

@@ -118,7 +118,7 @@ class ThreadEntry(BaseModel):
 
     at: TimestampText = Field(description="When it happened (for an act, when the acting county's node accepted it).")
     kind: str = Field(description="sent, delivered, clarification_requested, clarified, feedback, amendment, "
-                                  "withdrawn (more as steps are added).")
+                                  "matched, verified, answered (a verification request's steps), withdrawn.")
     label: str = Field(description="The step in Chinese and English, e.g. 请求补充说明 clarification requested.")
     message_id: str = Field(description="The message of the step (the record itself for sent and delivered).")
     county: str = Field(description="The county that acted (received, for delivered).")

@@ -79,7 +79,7 @@ async def simulate(
     async def call(action, counter: str, overtaken: str | None = None) -> None:  # noqa: ANN001 - a client awaitable
         """Count a request's outcome. A refusal is a simulator bug (it follows the nodes' rules), except the one
         problem `overtaken` names: the other county acted first (answered a record being withdrawn, or withdrew a
-        record being asked about), which offices meet too."""
+        record being answered or asked about), which offices meet too."""
         try:
             await action
             setattr(stats, counter, getattr(stats, counter) + 1)
@@ -123,7 +123,7 @@ async def simulate(
                         "clarifications_asked", overtaken="not_clarifiable")
                 else:
                     await call(client.answer(item["id"], feedback_for(rng.choice(ANSWERS)), sender=item["sender"]),
-                               "answered")
+                               "answered", overtaken="record_withdrawn")
 
     async def next_step(client: NodeClient, item: dict) -> str:
         """The step after the request's current one: matched (found), verified (by phone), answered (confirmed)."""

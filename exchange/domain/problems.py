@@ -39,6 +39,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "no_agreement_key": (409, "本节点不能签署协作协议", "This node cannot sign agreements"),
     "message_not_found": (404, "报文不存在", "No such message"),
     "not_answerable": (409, "该报文不能反馈", "This message cannot be answered"),
+    "record_withdrawn": (409, "该报文已被发送方撤回，不能反馈", "The record was withdrawn by its sender: it cannot be answered"),
     "duplicate_message_id": (409, "报文编号已用于不同内容", "The message id was already used for different content"),
     "already_answered": (409, "该报文已被反馈，不能撤回", "The record has been answered and can no longer be withdrawn"),
     "not_withdrawable": (409, "只能撤回本县区发出的业务报文", "Only a record the county sent itself can be withdrawn"),

@@ -330,23 +330,25 @@ async def _check_replies(uow: UnitOfWork, fresh: list[Outgoing], items_index: di
         env = out.envelope
         if not env.inreplyto:
             continue
-        original = await uow.messages.received_type(env.receiverregion, env.senderregion, env.inreplyto)
+        original = await uow.messages.received_from(env.receiverregion, env.senderregion, env.inreplyto)
         index = items_index[out.key]
         if original is None:
             raise _at(Problem("message_not_found",
                               f"{env.senderregion} received no message {env.inreplyto} from {env.receiverregion}",
                               f"{env.senderregion} 未收到 {env.receiverregion} 发来的编号为 {env.inreplyto} 的报文"),
                       index, total)
-        if original in (MessageType.FEEDBACK, MessageType.WITHDRAWAL, MessageType.CLARIFICATION_REQUEST,
-                        MessageType.CLARIFICATION, MessageType.VERIFICATION_STEP, MessageType.ROSTER,
-                        MessageType.ROSTER_ANSWER):
-            raise _at(Problem("not_answerable", f"a {original} cannot be answered with feedback",
-                              f"不能对 {original} 报文反馈"), index, total)
-        if original in REQUEST_TYPES:
-            raise _at(Problem("not_answerable", f"a {original} is answered by its steps (POST /v1/messages/"
+        kind = original.type
+        if kind in REQUEST_TYPES:
+            raise _at(Problem("not_answerable", f"a {kind} is answered by its steps (POST /v1/messages/"
                               f"{env.inreplyto}/verification-steps), not with feedback",
-                              f"{original} 报文以协查进展答复（POST /v1/messages/{env.inreplyto}/verification-steps），"
+                              f"{kind} 报文以协查进展答复（POST /v1/messages/{env.inreplyto}/verification-steps），"
                               "不能反馈"), index, total)
+        if kind not in RECORD_TYPES:
+            raise _at(Problem("not_answerable", f"a {kind} cannot be answered with feedback",
+                              f"不能对 {kind} 报文反馈"), index, total)
+        if original.withdrawn_at is not None:
+            raise _at(Problem("record_withdrawn", f"{env.receiverregion} withdrew message {env.inreplyto}",
+                              f"{env.receiverregion} 已撤回编号为 {env.inreplyto} 的报文，不能反馈"), index, total)
 
 
 #: The requests a county answers through their own endpoints, as their refusals name them.

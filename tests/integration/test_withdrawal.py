@@ -74,6 +74,15 @@ async def test_a_record_withdrawn_before_its_answer_is_cancelled_shown_withdrawn
     assert (received["withdrawal"]["id"], received["withdrawal"]["data"]) == (
         withdrawal, {"reason": "wrong_person", "remarks": "身份信息录入错误"})
     assert [item["id"] for item in await haishu.client.inbox_all(answered=False)] == [kept]
+    # Feedback to it now is refused (409 record_withdrawn, in Chinese and English), by either endpoint; nothing changes.
+    before = await haishu.counts()
+    for refused in (await haishu.http.post(f"/v1/messages/{in_error}/feedback", json={"data": feedback("received")}),
+                    await haishu.http.post("/v1/messages", json={**message(MessageType.FEEDBACK, HAISHU, HUI),
+                                                                 "in_reply_to": in_error,
+                                                                 "data": feedback("received")})):
+        assert (refused.status_code, refused.json()["type"]) == (409, "urn:mpx:problem:record_withdrawn")
+        assert "撤回" in refused.json()["detail_zh"] and "withdrew" in refused.json()["detail"]
+    assert await haishu.counts() == before
     # 徽县: its own record shows withdrawn, and the withdrawal reached 海曙区 (its delivery receipt came back).
     sent = await eventually(lambda: _view(hui, in_error, withdrawal=lambda w: w and w["state"] == "delivered"),
                             what="the withdrawal delivered")

@@ -60,9 +60,9 @@ class FakeMessages:
     async def sent_hashes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         return {(s, i): self.rows[("out", s, i)]["content_hash"] for s, i in keys if ("out", s, i) in self.rows}
 
-    async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None:
+    async def received_from(self, sender: str, receiver: str, message_id: str) -> Any:
         row = self.rows.get(("in", sender, message_id))
-        return row["type"] if row and row["receiver"] == receiver else None
+        return SimpleNamespace(**{"withdrawn_at": None, **row}) if row and row["receiver"] == receiver else None
 
     async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Any]:
         return [SimpleNamespace(**r) for (d, s, i), r in self.rows.items()

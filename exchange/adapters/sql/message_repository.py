@@ -34,11 +34,11 @@ class MessageRepository:
             found.update({(r.sender, r.id): r.content_hash for r in rows})
         return found
 
-    async def received_type(self, sender: str, receiver: str, message_id: str) -> str | None:
-        """The type of message `message_id` that `receiver` received from `sender`, if it did."""
-        return await self.conn.scalar(select(messages.c.type).where(
+    async def received_from(self, sender: str, receiver: str, message_id: str) -> Row | None:
+        """The type and withdrawal time of message `message_id` that `receiver` received from `sender`, if it did."""
+        return (await self.conn.execute(select(messages.c.type, messages.c.withdrawn_at).where(
             messages.c.id == message_id, messages.c.direction == Direction.IN,
-            messages.c.sender == sender, messages.c.receiver == receiver))
+            messages.c.sender == sender, messages.c.receiver == receiver))).first()
 
     async def received(self, message_id: str, receivers: Iterable[str], sender: str | None = None) -> list[Row]:
         """Copies of inbound message `message_id` received by `receivers` (from `sender`, if given)."""

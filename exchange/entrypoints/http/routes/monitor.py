@@ -3,6 +3,7 @@
 The document describes the JSON answers (`TimelinessView`, `OverduePage`), which FastAPI validates; CSV and Excel
 are the same figures as a table, answered as they are (`format=csv|xlsx`)."""
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -80,6 +81,12 @@ def bulletin_province(node: MonitorNode, principal: Principal, asked: str | None
     return seen[0][:2]
 
 
+def _a_period(start: date, end: date) -> None:
+    """A cohort runs from a day to a later one."""
+    if end <= start:
+        raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
+
+
 @router.get("/v1/monitor/timeliness", response_model=TimelinessView,
             responses={**TABLES, **problems(PERMITTED, PARAMETERS, 400)})
 async def timeliness(
@@ -96,8 +103,7 @@ async def timeliness(
     Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
     and those not yet due; `headline` says which rates head the answer (assessable while the period runs,
     the full cohort once it has ended) and `definitions` states each."""
-    if end <= start:
-        raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
+    _a_period(start, end)
     answer = await queries_for(node, principal).timeliness(start=start, end=end, group_by=group_by, side=side,
                                                            now=utcnow())
     return render(answer, format, f"timeliness-{start}-{end}")
@@ -116,8 +122,7 @@ async def verification(
     """协查反馈率 and 协查及时反馈率: the verification requests' feedback and on-time rates per receiving county (or
     prefecture, province, month, urgency), ratios of sums, with the cohort stated; the record timeliness figures
     never count them."""
-    if end <= start:
-        raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
+    _a_period(start, end)
     answer = await queries_for(node, principal).verification(start=start, end=end, group_by=group_by, now=utcnow())
     return render(answer, format, f"verification-{start}-{end}")
 

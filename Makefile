@@ -35,7 +35,16 @@ infra:
 		{ apt-get update -q && apt-get install -y -q chromium; }
 	bash deploy/kafka/kafka.sh fetch
 
-test: install infra
+## The OpenAPI client generator (tests/integration/test_generated_client.py), in its own environment: it pins
+## another typer than the node's CLI
+GENERATOR       := .venv-generator
+GENERATOR_STAMP := $(GENERATOR)/.installed
+$(GENERATOR_STAMP): tests/generator-requirements.txt
+	$(PYTHON) -m venv $(GENERATOR)
+	$(GENERATOR)/bin/pip install -q -r tests/generator-requirements.txt
+	touch $(GENERATOR_STAMP)
+
+test: install infra $(GENERATOR_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: install

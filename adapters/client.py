@@ -93,15 +93,28 @@ class NodeClient:
 
     async def inbox_all(self, **params: Any) -> list[dict[str, Any]]:
         """Every inbox item matching the filters, following the cursor."""
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = await self.inbox(cursor=cursor, limit=500, **params)
-            items += page["items"]
-            cursor = page["next_cursor"]
-            if not page["has_more"]:
-                return items
+        return await _every(self.inbox, params)
+
+    async def worklist(self, **params: Any) -> dict[str, Any]:
+        """A page of the caller's counties' to-do list (待办), soonest due first."""
+        return await self._call("GET", "/v1/worklist", params={k: v for k, v in params.items() if v is not None})
+
+    async def worklist_all(self, **params: Any) -> list[dict[str, Any]]:
+        """Every to-do item matching the filters, following the cursor."""
+        return await _every(self.worklist, params)
 
     async def ready(self) -> dict[str, Any]:
         response = await self.http.get("/readyz")
         return response.json()
+
+
+async def _every(page: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a paged listing (`page`: one of the client's listing methods), following the cursor."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = await page(cursor=cursor, limit=500, **params)
+        items += answer["items"]
+        cursor = answer["next_cursor"]
+        if not answer["has_more"]:
+            return items

@@ -125,9 +125,8 @@ def template(message_type: MessageType) -> bytes:
             rule.error, rule.errorTitle = "请从下拉列表中选择 / choose from the list", col.heading
             sheet.add_data_validation(rule)
             rule.add(f"{letter}2:{letter}{MAX_ROWS + 1}")
-        if col.kind == "date":
-            for row in range(2, 3):
-                sheet.cell(row=row, column=index).number_format = "yyyy-mm-dd"
+        if col.kind == "date":  # the example's date shown as the offices write it
+            sheet.cell(row=2, column=index).number_format = "yyyy-mm-dd"
     lists.sheet_state = "hidden"
     sheet.freeze_panes = "A2"
     out = io.BytesIO()
@@ -307,3 +306,61 @@ def result(rows: list[Row], sent: dict[int, str]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+#: The columns of an exported message, before its payload's (those of the type's template).
+MESSAGE_HEADINGS = {"id": "报文编号 id", "type": "报文类型 type", "sender": "发送地 sender", "receiver": "接收地 receiver",
+                    "state": "状态 state", "in_reply_to": "答复报文编号 in_reply_to", "received_at": "收到时间 received at",
+                    "answered_at": "反馈时间 answered at", "withdrawn_at": "撤回时间 withdrawn at"}
+#: The columns of an exported to-do item.
+ITEM_HEADINGS = {"kind_label": "事项 kind", "status_label": "状态 status", "due_at": "截止时间 due at",
+                 "message_id": "报文编号 message id", "record_id": "所涉报文 record", "message_type": "报文类型 type",
+                 "sender": "发送地 sender", "receiver": "接收地 receiver", "urgency": "紧急程度 urgency",
+                 "received_at": "收到时间 received at", "next.zh": "下一步 next step", "next.href": "办理入口 where"}
+
+
+def export_tables(what: str, items: list[dict[str, Any]]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """The tables of an export, by sheet name: the inbox one per message type (its payload's columns after the
+    message's), the to-do list one. Each table: headings (Chinese and English), rows."""
+    if what == "worklist":
+        return {"worklist 待办": (list(ITEM_HEADINGS.values()),
+                                [[flatten(i).get(k) for k in ITEM_HEADINGS] for i in items])}
+    tables: dict[str, tuple[list[str], list[list[Any]]]] = {}
+    for message_type in sorted({i["type"] for i in items}):
+        payload = columns(MessageType(message_type))[2:] if message_type in SHEET_TYPES else []
+        headings = [*MESSAGE_HEADINGS.values(), *(c.heading for c in payload if c.key != "in_reply_to")]
+        keys = [*MESSAGE_HEADINGS, *(f"data.{c.key}" for c in payload if c.key != "in_reply_to")]
+        rows = [[_plain(flatten(i).get(k)) for k in keys] for i in items if i["type"] == message_type]
+        tables[message_type] = (headings, rows)
+    return tables
+
+
+def _plain(value: Any) -> Any:
+    return ",".join(value) if isinstance(value, list) else value
+
+
+def export_xlsx(tables: dict[str, tuple[list[str], list[list[Any]]]]) -> bytes:
+    book = Workbook(write_only=True)
+    for name, (headings, rows) in tables.items() or {"空 empty": ([], [])}.items():
+        sheet = book.create_sheet(name[:31])
+        sheet.append(headings)
+        for row in rows:
+            sheet.append([_text(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def export_csv(table: tuple[list[str], list[list[Any]]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table[0])
+    writer.writerows([_text(v) for v in row] for row in table[1])
+    return out.getvalue().encode("utf-8-sig")  # the BOM: Excel opens UTF-8 CSV as such only with it
+
+
+def _text(value: Any) -> Any:
+    """A value as a cell: a text a spreadsheet would run as a formula is kept as text (OWASP: CSV injection)."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value

@@ -169,6 +169,45 @@ def import_command(
     raise typer.Exit(1 if bad or len(sent) < len(rows) - len(bad) else 0)
 
 
+@app.command("export")
+def export_command(
+    what: str = typer.Argument(..., help="inbox (收到的报文) 或 or worklist (待办)."),
+    county: str = typer.Option(..., help="县区 The county (the key's)."),
+    output: Path = typer.Option(..., "--output", "-o", help="写入该文件 Write to this file (.xlsx or .csv)."),
+    message_type: str = typer.Option("", "--type", help="只导出该类型 Only this message type (inbox; needed for .csv)."),
+    url: str = typer.Option("http://127.0.0.1:8101", help="节点地址 The node's address."),
+    key: str = typer.Option(..., envvar="MPX_API_KEY", help="本县系统的 API 密钥 The county's API key (or MPX_API_KEY)."),
+) -> None:
+    """导出收到的报文或待办 (Excel 每种报文一页，或 CSV) Export what the county received (a sheet per message type) or
+    its to-do list, every page, as .xlsx or .csv."""
+    from adapters.client import NodeClient, ProblemError
+    from adapters.workbook import export_csv, export_tables, export_xlsx
+
+    if what not in ("inbox", "worklist") or output.suffix.lower() not in (".xlsx", ".csv"):
+        console.print("[red]导出 inbox 或 worklist，文件为 .xlsx 或 .csv / export inbox or worklist, to .xlsx or .csv[/red]")
+        raise typer.Exit(2)
+
+    async def main() -> list[dict]:
+        async with NodeClient(url, api_key=key) as client:
+            if what == "inbox":
+                return await client.inbox_all(county=county, type=message_type or None)
+            return await client.worklist_all(county=county)
+
+    try:
+        tables = export_tables(what, asyncio.run(main()))
+    except ProblemError as refused:
+        console.print(f"[red]{refused.problem.get('detail_zh')} / {refused.problem.get('detail')}[/red]")
+        raise typer.Exit(1) from None
+    if output.suffix.lower() == ".csv":
+        if len(tables) > 1:
+            console.print("[red]CSV 只能是一种报文，请用 --type / a CSV holds one message type: add --type[/red]")
+            raise typer.Exit(2)
+        output.write_bytes(export_csv(next(iter(tables.values()), ([], []))))
+    else:
+        output.write_bytes(export_xlsx(tables))
+    console.print(f"已导出 exported {sum(len(rows) for _, rows in tables.values())} 行 rows: {output}")
+
+
 monitor = typer.Typer(help="监测节点自身的数据 The monitor's own data (a node started with MPX_ROLE=monitor).")
 app.add_typer(monitor, name="monitor")
 

@@ -1,4 +1,5 @@
-"""The counter's Excel: a template per message type, and `mpx import` of a filled-in sheet into a running node.
+"""The counter's Excel: a template per message type, `mpx import` of a filled-in sheet into a running node, and
+`mpx export` of what a county received and must do.
 
 A sheet of 5,000 outflow registrations with 7 bad rows imports the 4,993 good ones (with --valid-only) and reports
 the 7 by row and column in Chinese and English; importing the same file again sends nothing twice; without
@@ -111,6 +112,19 @@ def test_5000_rows_with_7_bad_import_4993_and_report_the_7(running_node: Node, t
     assert again.returncode == 1
     assert {n: i for n, s, i, _ in _result(tmp_path / "外出登记.result.xlsx") if s == "已发送 sent"} == sent
     assert _inbox(running_node, until=4993) == 4993
+
+    # 改则县 exports what it received (a sheet per type, the template's columns) and its to-do list.
+    received, todo = tmp_path / "收到.xlsx", tmp_path / "待办.csv"
+    for what, out in (("inbox", received), ("worklist", todo)):
+        exported = mpx("export", what, "--county", GERZE, "--url", running_node.url, "-o", str(out),
+                       key=running_node.county_key)
+        assert exported.returncode == 0 and "已导出 exported 4993" in exported.stdout, exported.stdout
+    inbox = openpyxl.load_workbook(received, read_only=True)[OUTFLOW.value]
+    headings, *records = list(inbox.iter_rows(values_only=True))
+    assert headings[:2] == ("报文编号 id", "报文类型 type") and "流出人员·姓名 person.name" in headings
+    assert len(records) == 4993 and {r[0] for r in records} == set(sent.values())
+    lines = todo.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("事项 kind,状态 status,截止时间 due at") and len(lines) == 1 + 4993
 
 
 def _result(path: Path) -> list[tuple]:

@@ -85,6 +85,13 @@ def test_bad_files_and_types_are_refused_whole(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "未知的列" in refused.stdout and "unknown column" in refused.stdout
     assert not (tmp_path / "odd.result.xlsx").exists()  # nothing read, nothing sent, no result
 
+    # --check reads and checks, sending nothing (no node needed): the template's example row is valid.
+    example = tmp_path / "example.xlsx"
+    example.write_bytes(template(OUTFLOW))
+    checked = mpx("import", str(example), "--type", OUTFLOW.value, "--county", HUI, "--check")
+    assert checked.returncode == 0, checked.stdout
+    assert _result(tmp_path / "example.result.xlsx") == [(2, "未发送 not sent", None, None)]
+
 
 @pytest.mark.timeout(600)
 def test_5000_rows_with_7_bad_import_4993_and_report_the_7(running_node: Node, tmp_path: Path) -> None:  # noqa: F811

@@ -238,9 +238,8 @@ class Outbound:
                 id=step_id(county, request_id, name, found), type=MessageType.VERIFICATION_STEP.value,
                 schema_version=step.schema_version, sender=county, receiver=row.sender, in_reply_to=request_id,
                 agreement_id=row.agreement_id, data=step.data), principal, now)
-            if name == ANSWERED:
-                await self.obligations.answered(uow, row.sender, request_id, out.id, now)
-                await uow.messages.mark_answered(row.sender, county, request_id, now)
+            if name == ANSWERED:  # answers the request as feedback answers a record
+                await self._mark_answered(uow, [out], now)
         if uow.published:
             self.wake_relay()
         return out.id
@@ -316,7 +315,8 @@ class Outbound:
         return Outgoing(envelope, data, fingerprint)
 
     async def _mark_answered(self, uow: UnitOfWork, replies: list[Outgoing], now: datetime) -> None:
-        """The first feedback answers the original and stops its clock; later feedback is an amendment."""
+        """The first feedback (or a verification request's answered step) answers the original and stops its clock;
+        later feedback is an amendment."""
         for out in replies:
             env = out.envelope
             await self.obligations.answered(uow, env.receiverregion, env.inreplyto, out.id, now)

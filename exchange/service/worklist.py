@@ -172,12 +172,10 @@ class RosterItems:
         for r in rows:
             due_at = roster_due(r.month, self.cutoff_day)
             county = r.registration_county if self.kind is Kind.ROSTER_REGISTRATION else r.residence_county
-            item = Item(self.kind, r.registration_id, r.registration_county, r.residence_county, county,
-                        MessageType.ROSTER.value, as_utc(r.found_at), due_at, False, live_status(due_at, ask.now),
-                        roster_step(self.kind, r.month), record_id=r.roster_id)
-            if (ask.after is None or item.position > ask.after) and ask.status in (None, item.status):
-                items.append(item)
-        return sorted(items, key=lambda item: item.position)[:ask.limit]
+            items.append(Item(self.kind, r.registration_id, r.registration_county, r.residence_county, county,
+                              MessageType.ROSTER.value, as_utc(r.found_at), due_at, False,
+                              live_status(due_at, ask.now), roster_step(self.kind, r.month), record_id=r.roster_id))
+        return _asked(items, ask)
 
 
 class ClarificationItems:
@@ -203,12 +201,17 @@ class ClarificationItems:
         for r in rows:
             received_at = as_utc(r.created_at)
             due = self.deadline.due(r.receiver, received_at)
-            item = Item(self.kind, r.id, r.sender, r.receiver, r.receiver, r.type, received_at, due.due_at,
-                        due.provisional, live_status(due.due_at, ask.now), clarification_step(r.id, r.sender),
-                        record_id=r.in_reply_to)
-            if (ask.after is None or item.position > ask.after) and ask.status in (None, item.status):
-                items.append(item)
-        return sorted(items, key=lambda item: item.position)[:ask.limit]
+            items.append(Item(self.kind, r.id, r.sender, r.receiver, r.receiver, r.type, received_at, due.due_at,
+                              due.provisional, live_status(due.due_at, ask.now), clarification_step(r.id, r.sender),
+                              record_id=r.in_reply_to))
+        return _asked(items, ask)
+
+
+def _asked(items: list[Item], ask: Ask) -> list[Item]:
+    """Of items whose due time is reckoned here, not in SQL: those after the cursor with the status asked, in the
+    list's order, at most `ask.limit`."""
+    wanted = [i for i in items if (ask.after is None or i.position > ask.after) and ask.status in (None, i.status)]
+    return sorted(wanted, key=lambda item: item.position)[:ask.limit]
 
 
 def item_view(item: Item) -> dict[str, Any]:

@@ -278,9 +278,6 @@ class Inbound:
                                                  messages.c.type).where(sent_among(chunk))):
                 found.add(Sent(row.sender, row.receiver, row.id))
                 named[Sent(row.sender, row.receiver, row.id)] = row.type
-        # A clarification request names a record; a clarification names a clarification request; a verification
-        # step names a verification request, which feedback never answers.
-        found -= {sent for sent, type_ in named.items() if not _may_name(sent, type_, answers)}
         # A record withdrawn: (its sender, its receiver, its id), as the withdrawal names it.
         received = {Sent(env.senderregion, env.receiverregion, env.id) for _, env, _ in items
                     if env.message_type in RECORD_TYPES}
@@ -290,7 +287,9 @@ class Inbound:
                     received_among(chunk), messages.c.type.in_(sorted(RECORD_TYPES)))))
         return [(record, Rejected("not_counterpart", f"{envelope.senderregion} was not sent message "
                                   f"{envelope.inreplyto} by {envelope.receiverregion}", envelope.id))
-                for record, envelope in answers if _answered(envelope) not in found] + [
+                for record, envelope in answers
+                if _answered(envelope) not in found or not _may_answer(envelope.message_type,
+                                                                       named[_answered(envelope)])] + [
                 (record, Rejected("not_counterpart", f"{envelope.senderregion} sent {envelope.receiverregion} no "
                                   f"record {envelope.inreplyto} to withdraw", envelope.id))
                 for record, envelope in withdrawals if _withdrawn(envelope) not in received]
@@ -400,23 +399,22 @@ def _answered(envelope: Envelope) -> Sent | None:
     return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
 
 
-def _may_name(sent: Sent, type_: str, answers: Sequence[tuple[Record, Envelope]]) -> bool:
-    """Whether every reply naming `sent` (a message of type `type_`) may name a message of that type."""
-    for _, envelope in answers:
-        if _answered(envelope) != sent:
-            continue
-        if envelope.message_type is MessageType.CLARIFICATION_REQUEST and type_ not in RECORD_TYPES:
-            return False
-        if envelope.message_type is MessageType.CLARIFICATION and type_ != MessageType.CLARIFICATION_REQUEST:
-            return False
-        if envelope.message_type is MessageType.VERIFICATION_STEP and type_ != MessageType.VERIFICATION_REQUEST:
-            return False
-        if envelope.message_type is MessageType.FEEDBACK and type_ in REQUEST_TYPES:
-            return False
-        if (envelope.message_type is MessageType.ROSTER_ANSWER) != (type_ == MessageType.ROSTER) and (
-                envelope.message_type is not MessageType.DELIVERY_RECEIPT):
-            return False  # a roster is answered by a roster answer only, and a roster answer answers a roster only
-    return True
+def _may_answer(reply: MessageType, named: str) -> bool:
+    """Whether a reply of type `reply` may name a message of type `named`: a clarification request names a record, a
+    clarification a clarification request, a verification step a verification request (which feedback never
+    answers), a roster answer a roster (which nothing else answers but its receipt). Checked per reply: a wrong one
+    takes no right reply of the same batch with it."""
+    if reply is MessageType.CLARIFICATION_REQUEST:
+        return named in RECORD_TYPES
+    if reply is MessageType.CLARIFICATION:
+        return named == MessageType.CLARIFICATION_REQUEST
+    if reply is MessageType.VERIFICATION_STEP:
+        return named == MessageType.VERIFICATION_REQUEST
+    if reply is MessageType.ROSTER_ANSWER:
+        return named == MessageType.ROSTER
+    if reply is MessageType.FEEDBACK:
+        return named not in REQUEST_TYPES and named != MessageType.ROSTER
+    return reply is MessageType.DELIVERY_RECEIPT  # acknowledges any message; a reply of no rule here names nothing
 
 
 def _withdrawn(envelope: Envelope) -> Sent:

@@ -140,6 +140,12 @@ def counts(findings: Iterable[str]) -> dict[str, int]:
     return {"entries": sum(tally.values()), **{f.value: tally[f.value] for f in RosterFinding}}
 
 
+def match_rate(still_here: int, entries: int) -> float | None:
+    """清查匹配率: the share of the persons on a roster still living where the registration county believed (None for
+    an empty roster), to four places."""
+    return round(still_here / entries, 4) if entries else None
+
+
 def next_step(side: str, found: str) -> tuple[str, str]:
     """What `side` is to do about a discrepancy (Chinese, English)."""
     return NEXT_STEPS[(side, RosterFinding(found))]

@@ -53,6 +53,7 @@ from exchange.domain.clock import as_utc
 from exchange.domain.figures import headline, period_ended, period_fields
 from exchange.domain.obligation import local_day, start_of_day
 from exchange.domain.problems import Problem
+from exchange.domain.roster import match_rate
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
 VerificationGroupBy = Literal["county", "prefecture", "province", "urgency", "month"]
@@ -195,7 +196,8 @@ class MonitorQueries:
                 "as_of": now.isoformat(), "group_by": group_by, "groups": out, "total": total,
                 **period_fields(end, now)}
 
-    def _grouping(self, group_by: GroupBy | VerificationGroupBy, side: Side, table: Table) -> tuple[list, Callable[[Any], str]]:
+    def _grouping(self, group_by: GroupBy | VerificationGroupBy, side: Side,
+                  table: Table) -> tuple[list, Callable[[Any], str]]:
         """GROUP BY columns (plus the county when the scope is filtered in Python) and the key function."""
         columns, key = _sql_grouping(group_by, side, table)
         if not self.scope_in_sql and not any(c is table.c[side] for c in columns):
@@ -309,7 +311,7 @@ class MonitorQueries:
         current = {c: t for c, t in (await self.receiver_groups(start, end, "county", now)).items() if c[:2] == mine}
         before = {c: t for c, t in (await self.receiver_groups(previous, start, "county", now)).items()
                   if c[:2] == mine}
-        cohort = _cohort(mo, start, end)
+        cohort = and_(_cohort(mo, start, end), mo.c.message_type.not_in(sorted(REQUEST_TYPES)))  # records only
         live = mo.c.cancelled_at.is_(None)
         sent_query = (select(mo.c.sender, func.count(case((live, 1))).label("n"))
                       .where(cohort, mo.c.sender.like(f"{mine}%")).group_by(mo.c.sender))
@@ -404,16 +406,12 @@ class MonitorQueries:
                     if self.scope_in_sql or self.in_scope(r.registration_county) or self.in_scope(r.residence_county)]
         pairs = [{"registration_county": r.registration_county, "registration_name": region_name(r.registration_county),
                   "residence_county": r.residence_county, "residence_name": region_name(r.residence_county),
-                  **{f: int(getattr(r, f)) for f in findings}, "match_rate": _match_rate(r.still_here, r.entries),
+                  **{f: int(getattr(r, f)) for f in findings}, "match_rate": match_rate(r.still_here, r.entries),
                   "parts": r.parts, "parts_answered": r.parts_answered,
                   "answered_at": as_utc(r.answered_at).isoformat()} for r in rows]
         total = {f: sum(p[f] for p in pairs) for f in findings}
         return {"month": month, "definitions": {"match_rate": ROSTER_MATCH},
-                "pairs": pairs, "total": {**total, "match_rate": _match_rate(total["still_here"], total["entries"])}}
-
-
-def _match_rate(still_here: int, entries: int) -> float | None:
-    return round(still_here / entries, 4) if entries else None
+                "pairs": pairs, "total": {**total, "match_rate": match_rate(total["still_here"], total["entries"])}}
 
 
 def _cohort(table: Table, start: date, end: date) -> ColumnElement[bool]:

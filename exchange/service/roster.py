@@ -38,6 +38,7 @@ from exchange.domain.roster import (
     in_parts,
     is_closed,
     latest_closed,
+    match_rate,
     next_step,
     roster_answer_id,
     roster_id,
@@ -231,4 +232,4 @@ async def open_discrepancies(uow: UnitOfWork, counties: Iterable[str]) -> list[d
 
 
 def _rate(row: Any) -> float | None:
-    return round(row.still_here / row.entries, 4) if row.answered_at is not None and row.entries else None
+    return match_rate(row.still_here, row.entries) if row.answered_at is not None else None

@@ -226,10 +226,6 @@ def discrepancy_view(row: Any) -> dict[str, Any]:
             "resolved_by": row.resolved_by}
 
 
-async def open_discrepancies(uow: UnitOfWork, counties: Iterable[str]) -> list[dict[str, Any]]:
-    """Every open discrepancy of `counties`, any month (for the to-do list, 待办)."""
-    return [discrepancy_view(row) for row in await uow.rosters.discrepancies(counties, open_only=True)]
-
 
 def _rate(row: Any) -> float | None:
     return match_rate(row.still_here, row.entries) if row.answered_at is not None else None

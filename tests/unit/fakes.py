@@ -133,12 +133,10 @@ class FakeRosters:
             d.update(resolved_at=at, resolved_by=by)
         return len(hits)
 
-    async def discrepancies(self, counties: Iterable[str], month: str | None = None,
-                            open_only: bool = False) -> list[Any]:
+    async def discrepancies(self, counties: Iterable[str], month: str) -> list[Any]:
         counties = set(counties)
         return [SimpleNamespace(**d) for _, d in sorted(self.found.items())
-                if d[f"{d['side']}_county"] in counties and month in (None, d["month"])
-                and not (open_only and d["resolved_at"])]
+                if d[f"{d['side']}_county"] in counties and d["month"] == month]
 
     async def keep(self, roster: dict[str, Any]) -> None:
         self.rosters[(roster["side"], roster["registration_county"], roster["roster_id"])] = dict(roster)

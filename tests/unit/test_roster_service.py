@@ -21,7 +21,7 @@ from exchange.domain.events import RosterAnswered
 from exchange.domain.problems import Problem
 from exchange.domain.roster import roster_id
 from exchange.service.obligations import Obligations
-from exchange.service.roster import Rosters, open_discrepancies
+from exchange.service.roster import Rosters
 from exchange.service.sending import Outbound
 from tests.unit.fakes import FakeUnitOfWork
 
@@ -137,7 +137,7 @@ async def test_the_residence_county_answers_from_its_feedback_and_both_sides_kee
         "entries", "still_here", "left", "never_arrived", "unknown")} == {
         "entries": 3, "still_here": 1, "left": 1, "never_arrived": 0, "unknown": 1}
     assert haishu_uow.messages.rows[("in", HUI, roster.id)]["answered_at"] is not None
-    residence = await open_discrepancies(haishu_uow, [HAISHU])
+    residence = await _open(haishu_rosters, [HAISHU])
     assert [(d["side"], d["registration_id"], d["finding"]) for d in residence] == [
         ("residence", "reg-2", "left"), ("residence", "reg-3", "unknown")]
     assert residence[0]["next_step"].startswith("离开未报告")
@@ -149,20 +149,25 @@ async def test_the_residence_county_answers_from_its_feedback_and_both_sides_kee
     forged = {**answer_data, "entries": [*answer_data["entries"], {"registration_id": "elsewhere",
                                                                    "finding": "left"}]}
     await hui_rosters.answered(hui_uow, answer, forged, DECEMBER_1)
-    registration_side = await open_discrepancies(hui_uow, [HUI])
+    registration_side = await _open(hui_rosters, [HUI])
     assert [(d["registration_id"], d["finding"], d["new_region"]) for d in registration_side] == [
         ("reg-2", "left", GERZE), ("reg-3", "unknown", None)]
     assert "返回注销" in registration_side[0]["next_step"]
     view = await hui_rosters.view("2026-11", [HUI])
     assert [(r["side"], r["entries"], r["still_here"], r["match_rate"]) for r in view["rosters"]] == [
         ("registration", 3, 1, 0.3333)]
-    assert await open_discrepancies(hui_uow, [GERZE]) == []  # only the caller's counties
+    assert await _open(hui_rosters, [GERZE]) == []  # only the caller's counties
 
     # 徽县 sends the return cancellation: its discrepancy about reg-2 is resolved, reg-3's stays.
     await hui.submit([return_cancellation(2, names="reg-2")])
-    assert [d["registration_id"] for d in await open_discrepancies(hui_uow, [HUI])] == ["reg-3"]
+    assert [d["registration_id"] for d in await _open(hui_rosters, [HUI])] == ["reg-3"]
     [resolved] = [d for d in (await hui_rosters.view("2026-11", [HUI]))["discrepancies"] if d["resolved_at"]]
     assert (resolved["registration_id"], resolved["resolved_by"]) == ("reg-2", "ret-2")
+
+
+async def _open(rosters: Rosters, counties: list[str]) -> list[dict]:
+    """The county's open discrepancies of the month, as GET /v1/roster shows them."""
+    return [d for d in (await rosters.view("2026-11", counties))["discrepancies"] if d["resolved_at"] is None]
 
 
 async def test_a_long_roster_goes_in_parts_each_answered_and_counted(monkeypatch: pytest.MonkeyPatch):

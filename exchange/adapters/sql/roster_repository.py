@@ -82,18 +82,14 @@ class RosterRepository:
             roster_discrepancies.c.resolved_at.is_(None), or_(*named)).values(resolved_at=at, resolved_by=by))
         return result.rowcount
 
-    async def discrepancies(self, counties: Iterable[str], month: str | None = None,
-                            open_only: bool = False) -> list[Row]:
-        """The discrepancies of `counties` (its side's: a registration county's as registration, a residence
-        county's as residence), of `month` if given, only the open ones if asked; by month, pair and id."""
+    async def discrepancies(self, counties: Iterable[str], month: str) -> list[Row]:
+        """The discrepancies of `month` of `counties` (its side's: a registration county's as registration, a
+        residence county's as residence), open or resolved; by pair and id. (The to-do list reads the open ones.)"""
         counties = sorted(counties)
         query = select(roster_discrepancies).where(or_(
             (roster_discrepancies.c.side == "registration") & roster_discrepancies.c.registration_county.in_(counties),
             (roster_discrepancies.c.side == "residence") & roster_discrepancies.c.residence_county.in_(counties)))
-        if month is not None:
-            query = query.where(roster_discrepancies.c.month == month)
-        if open_only:
-            query = query.where(roster_discrepancies.c.resolved_at.is_(None))
+        query = query.where(roster_discrepancies.c.month == month)
         return list((await self.conn.execute(query.order_by(
             roster_discrepancies.c.month, roster_discrepancies.c.registration_county,
             roster_discrepancies.c.residence_county, roster_discrepancies.c.registration_id,

@@ -66,9 +66,15 @@ async def test_a_junk_token_flood_is_cut_off_and_the_county_is_still_served(fede
                 ids.append(response.json()["id"])
             return ids
 
+        # The address's bucket refills a token every 3 s (20 a minute): its clock is held for the flood, so that what
+        # is checked is the budget, not how fast this machine sends 400 requests.
+        refusals = hui.app.state.auth.refusals
+        held = refusals.clock()
+        refusals.clock = lambda: held
         started = time.perf_counter()
         answers, sent = await asyncio.gather(flood(), genuine())
         seconds = time.perf_counter() - started
+        refusals.clock = time.monotonic
 
     statuses = [a.status_code for a in answers]
     first_limited = statuses.index(429)

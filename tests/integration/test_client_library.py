@@ -91,7 +91,8 @@ def test_the_installed_client_holds_nothing_but_its_dependencies_and_makes_a_rou
     installed = {p["name"].lower().replace("_", "-") for p in json.loads(
         run([str(client_venv), "-m", "pip", "list", "--format", "json"]))}
     assert {"mpx-client", "mpx-contracts", "httpx", "pydantic", "standardwebhooks"} <= installed <= ALLOWED, installed
-    answer = json.loads(run([str(client_venv), "-c", ROUND_TRIP, running_node.url, running_node.county_key, HUI, GERZE]))
+    answer = json.loads(run([str(client_venv), "-c", ROUND_TRIP, running_node.url, running_node.county_key, HUI,
+                             GERZE]))
     assert answer["typed"] == "OutflowRegistration" and answer["same"] is True
     assert answer["problem"] == [404, "message_not_found", "报文不存在"]
     assert answer["exchange"] == "absent"  # the node's own code is not there

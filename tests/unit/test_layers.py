@@ -4,8 +4,9 @@ The rules: the node's layers (entrypoints, bootstrap, service, adapters, domain)
 (kafka, crypto and metrics, sql) import only downwards; the domain imports no database, broker, web framework,
 HTTP client or metrics library; the entrypoints import neither SQLAlchemy nor the SQL adapters (a route asks a
 service; only the console's own database commands are let off, by name); the contracts and the client library never
-import the exchange; no two sibling packages or modules of the exchange import each other, directly or round a longer cycle. The linter
-(import-linter, on grimp) runs in a subprocess, on this tree, and on a copy of it with one offending import added.
+import the exchange; no two sibling packages or modules of the exchange import each other, directly or round a
+longer cycle. The linter (import-linter, on grimp) runs in a subprocess, on this tree, and on a copy of it with one
+offending import added.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def test_the_copy_passes_as_it_is(tree: Path) -> None:
      "exchange.entrypoints is not allowed to import exchange.adapters.sql"),
     ("exchange/entrypoints/cli.py", "import sqlalchemy", "exchange.entrypoints is not allowed to import sqlalchemy"),
 ], ids=["domain-sqlalchemy", "domain-aiokafka", "domain-fastapi", "domain-adapters", "service-entrypoints",
-        "adapters-cycle", "domain-cycle", "contracts-exchange", "client-exchange", "route-sqlalchemy", "route-adapters-sql",
-        "console-sqlalchemy"])
+        "adapters-cycle", "domain-cycle", "contracts-exchange", "client-exchange", "route-sqlalchemy",
+        "route-adapters-sql", "console-sqlalchemy"])
 def test_an_offending_import_breaks_the_rules(tree: Path, module: str, statement: str, broken: str) -> None:
     path = tree / module
     path.write_text(path.read_text(encoding="utf-8") + f"\n{statement}  # noqa\n", encoding="utf-8")

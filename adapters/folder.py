@@ -7,7 +7,8 @@ from the file name's start or the template's sheet name) that appears in the out
 written are left alone: hidden or temporary names (`.x`, `~$x`, `x.tmp`, `x.part`) and files changed within the last
 `settle` seconds. A message without an id gets one derived from the file's content and its place in it, so a file sent
 again after a crash (before it was moved) carries the same ids and the node answers it as a repeat: nothing is sent
-twice. A node that cannot be reached or answers 5xx leaves the file where it is, for the next look.
+twice. A node that cannot be reached, answers 5xx, refuses the key (401) or is busy (429) leaves the file where it
+is, for the next look.
 
 Incoming: what arrives for the county (its inbox, from a cursor) is written into the incoming folder, one file per
 message named after its sender and id (`<sender>_<id>.json`), each written under a hidden temporary name and renamed,
@@ -106,8 +107,9 @@ class FolderBridge:
             result.update(problems=[{"message_zh": refused.zh, "message": refused.en}], rows=refused.rows)
             folder = FAILED
         except ProblemError as refused:
-            if refused.status >= 500:
-                self.say(f"节点暂不可用，稍后重发 {path.name} the node is unavailable, {path.name} will be sent later")
+            if refused.status >= 500 or refused.status in (401, 429):  # the node or the key, not the file
+                self.say(f"节点暂不接受，稍后重发 {path.name}: {refused.detail_zh} / the node does not take it now "
+                         f"({refused.detail}), {path.name} will be sent later")
                 return
             result.update(problems=[{"message_zh": refused.detail_zh, "message": refused.detail,
                                      "code": refused.code, "status": refused.status}], errors=refused.errors)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.client import NodeClient, ProblemError
+from adapters.client import AsyncClient, ProblemError
 from contracts import MessageType, today_in_china
 from contracts.examples import example_payload
 
@@ -70,7 +70,7 @@ async def simulate(
 ) -> Stats:
     """Post about `rate` messages a second between the counties, and answer what arrives, until cancelled."""
     stats = stats or Stats()
-    clients = {county: NodeClient(url, api_key=keys[county]) for county, url in nodes.items()}
+    clients = {county: AsyncClient(url, api_key=keys[county]) for county, url in nodes.items()}
     rng = random.Random(2026)
     seeds = itertools.count(1)
     recent: deque[tuple[str, str]] = deque(maxlen=20)  # (sender, id) of records sent lately: withdrawal candidates
@@ -84,9 +84,9 @@ async def simulate(
             await action
             setattr(stats, counter, getattr(stats, counter) + 1)
         except ProblemError as problem:
-            if overtaken is None or not str(problem.problem.get("type", "")).endswith(f":{overtaken}"):
+            if problem.code != overtaken:
                 stats.refused += 1
-        except httpx.HTTPError:  # a slow node: the request may or may not have been accepted
+        except httpx.HTTPError:  # a node slow past the client's attempts: the request may or may not have been accepted
             stats.errors += 1
 
     async def send_one() -> None:
@@ -125,7 +125,7 @@ async def simulate(
                     await call(client.answer(item["id"], feedback_for(rng.choice(ANSWERS)), sender=item["sender"]),
                                "answered", overtaken="record_withdrawn")
 
-    async def next_step(client: NodeClient, item: dict) -> str:
+    async def next_step(client: AsyncClient, item: dict) -> str:
         """The step after the request's current one: matched (found), verified (by phone), answered (confirmed)."""
         step = NEXT_STEP[(await client.message(item["id"], sender=item["sender"]))["verification"]["step"]]
         data = example_payload(MessageType.VERIFICATION_STEP, seed=list(NEXT_STEP.values()).index(step))

@@ -136,7 +136,7 @@ def import_command(
 
     from rich.progress import Progress
 
-    from adapters.client import NodeClient, ProblemError
+    from adapters.client import AsyncClient, ProblemError
     from adapters.workbook import SHEET_TYPES, SheetError, read, result, send
 
     if message_type not in SHEET_TYPES:
@@ -154,7 +154,7 @@ def import_command(
     sent: dict[int, str] = {}
     if not check and (not bad or valid_only):
         async def main() -> dict[int, str]:
-            async with NodeClient(url, api_key=key) as client:
+            async with AsyncClient(url, api_key=key) as client:
                 with Progress(console=console) as progress:
                     task = progress.add_task("发送 sending", total=len(rows) - len(bad))
                     return await send(rows, client.send_batch, hashlib.sha256(content).hexdigest(),
@@ -163,7 +163,7 @@ def import_command(
         try:
             sent = asyncio.run(main())
         except ProblemError as refused:
-            console.print(f"[red]{refused.problem.get('detail_zh')} / {refused.problem.get('detail')}[/red]")
+            console.print(f"[red]{refused.detail_zh} / {refused.detail}[/red]")
     out = file.with_name(f"{file.stem}.result.xlsx")
     out.write_bytes(result(rows, sent))
     console.print(f"已发送 sent {len(sent)}，有误 with problems {len(bad)}，共 of {len(rows)} 行 rows; 结果 result: {out}")
@@ -181,23 +181,20 @@ def export_command(
 ) -> None:
     """导出收到的报文或待办 (Excel 每种报文一页，或 CSV) Export what the county received (a sheet per message type) or
     its to-do list, every page, as .xlsx or .csv."""
-    from adapters.client import NodeClient, ProblemError
+    from adapters.client import Client, ProblemError
     from adapters.workbook import export_csv, export_tables, export_xlsx
 
     if what not in ("inbox", "worklist") or output.suffix.lower() not in (".xlsx", ".csv"):
         console.print("[red]导出 inbox 或 worklist，文件为 .xlsx 或 .csv / export inbox or worklist, to .xlsx or .csv[/red]")
         raise typer.Exit(2)
 
-    async def main() -> list[dict]:
-        async with NodeClient(url, api_key=key) as client:
-            if what == "inbox":
-                return await client.inbox_all(county=county, type=message_type or None)
-            return await client.worklist_all(county=county)
-
     try:
-        tables = export_tables(what, asyncio.run(main()))
+        with Client(url, api_key=key) as client:
+            items = list(client.iter_inbox(county=county, type=message_type or None) if what == "inbox"
+                         else client.iter_worklist(county=county))
+        tables = export_tables(what, items)
     except ProblemError as refused:
-        console.print(f"[red]{refused.problem.get('detail_zh')} / {refused.problem.get('detail')}[/red]")
+        console.print(f"[red]{refused.detail_zh} / {refused.detail}[/red]")
         raise typer.Exit(1) from None
     if output.suffix.lower() == ".csv":
         if len(tables) > 1:
@@ -207,6 +204,39 @@ def export_command(
     else:
         output.write_bytes(export_xlsx(tables))
     console.print(f"已导出 exported {sum(len(rows) for _, rows in tables.values())} 行 rows: {output}")
+
+
+@app.command("folder")
+def folder_command(
+    county: str = typer.Option(..., help="本县区 The county (the key's)."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="发件夹: 放入的 JSON/Excel/CSV 文件将被发送 The outgoing "
+                                                                 "folder: JSON, Excel or CSV files put there are sent."),
+    incoming: Path = typer.Option(..., "--in", file_okay=False, help="收件夹: 收到的报文写成文件 The incoming folder: "
+                                                                     "what arrives is written there, a file each."),
+    url: str = typer.Option("http://127.0.0.1:8101", help="节点地址 The node's address."),
+    key: str = typer.Option(..., envvar="MPX_API_KEY", help="本县系统的 API 密钥 The county's API key (or MPX_API_KEY)."),
+    settle: float = typer.Option(1.0, min=0.0, help="文件须静止的秒数 Seconds a file must be unchanged before it is "
+                                                    "sent."),
+    poll: float = typer.Option(2.0, min=0.1, help="查收间隔秒数 Seconds between looks at the inbox."),
+) -> None:
+    """文件夹交换: 发送发件夹中的文件 (移入 sent/ 或 failed/ 并附结果)，将收到的报文写入收件夹，每条一次，重启后继续. Exchange
+    through folders: send the files put in --out (moved to sent/ or failed/ with a result beside), write what arrives
+    into --in, each message once, across restarts. Stops on Ctrl-C or SIGTERM."""
+    import signal
+
+    from adapters.client import AsyncClient
+    from adapters.folder import FolderBridge
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        async with AsyncClient(url, api_key=key) as client:
+            bridge = FolderBridge(client, county, out, incoming, settle=settle, poll=poll, say=console.print)
+            console.print(f"文件夹交换已启动 folder bridge started: {county} out={out} in={incoming}")
+            await bridge.run(stop)
+
+    asyncio.run(main())
 
 
 monitor = typer.Typer(help="监测节点自身的数据 The monitor's own data (a node started with MPX_ROLE=monitor).")

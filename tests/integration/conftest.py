@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
-from adapters.client import NodeClient
+from adapters.client import AsyncClient
 from exchange.adapters.crypto.payload_crypto import new_key
 from exchange.adapters.crypto.signed_agreements import new_agreement_key
 from exchange.adapters.sql.tables import messages, outbox
@@ -32,7 +32,7 @@ from exchange.entrypoints.http.app import create_app
 class RunningNode:
     settings: Settings
     node: Node
-    client: NodeClient
+    client: AsyncClient
     http: httpx.AsyncClient
     app: Any = None  # the ASGI app, for a client of one's own (another client address)
 
@@ -77,7 +77,7 @@ class Federation:
         await context.__aenter__()
         self._contexts.append(context)
         transport = httpx.ASGITransport(app=app)
-        client = NodeClient("http://node.test", api_key=key, transport=transport)
+        client = AsyncClient("http://node.test", api_key=key, transport=transport)
         running = RunningNode(settings, app.state.node, client, client.http, app)
         for county in counties:
             self.nodes[county] = running

@@ -3,9 +3,10 @@
 The rules: the node's layers (entrypoints, bootstrap, service, adapters, domain) and the adapters' own order
 (kafka, crypto and metrics, sql) import only downwards; the domain imports no database, broker, web framework,
 HTTP client or metrics library; the entrypoints import neither SQLAlchemy nor the SQL adapters (a route asks a
-service; only the console's own database commands are let off, by name); the contracts never import the exchange;
-no two sibling packages or modules of the exchange import each other, directly or round a longer cycle. The linter
-(import-linter, on grimp) runs in a subprocess, on this tree, and on a copy of it with one offending import added.
+service; only the console's own database commands are let off, by name); the contracts and the client library never
+import the exchange; no two sibling packages or modules of the exchange import each other, directly or round a
+longer cycle. The linter (import-linter, on grimp) runs in a subprocess, on this tree, and on a copy of it with one
+offending import added.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_only_the_console_is_let_off() -> None:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the packages' Python modules and of the linter's configuration."""
-    for package in ("exchange", "contracts"):
+    for package in ("exchange", "contracts", "adapters"):
         shutil.copytree(ROOT / package, tmp_path / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.mako"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -79,14 +80,15 @@ def test_the_copy_passes_as_it_is(tree: Path) -> None:
      "No cycles are allowed in exchange.adapters"),
     ("exchange/domain/region_codes.py", "from exchange.domain import figures", "No cycles are allowed in exchange.domain"),
     ("contracts/regions.py", "import exchange.config", "contracts is not allowed to import exchange"),
+    ("adapters/folder.py", "from exchange.domain import problems", "adapters is not allowed to import exchange"),
     ("exchange/entrypoints/http/routes/reminders.py", "from sqlalchemy import select",
      "exchange.entrypoints is not allowed to import sqlalchemy"),
     ("exchange/entrypoints/http/routes/calendars.py", "from exchange.adapters.sql.tables import calendar_overrides",
      "exchange.entrypoints is not allowed to import exchange.adapters.sql"),
     ("exchange/entrypoints/cli.py", "import sqlalchemy", "exchange.entrypoints is not allowed to import sqlalchemy"),
 ], ids=["domain-sqlalchemy", "domain-aiokafka", "domain-fastapi", "domain-adapters", "service-entrypoints",
-        "adapters-cycle", "domain-cycle", "contracts-exchange", "route-sqlalchemy", "route-adapters-sql",
-        "console-sqlalchemy"])
+        "adapters-cycle", "domain-cycle", "contracts-exchange", "client-exchange", "route-sqlalchemy",
+        "route-adapters-sql", "console-sqlalchemy"])
 def test_an_offending_import_breaks_the_rules(tree: Path, module: str, statement: str, broken: str) -> None:
     path = tree / module
     path.write_text(path.read_text(encoding="utf-8") + f"\n{statement}  # noqa\n", encoding="utf-8")

@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exchange.adapters.kafka.admin import TopicProvisioner
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.sql.database import create_engine
-from exchange.adapters.sql.tables import messages
+from exchange.adapters.sql.tables import messages, outbox
 from tests.benchmarks.common import (
     VAR,
     NodeProcess,
@@ -46,6 +46,23 @@ SENDER, RECEIVER = "621227", "330203"
 def _ms(values: list[float]) -> dict[str, float | None]:
     return {"p50_ms": _r(percentile(values, 50)), "p99_ms": _r(percentile(values, 99)),
             "max_ms": _r(max(values) if values else None)}
+
+
+def _windows(counted: list[str], acked: dict[str, float], received: dict[str, float],
+             depths: list[tuple[float, int]], start: float, window: float) -> list[dict[str, Any]]:
+    """Per window of the measured run: stored latency p50/p99 (by the 202's time), records missing, the deepest
+    outbox sampled."""
+    buckets: dict[int, list[str]] = {}
+    for m in counted:
+        buckets.setdefault(int((acked[m] - start) // window), []).append(m)
+    out = []
+    for i in sorted(buckets):
+        ids = buckets[i]
+        depth = [d for t, d in depths if start + i * window <= t < start + (i + 1) * window]
+        out.append({"window": i, "messages": len(ids), "missing": sum(m not in received for m in ids),
+                    **_ms([received[m] - acked[m] for m in ids if m in received]),
+                    "outbox_depth_max": max(depth) if depth else None})
+    return out
 
 
 def _r(seconds: float | None) -> float | None:
@@ -105,7 +122,10 @@ async def kafka_baseline(bootstrap: str, rate: float, seconds: float, batch: int
 
 
 async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *, rate: float, seconds: float,
-                    batch: int, warmup: float = 3.0, poll: float = 0.02, profile: bool = False) -> dict[str, Any]:
+                    batch: int, warmup: float = 3.0, poll: float = 0.02, profile: bool = False,
+                    window: float | None = None) -> dict[str, Any]:
+    """Two nodes, `rate` messages/s offered to the sender for `seconds`; with `window` (s), also the latencies and
+    the sender's outbox depth per window of the run (a sustained run: do they stay bounded?)."""
     prefix = f"benche2e{uuid.uuid4().hex[:8]}"
     sender = NodeProcess(f"e2e-{kind}-sender", [SENDER], database_urls[0], bootstrap, prefix,
                          extra_env={"MPX_RELAY_IDLE_SECONDS": "0.2"})
@@ -120,7 +140,7 @@ async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *
                  for node, role in ((sender, "sender"), (receiver, "receiver"))] if profile else []
         try:
             result = await _offered_load(sender, receiver, database_urls[0], rate=rate, seconds=seconds,
-                                         batch=batch, warmup=warmup, poll=poll)
+                                         batch=batch, warmup=warmup, poll=poll, window=window)
         finally:
             for spy in spies:
                 stop_py_spy(spy)
@@ -134,7 +154,8 @@ async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *
 
 
 async def _offered_load(sender: NodeProcess, receiver: NodeProcess, sender_db: str, *, rate: float, seconds: float,
-                        batch: int, warmup: float, poll: float, drain: float = 15.0) -> dict[str, Any]:
+                        batch: int, warmup: float, poll: float, drain: float = 15.0,
+                        window: float | None = None) -> dict[str, Any]:
     pool = message_pool(SENDER, RECEIVER)
     run = uuid.uuid4().hex[:8]
     acked: dict[str, float] = {}
@@ -184,9 +205,25 @@ async def _offered_load(sender: NodeProcess, receiver: NodeProcess, sender_db: s
                 if not page["has_more"]:
                     await asyncio.sleep(poll)
 
+        depths: list[tuple[float, int]] = []  # (time, unpublished outbox rows of the sender)
+
+        async def outbox_depth() -> None:
+            engine = create_engine(sender_db)
+            try:
+                while True:
+                    async with engine.connect() as conn:
+                        depth = await conn.scalar(select(func.count()).select_from(outbox)
+                                                  .where(outbox.c.published_at.is_(None)))
+                    depths.append((time.time(), depth))
+                    await asyncio.sleep(5)
+            finally:
+                await engine.dispose()
+
         polling = asyncio.create_task(poller())
         interval, n, tick = batch / rate, 0, 0
         t0 = time.perf_counter()
+        started = time.time()
+        sampling = asyncio.create_task(outbox_depth()) if window else None
         measured_from = None
         while time.perf_counter() - t0 < warmup + seconds:
             if measured_from is None and time.perf_counter() - t0 >= warmup:
@@ -200,6 +237,8 @@ async def _offered_load(sender: NodeProcess, receiver: NodeProcess, sender_db: s
             tick += 1
             await asyncio.sleep(max(0.0, t0 + tick * interval - time.perf_counter()))
         sent_seconds = time.perf_counter() - t0
+        if sampling is not None:
+            sampling.cancel()
         await asyncio.gather(*list(in_flight))
         done_at = time.time()
         done_sending.set()
@@ -231,6 +270,8 @@ async def _offered_load(sender: NodeProcess, receiver: NodeProcess, sender_db: s
         "published_to_stored": _ms(published_to_stored),
         "poll_interval_ms": poll * 1000,
     }
+    if window:
+        result["windows"] = _windows(counted, acked, received, depths, started + warmup, window)
     if result["missing"]:  # percentiles of what arrived would flatter: the missing ones are later than all
         result["stored"]["p99_ms"] = result["visible"]["p99_ms"] = result["from_accepted_at"]["p99_ms"] = None
         result["note"] = f"{result['missing']} of {len(counted)} not in the inbox {drain:.0f} s after sending ended"

@@ -10,11 +10,13 @@ every record on Kafka and marked it published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
@@ -72,13 +74,16 @@ async def unpublished(engine) -> int:  # noqa: ANN001
         return await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
 
 
-async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], int]:
-    """POST every body (batch endpoint) with `concurrency` in flight; request latencies (s) and failures."""
+async def post_all(base_urls: list[str], bodies: list[bytes], concurrency: int) -> tuple[list[float], int]:
+    """POST every body (batch endpoint) with `concurrency` in flight, the workers spread over the nodes' URLs;
+    request latencies (s) and failures."""
     latencies: list[float] = []
     failures = 0
     queue = list(reversed(bodies))
-    async with client(base_url) as http:
-        async def worker() -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        https = [await stack.enter_async_context(client(url)) for url in base_urls]
+
+        async def worker(http: httpx.AsyncClient) -> None:
             nonlocal failures
             while queue:
                 body = queue.pop()
@@ -90,37 +95,44 @@ async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> tupl
                     if failures == 1:
                         print(f"    ! {response.status_code}: {response.text[:300]}", flush=True)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(https[i % len(https)]) for i in range(concurrency)))
     return latencies, failures
 
 
 async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages: int, batch: int = 500,
                       concurrency: int = 4, senders: list[str] | None = None, counties: list[str] | None = None,
                       profile: Path | None = None, name: str | None = None,
-                      node: NodeProcess | None = None) -> dict[str, Any]:
-    """Start a node (unless given one), measure idle memory, then post `messages` in batches."""
+                      node: NodeProcess | None = None, processes: int = 1) -> dict[str, Any]:
+    """Start a node (unless given one; `processes` node processes of the county on the one database), measure idle
+    memory, then post `messages` in batches."""
     own = node is None
     keys = None
+    replicas: list[NodeProcess] = []
     if node is None:
         prefix = f"bench{uuid.uuid4().hex[:8]}"
         node = NodeProcess(name or f"ingest-{kind}", counties or [SENDER], database_url, bootstrap, prefix=prefix)
-        node.start()
+        replicas = [NodeProcess(f"{node.name}-{i}", node.counties, database_url, bootstrap, prefix=prefix)
+                    for i in range(1, processes)]
+        for process in (node, *replicas):
+            process.start()
         # Records leave sealed to their receiving county: a node of the receivers publishes their keys, and stops
         # once the sender has used them (the warm-up below waits for that), so it takes no CPU from the run.
         keys = NodeProcess(f"{node.name}-keys", RECEIVERS, sqlite_url(f"{node.name}-keys"), bootstrap, prefix=prefix)
         keys.start()
-    result: dict[str, Any] = {"database": kind, "messages": messages, "batch": batch, "concurrency": concurrency}
+    result: dict[str, Any] = {"database": kind, "messages": messages, "batch": batch, "concurrency": concurrency,
+                              "processes": 1 + len(replicas)}
+    urls = [process.url for process in (node, *replicas)]
     engine = create_engine(database_url)
     spy = None
     try:
         if own:
-            result["ready_seconds"] = round(await node.wait_ready(), 2)
+            result["ready_seconds"] = round(max([await process.wait_ready() for process in (node, *replicas)]), 2)
         await asyncio.sleep(2)
         result["rss_idle_mib"] = rss_mib(node.pid)
         run = uuid.uuid4().hex[:8]
         warm = batch_bodies(run + "w", senders or SENDER, RECEIVERS, 2 * batch, batch)
         bodies = batch_bodies(run, senders or SENDER, RECEIVERS, messages, batch)
-        await post_all(node.url, warm, 1)
+        await post_all(urls, warm, len(urls))
         while await unpublished(engine):  # start from an empty outbox
             await asyncio.sleep(0.1)
         if keys is not None:
@@ -128,17 +140,17 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
         if profile is not None:
             spy = start_py_spy(node.pid, profile)
             await asyncio.sleep(1.0)
-        cpu0 = cpu_seconds(node.pid)
+        cpu0 = _cpu([node, *replicas])
         with RssSampler(node.pid) as sampler:
             t0 = time.perf_counter()
-            latencies, failures = await post_all(node.url, bodies, concurrency)
+            latencies, failures = await post_all(urls, bodies, concurrency)
             accepted = time.perf_counter() - t0
-            cpu_accept = cpu_seconds(node.pid)
+            cpu_accept = _cpu([node, *replicas])
             deadline = time.monotonic() + 300
             while await unpublished(engine) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             published = time.perf_counter() - t0
-        cpu1 = cpu_seconds(node.pid)
+        cpu1 = _cpu([node, *replicas])
         if profile is not None:
             stop_py_spy(spy)
             result["profile"] = str(profile.relative_to(VAR.parent.parent)) if profile.exists() else "failed"
@@ -158,10 +170,17 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
     finally:
         await engine.dispose()
         if own:
-            node.stop()
+            for process in (node, *replicas):
+                process.stop()
         if keys is not None:
             keys.stop()
     return result
+
+
+def _cpu(processes: list[NodeProcess]) -> float | None:
+    """CPU seconds of the node processes together."""
+    seconds = [cpu_seconds(process.pid) for process in processes]
+    return None if None in seconds else sum(seconds)
 
 
 def records_for(messages: int, prefix: str = "mpx.v1") -> list[tuple]:

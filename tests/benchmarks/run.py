@@ -1,6 +1,6 @@
 """`make bench`: every benchmark against a local Apache Kafka and PostgreSQL, results in var/bench/.
 
-    .venv/bin/python -m tests.benchmarks.run [--only ingest,e2e,monitor,breadth] [--no-profile] [--no-check]
+    .venv/bin/python -m tests.benchmarks.run [--only ingest,e2e,sustained,monitor,breadth] [--no-profile] [--no-check]
 
 BENCH_SCALE=small (default; about 8 minutes on 2 cores) or full (the issue's sizes: 10 million
 obligations, 100,000-message ingest runs, 60-second end-to-end runs, SQLite end to end too; about 30-40
@@ -47,9 +47,11 @@ from tests.benchmarks.report import markdown
 
 SIZES = {
     "small": {"ingest_messages": 20_000, "e2e_seconds": 15, "e2e_kinds": ("postgresql",),
+              "sustained_seconds": 120,
               "monitor_rows": 1_000_000, "monitor_reps": 20, "breadth_messages": 5_000,
               "breadth_counties": (1, 100, 2849), "raw_messages": 20_000},
     "full": {"ingest_messages": 100_000, "e2e_seconds": 60, "e2e_kinds": ("postgresql", "sqlite"),
+             "sustained_seconds": 600,
              "monitor_rows": 10_000_000, "monitor_reps": 30, "breadth_messages": 20_000,
              "breadth_counties": (1, 100, 2849), "raw_messages": 100_000},
 }
@@ -130,6 +132,13 @@ async def run_ingest(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[s
         out[kind] = await ingest.node_ingest(kind, url, bootstrap, messages=sizes["ingest_messages"])
         log(f"  accepted {out[kind]['accepted_per_s']:,.0f}/s, published {out[kind]['published_per_s']:,.0f}/s, "
             f"RSS idle {out[kind]['rss_idle_mib']} MiB, under load {out[kind]['rss_under_load_mib']} MiB")
+    # Replicas of one county on one database share the work (relay leases, partition locks): how much it gains.
+    log(f"ingest: two node processes of one county on one postgresql database, {sizes['ingest_messages']:,} messages")
+    out["postgresql_two_processes"] = two = await ingest.node_ingest(
+        "postgresql", env.database("bench_ingest_two"), bootstrap, messages=sizes["ingest_messages"], processes=2,
+        name="ingest-postgresql-two")
+    log(f"  accepted {two['accepted_per_s']:,.0f}/s, published {two['published_per_s']:,.0f}/s "
+        f"({ratio(two['accepted_per_s'], out['postgresql']['accepted_per_s'])} × one process)")
     if profile:
         path = VAR / "profile-ingest-postgresql.txt"
         path.unlink(missing_ok=True)
@@ -171,6 +180,21 @@ async def run_e2e(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[str,
             out[f"kafka_baseline_{rate}"] = await e2e.kafka_baseline(bootstrap, rate, min(sizes["e2e_seconds"], 15),
                                                                      E2E_BATCH)
     return out
+
+
+async def run_sustained(env: Infra, sizes: dict[str, Any]) -> dict[str, Any]:
+    """1,000 messages/s offered for minutes (10 at full scale): do latency, the outbox and the receiver keep up?"""
+    rate, seconds = E2E_RATES[0], sizes["sustained_seconds"]
+    log(f"sustained: bare Kafka producer -> consumer at {rate}/s (baseline)")
+    baseline = await e2e.kafka_baseline(env.kafka.bootstrap, rate, 15, E2E_BATCH)
+    log(f"sustained: two nodes on postgresql, {rate} messages/s for {seconds} s")
+    result = await e2e.nodes_e2e("postgresql", (env.database("bench_sus_s"), env.database("bench_sus_r")),
+                                 env.kafka.bootstrap, rate=rate, seconds=seconds, batch=E2E_BATCH, window=30)
+    result["kafka_baseline"] = baseline
+    for w in result["windows"]:
+        log(f"  {w['window'] * 30:>4}-{(w['window'] + 1) * 30} s: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, "
+            f"missing {w['missing']}, outbox ≤ {w['outbox_depth_max']}")
+    return result
 
 
 async def run_monitor(env: Infra, sizes: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +282,8 @@ async def main(only: set[str], profile: bool, check: bool) -> dict[str, Any]:
             results["ingest"] = await run_ingest(env, sizes, profile)
         if "e2e" in only:
             results["e2e"] = await run_e2e(env, sizes, profile)
+        if "sustained" in only:
+            results["sustained"] = await run_sustained(env, sizes)
         if "monitor" in only:
             results["monitor"] = await run_monitor(env, sizes)
         if "breadth" in only:
@@ -272,7 +298,7 @@ async def main(only: set[str], profile: bool, check: bool) -> dict[str, Any]:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ingest,e2e,monitor,breadth")
+    parser.add_argument("--only", default="ingest,e2e,sustained,monitor,breadth")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts.payloads.roster import RosterFinding
 
@@ -76,6 +76,17 @@ def latest_closed(today: date, cutoff_day: int) -> str:
         return f"{today.year:04d}-{today.month:02d}"
     year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{month:02d}"
+
+
+class Return(NamedTuple):
+    """A return cancellation as it resolves discrepancies: between which counties, naming which registration or
+    person (its keyed hash), sent as which message."""
+
+    registration_county: str
+    residence_county: str
+    registration_id: str | None
+    person_key: str | None
+    by: str
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from exchange.domain.roster import (
     RESIDENCE,
     Cancelled,
     Registered,
+    Return,
     counts,
     cutoff,
     finding,
@@ -211,9 +212,10 @@ async def resolve_returns(uow: UnitOfWork, side: str, returns: Iterable[tuple[En
                           secret: bytes, now: datetime) -> None:
     """Return cancellations sent (registration side) or received (residence side) resolve the open discrepancies
     about the registration they name, or their person's."""
-    for env, data in returns:
-        await uow.rosters.resolve(side, env.senderregion, env.receiverregion, data.get("outflow_message_id"),
-                                  person_key(secret, data), env.id, now)
+    named = [Return(env.senderregion, env.receiverregion, data.get("outflow_message_id"), person_key(secret, data),
+                    env.id) for env, data in returns]
+    if named:
+        await uow.rosters.resolve_many(side, named, now)
 
 
 def discrepancy_view(row: Any) -> dict[str, Any]:

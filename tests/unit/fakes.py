@@ -10,6 +10,7 @@ from typing import Any
 from exchange.adapters.sql.obligation_repository import Kept
 from exchange.domain.events import Event
 from exchange.domain.obligation import Obligation
+from exchange.domain.roster import Return
 
 
 class FakeObligations:
@@ -121,6 +122,9 @@ class FakeRosters:
         for row in rows:
             key = (row["month"], row["side"], row["registration_county"], row["registration_id"])
             self.found.setdefault(key, {"resolved_at": None, "resolved_by": None, **row})
+
+    async def resolve_many(self, side: str, returns: Sequence[Return], at: datetime) -> int:
+        return sum([await self.resolve(side, *r, at) for r in returns])
 
     async def resolve(self, side: str, registration_county: str, residence_county: str, registration_id: str | None,
                       person_key: str | None, by: str, at: datetime) -> int:

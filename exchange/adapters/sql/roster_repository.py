@@ -16,6 +16,7 @@ from exchange.adapters.sql.dialect import insert_ignoring_duplicates, upsert
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import messages, obligations, roster_discrepancies, rosters
 from exchange.domain.delivery import Direction
+from exchange.domain.roster import Return
 
 _KEY = ("month", "side", "registration_county", "registration_id")
 
@@ -66,6 +67,27 @@ class RosterRepository:
         """Discrepancies found (one already kept for the same month, side and registration stays as it is)."""
         if rows:
             await self.conn.execute(insert_ignoring_duplicates(self.conn, roster_discrepancies, *_KEY), list(rows))
+
+    async def resolve_many(self, side: str, returns: Sequence[Return], at: datetime) -> int:
+        """Return cancellations (a batch's) resolve the open discrepancies of `side` they name; returns how many.
+        One query finds which name an open discrepancy at all, so a batch without any (the usual case) costs one
+        round trip, not one per return."""
+        ids = sorted({r.registration_id for r in returns if r.registration_id})
+        keys = sorted({r.person_key for r in returns if r.person_key})
+        named = {(row.registration_county, row.residence_county, row.value)
+                 for column, values in (("registration_id", ids), ("person_key", keys))
+                 for chunk in chunks(values)
+                 for row in await self.conn.execute(
+                     select(roster_discrepancies.c.registration_county, roster_discrepancies.c.residence_county,
+                            roster_discrepancies.c[column].label("value"))
+                     .where(roster_discrepancies.c.side == side, roster_discrepancies.c.resolved_at.is_(None),
+                            roster_discrepancies.c[column].in_(chunk)))}
+        resolved = 0
+        for r in returns:
+            if {(r.registration_county, r.residence_county, r.registration_id),
+                    (r.registration_county, r.residence_county, r.person_key)} & named:
+                resolved += await self.resolve(side, *r, at)
+        return resolved
 
     async def resolve(self, side: str, registration_county: str, residence_county: str, registration_id: str | None,
                       person_key: str | None, by: str, at: datetime) -> int:

@@ -31,6 +31,8 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "not_your_county": (403, "无权代表该县区", "Not allowed to act for that county"),
     "province_not_monitored": (403, "本监测节点不覆盖该省份", "This monitor does not oversee that province"),
     "key_not_found": (404, "没有该密钥", "No such API key"),
+    "webhook_not_found": (404, "没有该推送订阅", "No such webhook subscription"),
+    "delivery_not_found": (404, "没有该失败的推送", "No such failed webhook delivery"),
     "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),
     "region_not_found": (404, "没有该行政区划", "No such region (GB/T 2260)"),

@@ -33,9 +33,10 @@ from starlette.routing import Route
 from contracts import MessageType
 from exchange.domain.clock import set_clock, wall_clock
 from exchange.domain.principals import Role
+from exchange.domain.webhooks import JITTER, SCHEDULE
 from tests.faults.conftest import AUTH, NodeProcess, batches, free_port
 from tests.integration.conftest import Federation, eventually, in_inbox
-from tests.integration.test_round_trip import GERZE, HAISHU, HUI, message
+from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, message
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -51,28 +52,35 @@ def database_kind() -> str:
 
 @dataclass
 class Receiver:
-    """A case system's webhook endpoint: verifies each POST with its subscription's secret, answers as scripted
-    (`answers`, then 204), and keeps what it got in order (including copies)."""
+    """Case systems' webhook endpoints (one path each): each POST is verified with its subscription's secret,
+    answered as scripted (`answers` of the path, then 204) and kept in order, copies included, as soon as it is read
+    (a receiver that handled an event whose answer the node never saw)."""
 
     port: int
     secrets: dict[str, str] = field(default_factory=dict)  # path -> whsec_…
-    answers: list[int] = field(default_factory=list)
+    answers: dict[str, list[int]] = field(default_factory=dict)
     delay: float = 0.0
-    got: list[dict] = field(default_factory=list)  # every verified POST: id, status answered, event
+    got: list[dict] = field(default_factory=list)  # every verified POST: path, id, status answered, event
 
     def url(self, name: str) -> str:
         return f"http://{LOOPBACK}:{self.port}/hooks/{name}"
 
     async def endpoint(self, request: Request) -> Response:
         body = await request.body()
-        event = Webhook(self.secrets[request.path_params["name"]]).verify(body, dict(request.headers))  # raises
+        name = request.path_params["name"]
+        event = Webhook(self.secrets[name]).verify(body, dict(request.headers))  # raises: a 500, never "accepted"
+        script = self.answers.get(name)
+        status = script.pop(0) if script else 204
+        self.got.append({"path": name, "id": request.headers["webhook-id"], "status": status, "event": event})
         await asyncio.sleep(self.delay)
-        status = self.answers.pop(0) if self.answers else 204
-        self.got.append({"id": request.headers["webhook-id"], "status": status, "event": event})
         return Response(status_code=status)
 
-    def accepted(self, type_: str | None = None) -> list[dict]:
-        return [g for g in self.got if g["status"] < 300 and type_ in (None, g["event"]["type"])]
+    def at(self, name: str) -> list[dict]:
+        return [g for g in self.got if g["path"] == name]
+
+    def accepted(self, type_: str | None = None, name: str | None = None) -> list[dict]:
+        return [g for g in self.got if g["status"] < 300 and type_ in (None, g["event"]["type"])
+                and name in (None, g["path"])]
 
 
 @pytest.fixture
@@ -148,7 +156,7 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
 
     # Three records; the receiver fails the first two attempts: the first event waits for its retries, the rest wait
     # behind it.
-    receiver.answers = [500, 500]
+    receiver.answers["haishu"] = [500, 500]
     sent = [await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, seed)) for seed in (1, 2, 3)]
     for record in sent:
         await eventually(lambda r=record: in_inbox(node, r), what=f"{record} at 330203")
@@ -194,13 +202,20 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
     assert {d["message_id"] for d in held.json()["items"]} == {fourth}
     assert (await node.http.post(f"/v1/admin/webhooks/{sub['id']}/resume", headers=haishu)).json()["state"] == "active"
     await eventually(lambda: len(receiver.accepted("record.received")) == 4, timeout=10, what="the held record")
+    await eventually(lambda: len(receiver.accepted("obligation.opened")) == 4, timeout=10, what="its obligation")
 
     # 410 Gone: the receiver wants no more; the subscription is disabled, the reason shown, nothing more stored.
-    receiver.answers = [410]
+    receiver.answers["haishu"] = [410]
     fifth = await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 5))
     await eventually(lambda: any(g["status"] == 410 for g in receiver.got), timeout=20, what="the 410")
-    view = (await node.http.get(f"/v1/admin/webhooks/{sub['id']}", headers=haishu)).json()
-    assert view["state"] == "disabled" and "410" in view["disabled_reason"]
+    assert [g["event"]["data"]["message_id"] for g in receiver.got if g["status"] == 410] == [fifth]
+
+    async def disabled() -> dict | None:
+        view = (await node.http.get(f"/v1/admin/webhooks/{sub['id']}", headers=haishu)).json()
+        return view if view["state"] == "disabled" else None
+
+    view = await eventually(disabled, timeout=10, what="the subscription disabled")
+    assert "410" in view["disabled_reason"]
     count = len(receiver.got)
     sixth = await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 6))
     await eventually(lambda: in_inbox(node, sixth), what="the sixth record at 330203")
@@ -208,6 +223,65 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
     assert len(receiver.got) == count
     stored = (await node.http.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=haishu)).json()["items"]
     assert sixth not in {d["message_id"] for d in stored} and fifth in {d["message_id"] for d in stored}
+
+
+async def test_a_delivery_failing_every_retry_is_failed_on_the_to_do_list_counted_and_sent_again(
+        federation: Federation, receiver: Receiver, clock: MovingClock):
+    hui = await federation.start(HUI, **SETTINGS)
+    node = await federation.start(HAISHU, **SETTINGS)
+    created = await hui.http.post("/v1/admin/webhooks", json={
+        "county": HUI, "url": receiver.url("hui"), "kinds": ["feedback_received", "state_changed"]})
+    sub = created.json()
+    receiver.secrets["hui"] = sub["secret"]
+    receiver.answers["hui"] = [503] * 8
+    began = clock()
+    record = await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, 7))
+
+    # Its receipt: message.delivered, failing at every attempt of the schedule (the clock moved past each delay).
+    async def recorded(n: int) -> bool:  # the node wrote down the n-th attempt (before the clock moves on)
+        answer = await hui.http.get(f"/v1/admin/webhooks/{sub['id']}/deliveries")
+        return [d["attempts"] for d in answer.json()["items"]] == [n]
+
+    await eventually(lambda: recorded(1), timeout=20, what="the first attempt")
+    for n, delay in enumerate(SCHEDULE, start=2):
+        clock.ahead += delay * (1 + JITTER) + timedelta(seconds=1)
+        await eventually(lambda n=n: recorded(n), timeout=10, what=f"attempt {n}")
+    assert len(receiver.at("hui")) == 8
+    assert {g["event"]["type"] for g in receiver.at("hui")} == {"message.delivered"}
+    assert len({g["id"] for g in receiver.at("hui")}) == 1
+
+    async def failed() -> list[dict]:
+        answer = await hui.http.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", params={"state": "failed"})
+        return answer.json()["items"]
+
+    [gone] = await eventually(failed, timeout=10, what="the delivery failed")
+    assert (gone["attempts"], gone["message_id"], len(gone["log"])) == (8, record, 8)
+    assert {a["outcome"] for a in gone["log"][:-1]} == {"retry"} and gone["log"][-1]["outcome"] == "failed"
+    [todo] = (await hui.http.get("/v1/worklist", params={"kind": "webhook_failed"})).json()["items"]
+    assert (todo["message_id"], todo["record_id"], todo["status"], todo["next"]["href"]) == (
+        gone["event_id"], record, "overdue", f"/v1/admin/webhooks/{sub['id']}/deliveries/{gone['seq']}/retry")
+    metrics = (await hui.http.get("/metrics")).text
+    assert f'mpx_webhook_deliveries_total{{county="{HUI}",outcome="failed"}} 1.0' in metrics
+    assert (await hui.http.get(f"/v1/admin/webhooks/{sub['id']}")).json()["state"] == "active"  # not 5 days yet
+
+    # The receiver mended (and the clock back, so that messages travel again): every failed delivery since the
+    # record was sent goes again, with its webhook-id.
+    clock.ahead = timedelta()
+    again = await hui.http.post(f"/v1/admin/webhooks/{sub['id']}/retry", json={"since": began.isoformat()})
+    assert again.json() == {"retried": 1}
+    await eventually(lambda: receiver.accepted("message.delivered", "hui"), timeout=10, what="the retried delivery")
+    assert receiver.accepted("message.delivered", "hui")[0]["id"] == gone["event_id"]
+    assert (await hui.http.get("/v1/worklist", params={"kind": "webhook_failed"})).json()["items"] == []
+    twice = await hui.http.post(f"/v1/admin/webhooks/{sub['id']}/deliveries/{gone['seq']}/retry")
+    assert (twice.status_code, twice.json()["type"]) == (404, "urn:mpx:problem:delivery_not_found")
+
+    # Feedback comes back: feedback.received (its data), then the record answered.
+    feedback_id = await node.client.answer(record, feedback("confirmed"))
+    await eventually(lambda: receiver.accepted("message.answered", "hui"), timeout=20, what="the record answered")
+    types = [g["event"]["type"] for g in receiver.accepted(name="hui")]
+    assert types[-2:] == ["feedback.received", "message.answered"]
+    received = receiver.accepted("feedback.received", "hui")[0]["event"]["data"]
+    assert (received["message_id"], received["message"]["in_reply_to"]) == (feedback_id, record)
 
 
 @pytest.fixture

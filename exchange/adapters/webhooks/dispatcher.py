@@ -24,12 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from exchange.adapters.crypto.payload_crypto import PayloadCipher
+from exchange.adapters.crypto.payload_crypto import PayloadCipher, PayloadKeyMissing
 from exchange.adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from exchange.domain.clock import utcnow, wall_clock
 from exchange.domain.webhooks import DeliveryState, Outcome, State, answer, gives_up, next_attempt
@@ -74,7 +75,9 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 attempts = await self.deliver_once()
-            except SQLAlchemyError as exc:
+            # The database away, or a secret sealed with a payload key not configured: an operator's fix; the
+            # deliveries stay stored and are tried again.
+            except (SQLAlchemyError, OSError, PayloadKeyMissing, InvalidTag) as exc:
                 log.warning("webhook dispatch failed (%s); trying again", type(exc).__name__)
                 attempts = 0
             if not attempts:

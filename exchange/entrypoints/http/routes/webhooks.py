@@ -6,7 +6,7 @@ case system (county_system key) those of the counties it acts for; any other sub
 (exchange/adapters/webhooks/store.py) writes each change with its evidence-chain line naming who acted.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -28,6 +28,7 @@ from exchange.entrypoints.http.models import (
     WebhookView,
 )
 
+T = TypeVar("T")
 IdPath = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{16}$", description="The subscription's id.")]
 
 
@@ -43,9 +44,13 @@ Manager = Annotated[Principal, Depends(manager)]
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin", "webhooks"])
 
 
-def _not_found() -> Problem:
-    return Problem("webhook_not_found", "no webhook subscription with that id for the caller's counties",
-                   "调用方所代表的县区没有该推送订阅")
+def _found(answer: T | None) -> T:
+    """The store's answer about a subscription; 404 when it names none of the caller's counties' (another
+    county's subscription is not revealed)."""
+    if answer is None:
+        raise Problem("webhook_not_found", "no webhook subscription with that id for the caller's counties",
+                      "调用方所代表的县区没有该推送订阅")
+    return answer
 
 
 def _counties(node: NodeDep, principal: Principal) -> list[str]:
@@ -77,22 +82,22 @@ async def list_webhooks(node: NodeDep, principal: Manager) -> dict[str, Any]:
 @router.get("/{webhook_id}", response_model=WebhookView, responses=problems(PERMITTED, PARAMETERS, 404))
 async def get_webhook(webhook_id: IdPath, node: NodeDep, principal: Manager) -> dict[str, Any]:
     """One subscription, its state and, when disabled, why."""
-    return await node.webhooks.get(webhook_id, _counties(node, principal)) or _raise(_not_found())
+    return _found(await node.webhooks.get(webhook_id, _counties(node, principal)))
 
 
 @router.post("/{webhook_id}/pause", response_model=WebhookView, responses=problems(PERMITTED, PARAMETERS, 404))
 async def pause_webhook(webhook_id: IdPath, node: NodeDep, principal: Manager) -> dict[str, Any]:
     """Hold the subscription's events (still stored, in order) until it is resumed."""
-    return await node.webhooks.set_state(webhook_id, _counties(node, principal), State.PAUSED, by=principal.id) \
-        or _raise(_not_found())
+    return _found(await node.webhooks.set_state(webhook_id, _counties(node, principal), State.PAUSED, by=principal.id))
 
 
 @router.post("/{webhook_id}/resume", response_model=WebhookView, responses=problems(PERMITTED, PARAMETERS, 404))
 async def resume_webhook(webhook_id: IdPath, node: NodeDep, principal: Manager) -> dict[str, Any]:
     """Deliver again (a paused or a disabled subscription): held events go out first, in order."""
-    view = await node.webhooks.set_state(webhook_id, _counties(node, principal), State.ACTIVE, by=principal.id)
+    view = _found(await node.webhooks.set_state(webhook_id, _counties(node, principal), State.ACTIVE,
+                                                by=principal.id))
     node.dispatcher.wake()
-    return view or _raise(_not_found())
+    return view
 
 
 @router.get("/{webhook_id}/deliveries", response_model=WebhookDeliveryList,
@@ -103,8 +108,8 @@ async def list_deliveries(webhook_id: IdPath, node: NodeDep, principal: Manager,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     """The delivery log, newest first: each event with every attempt's status, duration and error (never the
     payload)."""
-    items = await node.webhooks.deliveries(webhook_id, _counties(node, principal), state=state, limit=limit)
-    return {"items": items if items is not None else _raise(_not_found())}
+    return {"items": _found(await node.webhooks.deliveries(webhook_id, _counties(node, principal), state=state,
+                                                           limit=limit))}
 
 
 @router.post("/{webhook_id}/deliveries/{seq}/retry", response_model=WebhookRetried,
@@ -112,9 +117,7 @@ async def list_deliveries(webhook_id: IdPath, node: NodeDep, principal: Manager,
 async def retry_delivery(webhook_id: IdPath, seq: Annotated[int, Path(ge=1, le=2**62)], node: NodeDep,
                          principal: Manager) -> dict[str, Any]:
     """Send one failed delivery again, from a fresh schedule."""
-    retried = await node.webhooks.retry(webhook_id, _counties(node, principal), seq=seq, by=principal.id)
-    if retried is None:
-        raise _not_found()
+    retried = _found(await node.webhooks.retry(webhook_id, _counties(node, principal), seq=seq, by=principal.id))
     if not retried:
         raise Problem("delivery_not_found", "no failed delivery with that number", "没有该编号的失败推送")
     node.dispatcher.wake()
@@ -126,10 +129,7 @@ async def retry_delivery(webhook_id: IdPath, seq: Annotated[int, Path(ge=1, le=2
 async def retry_failed(request: Request, webhook_id: IdPath, node: NodeDep, principal: Manager) -> dict[str, Any]:
     """Send again every failed delivery stored since a time, in their order."""
     asked = await parse_body(request, WebhookRetryIn)
-    retried = await node.webhooks.retry(webhook_id, _counties(node, principal), since=asked.since, by=principal.id)
+    retried = _found(await node.webhooks.retry(webhook_id, _counties(node, principal), since=asked.since,
+                                               by=principal.id))
     node.dispatcher.wake()
-    return {"retried": retried if retried is not None else _raise(_not_found())}
-
-
-def _raise(problem: Problem) -> Any:  # noqa: ANN401 - never returns
-    raise problem
+    return {"retried": retried}

@@ -1,6 +1,6 @@
 """Webhook push rules (exchange/domain/webhooks.py), without a database: the retry schedule, what an answer means,
-when an endpoint is given up, which URLs may be subscribed; and that the node's signatures verify with the
-`standardwebhooks` library against its published test vector."""
+when an endpoint is given up, which URLs may be subscribed; that the `standardwebhooks` library signs as its
+published test vector says; and which to-do items are announced, once each."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook
 
+from exchange.adapters.sql.webhook_outbox import event_id
+from exchange.domain.events import CountyNotice
 from exchange.domain.webhooks import (
     ATTEMPTS,
     JITTER,
@@ -21,6 +23,8 @@ from exchange.domain.webhooks import (
     next_attempt,
     url_problem,
 )
+from exchange.service.webhook_todos import DueAnnouncer
+from tests.unit.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 HOSTS = frozenset({"127.0.0.1", "cases.haishu.example"})
@@ -85,3 +89,44 @@ def test_signatures_match_the_libraries_published_test_vector():
     signed = signer.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", datetime.fromtimestamp(1614265330, UTC),
                          '{"test": 2432232314}')
     assert signed == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+class _Worklist:
+    """The to-do list as the announcer asks it: one page per status."""
+
+    def __init__(self, items: dict[str, list[dict]]):
+        self.items, self.asked = items, []
+
+    async def page(self, *, status, **ask) -> dict:  # noqa: ANN001,ANN003
+        self.asked.append((status.value, ask["counties"]))
+        return {"items": self.items.get(status.value, [])}
+
+
+def _item(kind: str, message_id: str, due_at: str) -> dict:
+    return {"kind": kind, "message_id": message_id, "sender": "621227", "receiver": "330203", "county": "330203",
+            "due_at": due_at, "status": "overdue"}
+
+
+async def test_items_due_today_and_overdue_are_announced_with_a_key_per_status_and_due_time():
+
+    uow = FakeUnitOfWork()
+    worklist = _Worklist({"due_today": [_item("feedback", "r1", "2026-12-06T00:00:00+08:00")],
+                          "overdue": [_item("clarification", "q1", "2026-12-04T00:00:00+08:00"),
+                                      _item("webhook_failed", "msg_1", "2026-12-05T00:00:00+08:00")]})
+    announcer = DueAnnouncer(lambda: uow, worklist, ["330203"], limit=50, clock=lambda: NOW)
+    assert await announcer.announce() == 2
+    assert worklist.asked == [("due_today", ["330203"]), ("overdue", ["330203"])]
+    assert [(n.type, n.message_id, n.key) for n in uow.events if isinstance(n, CountyNotice)] == [
+        ("todo.due_soon", "r1", "todo.due_soon|feedback|621227|r1|2026-12-06T00:00:00+08:00"),
+        ("todo.overdue", "q1", "todo.overdue|clarification|621227|q1|2026-12-04T00:00:00+08:00")]
+    # A failed webhook is not pushed to the webhooks again (it would loop to an endpoint that is failing).
+    assert all(n.message_id != "msg_1" for n in uow.events)
+
+
+def test_a_keyed_notice_has_one_webhook_id_and_others_each_their_own():
+
+    keyed = CountyNotice("330203", "todo.overdue", key="todo.overdue|feedback|621227|r1|…")
+    assert event_id(keyed) == event_id(keyed) and event_id(keyed).startswith("msg_")
+    plain = CountyNotice("330203", "record.received", "621227", "330203", "r1")
+    assert event_id(plain) != event_id(plain)
+    assert "." not in event_id(keyed)  # Standard Webhooks: the id must hold no full stop (it is signed id.ts.body)

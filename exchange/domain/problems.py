@@ -32,6 +32,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "province_not_monitored": (403, "本监测节点不覆盖该省份", "This monitor does not oversee that province"),
     "key_not_found": (404, "没有该密钥", "No such API key"),
     "webhook_not_found": (404, "没有该推送订阅", "No such webhook subscription"),
+    "url_not_allowed": (403, "本节点不向该网址推送", "This node does not post to that URL"),
     "delivery_not_found": (404, "没有该失败的推送", "No such failed webhook delivery"),
     "rate_limited": (429, "请求过于频繁", "Too many requests"),
     "unknown_region": (422, "不是有效的行政区划代码", "Not a GB/T 2260 region code"),

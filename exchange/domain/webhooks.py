@@ -115,9 +115,10 @@ def url_problem(url: str, hosts: frozenset[str]) -> tuple[str, str] | None:
     except ValueError:
         return "not a URL", "不是有效的网址"
     if parts.scheme not in ("http", "https") or not host:
-        return "an http:// or https:// URL with a host", "须为 http:// 或 https:// 网址"
+        return "an http:// or https:// URL with a host is needed", "须为含主机名的 http:// 或 https:// 网址"
     if parts.username or parts.password:
-        return "no user or password in the URL", "网址中不得包含用户名或密码"
+        return "no user or password may be in the URL", "网址中不得包含用户名或密码"
     if "*" not in hosts and host.lower() not in hosts:
-        return "a host this node may post to (MPX_WEBHOOK_HOSTS)", "该主机不在本节点允许推送的范围内 (MPX_WEBHOOK_HOSTS)"
+        return ("the host is not one this node may post to (MPX_WEBHOOK_HOSTS)",
+                "该主机不在本节点允许推送的范围内 (MPX_WEBHOOK_HOSTS)")
     return None

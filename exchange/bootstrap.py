@@ -31,6 +31,9 @@ from exchange.adapters.sql.database import create_engine, migrate, ping
 from exchange.adapters.sql.tables import agreements as agreements_table
 from exchange.adapters.sql.tables import calendar_overrides
 from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
+from exchange.adapters.webhooks.dispatcher import Dispatcher
+from exchange.adapters.webhooks.http import HttpPoster
+from exchange.adapters.webhooks.store import WebhookStore
 from exchange.config import Settings
 from exchange.domain import Agreement, AgreementBook, CalendarBook
 from exchange.domain.principals import Role
@@ -47,11 +50,13 @@ from exchange.service.reminders import Reminders
 from exchange.service.roster import Rosters
 from exchange.service.sending import Outbound
 from exchange.service.unit_of_work import UnitOfWorkFactory
-from exchange.service.worklist import ClarificationItems, FeedbackItems, RosterItems, Worklist
+from exchange.service.webhook_todos import DueAnnouncer
+from exchange.service.worklist import ClarificationItems, FeedbackItems, RosterItems, WebhookFailedItems, Worklist
 
 log = logging.getLogger(__name__)
 #: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
-RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders"})
+RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders", "webhooks",
+                         "webhook-todos"})
 
 
 class Node:
@@ -104,7 +109,16 @@ class Node:
         self.worklist = Worklist(self.engine, [
             FeedbackItems(), ClarificationItems(answer_deadline), FeedbackItems(requests=True),
             RosterItems(Kind.ROSTER_REGISTRATION, settings.roster_cutoff_day),
-            RosterItems(Kind.ROSTER_RESIDENCE, settings.roster_cutoff_day)])
+            RosterItems(Kind.ROSTER_RESIDENCE, settings.roster_cutoff_day), WebhookFailedItems()])
+        # Webhook push: subscriptions and their log (admin API, mpx webhooks); the dispatcher sends what the unit of
+        # work stored, over HTTP; to-do items due are announced once each.
+        self.webhooks = WebhookStore(self.engine, self.uow, self.trust.cipher)
+        self.webhook_poster = HttpPoster(settings.webhook_timeout_seconds)
+        self.dispatcher = Dispatcher(
+            self.engine, self.webhook_poster, self.queries.received, self.trust.cipher, self.metrics,
+            instance=self.instance, disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            idle_seconds=settings.webhook_idle_seconds, lease_seconds=settings.webhook_timeout_seconds * 2 + 30)
+        self.due_announcer = DueAnnouncer(self.uow, self.worklist, settings.counties, limit=settings.page_max)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)
@@ -134,6 +148,10 @@ class Node:
         self.relay.resume()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
         self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
+        # Webhooks need no broker: events stored while Kafka is away are pushed all the same.
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="webhooks"))
+        self._tasks.append(asyncio.create_task(self.due_announcer.run(self.settings.webhook_todo_interval_seconds),
+                                               name="webhook-todos"))
 
     async def _load_rules(self) -> None:
         """Agreements and calendar overrides this node already knows, then the start-up file."""
@@ -152,14 +170,17 @@ class Node:
         await self._drain()
         await stop_all(self._tasks, (self._keys_consumer, self._feed_consumer, self._kafka_consumer, self._producer))
         self._tasks.clear()  # stopped on purpose: not "stopped anyway" if the app starts the node again
+        await self.webhook_poster.close()
         await self.engine.dispose()
 
     async def _drain(self) -> None:
-        """Shutdown (SIGTERM): the relay finishes its batch, the consumer its transaction and Kafka commit."""
+        """Shutdown (SIGTERM): the relay finishes its batch, the consumer its transaction and Kafka commit, the
+        webhook dispatcher its attempt in flight."""
         self.relay.stop()
+        self.dispatcher.stop()
         if self.consumer is not None:
             self.consumer.stop()
-        draining = [t for t in self._tasks if t.get_name() in ("relay", "consumer") and not t.done()]
+        draining = [t for t in self._tasks if t.get_name() in ("relay", "consumer", "webhooks") and not t.done()]
         if draining:
             _, late = await asyncio.wait(draining, timeout=self.settings.drain_seconds)
             if late:

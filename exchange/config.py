@@ -153,6 +153,20 @@ class Settings(BaseSettings):
         3600.0, ge=0, description="How often (the first time one interval after start) the node sends the rosters "
         "of the newest closed month not sent yet (once per month and county pair); 0: only on demand (mpx roster run, "
         "the admin API).")
+    webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Hosts webhook subscriptions may post to (the counties' case systems), comma-separated; `*`: "
+        "any. Empty: no subscription can be made (the node posts to no address a caller chose freely).",
+    )
+    webhook_timeout_seconds: float = Field(
+        15.0, gt=0, le=120, description="How long a webhook receiver has to answer 2xx before the attempt failed.")
+    webhook_disable_after_hours: float = Field(
+        120.0, gt=0, description="A webhook endpoint failing without one success for this long is disabled (the "
+        "reason shown); resuming it starts again.")
+    webhook_idle_seconds: float = Field(
+        1.0, gt=0, description="How often the webhook dispatcher looks for deliveries due when nobody wakes it.")
+    webhook_todo_interval_seconds: float = Field(
+        300.0, gt=0, description="How often to-do items due today or overdue are looked for, to announce each once "
+        "(todo.due_soon, todo.overdue).")
     payload_keys: SecretStr = Field(
         SecretStr(""), description="Payload encryption keys at rest, `id:base64url(32 bytes)` comma-separated, the "
         "first current (`mpx keys new-payload-key` makes one); empty: payloads stored in clear (development only).",
@@ -178,7 +192,7 @@ class Settings(BaseSettings):
         "(admin API, MPX_AGREEMENTS_FILE); empty: such agreements are refused. Never logged.",
     )
 
-    @field_validator("counties", "monitor_scope", "calendar_files", mode="before")
+    @field_validator("counties", "monitor_scope", "calendar_files", "webhook_hosts", mode="before")
     @classmethod
     def _split_counties(cls, value: object) -> object:
         if isinstance(value, str):

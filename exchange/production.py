@@ -65,6 +65,9 @@ def unsafe_settings(settings: Settings) -> list[Unsafe]:
     if not settings.metrics_token.get_secret_value():
         found.append(Unsafe("MPX_METRICS_TOKEN", "not set: GET /metrics shows every county's traffic to anyone who "
                             "reaches the port", "未设置：任何能访问端口的人都可读取 /metrics 中各县区的流量"))
+    if "*" in settings.webhook_hosts:
+        found.append(Unsafe("MPX_WEBHOOK_HOSTS", "any host (*): a county's key could have the node post its records "
+                            "to any address it reaches", "允许任意主机 (*)：持县区密钥者可让节点把报文推送到其可达的任何地址"))
     if settings.bootstrap_key.get_secret_value() and settings.bootstrap_key_expires_at is None:
         found.append(Unsafe("MPX_BOOTSTRAP_KEY_EXPIRES_AT", "not set while MPX_BOOTSTRAP_KEY is: the bootstrap key "
                             "would never expire", "已设置 MPX_BOOTSTRAP_KEY 却未设置其到期时间：该密钥将永不过期"))

@@ -31,6 +31,7 @@ from exchange.adapters.sql.database import writing
 from exchange.adapters.sql.tables import obligations, outbox
 from exchange.domain.clock import utcnow
 from exchange.domain.problems import CATALOGUE
+from exchange.domain.webhooks import Outcome
 
 __all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics", "MonitorMetrics", "NodeMetrics", "closed", "counted_transaction",
            "on_commit"]
@@ -86,6 +87,9 @@ async def counted_transaction(engine: AsyncEngine, *, first: bool = False) -> As
     with on_commit():
         async with writing(engine, first=first) as conn:
             yield conn
+
+
+WEBHOOK_OUTCOMES = frozenset(o.value for o in Outcome)
 
 
 def closed(value: object, allowed: frozenset[str]) -> str:
@@ -210,6 +214,9 @@ class NodeMetrics(HttpMetrics):
         self._obligations = Counter("mpx_obligations", "Feedback obligations of served counties opened, answered "
                                     "(first feedback) and cancelled (return cancellation).", ["event", "county"],
                                     registry=r)
+        self._webhooks = Counter("mpx_webhook_deliveries", "Webhook delivery attempts by outcome (delivered, retry, "
+                                 "failed: given up after the last retry, gone: 410) and county.", ["outcome", "county"],
+                                 registry=r)
         self._pending = Gauge("mpx_outbox_pending", "Outbox records not yet published (counted at most every "
                               f"{PENDING_SECONDS:.0f} s).", registry=r)
         self._overdue = Gauge("mpx_obligations_overdue", "Open obligations past their deadline, by served county "
@@ -255,6 +262,11 @@ class NodeMetrics(HttpMetrics):
 
     def quarantined(self, reason: str) -> None:
         self._add(self._quarantined, (closed(reason, QUARANTINE_REASONS),), 1)
+
+    def webhook(self, outcome: str, county: str) -> None:
+        """One webhook attempt's outcome (exchange/domain/webhooks.py Outcome), counted at once (not in a
+        transaction of the unit of work)."""
+        self._webhooks.labels(closed(outcome, WEBHOOK_OUTCOMES), closed(county, self.counties)).inc()
 
     def obligations(self, event: str, counties: Iterable[str]) -> None:
         """One obligation `event` per receiving county given."""

@@ -27,6 +27,7 @@ from exchange.adapters.crypto.key_records import KEY_ID_HEADER, SIGNATURE_HEADER
 from exchange.adapters.crypto.trust import Trust
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import Metrics, NullMetrics, counted_transaction
+from exchange.adapters.sql import webhook_outbox
 from exchange.adapters.sql.message_repository import MessageRepository
 from exchange.adapters.sql.obligation_repository import ObligationRepository
 from exchange.adapters.sql.progress import chunks
@@ -35,6 +36,7 @@ from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
 from exchange.domain.events import (
     AgreementAnnounced,
+    CountyNotice,
     Event,
     MessageAccepted,
     MessageSent,
@@ -189,16 +191,23 @@ class SqlUnitOfWork:
         await self._write_evidence(now)
         events, self.events = self.events, []
         rows: list[dict[str, Any]] = []
+        notices: list[CountyNotice] = []  # for the county's webhook subscriptions
         for e in events:
             match e:
                 case MessageAccepted(message=out):
                     rows.append(self.outbox.message(out, now))
                     self.metrics.accepted([(out.envelope.message_type.value, out.envelope.senderregion)])
+                    if out.envelope.message_type is MessageType.WITHDRAWAL:
+                        env = out.envelope
+                        notices.append(CountyNotice(env.senderregion, "record.withdrawn", env.senderregion,
+                                                    env.receiverregion, env.inreplyto, {"withdrawal_id": env.id}))
                 case MessageSent(message=out):
                     rows.append(self.outbox.message(out, now))
                 case ObligationChanged():
                     rows.append(self.outbox.obligation(e, now))
                     self.metrics.obligations(e.event, [e.receiver])
+                    notices.append(CountyNotice(e.receiver, f"obligation.{e.event}", e.body.get("sender"), e.receiver,
+                                                e.message_id, e.body))
                 case RosterAnswered():
                     rows.append(self.outbox.roster(e, now))
                 case ReminderDue():
@@ -210,6 +219,10 @@ class SqlUnitOfWork:
                     rows.append(self.outbox.agreement(e, now))
                 case ResendAsked():
                     rows += await self.outbox.copies(self.conn, e, now)
+                case CountyNotice():
+                    notices.append(e)
+        if notices:
+            await webhook_outbox.store(self.conn, notices, now)
         if rows:
             await self.conn.execute(insert(outbox), rows)
             self.published += len(rows)

@@ -105,6 +105,21 @@ class AgreementAnnounced:
     signed: bytes
 
 
+@dataclass(frozen=True)
+class CountyNotice:
+    """Something a county's own case system is told of by webhook push (exchange/domain/webhooks.py): `type` names
+    it, the message it is about is (`sender`, `receiver`, `message_id`), `body` says the rest without any personal
+    field. Events with the same `key` are one event (a to-do item seen due at every look is announced once)."""
+
+    county: str
+    type: str
+    sender: str | None = None
+    receiver: str | None = None
+    message_id: str | None = None
+    body: dict[str, Any] | None = None
+    key: str | None = None
+
+
 Event = (MessageAccepted | MessageSent | Noted | ObligationChanged | RosterAnswered | ReminderDue | RecordSetAside
-         | ResendAsked | AgreementAnnounced)
+         | ResendAsked | AgreementAnnounced | CountyNotice)
 

@@ -14,7 +14,8 @@ clarification request received about a record the county sent: the sender's answ
 ``answer_days`` working days after the request arrived, on the sender county's calendar), ``verification`` (a
 verification request received and not answered: its next step, due by its urgency) and the monthly roster check's
 open discrepancies (``roster_registration`` at the county that sent the roster, ``roster_residence`` at the one that
-answered it), due by the next month's cut-off day, when the next check comes. Another kind joins by adding a member
+answered it), due by the next month's cut-off day, when the next check comes; ``webhook_failed``: a webhook delivery
+given up after its last retry (exchange/domain/webhooks.py), overdue from the moment it failed. Another kind joins by adding a member
 to ``Kind`` and an item source to the worklist service. Items carry ids and codes only, never a personal field.
 """
 
@@ -39,6 +40,7 @@ class Kind(StrEnum):
     VERIFICATION = "verification"  # 协查: a verification request received, awaiting its next step
     ROSTER_REGISTRATION = "roster_registration"  # 清查差异(户籍地): a person on the county's roster not found there
     ROSTER_RESIDENCE = "roster_residence"  # 清查差异(现居住地): a person the county answered as not (or no longer) here
+    WEBHOOK_FAILED = "webhook_failed"  # 推送失败: a webhook delivery given up after its last retry
 
 
 class LiveStatus(StrEnum):
@@ -51,7 +53,8 @@ class LiveStatus(StrEnum):
 KIND_LABELS = {Kind.FEEDBACK: "反馈 feedback", Kind.CLARIFICATION: "补充说明 clarification",
                Kind.VERIFICATION: "协查 verification request",
                Kind.ROSTER_REGISTRATION: "清查差异(户籍地) roster discrepancy, registration side",
-               Kind.ROSTER_RESIDENCE: "清查差异(现居住地) roster discrepancy, residence side"}
+               Kind.ROSTER_RESIDENCE: "清查差异(现居住地) roster discrepancy, residence side",
+               Kind.WEBHOOK_FAILED: "推送失败 webhook delivery failed"}
 STATUS_LABELS = {LiveStatus.ON_TIME: "未到期 on time", LiveStatus.DUE_TODAY: "今日到期 due today",
                  LiveStatus.OVERDUE: "已逾期 overdue", LiveStatus.WAITING: "等待补充说明 waiting for clarification"}
 
@@ -173,6 +176,12 @@ def roster_due(month: str, cutoff_day: int) -> datetime:
     year, number = map(int, month.split("-"))
     year, number = (year + 1, 1) if number == 12 else (year, number + 1)
     return end_of_day(date(year, number, cutoff_day))
+
+
+def webhook_step(subscription: str, seq: int) -> NextStep:
+    """A failed webhook delivery: fix the receiver, then send it again (or every failed one since a time)."""
+    return NextStep("retry_webhook", "排查接收端后重新推送", "fix the receiver, then retry the delivery", "POST",
+                    f"/v1/admin/webhooks/{subscription}/deliveries/{seq}/retry")
 
 
 def clarification_step(request_id: str, asker: str) -> NextStep:

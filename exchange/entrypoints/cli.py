@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -416,6 +416,118 @@ def _on_node_database(settings, work):  # noqa: ANN001,ANN202 - work(engine, cip
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+webhooks = typer.Typer(help="推送订阅: 县业务系统接收事件的网址 (密钥只显示一次) Webhook subscriptions: where a county's case "
+                       "system is pushed its events (the secret shown once).")
+app.add_typer(webhooks, name="webhooks")
+
+
+def _webhooks(work):  # noqa: ANN001,ANN202 - work(store, settings) -> awaitable
+    """Run `work` with the node's webhook store (evidence lines name the operator: cli:<login>)."""
+    from exchange.adapters.unit_of_work import evidence_only
+    from exchange.adapters.webhooks.store import WebhookStore
+    from exchange.config import Settings
+
+    settings = Settings()
+    return _on_node_database(settings, lambda engine, cipher: work(
+        WebhookStore(engine, evidence_only(engine), cipher), settings))
+
+
+def _shown(view: dict | None) -> None:
+    if view is None:
+        console.print("[red]无此订阅 no such subscription[/red]")
+        raise typer.Exit(1)
+    reason = f" — {view['disabled_reason']}" if view["disabled_reason"] else ""
+    console.print(f"{view['id']} {view['county']} {view['state']} {view['url']} {','.join(view['kinds'])}{reason}")
+
+
+@webhooks.command("add")
+def webhooks_add(
+    county: str = typer.Option(..., help="县 (本节点服务) County whose events are pushed (served by this node)."),
+    url: str = typer.Option(..., help="接收网址 http(s) URL, on a host in MPX_WEBHOOK_HOSTS."),
+    kind: list[str] = typer.Option(..., help="事件类别 (可重复) Kind, repeat: record_received, feedback_received, "
+                                   "state_changed, todo_due."),
+) -> None:
+    """新建推送订阅，密钥只显示这一次. Subscribe a URL; print its signing secret once. The same rules and evidence as
+    POST /v1/admin/webhooks."""
+    from exchange.domain.webhooks import Kind, url_problem
+
+    settings = _served(county)
+    wrong = url_problem(url, frozenset(h.lower() for h in settings.webhook_hosts))
+    unknown = [k for k in kind if k not in {k.value for k in Kind}]
+    if wrong or unknown:
+        console.print(f"[red]{wrong[1]} {wrong[0]}[/red]" if wrong else
+                      f"[red]未知的事件类别 unknown kind: {', '.join(unknown)}[/red]")
+        raise typer.Exit(2)
+    view, secret = _webhooks(lambda store, _: store.create(county, url, [Kind(k) for k in kind], by=_operator()))
+    _shown(view)
+    console.print("签名密钥 (只显示这一次) the signing secret (shown only now):")
+    print(secret)
+
+
+@webhooks.command("list")
+def webhooks_list() -> None:
+    """列出订阅及其状态 (不显示密钥). Subscriptions and their state (never the secret)."""
+    for view in _webhooks(lambda store, settings: store.list(settings.served)):
+        _shown(view)
+
+
+@webhooks.command("pause")
+def webhooks_pause(subscription: str = typer.Argument(..., help="订阅编号 Subscription id (wh_…).")) -> None:
+    """暂停推送，事件保留待恢复后按序送达. Pause: events are kept and delivered in order on resume."""
+    from exchange.domain.webhooks import State
+
+    _shown(_webhooks(lambda store, s: store.set_state(subscription, s.served, State.PAUSED, by=_operator())))
+
+
+@webhooks.command("resume")
+def webhooks_resume(subscription: str = typer.Argument(..., help="订阅编号 Subscription id (wh_…).")) -> None:
+    """恢复推送 (含已停用的订阅). Resume (a paused or disabled subscription); held events go out first, in order."""
+    from exchange.domain.webhooks import State
+
+    _shown(_webhooks(lambda store, s: store.set_state(subscription, s.served, State.ACTIVE, by=_operator())))
+
+
+@webhooks.command("deliveries")
+def webhooks_deliveries(
+    subscription: str = typer.Argument(..., help="订阅编号 Subscription id (wh_…)."),
+    failed: bool = typer.Option(False, "--failed", help="只列失败的 Only those given up."),
+    limit: int = typer.Option(50, min=1, max=500, help="最多几条 At most this many, newest first."),
+) -> None:
+    """推送记录: 每次尝试的状态、耗时和错误 (不含内容). The delivery log: every attempt's status, duration and error
+    (never the payload)."""
+    from rich.table import Table
+
+    from exchange.domain.webhooks import DeliveryState
+
+    items = _webhooks(lambda store, s: store.deliveries(
+        subscription, s.served, state=DeliveryState.FAILED if failed else None, limit=limit))
+    if items is None:
+        _shown(None)
+    table = Table("seq", "webhook-id", "type", "state", "attempts (status ms error)")
+    for d in items:
+        table.add_row(str(d["seq"]), d["event_id"], d["type"], d["state"], "; ".join(
+            f"{a['status'] or '-'} {a['duration_ms']}ms {a['error'] or ''}".strip() for a in d["log"]))
+    console.print(table)
+
+
+@webhooks.command("retry")
+def webhooks_retry(
+    subscription: str = typer.Argument(..., help="订阅编号 Subscription id (wh_…)."),
+    delivery: int | None = typer.Option(None, help="重推这一条 (seq) Retry this failed delivery."),
+    since: datetime | None = typer.Option(None, formats=["%Y-%m-%dT%H:%M:%S%z"],
+                                          help="重推此后的全部失败推送 Retry every failed one stored since "
+                                          "(e.g. 2026-12-01T00:00:00+0800)."),
+) -> None:
+    """重新推送失败的事件. Send failed deliveries again, from a fresh schedule, in their order."""
+    if (delivery is None) == (since is None):
+        console.print("[red]须指定 --delivery 或 --since 之一 give --delivery or --since[/red]")
+        raise typer.Exit(2)
+    done = _webhooks(lambda store, s: store.retry(subscription, s.served, seq=delivery, since=since, by=_operator()))
+    if done is None:
+        _shown(None)
+    console.print(f"重新推送 retrying {done}")
 
 
 @keys.command("rotate-signing")

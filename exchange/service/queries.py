@@ -183,6 +183,14 @@ class Queries:
             "steps": [{"id": s["id"], "at": s.get("accepted_at") or s.get("received_at"), **s["data"]} for s in steps],
         }
 
+    async def received(self, sender: str, receiver: str, message_id: str) -> dict[str, Any] | None:
+        """One message received, as `inbox` lists it (what a webhook for it carries)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(messages).where(
+                messages.c.direction == Direction.IN, messages.c.sender == sender, messages.c.receiver == receiver,
+                messages.c.id == message_id))).first()
+        return _summary(row, self.trust) if row else None
+
     async def inbox(self, *, counties: list[str], type_: str | None, answered: bool | None,
                     cursor: str | None, limit: int) -> dict[str, Any]:
         query = select(messages).where(messages.c.direction == Direction.IN, messages.c.receiver.in_(counties))

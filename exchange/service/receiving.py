@@ -34,7 +34,7 @@ from exchange.adapters.sql.tables import consumer_offsets, inbox, messages, quar
 from exchange.config import Settings
 from exchange.domain.clock import utcnow
 from exchange.domain.delivery import DeliveryState, Direction
-from exchange.domain.events import MessageSent, Noted, RecordSetAside
+from exchange.domain.events import CountyNotice, MessageSent, Noted, RecordSetAside
 from exchange.domain.message import Outgoing, Record, receipt_for
 from exchange.domain.roster import RESIDENCE
 from exchange.domain.verification import ANSWERED
@@ -212,6 +212,7 @@ class Inbound:
         self.metrics.duplicates(duplicates)
         self.metrics.receipts(len(receipts))
         self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
+        uow.record(*_notices(receipts, [env for env, _ in stored]))
         if not stored:
             return
         await conn.execute(insert(messages), [
@@ -427,3 +428,23 @@ def _header(record: Record, name: str) -> str | None:
         if key == name:
             return value.decode(errors="replace")[:64]
     return None
+
+
+def _notices(receipts: Sequence[Sent], stored: Sequence[Envelope]) -> list[CountyNotice]:
+    """What the receiving counties' case systems are told by webhook (exchange/domain/webhooks.py): a record or
+    feedback received, and the states that changed: a message of theirs delivered or answered, a record they
+    received withdrawn by its sender. Ids and codes only: a record's data is read when the event is sent."""
+    notices = [CountyNotice(sent.sender, "message.delivered", sent.sender, sent.receiver, sent.id)
+               for sent in receipts]
+    for env in stored:
+        sender, receiver = env.senderregion, env.receiverregion
+        if env.message_type in RECORD_TYPES:
+            notices.append(CountyNotice(receiver, "record.received", sender, receiver, env.id))
+        elif env.message_type is MessageType.FEEDBACK:
+            notices += [CountyNotice(receiver, "feedback.received", sender, receiver, env.id),
+                        CountyNotice(receiver, "message.answered", receiver, sender, env.inreplyto,
+                                     {"feedback_id": env.id})]
+        elif env.message_type is MessageType.WITHDRAWAL:
+            notices.append(CountyNotice(receiver, "record.withdrawn", sender, receiver, env.inreplyto,
+                                        {"withdrawal_id": env.id}))
+    return notices

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import REQUEST_TYPES, MessageType
 from contracts.payloads.verification import Urgency
-from exchange.adapters.sql.tables import messages, obligations, roster_discrepancies
+from exchange.adapters.sql.tables import messages, obligations, roster_discrepancies, webhook_deliveries
 from exchange.domain.clock import SHANGHAI, as_utc
 from exchange.domain.commands import ID_PATTERN
 from exchange.domain.delivery import Direction
 from exchange.domain.problems import Problem
+from exchange.domain.webhooks import DeliveryState
 from exchange.domain.worklist import (
     KIND_LABELS,
     STATUS_LABELS,
@@ -40,6 +41,7 @@ from exchange.domain.worklist import (
     roster_step,
     status_window,
     verification_step,
+    webhook_step,
 )
 
 
@@ -204,6 +206,25 @@ class ClarificationItems:
             items.append(Item(self.kind, r.id, r.sender, r.receiver, r.receiver, r.type, received_at, due.due_at,
                               due.provisional, live_status(due.due_at, ask.now), clarification_step(r.id, r.sender),
                               record_id=r.in_reply_to))
+        return _asked(items, ask)
+
+
+class WebhookFailedItems:
+    """Webhook deliveries given up after their last retry (推送失败), overdue since they failed; a retry (or a
+    delivery at last) takes them off. `message_id` is the event's webhook-id, `record_id` the message it is about."""
+
+    kind = Kind.WEBHOOK_FAILED
+
+    async def items(self, conn: AsyncConnection, ask: Ask) -> list[Item]:
+        if ask.urgency is not None or ask.status is LiveStatus.WAITING:
+            return []
+        c = webhook_deliveries.c
+        rows = await conn.execute(select(c.seq, c.subscription_id, c.event_id, c.county, c.type, c.message_id,
+                                         c.created_at, c.finished_at).where(
+            c.county.in_(ask.counties), c.state == DeliveryState.FAILED.value))
+        items = [Item(self.kind, r.event_id, r.county, r.county, r.county, r.type, as_utc(r.created_at),
+                      as_utc(r.finished_at), False, live_status(as_utc(r.finished_at), ask.now),
+                      webhook_step(r.subscription_id, r.seq), record_id=r.message_id) for r in rows]
         return _asked(items, ask)
 
 

@@ -78,6 +78,15 @@ OPERATIONS: dict[str, str] = {
     "POST /v1/admin/keys": "admin",
     "GET /v1/admin/keys": "admin",
     "DELETE /v1/admin/keys/{key_id}": "admin",
+    # Webhooks: the node has no MPX_WEBHOOK_HOSTS, so no subscription is made and nothing is posted anywhere.
+    "POST /v1/admin/webhooks": "county",
+    "GET /v1/admin/webhooks": "county",
+    "GET /v1/admin/webhooks/{webhook_id}": "admin",
+    "POST /v1/admin/webhooks/{webhook_id}/pause": "county",
+    "POST /v1/admin/webhooks/{webhook_id}/resume": "admin",
+    "GET /v1/admin/webhooks/{webhook_id}/deliveries": "county",
+    "POST /v1/admin/webhooks/{webhook_id}/deliveries/{seq}/retry": "admin",
+    "POST /v1/admin/webhooks/{webhook_id}/retry": "county",
     "GET /healthz": "county",
     "GET /readyz": "county",
 }

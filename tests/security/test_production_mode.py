@@ -91,6 +91,7 @@ def test_each_unsafe_setting_alone_is_refused_in_production():
         "MPX_JWT_JWKS_URL": {"jwt_jwks_url": "http://idp.example/certs", "jwt_issuer": "i", "jwt_audience": "a"},
         "MPX_METRICS_TOKEN": {"metrics_token": ""},
         "MPX_BOOTSTRAP_KEY_EXPIRES_AT": {"bootstrap_key_expires_at": None},
+        "MPX_WEBHOOK_HOSTS": {"webhook_hosts": "cases.haishu.example,*"},
     }
     refuse_unsafe(Settings(**safe_production()))  # all set: starts
     for setting, change in unsafe.items():

@@ -475,4 +475,62 @@ monitor_roster = Table(
     Index("ix_monitor_roster_month", "month"),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster"]
+# Webhook push (推送, exchange/domain/webhooks.py): a county's subscriptions, the deliveries the unit of work stores
+# with the events they announce (an outbox of their own), and every attempt of each.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("county", String(6), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", Text, nullable=False),  # whsec_…, sealed at rest with the payload keys
+    Column("kinds", String(128), nullable=False),  # comma-separated webhooks.Kind values
+    Column("state", String(12), nullable=False),  # active, paused, disabled
+    Column("disabled_reason", String(300)),
+    Column("failing_since", UtcDateTime),  # first failure since the last success
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64)),
+    # Dispatcher lease: the process delivering this subscription's events, one at a time, and until when.
+    Column("claimed_by", String(128)),
+    Column("claim_expires_at", UtcDateTime),
+    Index("ix_webhook_subscriptions_county", "county"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(32), nullable=False),
+    Column("event_id", String(40), nullable=False),  # webhook-id: the same for every attempt and subscription
+    Column("county", String(6), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("sender", String(6)),
+    Column("receiver", String(6)),
+    Column("message_id", String(64)),
+    Column("body", Text),  # JSON without personal fields; a record's data is read (and opened) when it is sent
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("state", String(12), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", String(200)),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("subscription_id", "event_id"),
+    Index("ix_webhook_deliveries_queue", "subscription_id", "state", "seq"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("delivery_seq", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("status", Integer),  # the HTTP status; none: no answer
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    Column("error", String(200)),  # never the payload
+    Index("ix_webhook_attempts_delivery", "delivery_seq", "seq"),
+)
+
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster", "webhook_subscriptions", "webhook_deliveries", "webhook_attempts"]

@@ -23,6 +23,7 @@ from exchange.entrypoints.http.routes import (
     operations,
     reminders,
     roster,
+    webhooks,
     worklist,
 )
 from exchange.production import refuse_unsafe
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(operations.router(settings))
     app.include_router(roster.router)
     app.include_router(keys.router("node"))
+    app.include_router(webhooks.router)
     app.include_router(messages.router(settings))
     app.include_router(worklist.router(settings))
     app.include_router(health.router)

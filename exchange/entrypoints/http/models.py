@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,10 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
+from exchange.domain.webhooks import DeliveryState as WebhookDeliveryState
+from exchange.domain.webhooks import Kind as WebhookKind
+from exchange.domain.webhooks import Outcome as WebhookOutcome
+from exchange.domain.webhooks import State as WebhookState
 from exchange.domain.worklist import Kind as WorkKind
 from exchange.domain.worklist import LiveStatus
 from exchange.service.monitoring import GroupBy, VerificationGroupBy
@@ -782,3 +787,80 @@ class RosterMatchView(BaseModel):
     definitions: dict[str, str]
     pairs: list[RosterPair]
     total: RosterTotal
+
+
+class WebhookIn(BaseModel):
+    """A webhook subscription as a county's system or an admin asks for it (推送订阅)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    county: str = Field(pattern=r"^[0-9]{6}$", description="The county whose events are pushed: one this node serves "
+                                                           "and the caller acts for.")
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f]+$",
+                     description="Where to POST: an http(s) URL on a host this node may post to (MPX_WEBHOOK_HOSTS).")
+    kinds: list[WebhookKind] = Field(min_length=1, max_length=4, description="record_received 收到业务报文, "
+                                     "feedback_received 收到反馈, state_changed 状态变化, todo_due 待办到期.")
+
+
+class WebhookView(BaseModel):
+    """A subscription as listed: never its secret."""
+
+    id: str
+    county: str
+    url: str
+    kinds: list[WebhookKind]
+    state: WebhookState = Field(description="active 推送中, paused 已暂停 (events held), disabled 已停用 (410 Gone, or "
+                                            "failing too long: `disabled_reason`).")
+    disabled_reason: str | None
+    failing_since: TimestampText | None
+    created_at: TimestampText
+    created_by: str | None
+
+
+class IssuedWebhookView(WebhookView):
+    secret: str = Field(description="The signing secret (Standard Webhooks whsec_…): shown in this answer only.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookView]
+
+
+class WebhookAttemptView(BaseModel):
+    attempt: int
+    at: TimestampText
+    status: int | None = Field(description="The HTTP status answered; none: no answer in time or no connection.")
+    duration_ms: int
+    outcome: WebhookOutcome
+    error: str | None = Field(description="Why it failed (never the payload).")
+
+
+class WebhookDeliveryView(BaseModel):
+    """One event to one subscription, with every attempt; never its payload."""
+
+    seq: int
+    event_id: str = Field(description="The webhook-id header: the same for every attempt.")
+    type: str
+    county: str
+    message_id: str | None
+    state: WebhookDeliveryState
+    attempts: int
+    created_at: TimestampText
+    next_attempt_at: TimestampText | None
+    finished_at: TimestampText | None
+    log: list[WebhookAttemptView]
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryView] = Field(description="Newest first.")
+
+
+class WebhookRetryIn(BaseModel):
+    """Retry every failed delivery of the subscription stored since `since`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="ISO 8601 with its offset.")
+
+
+class WebhookRetried(BaseModel):
+    retried: int = Field(description="Deliveries to be sent again, in their order.")

@@ -137,12 +137,28 @@ async def test_a_record_is_entered_answered_and_seen_answered_in_the_browser(web
         assert await _count(haishu) == before
 
         # The inbox in Excel: a sheet per type, the record in it.
-        async with clerk.expect_download() as download:
-            await clerk.goto(f"{haishu_url}/ui/worklist")
-            await clerk.click("a[href='/ui/inbox.xlsx']")
-        inbox = openpyxl.load_workbook(io.BytesIO((await (await download.value).path()).read_bytes()))
+        await clerk.goto(f"{haishu_url}/ui/worklist")
+        href = await clerk.get_attribute("a[href^='/ui/inbox.xlsx']", "href")
+        exported = await clerk.context.request.get(haishu_url + href)  # the browser's own session
+        assert exported.ok, await exported.text()
+        inbox = openpyxl.load_workbook(io.BytesIO(await exported.body()))
         assert inbox.sheetnames == [OUTFLOW.value]
         assert [r[0] for r in inbox[OUTFLOW.value].iter_rows(min_row=2, values_only=True)] == [record_id]
+
+        # CSRF: the clerk's own session without the form's token, or with another, answers nothing.
+        clerk_cookie = {c["name"]: c["value"] for c in await clerk.context.cookies()}["mpx_session"]
+        async with httpx.AsyncClient(base_url=haishu_url, cookies={"mpx_session": clerk_cookie}) as forged:
+            for token in ({}, {"csrf_token": "0" * 43}):
+                refused = await forged.post(f"/ui/records/{HUI}/{record_id}/answer", data={
+                    **token, "status": "rejected", "reason": "伪造", "handled_on": today_in_china().isoformat()})
+                assert refused.status_code == 403 and refused.json()["type"] == "urn:mpx:problem:csrf_failed"
+        assert await _count(haishu) == before
+
+        # English on request.
+        await clerk.goto(f"{haishu_url}/ui/lang/en?next=/ui/worklist")
+        assert await clerk.text_content("h1") == "To-do"
+        await clerk.goto(f"{haishu_url}/ui/lang/zh?next=/ui/worklist")
+        assert await clerk.text_content("h1") == "待办"
 
         # Counterparts: 海曙区 exchanges with 徽县, which acknowledged what it was sent.
         await clerk.goto(f"{haishu_url}/ui/counterparts")

@@ -196,6 +196,13 @@ async def test_an_excel_import_with_a_bad_row_sends_the_others(web_federation, o
     sheet = tmp_path / "outflow.xlsx"
     sheet.write_bytes(_sheet(rows))
     async with serve(hui.app) as base:
+        # Without a session a page leads to the sign-in page, and a form's post is refused.
+        anonymous = await (await offline_chromium.new_context()).new_page()
+        await anonymous.goto(f"{base}/ui/import")
+        assert urlsplit(anonymous.url).path == "/ui/sign-in"
+        async with httpx.AsyncClient(base_url=base) as outsider:
+            assert (await outsider.post("/ui/import", data={"sender": HUI})).status_code == 401
+
         page = await sign_in(offline_chromium, base, "liqiang", liqiang)
         outside = _watch_outside(page)
         await page.goto(f"{base}/ui/import")
@@ -214,15 +221,3 @@ async def test_an_excel_import_with_a_bad_row_sends_the_others(web_federation, o
         await page.locator("#import-summary").filter(has_text="已发送 2").wait_for()
         assert await _count(hui, messages.c.type == OUTFLOW.value) == 2
         assert outside == []
-
-
-async def test_a_session_expires_for_the_pages_too(web_federation, offline_chromium: Browser):
-    """Covered in test_sign_in.py for the clock; here: a page asked without a session leads to the sign-in page."""
-    hui = await web_federation.start(HUI)
-    async with serve(hui.app) as base:
-        page = await (await offline_chromium.new_context()).new_page()
-        await page.goto(f"{base}/ui/records/{HUI}/x-1")
-        assert urlsplit(page.url).path == "/ui/sign-in"
-        async with httpx.AsyncClient(base_url=base) as anonymous:
-            refused = await anonymous.post(f"/ui/new/{OUTFLOW.value}", data={"sender": HUI})
-            assert refused.status_code == 401

@@ -151,6 +151,21 @@ class PersonStore:
             return None
         return Session(_person(row), row.csrf_token, row.expires_at)
 
+    async def disable(self, account: str, *, by: str) -> bool:
+        """Disable an account (someone who left): it can no longer sign in and its sessions end now. False: no such
+        account, or disabled already."""
+        now = utcnow()
+        async with self.uow() as uow:
+            done = await uow.conn.execute(update(people).where(people.c.account == account,
+                                                               people.c.disabled_at.is_(None)).values(disabled_at=now))
+            if done.rowcount == 0:
+                return False
+            await uow.conn.execute(update(person_sessions).where(person_sessions.c.account == account,
+                                                                 person_sessions.c.ended_at.is_(None))
+                                   .values(ended_at=now))
+            uow.record(Noted("person_disabled", principal=by[:64], detail={"account": account}))
+        return True
+
     async def sign_out(self, token: str) -> None:
         async with self.uow() as uow:
             account = await uow.conn.scalar(update(person_sessions).where(

@@ -358,6 +358,18 @@ def users_add(
     console.print(f"已添加 added: {account} ({person.role.value}, {','.join(sorted(person.counties or person.provinces))})")
 
 
+@users.command("disable")
+def users_disable(account: str = typer.Argument(..., help="要停用的账户 Account to disable.")) -> None:
+    """停用账户 (如人员离岗): 不能再登录，已登录的会话立即结束，并记入证据链. Disable an account (someone who left): it
+    can no longer sign in, its sessions end at once, and the evidence chain records it."""
+    store = _people()
+    done = asyncio.run(store.disable(account, by=_operator()))
+    asyncio.run(store.engine.dispose())
+    console.print("已停用 disabled" if done else "无此账户或已停用 no such account, or disabled already")
+    if not done:
+        raise typer.Exit(1)
+
+
 @users.command("list")
 def users_list() -> None:
     """列出人员账户及其角色、辖区和锁定状态. People with their role, jurisdiction and lockout."""

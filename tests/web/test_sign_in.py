@@ -4,7 +4,7 @@
 row (MPX_WEB_LOCKOUT_ATTEMPTS) lock the account (even the right password is then refused) with a line in the
 evidence chain. A form posted without the session's CSRF token, or with another, is refused and changes nothing.
 Signing out ends the session on the server: the old cookie, replayed, no longer opens a page; a session past its
-expiry is refused likewise. A monitor's people (provincial monitors) sign in on the monitor, to its dashboard.
+expiry is refused likewise, and so are those of an account disabled. A monitor's people (provincial monitors) sign in on the monitor, to its dashboard.
 """
 
 from __future__ import annotations
@@ -57,13 +57,22 @@ async def test_a_clerk_signs_in_is_locked_out_and_csrf_and_sign_out_hold(web_fed
         assert await _evidence(node, "signed_out") == ["person:wangfang"]
 
         # Expiry: eight hours later (MPX_WEB_SESSION_MINUTES 480) the session is over, whatever the cookie says.
-        page = await sign_in(offline_chromium, base, "wangfang", password)
+        expiring = await sign_in(offline_chromium, base, "wangfang", password)
         set_clock(lambda: wall_clock() + timedelta(minutes=481))
         try:
-            await page.goto(base + "/ui/worklist")
-            assert "/ui/sign-in" in page.url
+            await expiring.goto(base + "/ui/worklist")
+            assert "/ui/sign-in" in expiring.url
         finally:
             set_clock(None)
+        page = await sign_in(offline_chromium, base, "wangfang", password)
+
+        # Disabling an account (`mpx users disable`) ends its live sessions at once.
+        await page.goto(base + "/ui/worklist")
+        assert "/ui/worklist" in page.url
+        assert await node.people.disable("wangfang", by="cli:admin")
+        await page.goto(base + "/ui/worklist")
+        assert "/ui/sign-in" in page.url
+        assert await _evidence(node, "person_disabled") == ["cli:admin"]
 
         # Lockout: a wrong password is told in Chinese; the third locks the account, and then the right one fails.
         page = await (await offline_chromium.new_context()).new_page()

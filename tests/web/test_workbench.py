@@ -101,7 +101,15 @@ async def test_a_record_is_entered_answered_and_seen_answered_in_the_browser(web
         await row.locator("a").click()
         await clerk.wait_for_url(f"**/ui/records/{HUI}/{record_id}")
         assert data["person"]["name"] in await clerk.text_content("#content")  # the two counties' staff see it
+        await clerk.select_option("[name=status]", "moved_on")  # moved on, but to where? the contract asks
+        await clerk.fill("[name=reason]", "已离开本区")
+        await clerk.fill("[name=handled_on]", today_in_china().isoformat())
+        await clerk.click("#answer-form button[type=submit]")
+        assert "新流入地" in await clerk.text_content("label[for=f-new_region]")
+        assert "须填写新的流入地" in await clerk.text_content("#error-new_region")
+        assert await _count(haishu, messages.c.type == "feedback") == 0
         await clerk.select_option("[name=status]", "confirmed")
+        await clerk.fill("[name=reason]", "")
         await clerk.fill("[name=handled_on]", today_in_china().isoformat())
         await screenshot(clerk, "record")
         await clerk.click("#answer-form button[type=submit]")

@@ -66,7 +66,7 @@ async def sign_in(request: Request, account: Annotated[str, Form(max_length=64)]
     if address is not None and (wait := refusals.wait(address)):
         raise rate_limited(wait)
     try:
-        token, session = await people_of(request).sign_in(account.strip().lower(), password)
+        token, _ = await people_of(request).sign_in(account.strip().lower(), password)
     except SignInRefused as refused:
         if address is not None:
             refusals.take(address)
@@ -74,8 +74,7 @@ async def sign_in(request: Request, account: Annotated[str, Form(max_length=64)]
                  if refused.locked else ("账户或密码不正确", "Wrong account or password"))
         return _form(request, next, error, 401)
     response = RedirectResponse(local(next) or "/ui/", status_code=303)
-    max_age = int((session.expires_at - session.expires_at.now(session.expires_at.tzinfo)).total_seconds())
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/ui", httponly=True, samesite="lax",
+    response.set_cookie(SESSION_COOKIE, token, max_age=request.app.state.node.settings.web_session_minutes * 60, path="/ui", httponly=True, samesite="lax",
                         secure=secure_cookies(request))
     response.delete_cookie(SIGNIN_COOKIE, path="/ui")
     return response

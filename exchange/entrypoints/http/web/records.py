@@ -1,16 +1,20 @@
-"""A record's page (its whole thread, its fields for the two counties' staff) and answering it (反馈), through
-`Queries.message` and `Outbound.answer` as the API's GET /v1/messages/{id} and POST …/feedback do."""
+"""A record's page (its whole thread, its fields for the two counties' staff) and the replies its receiving clerk
+sends from it: answering it (反馈), asking for clarification (请求补充说明), a verification step (协查进展), through
+`Queries.message` and the `Outbound` use cases, as the API's GET /v1/messages/{id} and its POST routes do."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from adapters.workbook import columns, flatten
 from contracts import RECORD_TYPES, MessageType
-from exchange.domain.commands import ID_PATTERN, FeedbackIn
+from exchange.domain.commands import ID_PATTERN, ClarificationRequestIn, FeedbackIn, VerificationStepIn
 from exchange.domain.principals import Permission
 from exchange.domain.problems import Problem
 from exchange.entrypoints.http.auth import counties_for
@@ -41,36 +45,68 @@ async def _view(request: Request, user: WebUser, sender: str, message_id: str) -
     return await node.queries.message(message_id, counties_for(user.principal, node.settings.served), sender)
 
 
-def _record_page(request: Request, user: WebUser, view: dict[str, Any], values: dict[str, str] | None = None,
-                 errors: dict[str, str] | None = None, problem: Problem | None = None, status: int = 200) -> Response:
-    answerable = (view["direction"] == "in" and view["type"] in ANSWERED_BY_FEEDBACK and not view.get("withdrawn_at")
-                  and view["state"] != "answered" and user.may(Permission.ANSWER))
+@dataclass(frozen=True)
+class Reply:
+    """A reply the record's receiving clerk may send from its page, through the service the API's route calls."""
+
+    message_type: MessageType
+    title: tuple[str, str]
+    body: type[BaseModel]
+    send: Callable[[Any], Callable[..., Awaitable[str]]]  # the node -> its Outbound method
+    answers: frozenset[MessageType]  # the records it replies to
+
+
+REPLIES = {
+    "answer": Reply(MessageType.FEEDBACK, ("反馈", "Answer"), FeedbackIn, lambda node: node.outbound.answer,
+                    frozenset(ANSWERED_BY_FEEDBACK)),
+    "clarification-request": Reply(MessageType.CLARIFICATION_REQUEST, ("请求补充说明", "Ask for clarification"),
+                                   ClarificationRequestIn, lambda node: node.outbound.request_clarification,
+                                   frozenset(ANSWERED_BY_FEEDBACK)),
+    "verification-step": Reply(MessageType.VERIFICATION_STEP, ("协查进展", "Verification step"), VerificationStepIn,
+                               lambda node: node.outbound.verification_step,
+                               frozenset({MessageType.VERIFICATION_REQUEST})),
+}
+
+
+def _record_page(request: Request, user: WebUser, view: dict[str, Any], posted: str | None = None,
+                 values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                 problem: Problem | None = None, status: int = 200) -> Response:
+    """The page; a clerk of the receiving county sees the forms of the replies still open to it (the service
+    refuses any other all the same)."""
+    open_ = (view["direction"] == "in" and not view.get("withdrawn_at") and view["state"] != "answered"
+             and user.may(Permission.ANSWER))
+    forms = [(slug, reply.title, fields(reply.message_type, values if slug == posted else None,
+                                        errors if slug == posted else None), problem if slug == posted else None)
+             for slug, reply in REPLIES.items() if open_ and view["type"] in reply.answers]
     return page(request, "record.html", status, view=view, fields=labelled(view["type"], view["data"]),
-                feedback=[(f, labelled(f["type"], f["data"])) for f in view.get("feedback", [])],
-                answer_form=fields(MessageType.FEEDBACK, values, errors) if answerable else None,
-                problem=problem, answered=request.query_params.get("answered"))
+                feedback=[(f, labelled(f["type"], f["data"])) for f in view.get("feedback", [])], forms=forms,
+                answered=request.query_params.get("answered"))
 
 
 @router.get("/records/{sender}/{message_id}", response_class=HTMLResponse)
 async def record_page(request: Request, sender: County, message_id: MessageId, user: ReadingPerson) -> Response:
-    """The record, where it has got to, its thread (who did what, when), its feedback; the answer form for a clerk."""
+    """The record, where it has got to, its thread (who did what, when), its feedback; the reply forms for a clerk."""
     return _record_page(request, user, await _view(request, user, sender, message_id))
 
 
-@router.post("/records/{sender}/{message_id}/answer", response_class=HTMLResponse)
-async def answer(request: Request, sender: County, message_id: MessageId, user: AnsweringPerson) -> Response:
-    """Answer the record: the contract's rules on the server (Outbound.answer), errors beside their inputs."""
+@router.post("/records/{sender}/{message_id}/{reply}", response_class=HTMLResponse)
+async def send_reply(request: Request, sender: County, message_id: MessageId,
+                     reply: Literal["answer", "clarification-request", "verification-step"],
+                     user: AnsweringPerson) -> Response:
+    """Answer the record (反馈), ask its sender to clarify it, or report a verification step: the contract's rules
+    on the server (the Outbound use case of the API's route), errors beside their inputs."""
     node = request.app.state.node
+    chosen = REPLIES[reply]
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    data, errors = payload(MessageType.FEEDBACK, form)
+    data, errors = payload(chosen.message_type, form)
     problem = None
     if not errors:
         try:
-            feedback_id = await node.outbound.answer(message_id, FeedbackIn(data=data), principal=user.principal,
-                                                     sender=sender)
+            reply_id = await chosen.send(node)(message_id, chosen.body(data=data), principal=user.principal,
+                                               sender=sender)
         except Problem as refused:
             errors, problem = field_errors(refused.errors), refused
         else:
-            return RedirectResponse(f"/ui/records/{sender}/{message_id}?answered={feedback_id}", status_code=303)
+            return RedirectResponse(f"/ui/records/{sender}/{message_id}?answered={reply_id}", status_code=303)
     view = await _view(request, user, sender, message_id)
-    return _record_page(request, user, view, form, errors, problem, 422)
+    return _record_page(request, user, view, reply, form, errors, problem, 422)

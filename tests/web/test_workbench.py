@@ -2,7 +2,8 @@
 
 李强, clerk of 徽县 (621227), enters an outflow registration for 海曙区 (330203): with a wrong check character in
 the ID number the Chinese error shows beside the field as he types and again when he sends, and nothing is sent;
-corrected, it goes. 王芳, clerk of 海曙区, finds it in her 待办, opens it, answers it; 李强 sees it answered. 海曙区's
+corrected, it goes. 王芳, clerk of 海曙区, finds it in her 待办, opens it, answers it (a contract error first, beside
+its field); 李强 sees it answered. She reports the steps of a verification request from 徽县, which sees them. 海曙区's
 viewer reads it but has no answer form, and a forged answer with her own session and token is refused, changing
 nothing. An Excel import with one bad row shows that row's error and sends the other two. Every page loads only
 what the node serves; screenshots at 1366×768 (and a phone's width) go to var/screenshots/.
@@ -94,6 +95,17 @@ async def test_a_record_is_entered_answered_and_seen_answered_in_the_browser(web
             return await clerk.locator(f"#worklist tr[data-message-id='{record_id}']").count() == 1
 
         await eventually(listed, what="the record in 海曙区's 待办")
+
+        async def listed_id(message_id: str) -> bool:
+            """Listed in 待办, and its page open."""
+            await clerk.goto(f"{haishu_url}/ui/worklist")
+            row = clerk.locator(f"#worklist tr[data-message-id='{message_id}'] a")
+            if await row.count() == 0:
+                return False
+            await row.click()
+            await clerk.wait_for_url(f"**/ui/records/{HUI}/{message_id}")
+            return True
+
         row = clerk.locator(f"#worklist tr[data-message-id='{record_id}']")
         assert await row.get_attribute("data-status") == "on_time"
         assert "反馈" in await clerk.text_content("#counts")
@@ -168,6 +180,26 @@ async def test_a_record_is_entered_answered_and_seen_answered_in_the_browser(web
         assert await clerk.text_content("h1") == "To-do"
         await clerk.goto(f"{haishu_url}/ui/lang/zh?next=/ui/worklist")
         assert await clerk.text_content("h1") == "待办"
+
+        # A verification request (协查) from 徽县: 王芳 reports its steps from its page, and 徽县 sees them.
+        request = await hui.client.send(message(MessageType.VERIFICATION_REQUEST, HUI, HAISHU, 8))
+        await eventually(lambda: listed_id(request), what="the verification request in 海曙区's 待办")
+        for step in ({"step": "matched", "found": "false"},
+                     {"step": "answered", "result": "not_found", "findings": "辖区内查无此人"}):
+            form = clerk.locator("#verification-step-form")
+            for name, value in step.items():
+                field = form.locator(f"[name={name}]")
+                await (field.select_option(value) if await form.locator(f"select[name={name}]").count()
+                       else field.fill(value))
+            await form.locator("button[type=submit]").click()
+            await clerk.wait_for_url("**answered=*")
+        assert await clerk.locator("#verification-step-form").count() == 0
+
+        async def steps_seen() -> bool:
+            await page.goto(f"{hui_url}/ui/records/{HUI}/{request}")
+            return await page.locator("#thread tr[data-kind=answered]").count() == 1
+
+        await eventually(steps_seen, what="the verification steps at 徽县")
 
         # Counterparts: 海曙区 exchanges with 徽县, which acknowledged what it was sent.
         await clerk.goto(f"{haishu_url}/ui/counterparts")

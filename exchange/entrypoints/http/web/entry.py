@@ -115,7 +115,7 @@ async def import_sheet(request: Request, user: SendingPerson) -> Response:
     come from the file's digest, so sending the same file twice sends nothing twice."""
     node = request.app.state.node
     form = await request.form()
-    message_type = _entered(MessageType(str(form.get("type", ""))))
+    message_type = _entered(next((t for t in ENTERED if t.value == form.get("type")), MessageType.FEEDBACK))
     sender = str(form.get("sender", ""))
     require_county(user.principal, sender)
     upload = form.get("file")

@@ -4,11 +4,13 @@
 row (MPX_WEB_LOCKOUT_ATTEMPTS) lock the account (even the right password is then refused) with a line in the
 evidence chain. A form posted without the session's CSRF token, or with another, is refused and changes nothing.
 Signing out ends the session on the server: the old cookie, replayed, no longer opens a page; a session past its
-expiry is refused likewise, and so are those of an account disabled. A monitor's people (provincial monitors) sign in on the monitor, to its dashboard.
+expiry is refused likewise, and so are those of an account disabled. Behind a proxy that ends TLS the cookies are
+Secure. A monitor's people (provincial monitors) sign in on the monitor, to its dashboard.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -43,6 +45,18 @@ async def test_a_clerk_signs_in_is_locked_out_and_csrf_and_sign_out_hold(web_fed
         cookies = {c["name"]: c for c in await page.context.cookies()}
         session = cookies["mpx_session"]
         assert session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/ui"
+
+        # Behind a proxy that ends TLS (uvicorn trusts its X-Forwarded-Proto from loopback) the cookies are Secure.
+        async with httpx.AsyncClient(base_url=base, headers={"X-Forwarded-Proto": "https"}) as proxied:
+            form = await proxied.get("/ui/sign-in")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+            assert "Secure" in form.headers["set-cookie"]  # (so httpx keeps it for https: it is sent here by hand)
+            proxied.cookies.set("mpx_signin", token)
+            signed_in = await proxied.post("/ui/sign-in", data={"account": "wangfang", "password": password,
+                                                                "csrf_token": token})
+            assert signed_in.status_code == 303
+            cookie = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith("mpx_session="))
+            assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
 
         # CSRF: the sign-out form without its token, or with another, is refused; the session goes on.
         async with httpx.AsyncClient(base_url=base, cookies={"mpx_session": session["value"]}) as forged:

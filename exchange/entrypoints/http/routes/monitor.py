@@ -90,15 +90,30 @@ Region = Annotated[str | None, Query(pattern=r"^(\d{2}|\d{4}|\d{6})$", descripti
 
 def within(queries: MonitorQueries, region: str | None) -> MonitorQueries:
     """The queries narrowed to `region` (a province, prefecture or county code), if one is asked."""
-    if region is None:
-        return queries
+    return queries if region is None else queries.within(area_of(region))
+
+
+def area_of(region: str) -> str:
+    """The area prefix of a region code (330200 -> 3302); 400 for what is none."""
     try:
-        return queries.within(area_prefix(region))
+        return area_prefix(region)
     except ValueError:
         raise Problem("bad_request", f"not a region code: {region}", f"不是行政区划代码：{region}") from None
 
 
-def _a_period(start: date, end: date) -> None:
+async def bulletin_of(node: MonitorNode, principal: Principal, province: str | None, month: str) -> dict[str, Any]:
+    """The monthly bulletin of the province asked (or the only one the caller sees), as of now."""
+    code = bulletin_province(node, principal, province)
+    queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
+    return await queries.bulletin(province=code, month=month, now=utcnow())
+
+
+def bulletin_file(answer: dict[str, Any]) -> str:
+    """A bulletin's file name: bulletin-330000-2026-11."""
+    return f"bulletin-{answer['province']}-{answer['month']}"
+
+
+def a_period(start: date, end: date) -> None:
     """A cohort runs from a day to a later one."""
     if end <= start:
         raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
@@ -121,7 +136,7 @@ async def timeliness(
     Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
     and those not yet due; `headline` says which rates head the answer (assessable while the period runs,
     the full cohort once it has ended) and `definitions` states each."""
-    _a_period(start, end)
+    a_period(start, end)
     answer = await within(queries_for(node, principal), region).timeliness(
         start=start, end=end, group_by=group_by, side=side, now=utcnow())
     return render(answer, format, f"timeliness-{start}-{end}")
@@ -141,7 +156,7 @@ async def verification(
     """协查反馈率 and 协查及时反馈率: the verification requests' feedback and on-time rates per receiving county (or
     prefecture, province, month, urgency), ratios of sums, with the cohort stated; the record timeliness figures
     never count them."""
-    _a_period(start, end)
+    a_period(start, end)
     answer = await within(queries_for(node, principal), region).verification(start=start, end=end,
                                                                                group_by=group_by, now=utcnow())
     return render(answer, format, f"verification-{start}-{end}")
@@ -180,10 +195,8 @@ async def bulletin(
 
     A month that has not begun is refused (422 month_not_begun); `month_closed` says whether every deadline of
     the month has passed, `definitions` and `ranking` state what each column counts and how ties are broken."""
-    code = bulletin_province(node, principal, province)
-    queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
-    answer = await queries.bulletin(province=code, month=month, now=utcnow())
-    return render(answer, format, f"bulletin-{code}0000-{month}")
+    answer = await bulletin_of(node, principal, province, month)
+    return render(answer, format, bulletin_file(answer))
 
 
 @router.get("/v1/monitor/roster", response_model=RosterMatchView,

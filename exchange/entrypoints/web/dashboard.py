@@ -8,7 +8,7 @@ monitor, and none is read here. Charts are Apache ECharts, served by the node (s
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from contracts import region_name
 from exchange.bootstrap import MonitorNode
-from exchange.domain.clock import utcnow
+from exchange.domain.clock import SHANGHAI, utcnow
 from exchange.domain.figures import trend_window
 from exchange.domain.obligation import local_day
 from exchange.domain.principals import Principal
@@ -71,6 +71,12 @@ def percent(value: float | None) -> str:
 
 def chinese_day(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def beijing_time(instant: str) -> str:
+    """An answer's as_of as Chinese offices read it: 2026年11月20日 10:00（北京时间）."""
+    at = datetime.fromisoformat(instant).astimezone(SHANGHAI)
+    return f"{chinese_day(at.date())} {at:%H:%M}（北京时间 Beijing time）"
 
 
 def area_name(prefix: str) -> str:
@@ -150,7 +156,7 @@ def page(request: Request, template: str, principal: Principal, **context: Any) 
     from exchange.entrypoints.web.pages import templates
 
     return templates.TemplateResponse(request, f"dashboard/{template}", {
-        "principal": principal, "percent": percent, "chinese_day": chinese_day, "zh": DEFINITIONS_ZH,
+        "principal": principal, "percent": percent, "chinese_day": chinese_day, "beijing_time": beijing_time, "zh": DEFINITIONS_ZH,
         "region_name": region_name, **context})
 
 

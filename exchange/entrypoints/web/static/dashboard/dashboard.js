@@ -13,7 +13,7 @@
         formatter: function (items) {
           var lines = [items[0].axisValueLabel];
           items.forEach(function (i) {
-            lines.push(i.marker + i.seriesName + ": " + (i.value == null ? "—" : i.value + "%"));
+            lines.push(i.seriesName + ": " + (i.value == null ? "—" : i.value + "%"));
           });
           var text = document.createElement("div");
           text.textContent = spec.definition;

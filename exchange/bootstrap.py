@@ -27,6 +27,7 @@ from exchange.adapters.kafka.monitor_feed import MonitorFeed
 from exchange.adapters.kafka.relay import Relay
 from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import MonitorMetrics, NodeMetrics
+from exchange.adapters.people import PersonStore
 from exchange.adapters.sql.database import create_engine, migrate, ping
 from exchange.adapters.sql.tables import agreements as agreements_table
 from exchange.adapters.sql.tables import calendar_overrides
@@ -108,6 +109,7 @@ class Node:
         self.agreement_keys = AgreementKeys.from_settings(settings)
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)
         self.keys = KeyStore(self.engine, self.uow)
+        self.people = PersonStore(self.engine, self.uow, settings)  # who signs in to the workbench
         # Made once Kafka answers (_connect).
         self.key_feed: KeyFeed | None = None
         self.agreement_feed: AgreementFeed | None = None
@@ -289,6 +291,7 @@ class MonitorNode:
         self.feed: MonitorFeed | None = None
         self.uow: UnitOfWorkFactory = evidence_only(self.engine)  # a monitor publishes nothing
         self.keys = KeyStore(self.engine, self.uow)
+        self.people = PersonStore(self.engine, self.uow, settings)  # who signs in to the dashboard
         self._consumer: AIOKafkaConsumer | None = None
         self._keys_consumer: AIOKafkaConsumer | None = None
         # The counties' public keys, from the keys topic: each event must be signed by its receiving county.

@@ -178,6 +178,16 @@ class Settings(BaseSettings):
         "(admin API, MPX_AGREEMENTS_FILE); empty: such agreements are refused. Never logged.",
     )
 
+    web_session_minutes: int = Field(
+        480, ge=1, le=7 * 24 * 60, description="How long a person stays signed in to the workbench or dashboard "
+        "(minutes from signing in); the session then ends on the server.",
+    )
+    web_lockout_attempts: int = Field(
+        5, ge=1, description="Wrong passwords in a row after which a person's account is locked (web sign-in).",
+    )
+    web_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked (minutes).")
+    web_password_min_length: int = Field(10, ge=8, description="Shortest password `mpx users add` accepts.")
+
     @field_validator("counties", "monitor_scope", "calendar_files", mode="before")
     @classmethod
     def _split_counties(cls, value: object) -> object:

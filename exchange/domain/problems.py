@@ -28,6 +28,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "county_not_served": (403, "该县区不由本节点服务", "That county is not served by this node"),
     "forbidden": (403, "无权执行该操作", "Not allowed"),
     "unauthenticated": (401, "需要有效的身份凭证", "A valid API key or token is required"),
+    "csrf_failed": (403, "表单已失效或并非来自本站，请刷新页面后重试", "The form has expired or did not come from this site: reload the page and try again"),
     "not_your_county": (403, "无权代表该县区", "Not allowed to act for that county"),
     "province_not_monitored": (403, "本监测节点不覆盖该省份", "This monitor does not oversee that province"),
     "key_not_found": (404, "没有该密钥", "No such API key"),

@@ -308,6 +308,71 @@ def _operator() -> str:
         return "cli"
 
 
+users = typer.Typer(help="登录工作台和监测看板的人员账户 (与 API 密钥分开) People who sign in to the workbench and "
+                    "the dashboard (separate from API keys).")
+app.add_typer(users, name="users")
+
+
+def _people():  # noqa: ANN202
+    from exchange.adapters.people import PersonStore
+    from exchange.config import Settings
+
+    keys = _keystore()
+    return PersonStore(keys.engine, keys.uow, Settings())
+
+
+@users.command("add")
+def users_add(
+    account: str = typer.Argument(..., help="登录账户 (小写字母、数字、点、短横线) Account name to sign in with."),
+    role: str = typer.Option(..., help="角色 Role: clerk (办事员: 录入和反馈) or viewer (查看员: 只读) on a node; monitor "
+                             "(省级监测) on a monitor."),
+    name: str = typer.Option("", help="姓名或岗位 Who it is, e.g. 海曙区流动人口办 王芳 (default: the account)."),
+    county: list[str] = typer.Option([], help="所属县区 (本节点服务的县，可重复) County the person works for (repeat)."),
+    province: list[str] = typer.Option([], help="省级监测覆盖的省，33 或 330000 (可重复) Province a monitor person "
+                                       "oversees (repeat)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="从标准输入读取密码 Read the password from "
+                                        "standard input (else it is asked for twice)."),
+) -> None:
+    """添加人员账户; 密码以 argon2 散列保存，并记入证据链. Add a person; the password is stored as an argon2 hash and the
+    account's creation is a line of the evidence chain."""
+    import sys
+
+    from exchange.adapters.api_keys import GrantRefused
+    from exchange.adapters.people import check_person
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt(
+        "密码 Password", hide_input=True, confirmation_prompt=True)
+    store = _people()
+    try:
+        person = check_person(store.settings, account=account, role=role, name=name or account, counties=county,
+                              provinces=province, password=password)
+    except GrantRefused as refused:
+        for error in refused.errors:
+            console.print(f"[red]{error['field']}: {error['message_zh']} ({error['message']})[/red]")
+        raise typer.Exit(2) from None
+    added = asyncio.run(store.add(person, password, by=_operator()))
+    asyncio.run(store.engine.dispose())
+    if not added:
+        console.print(f"[red]账户已存在 the account exists: {account}[/red]")
+        raise typer.Exit(1)
+    console.print(f"已添加 added: {account} ({person.role.value}, {','.join(sorted(person.counties or person.provinces))})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """列出人员账户及其角色、辖区和锁定状态. People with their role, jurisdiction and lockout."""
+    from rich.table import Table
+
+    store = _people()
+    rows = asyncio.run(store.list())
+    asyncio.run(store.engine.dispose())
+    table = Table("account", "name", "role", "counties/provinces", "locked until")
+    for r in rows:
+        table.add_row(r["account"], r["name"], r["role"], ",".join(r["counties"] or r["provinces"]),
+                      str(r["locked_until"] or "-"))
+    console.print(table)
+
+
 @keys.command("create")
 def keys_create(
     role: str = typer.Option(..., help="角色 Role: county_system, county_operator or admin on a node; "

@@ -53,6 +53,7 @@ class Federation:
         self._contexts: list[Any] = []
         self._clients: list[httpx.AsyncClient] = []
         self.monitor_nodes: list[Any] = []
+        self.monitor_apps: list[Any] = []  # their ASGI apps, to serve over HTTP (tests/web/conftest.py)
         # The federation's agreements key: every node trusts it, and signs what it publishes with it.
         self.agreement_signing_key, self.agreement_keys = new_agreement_key(f"{prefix}-agreements")
 
@@ -102,6 +103,7 @@ class Federation:
                                    headers={"Authorization": f"Bearer {key}"})
         self._clients.append(client)
         self.monitor_nodes.append(app.state.node)
+        self.monitor_apps.append(app)
         await eventually(lambda: app.state.node.feed is not None, what="the monitor connected to Kafka")
         return client
 

@@ -6,26 +6,18 @@ Chromium is Debian's (`make infra` installs it); a missing browser is a missing 
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
-#: Only loopback resolves: every other host name fails as on a network with no way out.
-OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
+from tests.web.conftest import offline_browser
 
 
 @pytest.fixture
 async def offline_chromium():  # noqa: ANN201
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is not installed: run `make infra` (it installs it)"
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=[OFFLINE])
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with offline_browser() as browser:  # the pages' tests launch it likewise (tests/web/conftest.py)
+        yield browser
 
 
 async def open_page(browser: Browser, url: str, ready: str) -> tuple[list[str], list[str]]:

@@ -330,6 +330,36 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime),
 )
 
+# People who sign in to the workbench and the dashboard (exchange/adapters/people.py): separate from API keys.
+# Only an argon2 hash of the password is kept; failed sign-ins count towards a lockout.
+people = Table(
+    "people",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),  # clerk, viewer (a node), monitor (a monitor)
+    Column("counties", Text, nullable=False, default=""),
+    Column("provinces", Text, nullable=False, default=""),
+    Column("password_hash", String(256), nullable=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),
+)
+
+# Signed-in sessions of people: the cookie holds a random token, this table its hash, so that signing out and
+# expiry end a session on the server (a copied cookie stops working too).
+person_sessions = Table(
+    "person_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account", String(64), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+)
+
 # The evidence chain: append-only, each entry hashing the one before (exchange/adapters/crypto/audit.py).
 audit_log = Table(
     "audit_log",
@@ -475,4 +505,4 @@ monitor_roster = Table(
     Index("ix_monitor_roster_month", "month"),
 )
 
-__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster"]
+__all__ = ["metadata", "messages", "outbox", "inbox", "consumer_offsets", "quarantine", "obligations", "reminders", "agreements", "calendar_overrides", "monitor_obligations", "monitor_summary", "monitor_sender_summary", "reconciliation", "reconciliation_runs", "api_keys", "people", "person_sessions", "audit_log", "signing_keys", "county_public_keys", "sealing_keys", "county_sealing_keys", "peer_chain_heads", "rosters", "roster_discrepancies", "monitor_roster"]

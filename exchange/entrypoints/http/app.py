@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from exchange.bootstrap import MonitorNode, Node
 from exchange.config import Settings
-from exchange.entrypoints.http import docs_pages, document, errors, scrape
+from exchange.entrypoints.http import docs_pages, document, errors, scrape, web
 from exchange.entrypoints.http.auth import Auth
 from exchange.entrypoints.http.limits import BodySizeLimit
 from exchange.entrypoints.http.responses import OrjsonResponse
@@ -25,6 +25,7 @@ from exchange.entrypoints.http.routes import (
     roster,
     worklist,
 )
+from exchange.entrypoints.http.web import workbench
 from exchange.production import refuse_unsafe
 
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(messages.router(settings))
     app.include_router(worklist.router(settings))
     app.include_router(health.router)
+    web.install(app, workbench.router)  # the county workbench (/ui/), not in the OpenAPI document
     return app
 
 
@@ -85,6 +87,7 @@ def create_monitor_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router("monitor"))
     app.include_router(monitor.router)
     app.include_router(health.monitor_router)
+    web.install(app)  # the provincial dashboard (/ui/), not in the OpenAPI document
     return app
 
 

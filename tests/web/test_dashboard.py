@@ -20,15 +20,16 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openpyxl
 import pytest
 from playwright.async_api import Page
-from tests.web.conftest import add_person, screenshot, serve, sign_in
 
 from contracts import MessageType
+from contracts.examples import full_region_name
 from exchange.domain.clock import set_clock, utcnow
 from exchange.domain.figures import trend_window
 from exchange.domain.obligation import local_day
@@ -36,6 +37,7 @@ from exchange.domain.principals import Role
 from tests.integration.conftest import eventually
 from tests.integration.test_deadlines_and_monitor import Clock, _obligation, _personal_values, _xlsx_text, answer_on
 from tests.integration.test_round_trip import HAISHU, HUI, message
+from tests.web.conftest import add_person, screenshot, serve, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +54,21 @@ def clock():
     set_clock(None)
 
 
+def outflow(n: int, to: str) -> dict[str, Any]:
+    """An outflow registration from 徽县 to `to`, a real person's fields in it (the examples' own, moved to `to`)."""
+    record = message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, n)
+    record["data"].update(destination_region=to, destination_address=f"{full_region_name(to)}中山路{n}号")
+    return {**record, "receiver": to}
+
+
 async def table(page: Page, selector: str) -> dict[str, dict[str, Any]]:
-    """A figures table as {row's group: {figure: count or rate}}: counts from the cells' text, rates exactly."""
-    return await page.eval_on_selector_all(f"{selector} tbody tr[data-group], {selector} tbody tr[data-county]", """
-        rows => Object.fromEntries(rows.map(r => [r.dataset.group || r.dataset.county, Object.fromEntries(
+    """A figures table as {row's group: {figure: count or rate}}, in the page's order: counts from the cells' text,
+    rates exactly (rate0, rate1, … in the order of the columns)."""
+    rows = await page.eval_on_selector_all(f"{selector} tbody tr[data-group], {selector} tbody tr[data-county]", """
+        rows => rows.map(r => [r.dataset.group || r.dataset.county, Object.fromEntries(
             [...r.querySelectorAll('[data-figure]')].map(c => [c.dataset.figure, Number(c.textContent.replace(/,/g, ''))])
-            .concat([...r.querySelectorAll('[data-value]')].map((c, i) => ['rate' + i, c.dataset.value === '' ? null : Number(c.dataset.value)])))]))""")
+            .concat([...r.querySelectorAll('[data-value]')].map((c, i) => ['rate' + i, c.dataset.value === '' ? null : Number(c.dataset.value)])))])""")
+    return dict(rows)
 
 
 def expected(groups: list[dict[str, Any]], figures: tuple[str, ...], rates: tuple[str, ...]) -> dict[str, dict]:
@@ -79,8 +90,7 @@ async def test_a_provincial_monitor_sees_the_apis_figures_drills_down_and_no_per
     keys = {province: (await monitor.keys.create(name=f"{province} monitor", role=Role.PROVINCIAL_MONITOR,
                                                  provinces=frozenset({province}))).key for province in ("33", "62")}
 
-    sent = [message(MessageType.OUTFLOW_REGISTRATION, HUI, to, n)
-            for n, to in enumerate([HAISHU, HAISHU, HAISHU, YINZHOU, YINZHOU, XIHU, XIHU], start=1)]
+    sent = [outflow(n, to) for n, to in enumerate([HAISHU, HAISHU, HAISHU, YINZHOU, YINZHOU, XIHU, XIHU], start=1)]
     ids = [await hui.client.send(m) for m in sent]
     for message_id in ids:
         await eventually(lambda m=message_id: _obligation(zhejiang_node, m), what=f"the obligation of {message_id}")
@@ -122,7 +132,7 @@ async def test_a_provincial_monitor_sees_the_apis_figures_drills_down_and_no_per
             pages: list[str] = []
 
             # The province: its prefectures, as the API answers them for the same period.
-            await page.goto(f"{base}/ui/dashboard/?from={period['from']}&to={period['to']}")
+            await page.goto(f"{base}/ui/dashboard?from={period['from']}&to={period['to']}")
             figures = await get("/v1/monitor/timeliness", **period, group_by="prefecture")
             assert [g["group"] for g in figures["groups"]] == ["330100", "330200"]
             assert await table(page, "#groups") == expected(figures["groups"], COUNTS, RATES)
@@ -194,21 +204,22 @@ async def test_a_provincial_monitor_sees_the_apis_figures_drills_down_and_no_per
             async with page.expect_download() as download_info:
                 await page.click("a.download")
             download = await download_info.value
-            workbook = openpyxl.load_workbook(await download.path())
+            downloaded = Path(await download.path()).read_bytes()
+            workbook = openpyxl.load_workbook(io.BytesIO(downloaded))
             api_workbook = openpyxl.load_workbook(io.BytesIO((await api.get("/v1/monitor/bulletin", params={
                 "month": month, "format": "xlsx"})).content))
             rows = len(bulletin["counties"]) + 2  # headings, counties, total
             assert [[c.value for c in r] for r in workbook.active.iter_rows(max_row=rows)] == [
                 [c.value for c in r] for r in api_workbook.active.iter_rows(max_row=rows)]
             assert download.suggested_filename == f"bulletin-330000-{month}.xlsx"
-            excel_text = _xlsx_text(open(await download.path(), "rb").read())  # noqa: SIM115,ASYNC230
+            excel_text = _xlsx_text(downloaded)
 
             await page.goto(f"{base}/ui/dashboard/roster")
             pages.append(await page.content())
 
             # On a phone: the same page, nothing wider than the screen but the tables' own scroll.
             phone = await sign_in(offline_chromium, base, "zj-jiance", password, viewport={"width": 390, "height": 844})
-            await phone.goto(f"{base}/ui/dashboard/?from={period['from']}&to={period['to']}")
+            await phone.goto(f"{base}/ui/dashboard?from={period['from']}&to={period['to']}")
             await phone.wait_for_selector("#chart-groups[data-rendered] canvas")
             assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             await screenshot(phone, "dashboard-phone")
@@ -225,12 +236,12 @@ async def test_a_provincial_monitor_sees_the_apis_figures_drills_down_and_no_per
             # Gansu's monitor person: none of Zhejiang's counties, and 宁波市 refused.
             gansu = await sign_in(offline_chromium, base, "gs-jiance", gansu_password)
             seen = []
-            for path in (f"/ui/dashboard/?from={period['from']}&to={period['to']}", "/ui/dashboard/overdue",
+            for path in (f"/ui/dashboard?from={period['from']}&to={period['to']}", "/ui/dashboard/overdue",
                          f"/ui/dashboard/bulletin?month={month}", "/ui/dashboard/roster"):
                 response = await gansu.goto(base + path)
                 assert response is not None and response.status == 200, path
                 seen.append(await gansu.content())
-            refused = await gansu.goto(f"{base}/ui/dashboard/?region=330200&from={period['from']}&to={period['to']}")
+            refused = await gansu.goto(f"{base}/ui/dashboard?region=330200&from={period['from']}&to={period['to']}")
             assert refused is not None and refused.status == 403
             seen.append(await gansu.content())
             assert [a for text in seen for a in ZHEJIANG_AREAS if a in text] == []

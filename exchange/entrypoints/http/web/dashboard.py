@@ -22,22 +22,27 @@ from exchange.domain.obligation import local_day
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem
 from exchange.domain.region_codes import areas_of, display_code, finer
-from exchange.entrypoints.http.exports import render
+from exchange.entrypoints.http.exports import render as export
 from exchange.entrypoints.http.models import MONTH_PATTERN
 from exchange.entrypoints.http.routes.monitor import (
     Region,
     a_period,
-    area_of as region_area,
     bulletin_file,
     bulletin_of,
     queries_for,
 )
+from exchange.entrypoints.http.routes.monitor import (
+    area_of as region_area,
+)
+from exchange.entrypoints.http.web.sessions import MonitoringPerson, WebUser
+from exchange.entrypoints.http.web.templating import NAV
+from exchange.entrypoints.http.web.templating import page as render
 from exchange.service.monitoring import MonitorQueries
 
 router = APIRouter(prefix="/ui/dashboard", include_in_schema=False)
-
-# TEMPORARY until the web foundation lands: the API key's principal.
-from exchange.entrypoints.http.deps import MonitorPrincipal as MonitorPerson  # noqa: E402
+NAV["monitor"] += [("/ui/dashboard", "监测看板", "Dashboard"), ("/ui/dashboard/overdue", "逾期清单", "Overdue"),
+                   ("/ui/dashboard/bulletin", "月度通报", "Monthly bulletin"),
+                   ("/ui/dashboard/roster", "定期清查", "Roster check")]
 
 #: How many overdue obligations the overview lists (the overdue page lists them all, a page at a time).
 OVERDUE_SHOWN = 20
@@ -45,7 +50,7 @@ OVERDUE_PAGE = 100
 
 #: What each figure means, in Chinese; the English beside it is the answer's own (``definitions``, ``cohort``).
 DEFINITIONS_ZH = {
-    "cohort": "统计口径：截止时间（截止日 24:00，北京时间）落在所选期间内的反馈义务；已撤销的不计入任何分母。",
+    "cohort": "统计口径：截止时间（截止日 24:00，北京时间）落在所选期间内的反馈义务；应反馈 = 其中未撤销的，已撤销的不计入任何分母。",
     "rates": "反馈率 = 已反馈 ÷ 应反馈；及时反馈率 = 截止前反馈 ÷ 应反馈（应反馈：未撤销的义务）。",
     "assessable": "期间未结束时以可考核口径为准：分母为截止时间已过的义务（未撤销、未暂停）= 已反馈 + 逾期未反馈。",
     "clarified": "补充说明率 = 请求过补充说明的义务 ÷ 应反馈；平均暂停工作日 = 暂停工作日合计 ÷ 请求过补充说明的义务。",
@@ -152,39 +157,43 @@ async def overview_of(queries: MonitorQueries, area: str, start: date, end: date
     }
 
 
-def page(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
-    from exchange.entrypoints.web.pages import templates
-
-    return templates.TemplateResponse(request, f"dashboard/{template}", {
-        "principal": principal, "percent": percent, "chinese_day": chinese_day, "beijing_time": beijing_time, "zh": DEFINITIONS_ZH,
+def page(request: Request, template: str, **context: Any) -> HTMLResponse:
+    return render(request, f"dashboard/{template}", **{
+        "percent": percent, "chinese_day": chinese_day, "beijing_time": beijing_time, "zh": DEFINITIONS_ZH,
         "region_name": region_name, **context})
 
 
-@router.get("/", response_class=HTMLResponse)
-async def overview(request: Request, principal: MonitorPerson, region: Region = None,
+def scoped(request: Request, user: WebUser, region: str | None) -> tuple[MonitorQueries, str]:
+    """The person's queries narrowed to the area shown; a region the person does not oversee is refused (403), as
+    the API's bulletin refuses a province not seen."""
+    area = shown_area(user.principal, region)
+    queries = queries_for(node_of(request), user.principal)
+    narrow = queries.within(area)
+    if area and narrow.areas == frozenset():
+        raise Problem("province_not_monitored", f"{display_code(area)} is outside what you oversee",
+                      f"{display_code(area)} 不在您的监测范围内")
+    return narrow, area
+
+
+@router.get("", response_class=HTMLResponse)
+async def overview(request: Request, user: MonitoringPerson, region: Region = None,
                    start: Annotated[date | None, Query(alias="from")] = None,
                    end: Annotated[date | None, Query(alias="to")] = None) -> HTMLResponse:
-    node = node_of(request)
-    area = shown_area(principal, region)
+    queries, area = scoped(request, user, region)
     start, end = period_of(start, end)
-    queries = queries_for(node, principal)
-    forbidden(queries, area)
-    view = await overview_of(queries.within(area), area, start, end)
-    return page(request, "overview.html", principal, area=area, area_name=area_name(area),
-                crumbs=breadcrumbs(area, principal), start=start, end=end, shortcuts=shortcuts(local_day(utcnow())),
-                **view)
+    view = await overview_of(queries, area, start, end)
+    return page(request, "overview.html", area=area, area_name=area_name(area),
+                crumbs=breadcrumbs(area, user.principal), start=start, end=end,
+                shortcuts=shortcuts(local_day(utcnow())), **view)
 
 
 @router.get("/overdue", response_class=HTMLResponse)
-async def overdue(request: Request, principal: MonitorPerson, region: Region = None,
+async def overdue(request: Request, user: MonitoringPerson, region: Region = None,
                   cursor: str | None = None) -> HTMLResponse:
-    node = node_of(request)
-    area = shown_area(principal, region)
-    queries = queries_for(node, principal)
-    forbidden(queries, area)
-    listing = await queries.within(area).overdue(now=utcnow(), limit=OVERDUE_PAGE, cursor=cursor)
-    return page(request, "overdue.html", principal, area=area, area_name=area_name(area),
-                crumbs=breadcrumbs(area, principal), overdue=listing)
+    queries, area = scoped(request, user, region)
+    listing = await queries.overdue(now=utcnow(), limit=OVERDUE_PAGE, cursor=cursor)
+    return page(request, "overdue.html", area=area, area_name=area_name(area),
+                crumbs=breadcrumbs(area, user.principal), overdue=listing)
 
 
 def _month(month: str | None) -> str:
@@ -192,35 +201,29 @@ def _month(month: str | None) -> str:
 
 
 Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]
+Province = Annotated[str | None, Query(pattern=r"^\d{2}(0000)?$")]
 
 
 @router.get("/bulletin", response_class=HTMLResponse)
-async def bulletin(request: Request, principal: MonitorPerson, month: Month = None,
-                   province: str | None = None) -> HTMLResponse:
-    answer = await bulletin_of(node_of(request), principal, province, _month(month))
+async def bulletin(request: Request, user: MonitoringPerson, month: Month = None,
+                   province: Province = None) -> HTMLResponse:
+    answer = await bulletin_of(node_of(request), user.principal, province, _month(month))
     ranked = [c for c in answer["counties"] if c["rank"] is not None]
-    return page(request, "bulletin.html", principal, bulletin=answer, month=answer["month"], chart=chart(
+    return page(request, "bulletin.html", bulletin=answer, month=answer["month"], chart=chart(
         "bar", [c["name"] or c["county"] for c in ranked], {"及时反馈率 on-time rate": [c["on_time_rate"] for c in ranked]},
         DEFINITIONS_ZH["bulletin"] + " " + answer["definitions"]["on_time_rate"]))
 
 
 @router.get("/bulletin.xlsx")
-async def bulletin_workbook(request: Request, principal: MonitorPerson, month: Month = None,
-                            province: str | None = None) -> Response:
+async def bulletin_workbook(request: Request, user: MonitoringPerson, month: Month = None,
+                            province: Province = None) -> Response:
     """The bulletin as the API's Excel file (the same rendering)."""
-    answer = await bulletin_of(node_of(request), principal, province, _month(month))
-    return render(answer, "xlsx", bulletin_file(answer))  # type: ignore[return-value]
+    answer = await bulletin_of(node_of(request), user.principal, province, _month(month))
+    return export(answer, "xlsx", bulletin_file(answer))  # type: ignore[return-value]
 
 
 @router.get("/roster", response_class=HTMLResponse)
-async def roster(request: Request, principal: MonitorPerson, month: Month = None) -> HTMLResponse:
+async def roster(request: Request, user: MonitoringPerson, month: Month = None) -> HTMLResponse:
     month = month or (local_day(utcnow()).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    answer = await queries_for(node_of(request), principal).roster(month=month)
-    return page(request, "roster.html", principal, roster=answer, month=month)
-
-
-def forbidden(queries: MonitorQueries, area: str) -> None:
-    """A region the caller does not see is refused, as the API's bulletin refuses a province not seen (403)."""
-    if area and queries.within(area).areas == frozenset():
-        raise Problem("province_not_monitored", f"{display_code(area)} is outside what you oversee",
-                      f"{display_code(area)} 不在您的监测范围内")
+    answer = await queries_for(node_of(request), user.principal).roster(month=month)
+    return page(request, "roster.html", roster=answer, month=month)

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from contracts import region_name
-from exchange.bootstrap import MonitorNode
 from exchange.domain.clock import SHANGHAI, utcnow
 from exchange.domain.figures import trend_window
 from exchange.domain.obligation import local_day
@@ -50,23 +49,19 @@ OVERDUE_PAGE = 100
 
 #: What each figure means, in Chinese; the English beside it is the answer's own (``definitions``, ``cohort``).
 DEFINITIONS_ZH = {
-    "cohort": "统计口径：截止时间（截止日 24:00，北京时间）落在所选期间内的反馈义务；应反馈 = 其中未撤销的，已撤销的不计入任何分母。",
+    "cohort": "统计口径：截止时间（截止日 24:00，北京时间）落在所选期间内的反馈义务；"
+              "应反馈 = 其中未撤销的，已撤销的不计入任何分母。",
     "rates": "反馈率 = 已反馈 ÷ 应反馈；及时反馈率 = 截止前反馈 ÷ 应反馈（应反馈：未撤销的义务）。",
     "assessable": "期间未结束时以可考核口径为准：分母为截止时间已过的义务（未撤销、未暂停）= 已反馈 + 逾期未反馈。",
     "clarified": "补充说明率 = 请求过补充说明的义务 ÷ 应反馈；平均暂停工作日 = 暂停工作日合计 ÷ 请求过补充说明的义务。",
     "trend": "按月趋势：义务按截止日所在月份归组，各月比率口径同上（已结束的月份按全部口径，本月按可考核口径）。",
-    "verification": "协查反馈率 = 已反馈的协查请求 ÷ 应反馈的协查请求；协查及时反馈率 = 按时反馈的 ÷ 应反馈的；截止时间由紧急程度决定，撤回的不计入分母。",
+    "verification": "协查反馈率 = 已反馈的协查请求 ÷ 应反馈的协查请求；协查及时反馈率 = 按时反馈的 ÷ 应反馈的；"
+                    "截止时间由紧急程度决定，撤回的不计入分母。",
     "overdue": "逾期未反馈：截止时间已过、尚未反馈、未暂停的义务；逾期工作日按接收地的工作日历计算（不含截止日）。",
     "roster": "清查匹配率 = 仍在本地人数 ÷ 名单人数，按（户籍地，现居住地）统计；合计为各项之和的比率。",
-    "bulletin": "月度通报：当月截止的义务，按及时反馈率从高到低排名；同率者应反馈多者在前，再按县区代码；无应反馈的不排名。",
+    "bulletin": "月度通报：当月截止的义务，按及时反馈率从高到低排名；同率者应反馈多者在前，再按县区代码；"
+                "无应反馈的不排名。",
 }
-
-
-def node_of(request: Request) -> MonitorNode:
-    node = request.app.state.node
-    if not isinstance(node, MonitorNode):
-        raise Problem("not_found", "the dashboard is on monitor nodes", "监测看板只在监测节点上提供")
-    return node
 
 
 def percent(value: float | None) -> str:
@@ -108,11 +103,16 @@ def shortcuts(today: date) -> list[dict[str, str]]:
              "to": date(today.year + 1, 1, 1).isoformat()}]
 
 
-def chart(kind: str, labels: list[str], series: dict[str, list[float | None]], definition: str) -> dict[str, Any]:
-    """What static/dashboard/dashboard.js draws with ECharts: rates in percent, the definition in the tooltip."""
-    return {"kind": kind, "labels": labels, "definition": definition,
-            "series": [{"name": name, "values": [None if v is None else round(v * 100, 1) for v in values]}
-                       for name, values in series.items()]}
+#: The rates a chart of timeliness figures shows: the headline ones (assessable while the period runs).
+HEADLINE_RATES = {"反馈率 feedback rate": "headline_feedback_rate", "及时反馈率 on-time rate": "headline_on_time_rate"}
+
+
+def chart(kind: str, rows: list[dict[str, Any]], label: str, rates: dict[str, str], definition: str) -> dict[str, Any]:
+    """What static/dashboard/dashboard.js draws with ECharts: a series per rate (in percent) over the rows, each
+    labelled by its name (else its `label` field), the figure's definition in the tooltip."""
+    return {"kind": kind, "labels": [r.get("name") or r[label] for r in rows], "definition": definition,
+            "series": [{"name": name, "values": [None if r[rate] is None else round(r[rate] * 100, 1) for r in rows]}
+                       for name, rate in rates.items()]}
 
 
 def shown_area(principal: Principal, region: str | None) -> str:
@@ -134,25 +134,20 @@ async def overview_of(queries: MonitorQueries, area: str, start: date, end: date
     """The overview of an area: its figures by the next level down, the trend by month, verification requests
     (协查) and the first overdue obligations, each with its definition."""
     now = utcnow()
-    level = finer(area)
-    figures = await queries.timeliness(start=start, end=end, group_by=level, side="receiver", now=now)  # type: ignore[arg-type]
+    level: Any = finer(area)  # province, prefecture or county: a group_by of both answers
+    figures = await queries.timeliness(start=start, end=end, group_by=level, side="receiver", now=now)
     trend_start, trend_end = trend_window(end)
     trend = await queries.timeliness(start=trend_start, end=trend_end, group_by="month", side="receiver", now=now)
-    verification = await queries.verification(start=start, end=end, group_by=level, now=now)  # type: ignore[arg-type]
+    verification = await queries.verification(start=start, end=end, group_by=level, now=now)
     overdue = await queries.overdue(now=now, limit=OVERDUE_SHOWN)
-    groups = figures["groups"]
     return {
         "level": level, "figures": figures, "trend": trend, "verification": verification, "overdue": overdue,
         "drill": len(area) < 6,
         "charts": {
-            "groups": chart("bar", [g["name"] or g["group"] for g in groups], {
-                "反馈率 feedback rate": [g["headline_feedback_rate"] for g in groups],
-                "及时反馈率 on-time rate": [g["headline_on_time_rate"] for g in groups]},
-                DEFINITIONS_ZH["rates"] + " " + figures["definitions"][figures["headline"]]),
-            "trend": chart("line", [g["group"] for g in trend["groups"]], {
-                "反馈率 feedback rate": [g["headline_feedback_rate"] for g in trend["groups"]],
-                "及时反馈率 on-time rate": [g["headline_on_time_rate"] for g in trend["groups"]]},
-                DEFINITIONS_ZH["trend"] + " " + trend["cohort"]),
+            "groups": chart("bar", figures["groups"], "group", HEADLINE_RATES,
+                            DEFINITIONS_ZH["rates"] + " " + figures["definitions"][figures["headline"]]),
+            "trend": chart("line", trend["groups"], "group", HEADLINE_RATES,
+                           DEFINITIONS_ZH["trend"] + " " + trend["cohort"]),
         },
     }
 
@@ -167,7 +162,7 @@ def scoped(request: Request, user: WebUser, region: str | None) -> tuple[Monitor
     """The person's queries narrowed to the area shown; a region the person does not oversee is refused (403), as
     the API's bulletin refuses a province not seen."""
     area = shown_area(user.principal, region)
-    queries = queries_for(node_of(request), user.principal)
+    queries = queries_for(request.app.state.node, user.principal)
     narrow = queries.within(area)
     if area and narrow.areas == frozenset():
         raise Problem("province_not_monitored", f"{display_code(area)} is outside what you oversee",
@@ -207,10 +202,10 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}(0000)?$")]
 @router.get("/bulletin", response_class=HTMLResponse)
 async def bulletin(request: Request, user: MonitoringPerson, month: Month = None,
                    province: Province = None) -> HTMLResponse:
-    answer = await bulletin_of(node_of(request), user.principal, province, _month(month))
+    answer = await bulletin_of(request.app.state.node, user.principal, province, _month(month))
     ranked = [c for c in answer["counties"] if c["rank"] is not None]
     return page(request, "bulletin.html", bulletin=answer, month=answer["month"], chart=chart(
-        "bar", [c["name"] or c["county"] for c in ranked], {"及时反馈率 on-time rate": [c["on_time_rate"] for c in ranked]},
+        "bar", ranked, "county", {"及时反馈率 on-time rate": "on_time_rate"},
         DEFINITIONS_ZH["bulletin"] + " " + answer["definitions"]["on_time_rate"]))
 
 
@@ -218,12 +213,12 @@ async def bulletin(request: Request, user: MonitoringPerson, month: Month = None
 async def bulletin_workbook(request: Request, user: MonitoringPerson, month: Month = None,
                             province: Province = None) -> Response:
     """The bulletin as the API's Excel file (the same rendering)."""
-    answer = await bulletin_of(node_of(request), user.principal, province, _month(month))
+    answer = await bulletin_of(request.app.state.node, user.principal, province, _month(month))
     return export(answer, "xlsx", bulletin_file(answer))  # type: ignore[return-value]
 
 
 @router.get("/roster", response_class=HTMLResponse)
 async def roster(request: Request, user: MonitoringPerson, month: Month = None) -> HTMLResponse:
     month = month or (local_day(utcnow()).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    answer = await queries_for(node_of(request), user.principal).roster(month=month)
+    answer = await queries_for(request.app.state.node, user.principal).roster(month=month)
     return page(request, "roster.html", roster=answer, month=month)

@@ -243,6 +243,16 @@ def trend_window(end: date, months: int = 12) -> tuple[date, date]:
     return date(first // 12, first % 12 + 1, 1), date((index + 1) // 12, (index + 1) % 12 + 1, 1)
 
 
+def months_between(start: date, end: date) -> list[str]:
+    """The months ("YYYY-MM", as group_by=month names them) of the days in [start, end)."""
+    out: list[str] = []
+    day = start.replace(day=1)
+    while day < end:
+        out.append(day.strftime("%Y-%m"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return out
+
+
 class _Tally:
     __slots__ = ("assessed", "clarified", "counts", "histogram", "paused_days", "withdrawn")
 

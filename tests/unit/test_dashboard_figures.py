@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from exchange.domain.figures import trend_window
+from exchange.domain.figures import months_between, trend_window
 from exchange.domain.region_codes import finer, narrowed
 
 
@@ -30,3 +30,8 @@ def test_a_provincial_monitor_sees_a_region_of_its_province_and_nothing_of_anoth
 ])
 def test_a_trend_covers_whole_months_up_to_the_periods_last_day(end, months, window):
     assert trend_window(end, months) == window
+
+
+def test_a_trends_axis_names_each_month_of_its_window_as_the_figures_do():
+    assert months_between(*trend_window(date(2027, 2, 1), 4)) == ["2026-10", "2026-11", "2026-12", "2027-01"]
+    assert months_between(date(2026, 11, 20), date(2026, 12, 2)) == ["2026-11", "2026-12"]

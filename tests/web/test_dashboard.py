@@ -159,6 +159,8 @@ async def test_a_provincial_monitor_sees_the_apis_figures_drills_down_and_no_per
             # the charts: ECharts canvases, drawn from the node's own copy of the library
             await page.wait_for_selector("#chart-trend[data-rendered] canvas")
             assert len(await page.query_selector_all(".chart[data-rendered] canvas")) == 2
+            months = await page.eval_on_selector("#chart-trend", "c => JSON.parse(c.dataset.chart).labels")
+            assert len(months) == 12 and months[-1] == (end - timedelta(days=1)).strftime("%Y-%m")  # the whole year
             assert f"{base}/ui/static/vendor/echarts/echarts.min.js" in requested
             await screenshot(page, "dashboard-province")
             pages.append(await page.content())

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from contracts import region_name
 from exchange.domain.clock import SHANGHAI, utcnow
-from exchange.domain.figures import trend_window
+from exchange.domain.figures import months_between, trend_window
 from exchange.domain.obligation import local_day
 from exchange.domain.principals import Principal
 from exchange.domain.problems import Problem
@@ -146,10 +146,17 @@ async def overview_of(queries: MonitorQueries, area: str, start: date, end: date
         "charts": {
             "groups": chart("bar", figures["groups"], "group", HEADLINE_RATES,
                             DEFINITIONS_ZH["rates"] + " " + figures["definitions"][figures["headline"]]),
-            "trend": chart("line", trend["groups"], "group", HEADLINE_RATES,
+            "trend": chart("line", every_month(trend, trend_start, trend_end), "group", HEADLINE_RATES,
                            DEFINITIONS_ZH["trend"] + " " + trend["cohort"]),
         },
     }
+
+
+def every_month(trend: dict[str, Any], start: date, end: date) -> list[dict[str, Any]]:
+    """The trend's months, those with nothing due too (no rate), so that the chart's axis is the whole window."""
+    given = {g["group"]: g for g in trend["groups"]}
+    return [given.get(month, {"group": month, **dict.fromkeys(HEADLINE_RATES.values())})
+            for month in months_between(start, end)]
 
 
 def page(request: Request, template: str, **context: Any) -> HTMLResponse:

@@ -24,7 +24,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/mpx run $(RUN_ARGS)
 
-## Java/Maven for the Kafka broker, PostgreSQL server binaries, Chromium for the offline documentation test;
+## Java/Maven for the Kafka broker, PostgreSQL server binaries, Chromium (and a Chinese font, for the pages'
+## screenshots) for the browser tests;
 ## Kafka jars fetched once into ~/.cache/mpx
 infra:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
@@ -33,6 +34,8 @@ infra:
 		{ apt-get update -q && apt-get install -y -q postgresql; }
 	@command -v chromium >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || \
+		{ apt-get update -q && apt-get install -y -q fonts-wqy-microhei; }
 	bash deploy/kafka/kafka.sh fetch
 
 ## The OpenAPI client generator (tests/integration/test_generated_client.py), in its own environment: it pins

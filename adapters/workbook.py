@@ -214,7 +214,7 @@ def _row(number: int, cells: dict[str, Any], cols: dict[str, Column], message_ty
     for key, raw in cells.items():
         col = cols[key]
         try:
-            value = _value(raw, col)
+            value = cell_value(raw, col)
         except ValueError:
             problems.append(f"{col.heading}：取值无效 / not a valid {col.kind}")
             continue
@@ -239,7 +239,7 @@ def _row(number: int, cells: dict[str, Any], cols: dict[str, Column], message_ty
     return Row(number, message, problems)
 
 
-def _value(raw: Any, col: Column) -> Any:
+def cell_value(raw: Any, col: Column) -> Any:
     """A cell as the contract's JSON has it; None for an empty cell. ValueError if it is not of the column's kind."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None

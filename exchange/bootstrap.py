@@ -39,6 +39,7 @@ from exchange.domain.worklist import AnswerDeadline, Kind
 from exchange.service.agreements import AgreementPublisher
 from exchange.service.backpressure import OutboxLimit
 from exchange.service.calendars import CalendarOverrides
+from exchange.service.counterparts import Counterparts
 from exchange.service.monitoring import MonitorQueries
 from exchange.service.obligations import Obligations
 from exchange.service.queries import Queries
@@ -110,6 +111,7 @@ class Node:
         self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)
         self.keys = KeyStore(self.engine, self.uow)
         self.people = PersonStore(self.engine, self.uow, settings)  # who signs in to the workbench
+        self.counterparts = Counterparts(self.engine, timedelta(minutes=settings.web_unreachable_minutes))
         # Made once Kafka answers (_connect).
         self.key_feed: KeyFeed | None = None
         self.agreement_feed: AgreementFeed | None = None

@@ -186,6 +186,10 @@ class Settings(BaseSettings):
         5, ge=1, description="Wrong passwords in a row after which a person's account is locked (web sign-in).",
     )
     web_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked (minutes).")
+    web_unreachable_minutes: int = Field(
+        30, ge=1, description="The workbench shows a counterpart county as unreachable when a record published to it "
+        "this many minutes ago still has no delivery receipt.",
+    )
     web_password_min_length: int = Field(10, ge=8, description="Shortest password `mpx users add` accepts.")
 
     @field_validator("counties", "monitor_scope", "calendar_files", mode="before")

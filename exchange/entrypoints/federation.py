@@ -78,6 +78,16 @@ def api_key(var: Path, name: str) -> str:
     return kept_secret(var, f"api-key-{name}", lambda: f"mpx_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}")
 
 
+def demo_person(env: dict[str, str], var: Path, account: str, *args: str) -> str:
+    """A person to sign in to a node's pages with (`mpx users add`), its password kept in `var` across runs."""
+    import secrets
+
+    password = kept_secret(var, f"password-{account}", lambda: secrets.token_urlsafe(12))
+    subprocess.run([sys.executable, "-m", "exchange.entrypoints.cli", "users", "add", account, *args,
+                    "--password-stdin"], env=env, input=password + "\n", text=True, capture_output=True, check=False)
+    return password
+
+
 async def node_database(base_url: str | None, county: str, var: Path) -> str:
     if not base_url:
         return f"sqlite+aiosqlite:///{var / f'node-{county}.db'}"
@@ -148,6 +158,7 @@ async def run_federation(
         await provision_topics(bootstrap)
     processes: list[subprocess.Popen] = []
     urls: dict[str, str] = {}
+    envs: dict[str, dict[str, str]] = {}
     try:
         for index, member in enumerate(DEFAULT_FEDERATION):
             port = base_port + index
@@ -173,6 +184,7 @@ async def run_federation(
                 subprocess.Popen([sys.executable, "-m", "exchange.entrypoints.cli", "node"], env=env, stdout=log, stderr=log)
             )
             urls[member.county] = f"http://127.0.0.1:{port}"
+            envs[member.county] = env
         monitor_env = {**os.environ, "MPX_NODE_ID": "monitor-national", "MPX_ROLE": "monitor",
                        "MPX_MONITOR_SCOPE": "all", "MPX_PORT": str(base_port - 1), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                        "DATABASE_URL": await node_database(os.environ.get("DATABASE_URL"), "monitor", var),
@@ -186,8 +198,11 @@ async def run_federation(
             await wait_healthy(url, process)
         for member in DEFAULT_FEDERATION:
             url = urls[member.county]
+            account = f"demo-{member.county}"
+            password = demo_person(envs[member.county], var, account, "--county", member.county, "--role", "clerk")
             print_fn(f"{member.county} {region_name(member.county)} {ROLES[member.role]}: {url}  "
                      f"文档 docs: {url}/docs  API 密钥 key: {api_key(var, member.county)}")
+            print_fn(f"    工作台 workbench: {url}/ui/  办事员 clerk: {account} 密码 password: {password}")
         year = today_in_china().year
         print_fn(f"全国监测 national monitor: {monitor_url}/v1/monitor/timeliness?from={year}-01-01&to={year + 1}-01-01  "
                  f"文档 docs: {monitor_url}/docs  API 密钥 key: {api_key(var, 'monitor')}")

@@ -3,6 +3,7 @@ request), who is signed in, the CSRF token for forms, and the navigation of this
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from markupsafe import Markup, escape
+
+from exchange.domain.clock import SHANGHAI
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -23,6 +26,17 @@ def csrf_field(context: Any) -> Markup:
 
 
 templates.env.globals["csrf_field"] = csrf_field
+
+
+def when(value: str | datetime | None) -> str:
+    """An instant as offices in China write it: 2026-11-02 10:00, China time."""
+    if not value:
+        return ""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return instant.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["when"] = when
 LANG_COOKIE = "mpx_lang"
 LANGUAGES = ("zh", "en")
 #: The navigation of a node's and of a monitor's pages: (path, Chinese, English). The dashboard adds its entries

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
-from tests.newcomer.conftest import LocalFederation
+from tests.newcomer.conftest import LocalFederation, sign_in_over_http
 
 
 def test_make_run_prints_the_dashboard_and_a_provincial_monitor_who_can_sign_in(local_federation: LocalFederation):
@@ -17,10 +15,5 @@ def test_make_run_prints_the_dashboard_and_a_provincial_monitor_who_can_sign_in(
             rf"(demo-monitor-{province}) 密码 password: (\S+)", line))]
         assert found, (province, local_federation.banner)
         url, account, password = found[0].groups()
-        with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as browser:
-            form = browser.get("/ui/sign-in")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-            signed_in = browser.post("/ui/sign-in", data={"account": account, "password": password,
-                                                          "csrf_token": token})
-            assert signed_in.status_code == 200 and f"data-account=\"{account}\"" in signed_in.text, signed_in.text
-            assert signed_in.url.path == "/ui/dashboard" and f"{name} 反馈及时情况" in signed_in.text
+        signed_in = sign_in_over_http(url, account, password)
+        assert signed_in.url.path == "/ui/dashboard" and f"{name} 反馈及时情况" in signed_in.text

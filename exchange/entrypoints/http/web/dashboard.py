@@ -209,9 +209,11 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}(0000)?$")]
 @router.get("/bulletin", response_class=HTMLResponse)
 async def bulletin(request: Request, user: MonitoringPerson, month: Month = None,
                    province: Province = None) -> HTMLResponse:
+    province = province or min(user.principal.provinces, default=None)  # a person of several: the first
     answer = await bulletin_of(request.app.state.node, user.principal, province, _month(month))
     ranked = [c for c in answer["counties"] if c["rank"] is not None]
-    return page(request, "bulletin.html", bulletin=answer, month=answer["month"], chart=chart(
+    return page(request, "bulletin.html", bulletin=answer, month=answer["month"],
+                provinces=[display_code(p) for p in sorted(user.principal.provinces)], chart=chart(
         "bar", ranked, "county", {"及时反馈率 on-time rate": "on_time_rate"},
         DEFINITIONS_ZH["bulletin"] + " " + answer["definitions"]["on_time_rate"]))
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.adapters.api_keys import GrantRefused, _error, check_grant
+from exchange.adapters.api_keys import GrantRefused, check_grant
+from exchange.adapters.api_keys import _error as field_error  # the same field errors as a key's
 from exchange.adapters.crypto.passwords import hash_password, verify
 from exchange.adapters.sql.tables import people, person_sessions
 from exchange.adapters.unit_of_work import SqlUnitOfWorkFactory
@@ -39,15 +40,15 @@ def check_person(settings: Settings, *, account: str, role: str, name: str, coun
     """The person asked for, or GrantRefused with field errors (both languages, never the value given)."""
     errors: list[dict[str, str]] = []
     if not _ACCOUNT.fullmatch(account or ""):
-        errors.append(_error("account", "invalid_account", "2 to 64 of a-z, 0-9, dot, dash, underscore",
+        errors.append(field_error("account", "invalid_account", "2 to 64 of a-z, 0-9, dot, dash, underscore",
                              "应为 2 至 64 个小写字母、数字、点、短横线或下划线"))
     allowed = PERSON_ROLES_HERE[settings.role]
     person_role = next((r for r in allowed if r.value == role), None)
     if person_role is None:
-        errors.append(_error("role", "role_not_here", "a role of this node: " + ", ".join(allowed),
+        errors.append(field_error("role", "role_not_here", "a role of this node: " + ", ".join(allowed),
                              "本节点可设的角色：" + "、".join(allowed)))
     if len(password) < settings.web_password_min_length:
-        errors.append(_error("password", "too_short", f"at least {settings.web_password_min_length} characters",
+        errors.append(field_error("password", "too_short", f"at least {settings.web_password_min_length} characters",
                              f"至少 {settings.web_password_min_length} 个字符"))
     grant = None
     try:  # counties, provinces and the name follow the rules of an API key of the same powers

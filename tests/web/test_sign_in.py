@@ -1,15 +1,16 @@
 """People sign in to the pages of a node and of a monitor in a real browser, and the session is the server's.
 
-王芳 (clerk of 海曙区 330203) signs in and sees who she is; a wrong password says so in Chinese, and five in a row
-lock the account (even the right password is then refused) with a line in the evidence chain. A form posted
-without the session's CSRF token, or with another, is refused and changes nothing. Signing out ends the session
-on the server: the old cookie, replayed, no longer opens a page; a session past its expiry is refused likewise.
-The monitor's pages take their own people (a provincial monitor) and no county clerk.
+王芳 (clerk of 海曙区 330203) signs in and sees who she is; a wrong password says so in Chinese, and three in a
+row (MPX_WEB_LOCKOUT_ATTEMPTS) lock the account (even the right password is then refused) with a line in the
+evidence chain. A form posted without the session's CSRF token, or with another, is refused and changes nothing.
+Signing out ends the session on the server: the old cookie, replayed, no longer opens a page; a session past its
+expiry is refused likewise. A monitor's people (provincial monitors) sign in on the monitor, to its dashboard.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ async def _evidence(node, event: str) -> list[str]:  # noqa: ANN001
 
 
 async def test_a_clerk_signs_in_is_locked_out_and_csrf_and_sign_out_hold(web_federation, offline_chromium: Browser):
-    running = await web_federation.start(HAISHU, web_lockout_attempts=5)
+    running = await web_federation.start(HAISHU, web_lockout_attempts=3)
     node = running.node
     password = await add_person(node, "wangfang", "clerk", HAISHU)
     await add_person(node, "zhaolei", "clerk", HAISHU)
@@ -64,9 +65,9 @@ async def test_a_clerk_signs_in_is_locked_out_and_csrf_and_sign_out_hold(web_fed
         finally:
             set_clock(None)
 
-        # Lockout: a wrong password is told in Chinese; the fifth locks the account, and then the right one fails.
+        # Lockout: a wrong password is told in Chinese; the third locks the account, and then the right one fails.
         page = await (await offline_chromium.new_context()).new_page()
-        for _ in range(5):
+        for _ in range(3):
             await page.goto(base + "/ui/sign-in")
             await page.fill("input[name=account]", "zhaolei")
             await page.fill("input[name=password]", "not the password")
@@ -78,3 +79,10 @@ async def test_a_clerk_signs_in_is_locked_out_and_csrf_and_sign_out_hold(web_fed
         await page.click("form[action='/ui/sign-in'] button[type=submit]")
         assert "账户已锁定" in await page.text_content("#sign-in-error")
         assert await _evidence(node, "person_locked") == ["person:zhaolei"]
+
+    await web_federation.start_monitor("33")
+    monitor = web_federation.monitor_apps[-1]
+    zhou = await add_person(monitor.state.node, "zhou", "monitor", "33")
+    async with serve(monitor) as base:
+        page = await sign_in(offline_chromium, base, "zhou", zhou)
+        assert urlsplit(page.url).path == "/ui/dashboard"  # the dashboard's page (exchange/entrypoints/http/web)

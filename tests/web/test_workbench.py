@@ -137,12 +137,28 @@ async def test_a_record_is_entered_answered_and_seen_answered_in_the_browser(web
         assert await _count(haishu) == before
 
         # The inbox in Excel: a sheet per type, the record in it.
-        async with clerk.expect_download() as download:
-            await clerk.goto(f"{haishu_url}/ui/worklist")
-            await clerk.click("a[href='/ui/inbox.xlsx']")
-        inbox = openpyxl.load_workbook(io.BytesIO((await (await download.value).path()).read_bytes()))
+        await clerk.goto(f"{haishu_url}/ui/worklist")
+        href = await clerk.get_attribute("a[href^='/ui/inbox.xlsx']", "href")
+        exported = await clerk.context.request.get(haishu_url + href)  # the browser's own session
+        assert exported.ok, await exported.text()
+        inbox = openpyxl.load_workbook(io.BytesIO(await exported.body()))
         assert inbox.sheetnames == [OUTFLOW.value]
         assert [r[0] for r in inbox[OUTFLOW.value].iter_rows(min_row=2, values_only=True)] == [record_id]
+
+        # CSRF: the clerk's own session without the form's token, or with another, answers nothing.
+        clerk_cookie = {c["name"]: c["value"] for c in await clerk.context.cookies()}["mpx_session"]
+        async with httpx.AsyncClient(base_url=haishu_url, cookies={"mpx_session": clerk_cookie}) as forged:
+            for token in ({}, {"csrf_token": "0" * 43}):
+                refused = await forged.post(f"/ui/records/{HUI}/{record_id}/answer", data={
+                    **token, "status": "rejected", "reason": "伪造", "handled_on": today_in_china().isoformat()})
+                assert refused.status_code == 403 and refused.json()["type"] == "urn:mpx:problem:csrf_failed"
+        assert await _count(haishu) == before
+
+        # English on request.
+        await clerk.goto(f"{haishu_url}/ui/lang/en?next=/ui/worklist")
+        assert await clerk.text_content("h1") == "To-do"
+        await clerk.goto(f"{haishu_url}/ui/lang/zh?next=/ui/worklist")
+        assert await clerk.text_content("h1") == "待办"
 
         # Counterparts: 海曙区 exchanges with 徽县, which acknowledged what it was sent.
         await clerk.goto(f"{haishu_url}/ui/counterparts")
@@ -180,6 +196,13 @@ async def test_an_excel_import_with_a_bad_row_sends_the_others(web_federation, o
     sheet = tmp_path / "outflow.xlsx"
     sheet.write_bytes(_sheet(rows))
     async with serve(hui.app) as base:
+        # Without a session a page leads to the sign-in page, and a form's post is refused.
+        anonymous = await (await offline_chromium.new_context()).new_page()
+        await anonymous.goto(f"{base}/ui/import")
+        assert urlsplit(anonymous.url).path == "/ui/sign-in"
+        async with httpx.AsyncClient(base_url=base) as outsider:
+            assert (await outsider.post("/ui/import", data={"sender": HUI})).status_code == 401
+
         page = await sign_in(offline_chromium, base, "liqiang", liqiang)
         outside = _watch_outside(page)
         await page.goto(f"{base}/ui/import")
@@ -198,15 +221,3 @@ async def test_an_excel_import_with_a_bad_row_sends_the_others(web_federation, o
         await page.locator("#import-summary").filter(has_text="已发送 2").wait_for()
         assert await _count(hui, messages.c.type == OUTFLOW.value) == 2
         assert outside == []
-
-
-async def test_a_session_expires_for_the_pages_too(web_federation, offline_chromium: Browser):
-    """Covered in test_sign_in.py for the clock; here: a page asked without a session leads to the sign-in page."""
-    hui = await web_federation.start(HUI)
-    async with serve(hui.app) as base:
-        page = await (await offline_chromium.new_context()).new_page()
-        await page.goto(f"{base}/ui/records/{HUI}/x-1")
-        assert urlsplit(page.url).path == "/ui/sign-in"
-        async with httpx.AsyncClient(base_url=base) as anonymous:
-            refused = await anonymous.post(f"/ui/new/{OUTFLOW.value}", data={"sender": HUI})
-            assert refused.status_code == 401

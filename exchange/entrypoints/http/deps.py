@@ -88,13 +88,18 @@ async def current_principal(request: Request, auth: AuthDep, credentials: Bearer
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def require_permission(principal: Principal, permission: Permission) -> None:
+    """403 unless the principal (a key's, a token's or a signed-in person's) holds `permission`."""
+    if not principal.may(permission):
+        raise Problem("forbidden", f"role {principal.role.value} may not {permission.value}",
+                      f"角色 {principal.role.value} 无权执行 {permission.value}")
+
+
 def requires(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the caller's principal, which must hold `permission` (403 otherwise)."""
 
     async def permitted(principal: CurrentPrincipal) -> Principal:
-        if not principal.may(permission):
-            raise Problem("forbidden", f"role {principal.role.value} may not {permission.value}",
-                          f"角色 {principal.role.value} 无权执行 {permission.value}")
+        require_permission(principal, permission)
         return principal
 
     return permitted

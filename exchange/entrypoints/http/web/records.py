@@ -31,8 +31,8 @@ def labelled(message_type: str, data: dict[str, Any]) -> list[tuple[str, Any]]:
         headings = {c.key: c.heading.rsplit(" ", 1)[0] for c in columns(MessageType(message_type))}
     except (ValueError, KeyError):
         headings = {}
-    names = choice_labels()
-    return [(headings.get(key, key), names.get(value, value) if isinstance(value, str) else value)
+    names = {**choice_labels(), True: "是", False: "否"}
+    return [(headings.get(key, key), names.get(value, value) if isinstance(value, str | bool) else value)
             for key, value in flatten(data).items()]
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from exchange.domain.obligation import Status, day_of_deadline, start_of_day, status
@@ -232,6 +232,25 @@ def headline(end: date, now: datetime) -> Basis:
 def period_fields(end: date, now: datetime) -> dict[str, Any]:
     """What a receiver-side answer says about its period: ended or not, which rates head it, the definitions."""
     return {"period_ended": period_ended(end, now), "headline": headline(end, now), "definitions": DEFINITIONS}
+
+
+def trend_window(end: date, months: int = 12) -> tuple[date, date]:
+    """[from, to) of the `months` whole months that end with the month of a period's last day (the day before
+    `end`): the cohort of a trend by month (group_by=month) beside the figures of [start, end)."""
+    last = end - timedelta(days=1)
+    index = last.year * 12 + last.month - 1  # months since year 0, the last one's
+    first = index - months + 1
+    return date(first // 12, first % 12 + 1, 1), date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+
+
+def months_between(start: date, end: date) -> list[str]:
+    """The months ("YYYY-MM", as group_by=month names them) of the days in [start, end)."""
+    out: list[str] = []
+    day = start.replace(day=1)
+    while day < end:
+        out.append(day.strftime("%Y-%m"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return out
 
 
 class _Tally:

@@ -58,3 +58,18 @@ def areas_of(code: str) -> tuple[str, ...]:
 def display_code(prefix: str) -> str:
     """The 6-digit form users write: "54" -> "540000"; "" -> "CN"."""
     return "CN" if prefix == NATIONAL else prefix.ljust(6, "0")
+
+
+def finer(prefix: str) -> str:
+    """The level one step below an area, as monitors group by it: the country by province, a province by
+    prefecture, a prefecture (and a county) by county."""
+    return {0: "province", 1: "prefecture"}.get(area_level(prefix), "county")
+
+
+def narrowed(areas: frozenset[str] | None, prefix: str) -> frozenset[str]:
+    """The parts of `areas` (area prefixes; None: the whole country) that lie inside the area `prefix`: what a
+    monitor who sees `areas` sees when it looks at `prefix` only (nothing outside what it saw before)."""
+    if areas is None:
+        return frozenset({prefix})
+    return frozenset({prefix} if any(prefix.startswith(a) for a in areas) else
+                     {a for a in areas if a.startswith(prefix)})

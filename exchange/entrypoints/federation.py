@@ -206,6 +206,11 @@ async def run_federation(
         year = today_in_china().year
         print_fn(f"全国监测 national monitor: {monitor_url}/v1/monitor/timeliness?from={year}-01-01&to={year + 1}-01-01  "
                  f"文档 docs: {monitor_url}/docs  API 密钥 key: {api_key(var, 'monitor')}")
+        for province in sorted({member.county[:2] for member in DEFAULT_FEDERATION}):
+            account = f"demo-monitor-{province}"
+            password = demo_person(monitor_env, var, account, "--province", province, "--role", "monitor")
+            print_fn(f"    监测看板 dashboard: {monitor_url}/ui/dashboard  {region_name(province + '0000')} 省级监测 "
+                     f"provincial monitor: {account} 密码 password: {password}")
         print_fn(f"日志、数据库和密钥文件 (api-key-<县>) 在 logs, databases and key files (api-key-<county>) in {var}/"
                  " — Ctrl-C 全部停止 stops everything")
         stop = asyncio.Event()

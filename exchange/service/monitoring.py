@@ -33,6 +33,7 @@ count, and the working days overdue are computed once per distinct
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -53,6 +54,7 @@ from exchange.domain.clock import as_utc
 from exchange.domain.figures import headline, period_ended, period_fields
 from exchange.domain.obligation import local_day, start_of_day
 from exchange.domain.problems import Problem
+from exchange.domain.region_codes import narrowed
 from exchange.domain.roster import match_rate
 
 GroupBy = Literal["county", "prefecture", "province", "agreement", "type", "month"]
@@ -163,14 +165,26 @@ class MonitorQueries:
             getattr(in_scope, "__self__", None), "monitor_scope", None)
         #: True when the scope is an SQL condition; otherwise rows are filtered with `in_scope` per county.
         self.scope_in_sql = self.scope is not None
-        self.provinces = scope_provinces(in_scope, self.scope) if self.scope_in_sql else None
+        #: The area prefixes whose counties it sees (provinces, or narrower ones by ``within``); None: all.
+        self.areas = scope_provinces(in_scope, self.scope) if self.scope_in_sql else None
+
+    def within(self, area: str) -> MonitorQueries:
+        """The same queries for the counties of `area` only (an area prefix: "3302" a prefecture, "" the whole
+        scope), never beyond this scope: how the dashboard and the API's ``region`` drill down."""
+        if not area:
+            return self
+        narrow = copy.copy(self)
+        narrow.in_scope = lambda county: self.in_scope(county) and county.startswith(area)
+        if self.scope_in_sql:
+            narrow.areas = narrowed(self.areas, area)
+        return narrow
 
     def _scope_condition(self, column) -> ColumnElement[bool]:  # noqa: ANN001 - a county column
-        if not self.scope_in_sql or self.provinces is None:
+        if not self.scope_in_sql or self.areas is None:
             return true()
-        if not self.provinces:
+        if not self.areas:
             return false()
-        return or_(*(column.like(f"{p}%") for p in sorted(self.provinces)))
+        return or_(*(column.like(f"{p}%") for p in sorted(self.areas)))
 
     # ---------------------------------------------------------------------------------------------
     # timeliness

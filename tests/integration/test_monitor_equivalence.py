@@ -204,3 +204,28 @@ async def test_sql_answers_equal_the_reference(engine, scope):  # noqa: ANN001
         assert whole["items"] == expected["items"] and not whole["has_more"]
     # as of a later time more are overdue, none fewer
     assert (await fast.overdue(now=later, limit=10_000))["items"] == (await reference.overdue(now=later))["items"]
+
+
+@pytest.mark.parametrize("scope", [("all",), ("33",)])
+async def test_a_region_narrows_every_answer_to_its_counties_within_the_scope(engine, scope):  # noqa: ANN001
+    """The drill-down (province → prefecture → county; the API's `region`): each answer is the reference's over the
+    region's counties only, and a region outside the monitor's scope shows nothing."""
+    settings = Settings(role="monitor", monitor_scope=scope)
+    calendars = CalendarBook.default()
+    queries = MonitorQueries(engine, settings.in_scope, calendars)
+    prefecture = next(c[:4] for c in COUNTIES if c[:2] == "33")
+    county = next(c for c in COUNTIES if c.startswith(prefecture))
+    for area in ("33", prefecture, county):
+        reference = ReferenceMonitorQueries(engine, lambda c, a=area: settings.in_scope(c) and c.startswith(a),
+                                            calendars)
+        for side in ("receiver", "sender"):
+            for group_by in ("county", "prefecture", "month"):
+                args = {"start": PERIODS[1][0], "end": PERIODS[1][1], "group_by": group_by, "side": side, "now": NOW}
+                expected = await reference.timeliness(**args)
+                assert expected["groups"], (area, side, group_by)
+                assert await queries.within(area).timeliness(**args) == expected, (area, side, group_by)
+        assert (await queries.within(area).overdue(now=NOW, limit=10_000))["items"] == (
+            await reference.overdue(now=NOW))["items"]
+    outside = MonitorQueries(engine, Settings(role="monitor", monitor_scope=("62",)).in_scope, calendars)
+    assert (await outside.within(prefecture).timeliness(**args))["groups"] == []
+    assert (await outside.within(prefecture).overdue(now=NOW))["count"] == 0

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 COUNTIES = ("621227", "542526", "330203")
@@ -94,3 +95,14 @@ def local_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
 
 def has_chinese(text: str) -> bool:
     return re.search(r"[\u4e00-\u9fff]", text) is not None
+
+
+def sign_in_over_http(url: str, account: str, password: str) -> httpx.Response:
+    """Sign in to a node's pages as a browser would (the sign-in form's CSRF token, then the form): the page it
+    leads to, which names the account when it worked."""
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as browser:
+        form = browser.get("/ui/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        signed_in = browser.post("/ui/sign-in", data={"account": account, "password": password, "csrf_token": token})
+        assert signed_in.status_code == 200 and f'data-account="{account}"' in signed_in.text, signed_in.text
+        return signed_in

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
-from tests.newcomer.conftest import LocalFederation
+from tests.newcomer.conftest import LocalFederation, sign_in_over_http
 
 
 def test_make_run_prints_each_workbench_and_a_clerk_who_can_sign_in(local_federation: LocalFederation):
@@ -15,10 +13,4 @@ def test_make_run_prints_each_workbench_and_a_clerk_who_can_sign_in(local_federa
             rf"工作台 workbench: (http://\S+)/ui/ +办事员 clerk: (demo-{county}) 密码 password: (\S+)", line))]
         assert found, (county, local_federation.banner)
         url, account, password = found[0].groups()
-        with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as browser:
-            form = browser.get("/ui/sign-in")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-            signed_in = browser.post("/ui/sign-in", data={"account": account, "password": password,
-                                                          "csrf_token": token})
-            assert signed_in.status_code == 200 and f"data-account=\"{account}\"" in signed_in.text, signed_in.text
-            assert signed_in.url.path == "/ui/worklist"
+        assert sign_in_over_http(url, account, password).url.path == "/ui/worklist"

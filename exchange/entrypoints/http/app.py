@@ -26,7 +26,7 @@ from exchange.entrypoints.http.routes import (
     webhooks,
     worklist,
 )
-from exchange.entrypoints.http.web import workbench
+from exchange.entrypoints.http.web import dashboard, workbench
 from exchange.production import refuse_unsafe
 
 
@@ -89,7 +89,7 @@ def create_monitor_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router("monitor"))
     app.include_router(monitor.router)
     app.include_router(health.monitor_router)
-    web.install(app)  # the provincial dashboard (/ui/), not in the OpenAPI document
+    web.install(app, dashboard.router)  # the provincial dashboard (/ui/), not in the OpenAPI document
     return app
 
 

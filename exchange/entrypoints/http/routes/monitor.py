@@ -13,6 +13,7 @@ from exchange.bootstrap import MonitorNode
 from exchange.domain.clock import utcnow
 from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
+from exchange.domain.region_codes import area_prefix
 from exchange.entrypoints.http.deps import MonitorDep, MonitorPrincipal
 from exchange.entrypoints.http.document import PARAMETERS, PERMITTED, problems
 from exchange.entrypoints.http.exports import TABLES, Format, render
@@ -81,7 +82,38 @@ def bulletin_province(node: MonitorNode, principal: Principal, asked: str | None
     return seen[0][:2]
 
 
-def _a_period(start: date, end: date) -> None:
+#: Only the counties of one area (drill-down: province, then prefecture, then county).
+Region = Annotated[str | None, Query(pattern=r"^(\d{2}|\d{4}|\d{6})$", description=(
+    "Only the receiving counties within this area: a province (330000), a prefecture (330200) or a county "
+    "(330203); never beyond what the caller sees."))]
+
+
+def within(queries: MonitorQueries, region: str | None) -> MonitorQueries:
+    """The queries narrowed to `region` (a province, prefecture or county code), if one is asked."""
+    return queries if region is None else queries.within(area_of(region))
+
+
+def area_of(region: str) -> str:
+    """The area prefix of a region code (330200 -> 3302); 400 for what is none."""
+    try:
+        return area_prefix(region)
+    except ValueError:
+        raise Problem("bad_request", f"not a region code: {region}", f"不是行政区划代码：{region}") from None
+
+
+async def bulletin_of(node: MonitorNode, principal: Principal, province: str | None, month: str) -> dict[str, Any]:
+    """The monthly bulletin of the province asked (or the only one the caller sees), as of now."""
+    code = bulletin_province(node, principal, province)
+    queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
+    return await queries.bulletin(province=code, month=month, now=utcnow())
+
+
+def bulletin_file(answer: dict[str, Any]) -> str:
+    """A bulletin's file name: bulletin-330000-2026-11."""
+    return f"bulletin-{answer['province']}-{answer['month']}"
+
+
+def a_period(start: date, end: date) -> None:
     """A cohort runs from a day to a later one."""
     if end <= start:
         raise Problem("bad_request", "to must be after from", "结束日期必须晚于开始日期")
@@ -96,6 +128,7 @@ async def timeliness(
     principal: MonitorPrincipal,
     group_by: GroupBy = "county",
     side: Side = "receiver",
+    region: Region = None,
     format: Format = "json",  # noqa: A002
 ) -> Response | dict[str, Any]:
     """反馈率 and 及时反馈率 per group, with counts and response times; roll-ups are ratios of sums.
@@ -103,9 +136,9 @@ async def timeliness(
     Receiver side: beside the full cohort's figures, the assessable ones (可考核: deadline passed as of `as_of`)
     and those not yet due; `headline` says which rates head the answer (assessable while the period runs,
     the full cohort once it has ended) and `definitions` states each."""
-    _a_period(start, end)
-    answer = await queries_for(node, principal).timeliness(start=start, end=end, group_by=group_by, side=side,
-                                                           now=utcnow())
+    a_period(start, end)
+    answer = await within(queries_for(node, principal), region).timeliness(
+        start=start, end=end, group_by=group_by, side=side, now=utcnow())
     return render(answer, format, f"timeliness-{start}-{end}")
 
 
@@ -117,13 +150,15 @@ async def verification(
     node: MonitorDep,
     principal: MonitorPrincipal,
     group_by: VerificationGroupBy = "county",
+    region: Region = None,
     format: Format = "json",  # noqa: A002
 ) -> Response | dict[str, Any]:
     """协查反馈率 and 协查及时反馈率: the verification requests' feedback and on-time rates per receiving county (or
     prefecture, province, month, urgency), ratios of sums, with the cohort stated; the record timeliness figures
     never count them."""
-    _a_period(start, end)
-    answer = await queries_for(node, principal).verification(start=start, end=end, group_by=group_by, now=utcnow())
+    a_period(start, end)
+    answer = await within(queries_for(node, principal), region).verification(start=start, end=end,
+                                                                               group_by=group_by, now=utcnow())
     return render(answer, format, f"verification-{start}-{end}")
 
 
@@ -135,11 +170,13 @@ async def overdue(
     format: Format = "json",  # noqa: A002
     limit: Annotated[int, Query(ge=1, le=OVERDUE_PAGE_MAX, description="Items per page.")] = OVERDUE_PAGE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    region: Region = None,
 ) -> Response | dict[str, Any]:
     """Open obligations past their deadline now: ids, counties, due dates — never a name or ID number.
 
     By due day and message id, a page at a time: `count` is the number of all overdue obligations."""
-    return render(await queries_for(node, principal).overdue(now=utcnow(), limit=limit, cursor=cursor), format,
+    return render(await within(queries_for(node, principal), region).overdue(now=utcnow(), limit=limit, cursor=cursor),
+                  format,
                   "overdue")
 
 
@@ -158,10 +195,8 @@ async def bulletin(
 
     A month that has not begun is refused (422 month_not_begun); `month_closed` says whether every deadline of
     the month has passed, `definitions` and `ranking` state what each column counts and how ties are broken."""
-    code = bulletin_province(node, principal, province)
-    queries = MonitorQueries(node.engine, lambda county: county[:2] == code, node.calendars, scope=[code])
-    answer = await queries.bulletin(province=code, month=month, now=utcnow())
-    return render(answer, format, f"bulletin-{code}0000-{month}")
+    answer = await bulletin_of(node, principal, province, month)
+    return render(answer, format, bulletin_file(answer))
 
 
 @router.get("/v1/monitor/roster", response_model=RosterMatchView,

@@ -110,7 +110,8 @@ async def provision_topics(bootstrap: str) -> None:
 
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
-    provisioner = TopicProvisioner(client_options(settings), settings.topic_partitions, settings.topic_replication)
+    provisioner = TopicProvisioner(client_options(settings), settings.topic_partitions, settings.topic_replication,
+                                   settings.topic_min_insync_replicas)
     await provisioner.ensure({topics.address(m.county)[0] for m in DEFAULT_FEDERATION}
                              | {topics.monitor_topic, topics.reminders_topic})
     await provisioner.ensure({topics.agreements_topic, topics.keys_topic}, partitions=1, compacted=True)

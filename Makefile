@@ -24,8 +24,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/mpx run $(RUN_ARGS)
 
-## Java/Maven for the Kafka broker, PostgreSQL server binaries, Chromium for the offline documentation test;
-## Kafka jars fetched once into ~/.cache/mpx
+## Java/Maven for the Kafka broker (and make run's), PostgreSQL server binaries, Chromium for the offline documentation
+## test, kcat (librdkafka's command-line client) for the test that reads make run's topics with it; Kafka jars fetched
+## once into ~/.cache/mpx
 infra:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q default-jre-headless maven; }
@@ -33,6 +34,8 @@ infra:
 		{ apt-get update -q && apt-get install -y -q postgresql; }
 	@command -v chromium >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium; }
+	@command -v kcat >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q kcat; }
 	bash deploy/kafka/kafka.sh fetch
 
 ## The OpenAPI client generator (tests/integration/test_generated_client.py), in its own environment: it pins

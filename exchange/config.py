@@ -36,7 +36,8 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, comma-separated host:port.",
     )
     kafka_idempotent: bool = Field(
-        True, description="Use the idempotent producer (acks=all). Off for brokers without it (the embedded Tansu)."
+        True, description="Use the idempotent producer. Off for brokers without it (the embedded Tansu). Every "
+        "producer of the node asks acks=all either way.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How the node talks to Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL "

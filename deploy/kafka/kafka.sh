@@ -38,6 +38,8 @@
 #   KAFKA_SASL_SSL     1 (with KAFKA_SASL_USERS): also a SASL_SSL listener (<dir>/bootstrap-sasl-ssl), with a
 #                      throwaway CA and server certificate for 127.0.0.1 made by deploy/kafka/tls.py
 #   KAFKA_PYTHON       Python with `cryptography` for tls.py (default: the repo's .venv, else python3)
+#   KAFKA_NO_INSTALL   1: fail rather than apt-get install a missing Java or Maven (`make run` then falls back to
+#                      its embedded broker)
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
@@ -50,8 +52,8 @@ die() { echo "kafka.sh: $*" >&2; exit 1; }
 log() { echo "kafka.sh: $*" >&2; }
 
 apt_install() {
-    # Last resort on a bare Debian/Ubuntu machine (CI images normally already have these).
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # Last resort on a bare Debian/Ubuntu machine (CI images normally already have these); never with KAFKA_NO_INSTALL.
+    if [ -z "${KAFKA_NO_INSTALL:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         log "installing $* with apt-get"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2

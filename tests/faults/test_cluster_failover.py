@@ -98,11 +98,13 @@ async def test_the_leader_of_the_busiest_partition_killed_and_brought_back_loses
     pause = _largest_gap(sorted(received.values()))
     sent = await _times(sender_db, "out")
     slowest = max((received[i] - sent[i]).total_seconds() for i in accepted)
+    accepting = _largest_gap(sorted(sent.values()))  # a gap at the receiver longer than this one is the brokers'
     print(f"\n[cluster failover] {REPLICAS} brokers, min.insync.replicas {MIN_INSYNC}, acks=all; killed broker "
           f"{victim}, leader of {topic}/{partition}; new leader {during['leader']}, deliveries past +500 after "
           f"{recovered_in:.1f}s; broker {victim} resumed and back in sync; {len(accepted)} accepted, "
           f"{len(received)} received ({len(set(received))} distinct), {len(accepted)} receipted; pause the nodes "
-          f"saw (largest gap between deliveries): {pause:.1f}s; slowest record accepted->stored {slowest:.1f}s")
+          f"saw (largest gap between deliveries): {pause:.1f}s; slowest record accepted->stored {slowest:.1f}s; largest gap "
+          f"between acceptances at the sender {accepting:.1f}s")
 
 
 async def _at_least(url: str, sql: str, count: int) -> bool:

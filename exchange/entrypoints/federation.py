@@ -1,10 +1,8 @@
 """`make run`: several county nodes, each its own process and database, exchanging records.
 
 With no KAFKA_BOOTSTRAP_SERVERS a broker is started for the run (exchange/entrypoints/local_broker.py: Apache Kafka
-when Java is there, else the embedded Tansu; either keeps records as long as the run). With DATABASE_URL set to
-PostgreSQL,
-each node gets its own database on that server, named after the base database and
-its county.
+where Java is, else the embedded Tansu; either keeps records as long as the run). With DATABASE_URL set to
+PostgreSQL, each node gets its own database on that server, named after the base database and its county.
 """
 
 from __future__ import annotations
@@ -156,7 +154,7 @@ async def run_federation(
     if not bootstrap:
         broker = await start_local_broker(var, broker_choice, print_fn)
         bootstrap = broker.bootstrap
-        print_fn(f"消息服务 {broker.name} at {bootstrap}")
+        print_fn(f"消息服务 broker: {broker.name} at {bootstrap}")
     (var / "bootstrap").write_text(bootstrap + "\n")  # for kcat and other tools: kcat -b $(cat var/run/bootstrap) -L
     processes: list[subprocess.Popen] = []
     urls: dict[str, str] = {}

@@ -47,15 +47,15 @@ def start_apache_kafka(var: Path) -> LocalBroker:
     workdir = var / "kafka"
     env = {**os.environ, "KAFKA_WATCH_PID": str(os.getpid()), "KAFKA_NO_INSTALL": "1",
            "KAFKA_HEAP_OPTS": os.environ.get("KAFKA_HEAP_OPTS", "-Xmx256m -Xms64m")}
-    done = subprocess.run(["bash", str(KAFKA_SH), "start", str(workdir)], env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        subprocess.run(["bash", str(KAFKA_SH), "stop", str(workdir)], capture_output=True, timeout=60)
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
 
     def stop() -> None:
         subprocess.run(["bash", str(KAFKA_SH), "stop", str(workdir)], capture_output=True, timeout=60)
 
+    done = subprocess.run(["bash", str(KAFKA_SH), "start", str(workdir)], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        stop()
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
     return LocalBroker(done.stdout.split()[-1], "Apache Kafka", True, stop)
 
 
@@ -63,7 +63,8 @@ def start_embedded(var: Path) -> LocalBroker:
     from exchange.adapters.kafka.embedded_broker import TansuBroker
 
     broker = TansuBroker(log_path=var / "tansu.log")
-    return LocalBroker(broker.start(), "embedded Kafka-compatible broker (Tansu)", False, broker.stop)
+    return LocalBroker(broker.start(), "内嵌 Kafka 兼容消息服务 embedded Kafka-compatible broker (Tansu)", False,
+                       broker.stop)
 
 
 async def start_local_broker(var: Path, choice: Choice, say: Callable[[str], None]) -> LocalBroker:

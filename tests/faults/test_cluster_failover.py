@@ -70,7 +70,7 @@ async def test_the_leader_of_the_busiest_partition_killed_and_brought_back_loses
         assert len(before["replicas"]) == REPLICAS and sorted(before["isr"]) == sorted(before["replicas"]), before
         assert await _min_insync(bootstrap, topic) == str(MIN_INSYNC)
         victim = before["leader"]
-        kafka_cluster.kill(victim)
+        await asyncio.to_thread(kafka_cluster.kill, victim)  # the traffic goes on meanwhile
         killed_at, at_kill = time.monotonic(), await db_scalar(receiver_db, count_in)
         # The other two carry on: deliveries go on, from a new leader.
         await wait_until(lambda: _at_least(receiver_db, count_in, at_kill + 500), timeout=60,
@@ -78,7 +78,7 @@ async def test_the_leader_of_the_busiest_partition_killed_and_brought_back_loses
         during = await _partition(bootstrap, topic, partition)
         assert during["leader"] not in (victim, -1) and victim not in during["isr"], during
         recovered_in = time.monotonic() - killed_at
-        kafka_cluster.resume(victim)
+        await asyncio.to_thread(kafka_cluster.resume, victim)
         await wait_until(lambda: _in_sync(bootstrap, topic, partition, victim), timeout=60,
                          what=f"broker {victim} back in the in-sync replicas")
         await asyncio.sleep(2)

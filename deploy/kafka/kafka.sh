@@ -15,7 +15,7 @@
 #                                             SIGKILL after KAFKA_STOP_GRACE s
 #   deploy/kafka/kafka.sh status <dir>        exit 0 if the broker started in <dir> (every broker of a cluster) is alive
 #
-# Files in <dir>: server.properties, log4j.properties, kafka.pid, bootstrap, data/ (log.dirs),
+# Files in <dir>: server.properties, log4j.properties, heap, kafka.pid, bootstrap, data/ (log.dirs),
 #                 logs/server.log (log4j, WARN+ and startup lines), logs/kafka.out (JVM stdout/stderr);
 #                 with KAFKA_SASL_USERS also bootstrap-sasl, and with KAFKA_SASL_SSL=1 bootstrap-sasl-ssl and
 #                 tls/ca.pem (the CA that signed the broker's certificate, for the clients).

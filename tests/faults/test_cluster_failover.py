@@ -17,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.faults.conftest import AUTH, HAISHU, HUI, db_scalar, outflow, partition_of, wait_until
+from tests.faults.conftest import HAISHU, HUI, db_scalar, partition_of, post_steadily, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,19 +51,12 @@ async def test_the_leader_of_the_busiest_partition_killed_and_brought_back_loses
     accepted: list[str] = []
     stop = asyncio.Event()
 
-    async def traffic() -> None:
-        number = 0
-        async with httpx.AsyncClient(base_url=sender.url, timeout=30, headers=AUTH) as client:
-            while not stop.is_set():
-                batch = [outflow(number * BATCH + n, f"cluster-{number:04d}-{n:02d}") for n in range(BATCH)]
-                response = await client.post("/v1/messages/batch", json={"messages": batch})
-                assert response.status_code == 202, response.text  # the outbox takes them whatever the brokers do
-                accepted.extend(m["id"] for m in batch)
-                number += 1
-                await asyncio.sleep(EVERY)
+    async def answered(ids: list[str], response: httpx.Response) -> None:
+        assert response.status_code == 202, response.text  # the outbox takes them whatever the brokers do
+        accepted.extend(ids)
 
     count_in = "SELECT count(*) FROM messages WHERE direction = 'in'"
-    posting = asyncio.create_task(traffic())
+    posting = asyncio.create_task(post_steadily(sender.url, "cluster", BATCH, EVERY, stop, answered))
     try:
         await wait_until(lambda: _at_least(receiver_db, count_in, 200), timeout=60, what="steady deliveries")
         before = await _partition(bootstrap, topic, partition)

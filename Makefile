@@ -24,9 +24,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/mpx run $(RUN_ARGS)
 
-## Java/Maven for the Kafka broker, PostgreSQL server binaries, Chromium (and a Chinese font, for the pages'
-## screenshots) for the browser tests;
-## Kafka jars fetched once into ~/.cache/mpx
+## Java/Maven for the Kafka broker (and make run's), PostgreSQL server binaries, Chromium (and a Chinese font, for
+## the pages' screenshots) for the browser tests, kcat (librdkafka's command-line client) for the test that reads
+## make run's topics with it; Kafka jars fetched once into ~/.cache/mpx
 infra:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q default-jre-headless maven; }
@@ -36,6 +36,8 @@ infra:
 		{ apt-get update -q && apt-get install -y -q chromium; }
 	@fc-list :lang=zh 2>/dev/null | grep -q . || \
 		{ apt-get update -q && apt-get install -y -q fonts-wqy-microhei; }
+	@command -v kcat >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q kcat; }
 	bash deploy/kafka/kafka.sh fetch
 
 ## kubeconform (built from the Go module proxy) and the Kubernetes JSON Schemas (PyPI kubernetes-validate), fetched

@@ -69,7 +69,8 @@ class Node:
         self.topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.kafka = client_options(settings)  # every Kafka client below connects with these (SASL, TLS)
-        self.provisioner = TopicProvisioner(self.kafka, settings.topic_partitions, settings.topic_replication)
+        self.provisioner = TopicProvisioner(self.kafka, settings.topic_partitions, settings.topic_replication,
+                                            settings.topic_min_insync_replicas)
         self.agreements = AgreementBook()
         self.calendars = CalendarBook.default()
         for path in settings.calendar_files:
@@ -343,7 +344,8 @@ class MonitorNode:
         backoff = 0.5
         while True:
             try:
-                provisioner = TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication)
+                provisioner = TopicProvisioner(self.kafka, s.topic_partitions, s.topic_replication,
+                                               s.topic_min_insync_replicas)
                 await provisioner.ensure({self.topics.monitor_topic})
                 await provisioner.ensure({self.topics.keys_topic}, partitions=1, compacted=True)
                 self._consumer = AIOKafkaConsumer(**self.kafka, client_id=f"mpx-{s.node_id}",

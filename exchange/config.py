@@ -36,7 +36,8 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, comma-separated host:port.",
     )
     kafka_idempotent: bool = Field(
-        True, description="Use the idempotent producer (acks=all). Off for brokers without it (the embedded Tansu)."
+        True, description="Use the idempotent producer. Off for brokers without it (the embedded Tansu). Every "
+        "producer of the node asks acks=all either way.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How the node talks to Kafka: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL "
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
         8, ge=1, le=1024, description="Partitions per province topic; the same on every node of a federation."
     )
     topic_replication: int = Field(1, ge=1, description="Replication factor of topics this node creates.")
+    topic_min_insync_replicas: int | None = Field(
+        None, ge=1, description="min.insync.replicas of topics this node creates: with acks=all a record is "
+        "acknowledged once this many replicas hold it (a cluster: 2 of 3). None: the broker's default.",
+    )
     host: str = Field("127.0.0.1", description="HTTP listen address.")
     port: int = Field(8000, description="HTTP listen port.")
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body accepted (bytes).")
@@ -227,6 +232,13 @@ class Settings(BaseSettings):
     def _node_serves_someone(self) -> Settings:
         if self.role == "node" and not self.counties:
             raise ValueError("a node must serve at least one county (MPX_COUNTIES)")
+        return self
+
+    @model_validator(mode="after")
+    def _insync_replicas_can_be_had(self) -> Settings:
+        """More in-sync replicas than replicas would refuse every record (NotEnoughReplicas)."""
+        if (self.topic_min_insync_replicas or 0) > self.topic_replication:
+            raise ValueError("MPX_TOPIC_MIN_INSYNC_REPLICAS cannot exceed MPX_TOPIC_REPLICATION")
         return self
 
     @model_validator(mode="after")

@@ -289,6 +289,74 @@ def start_secure_kafka(workdir: Path, users: dict[str, str], timeout: float = 90
         raise InfraError(f"kafka.sh started no SASL listeners ({exc})\n{server.log_tail()}") from exc
 
 
+
+@dataclass
+class KafkaCluster:
+    """Brokers started by ``kafka.sh cluster``: broker and controller ``<id>`` (1..n) in ``workdir/broker-<id>``."""
+
+    bootstrap: str  # every broker, comma-separated
+    workdir: Path
+
+    def pid(self, broker: int) -> int | None:
+        return _read_pid(self.workdir / f"broker-{broker}" / "kafka.pid")
+
+    def kill(self, broker: int) -> None:
+        """SIGKILL, as a machine that loses power: nothing of the broker's shutdown runs."""
+        pid = self.pid(broker)
+        if pid is not None and _pid_alive(pid, "kafka.Kafka"):
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _pid_alive(pid, "kafka.Kafka") and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def resume(self, broker: int, timeout: float = 90.0) -> None:
+        """Start the broker again on its port, with the data it had (``kafka.sh resume``)."""
+        cmd = ["bash", str(KAFKA_SH), "resume", str(self.workdir / f"broker-{broker}")]
+        proc = _run_script(cmd, timeout=timeout + 30, env={"KAFKA_WATCH_PID": str(os.getpid()),
+                                                           "KAFKA_START_TIMEOUT": str(int(timeout))})
+        if proc.returncode != 0:
+            raise InfraError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stderr[-4000:]}\n{self.log_tail(broker)}")
+
+    def log_tail(self, broker: int, lines: int = 40) -> str:
+        return f"---- broker {broker}\n{tail(self.workdir / f'broker-{broker}' / 'logs' / 'server.log', lines)}"
+
+    def stop(self) -> None:
+        # Throwaway brokers: a short grace (the last of a cluster may wait for a controller quorum already gone).
+        _run_script(["bash", str(KAFKA_SH), "stop", str(self.workdir)], timeout=60, env={"KAFKA_STOP_GRACE": "3"})
+
+
+def start_kafka_cluster(workdir: Path, brokers: int = 3, timeout: float = 120.0) -> KafkaCluster:
+    """Start ``kafka.sh cluster`` (killed by watchdogs if this process dies) and wait until every broker is in the
+    metadata; raises InfraError with the log tails."""
+    workdir = Path(workdir)
+    cmd = ["bash", str(KAFKA_SH), "cluster", str(workdir), str(brokers)]
+    cluster = KafkaCluster(bootstrap="", workdir=workdir)
+    try:
+        proc = _run_script(cmd, timeout=timeout + 300, env={"KAFKA_WATCH_PID": str(os.getpid()),
+                                                            "KAFKA_START_TIMEOUT": str(int(timeout))})
+    except subprocess.TimeoutExpired as exc:
+        cluster.stop()
+        raise InfraError(f"{' '.join(cmd)} timed out\n{exc.stderr or ''}") from exc
+    logs = "\n".join(cluster.log_tail(b) for b in range(1, brokers + 1))
+    if proc.returncode != 0:
+        cluster.stop()
+        raise InfraError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stderr[-4000:]}\n{logs}")
+    cluster.bootstrap = proc.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with _quiet_aiokafka():
+                if len(kafka_metadata(cluster.bootstrap)) == brokers:
+                    return cluster
+        except Exception as exc:  # noqa: BLE001 - polled until the deadline
+            last: object = exc
+        else:
+            last = "not every broker in the metadata yet"
+        if time.monotonic() > deadline:
+            cluster.stop()
+            raise InfraError(f"the cluster at {cluster.bootstrap} was not whole after {timeout:.0f}s: {last!r}\n{logs}")
+        time.sleep(0.5)
+
 def external_kafka(bootstrap: str, timeout: float = 30.0) -> KafkaServer:
     """Use an already running broker (e.g. KAFKA_BOOTSTRAP_SERVERS); only checks it answers."""
     wait_for_kafka(bootstrap.split(",")[0].strip(), timeout)

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from contracts import MessageType
+from exchange.entrypoints.local_broker import Choice
 
 app = typer.Typer(help="Migrant-population exchange 流动人口信息交换", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -48,6 +49,10 @@ def run(
     duration: float = typer.Option(0, help="运行秒数后停止 (0: 直到 Ctrl-C) Stop after this many seconds (0: until Ctrl-C)."),
     base_port: int = typer.Option(8101, help="第一个节点的端口，其余依次递增 Port of the first node; the others follow."),
     var: Path = typer.Option(Path("var/run"), help="节点数据库、日志和 API 密钥的目录 Where node databases, logs and API keys go."),
+    broker: Choice = typer.Option(
+        Choice.auto, help="未设 KAFKA_BOOTSTRAP_SERVERS 时启动的消息服务: auto (有 Java 则 Apache Kafka, 否则内嵌), kafka, embedded. "
+        "The broker started without KAFKA_BOOTSTRAP_SERVERS: auto (Apache Kafka if Java is there, else the embedded "
+        "one), kafka, embedded."),
 ) -> None:
     """启动本地联盟: 621227 徽县, 542526 改则县, 330203 海曙区 和全国监测节点. Start the local federation: three county
     nodes and a national monitor, over Kafka."""
@@ -55,7 +60,7 @@ def run(
 
     try:
         asyncio.run(run_federation(base_port=base_port, simulate=simulate, rate=rate, duration=duration or None,
-                                   var=var, print_fn=lambda text: console.print(text, soft_wrap=True)))
+                                   var=var, broker_choice=broker, print_fn=lambda text: console.print(text, soft_wrap=True)))
     except KeyboardInterrupt:
         console.print("已停止 stopped")
 

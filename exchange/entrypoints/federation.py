@@ -1,9 +1,8 @@
 """`make run`: several county nodes, each its own process and database, exchanging records.
 
-With no KAFKA_BOOTSTRAP_SERVERS the embedded Tansu broker is started (memory
-storage, so records live as long as the run). With DATABASE_URL set to PostgreSQL,
-each node gets its own database on that server, named after the base database and
-its county.
+With no KAFKA_BOOTSTRAP_SERVERS a broker is started for the run (exchange/entrypoints/local_broker.py: Apache Kafka
+where Java is, else the embedded Tansu; either keeps records as long as the run). With DATABASE_URL set to
+PostgreSQL, each node gets its own database on that server, named after the base database and its county.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from sqlalchemy.engine import make_url
 from contracts import region_name
 from contracts.dates import today_in_china
 from exchange.adapters.sql.database import create_engine
+from exchange.entrypoints.local_broker import Choice, start_local_broker
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ async def provision_topics(bootstrap: str) -> None:
     Why: when the nodes create the same topics on the embedded broker at once, a node's first record could stall
     for the 40 s of a request timeout before it went out.
     """
+    from aiokafka.errors import KafkaError
+
     from exchange.adapters.kafka.admin import TopicProvisioner
     from exchange.adapters.kafka.connection import client_options
     from exchange.adapters.kafka.topics import TopicScheme
@@ -120,10 +122,20 @@ async def provision_topics(bootstrap: str) -> None:
 
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     topics = TopicScheme(settings.topic_prefix, settings.topic_partitions)
-    provisioner = TopicProvisioner(client_options(settings), settings.topic_partitions, settings.topic_replication)
-    await provisioner.ensure({topics.address(m.county)[0] for m in DEFAULT_FEDERATION}
-                             | {topics.monitor_topic, topics.reminders_topic})
-    await provisioner.ensure({topics.agreements_topic, topics.keys_topic}, partitions=1, compacted=True)
+    provisioner = TopicProvisioner(client_options(settings), settings.topic_partitions, settings.topic_replication,
+                                   settings.topic_min_insync_replicas)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 60
+    while True:  # a broker just started may take a few seconds more to take requests
+        try:
+            await provisioner.ensure({topics.address(m.county)[0] for m in DEFAULT_FEDERATION}
+                                     | {topics.monitor_topic, topics.reminders_topic})
+            await provisioner.ensure({topics.agreements_topic, topics.keys_topic}, partitions=1, compacted=True)
+            return
+        except (KafkaError, OSError):
+            if loop.time() > end:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -144,22 +156,22 @@ async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60)
 
 async def run_federation(
     *, base_port: int = 8101, simulate: bool = False, rate: float = 5.0, duration: float | None = None,
-    var: Path = Path("var/run"), print_fn=print,  # noqa: ANN001
+    var: Path = Path("var/run"), broker_choice: Choice = Choice.auto, print_fn=print,  # noqa: ANN001
 ) -> None:
     var.mkdir(parents=True, exist_ok=True)
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if not bootstrap:
-        from exchange.adapters.kafka.embedded_broker import TansuBroker
-
-        broker = TansuBroker(log_path=var / "tansu.log")
-        bootstrap = await asyncio.to_thread(broker.start)
-        print_fn(f"内嵌 Kafka 兼容消息服务 embedded Kafka-compatible broker (Tansu) at {bootstrap}")
-        await provision_topics(bootstrap)
+        broker = await start_local_broker(var, broker_choice, print_fn)
+        bootstrap = broker.bootstrap
+        print_fn(f"消息服务 broker: {broker.name} at {bootstrap}")
+    (var / "bootstrap").write_text(bootstrap + "\n")  # for kcat and other tools: kcat -b $(cat var/run/bootstrap) -L
     processes: list[subprocess.Popen] = []
     urls: dict[str, str] = {}
     envs: dict[str, dict[str, str]] = {}
     try:
+        if broker is not None:
+            await provision_topics(bootstrap)
         for index, member in enumerate(DEFAULT_FEDERATION):
             port = base_port + index
             env = {
@@ -173,8 +185,8 @@ async def run_federation(
                 # the monthly roster check (定期清查) of the last closed month, soon after start, then hourly
                 "MPX_ROSTER_INTERVAL_SECONDS": os.environ.get("MPX_ROSTER_INTERVAL_SECONDS", str(ROSTER_AFTER)),
             }
-            if broker is not None:
-                env["MPX_KAFKA_IDEMPOTENT"] = "false"  # Tansu has no idempotent producer
+            if broker is not None and not broker.idempotent:
+                env["MPX_KAFKA_IDEMPOTENT"] = "false"
             if not os.environ.get("MPX_AGREEMENT_KEYS"):
                 env["MPX_AGREEMENT_SIGNING_KEY"], env["MPX_AGREEMENT_KEYS"] = agreement_keys(var)
             if not os.environ.get("MPX_PAYLOAD_KEYS"):

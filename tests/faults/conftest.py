@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,19 @@ def outflow(seed: int, message_id: str, sender: str = HUI, receiver: str = HAISH
                            residence_region=HAISHU)  # the examples know three counties' addresses
     data["destination_region"] = receiver
     return {"id": message_id, "type": "outflow_registration", "sender": sender, "receiver": receiver, "data": data}
+
+
+async def post_steadily(url: str, tag: str, size: int, every: float, stop: asyncio.Event,
+                        answered: Callable[[list[str], httpx.Response], Awaitable[None]]) -> None:
+    """Steady traffic: a batch of `size` outflow registrations (ids <tag>-<batch>-<n>) posted every `every` seconds
+    until `stop` is set; each answer, with the ids it answers for, goes to `answered`."""
+    number = 0
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=AUTH) as client:
+        while not stop.is_set():
+            batch = [outflow(number * size + n, f"{tag}-{number:04d}-{n:02d}") for n in range(size)]
+            await answered([m["id"] for m in batch], await client.post("/v1/messages/batch", json={"messages": batch}))
+            number += 1
+            await asyncio.sleep(every)
 
 
 def batches(tag: str, count: int, size: int) -> list[list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.faults.conftest import AUTH, HAISHU, HUI, db_column, db_scalar, outflow, wait_until
+from tests.faults.conftest import HAISHU, HUI, db_column, db_scalar, post_steadily, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +31,13 @@ async def test_a_broker_outage_fills_the_outbox_then_503_then_everything_arrives
     first_refusal: dict[str, int] = {}
     stop = asyncio.Event()
 
-    async def traffic() -> None:
-        number = 0
-        async with httpx.AsyncClient(base_url=sender.url, timeout=30, headers=AUTH) as client:
-            while not stop.is_set():
-                batch = [outflow(number * BATCH + n, f"outage-{number:04d}-{n:02d}") for n in range(BATCH)]
-                response = await client.post("/v1/messages/batch", json={"messages": batch})
-                log.append((time.monotonic(), phase, response.status_code, [m["id"] for m in batch], response))
-                if response.status_code == 503 and not first_refusal:
-                    first_refusal["pending"] = await db_scalar(
-                        sender_db, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    first_refusal["phase"] = phase
-                number += 1
-                await asyncio.sleep(EVERY)
+    async def answered(ids: list[str], response: httpx.Response) -> None:
+        log.append((time.monotonic(), phase, response.status_code, ids, response))
+        if response.status_code == 503 and not first_refusal:
+            first_refusal["pending"] = await db_scalar(sender_db, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            first_refusal["phase"] = phase
 
-    posting = asyncio.create_task(traffic())
+    posting = asyncio.create_task(post_steadily(sender.url, "outage", BATCH, EVERY, stop, answered))
     try:
         await asyncio.sleep(5)
         phase = "outage"

@@ -43,3 +43,10 @@ def test_jwts_are_accepted_only_for_a_named_issuer_and_audience():
         Settings(jwt_jwks_url=url, jwt_issuer="https://idp.example/realms/mpx")
     settings = Settings(jwt_jwks_url=url, jwt_issuer="https://idp.example/realms/mpx", jwt_audience="mpx-exchange")
     assert settings.jwt_audience == "mpx-exchange"
+
+
+def test_a_cluster_topic_cannot_ask_more_in_sync_replicas_than_it_has():
+    with pytest.raises(ValidationError):
+        Settings(topic_replication=1, topic_min_insync_replicas=2)
+    settings = Settings(topic_replication=3, topic_min_insync_replicas=2)
+    assert (settings.topic_replication, settings.topic_min_insync_replicas) == (3, 2)

@@ -18,10 +18,12 @@ TIME_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 class TopicProvisioner:
     """Takes the node's client options (exchange.adapters.kafka.connection), so it authenticates like the rest."""
 
-    def __init__(self, options: Mapping[str, Any], partitions: int, replication: int):
+    def __init__(self, options: Mapping[str, Any], partitions: int, replication: int, min_insync: int | None = None):
         self.options = dict(options)
         self.partitions = partitions
         self.replication = replication
+        # None: the broker's default (a cluster's operator may have set it higher than any node would).
+        self.configs = {**TIME_CONFIG, **({"min.insync.replicas": str(min_insync)} if min_insync else {})}
         self.known: set[str] = set()
 
     async def ensure(self, topics: set[str], *, partitions: int | None = None, compacted: bool = False) -> None:
@@ -34,7 +36,7 @@ class TopicProvisioner:
             existing = set(await admin.list_topics())
             to_create = [
                 NewTopic(name=t, num_partitions=partitions or self.partitions, replication_factor=self.replication,
-                         topic_configs={**TIME_CONFIG, **({"cleanup.policy": "compact"} if compacted else {})})
+                         topic_configs={**self.configs, **({"cleanup.policy": "compact"} if compacted else {})})
                 for t in sorted(missing - existing)
             ]
             if to_create:

@@ -41,7 +41,10 @@ from tests.integration.test_round_trip import GERZE, HAISHU, HUI, feedback, mess
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 LOOPBACK = "127.0.0.1"
-SETTINGS = {"webhook_hosts": (LOOPBACK,), "webhook_idle_seconds": 0.1, "clock_skew_seconds": 3600}
+SETTINGS = {"webhook_hosts": (LOOPBACK,), "webhook_idle_seconds": 0.1, "clock_skew_seconds": 3600,
+            "webhook_timeout_seconds": 1}
+#: A scripted answer: 204, but only after the node has stopped waiting (its timeout is 1 s).
+TOO_LATE = 0
 
 
 @pytest.fixture
@@ -53,8 +56,8 @@ def database_kind() -> str:
 @dataclass
 class Receiver:
     """Case systems' webhook endpoints (one path each): each POST is verified with its subscription's secret,
-    answered as scripted (`answers` of the path, then 204) and kept in order, copies included, as soon as it is read
-    (a receiver that handled an event whose answer the node never saw)."""
+    answered as scripted (`answers` of the path, then 204; `TOO_LATE`: 204 after 2 s) and kept in order, copies
+    included, as soon as it is read (a receiver that handled an event whose answer the node never saw)."""
 
     port: int
     secrets: dict[str, str] = field(default_factory=dict)  # path -> whsec_…
@@ -72,6 +75,9 @@ class Receiver:
         script = self.answers.get(name)
         status = script.pop(0) if script else 204
         self.got.append({"path": name, "id": request.headers["webhook-id"], "status": status, "event": event})
+        if status == TOO_LATE:
+            status = 204
+            await asyncio.sleep(2)
         await asyncio.sleep(self.delay)
         return Response(status_code=status)
 
@@ -79,7 +85,7 @@ class Receiver:
         return [g for g in self.got if g["path"] == name]
 
     def accepted(self, type_: str | None = None, name: str | None = None) -> list[dict]:
-        return [g for g in self.got if g["status"] < 300 and type_ in (None, g["event"]["type"])
+        return [g for g in self.got if 200 <= g["status"] < 300 and type_ in (None, g["event"]["type"])
                 and name in (None, g["path"])]
 
 
@@ -156,9 +162,9 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
         assert (refused.status_code, refused.json()["type"]) == (status, f"urn:mpx:problem:{code}"), url
     assert len((await node.http.get("/v1/admin/webhooks")).json()["items"]) == 1  # the node's system: both counties
 
-    # Three records; the receiver fails the first two attempts: the first event waits for its retries, the rest wait
-    # behind it.
-    receiver.answers["haishu"] = [500, 500]
+    # Three records; the receiver fails the first two attempts (an error, then an answer too late): the first event
+    # waits for its retries, the rest wait behind it.
+    receiver.answers["haishu"] = [500, TOO_LATE]
     sent = [await hui.client.send(message(MessageType.OUTFLOW_REGISTRATION, HUI, HAISHU, seed)) for seed in (1, 2, 3)]
     for record in sent:
         await eventually(lambda r=record: in_inbox(node, r), what=f"{record} at 330203")
@@ -167,13 +173,20 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
     assert len(receiver.got) == 1  # the schedule's 5 s have not passed on the node's clock
     clock.ahead += timedelta(seconds=6)
     await eventually(lambda: len(receiver.got) == 2, timeout=10, what="the second attempt")
+
+    async def attempts_logged() -> bool:  # the node stops waiting for the late answer after its timeout, 1 s
+        log = (await node.http.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=haishu)).json()["items"]
+        return any(d["attempts"] == 2 for d in log)
+
+    await eventually(attempts_logged, timeout=10, what="the second attempt given up")
     await asyncio.sleep(0.5)
     assert len(receiver.got) == 2  # the next retry is 5 min later
     clock.ahead += timedelta(minutes=6)
     await eventually(lambda: len(receiver.accepted("record.received")) == 3, timeout=20, what="the three records")
     await eventually(lambda: len(receiver.accepted("obligation.opened")) == 3, timeout=20, what="the obligations")
     first, second, third = receiver.got[:3]
-    assert first["id"] == second["id"] == third["id"] and [g["status"] for g in (first, second, third)] == [500, 500, 204]
+    assert first["id"] == second["id"] == third["id"]
+    assert [g["status"] for g in (first, second, third)] == [500, TOO_LATE, 204]
     records = receiver.accepted("record.received")
     assert [r["event"]["data"]["message_id"] for r in records] == sent  # in order
     inbox = {item["id"]: item for item in await node.client.inbox_all()}
@@ -187,8 +200,9 @@ async def test_events_reach_their_county_signed_in_order_retried_paused_and_stop
     # The delivery log: every attempt, never the payload.
     log = (await node.http.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=haishu)).json()["items"]
     head = next(d for d in log if d["event_id"] == first["id"])
-    assert [(a["status"], a["outcome"]) for a in head["log"]] == [(500, "retry"), (500, "retry"), (204, "delivered")]
+    assert [(a["status"], a["outcome"]) for a in head["log"]] == [(500, "retry"), (None, "retry"), (204, "delivered")]
     assert head["state"] == "delivered" and head["log"][0]["error"] == "HTTP 500"
+    assert head["log"][1]["error"] == "no answer within 1 s (timeout)"
     person = records[0]["event"]["data"]["message"]["data"]["person"]
     assert person["name"] not in json.dumps(log) and person["id_number"] not in json.dumps(log)
 

@@ -262,3 +262,63 @@ async def test_an_excel_import_with_a_bad_row_sends_the_others(web_federation, o
         await page.locator("#import-summary").filter(has_text="已发送 2").wait_for()
         assert await _count(hui, messages.c.type == OUTFLOW.value) == 2
         assert outside == []
+
+
+async def test_a_record_is_clarified_and_another_withdrawn_in_the_browser(web_federation, offline_chromium: Browser):
+    """王芳 asks 徽县 to clarify a record; 李强 finds the request in his 待办 and answers it from the record's page; he
+    withdraws another record from its page, and 海曙区 sees it withdrawn, with nothing left to answer."""
+    hui = await web_federation.start(HUI)
+    haishu = await web_federation.start(HAISHU)
+    liqiang = await add_person(hui.node, "liqiang", "clerk", HUI)
+    wangfang = await add_person(haishu.node, "wangfang", "clerk", HAISHU)
+    asked, withdrawn = [await hui.client.send(message(OUTFLOW, HUI, HAISHU, seed)) for seed in (11, 12)]
+    async with serve(hui.app) as hui_url, serve(haishu.app) as haishu_url:
+        clerk = await sign_in(offline_chromium, haishu_url, "wangfang", wangfang)
+
+        async def opened(page: Page, url: str, selector: str) -> bool:
+            await page.goto(url)
+            return await page.locator(selector).count() == 1
+
+        await eventually(lambda: opened(clerk, f"{haishu_url}/ui/records/{HUI}/{asked}", "#clarification-request-form"),
+                         what="the record at 海曙区")
+        form = clerk.locator("#clarification-request-form")
+        await form.locator("[name=reason]").select_option("missing_field")
+        await form.locator("[name=question]").fill("请补充现居住地详细地址")
+        await form.locator("button[type=submit]").click()
+        await clerk.wait_for_url("**answered=*")
+
+        # 李强: the request in 待办, the record's page with the clarification form (and the withdrawal form).
+        page = await sign_in(offline_chromium, hui_url, "liqiang", liqiang)
+
+        async def requested() -> bool:
+            await page.goto(f"{hui_url}/ui/worklist")
+            return await page.locator(f"#worklist a[href='/ui/records/{HUI}/{asked}']").count() == 1
+
+        await eventually(requested, what="the clarification request in 徽县's 待办")
+        await page.click(f"#worklist a[href='/ui/records/{HUI}/{asked}']")
+        await page.wait_for_url(f"**/ui/records/{HUI}/{asked}")
+        assert await page.locator("#withdrawal-form").count() == 1
+        await page.locator("#clarification-form [name=answer]").fill("现居住地：海曙区某街道某社区")
+        await page.click("#clarification-form button[type=submit]")
+        await page.wait_for_url("**answered=*")
+        assert await page.locator("#clarification-form").count() == 0  # answered once
+
+        async def clarified() -> bool:
+            await clerk.goto(f"{haishu_url}/ui/records/{HUI}/{asked}")
+            return await clerk.locator("#thread tr[data-kind=clarified]").count() == 1
+
+        await eventually(clarified, what="the clarification at 海曙区")
+
+        # 李强 withdraws the other record: 海曙区's page says so and offers nothing to answer.
+        await page.goto(f"{hui_url}/ui/records/{HUI}/{withdrawn}")
+        await page.locator("#withdrawal-form [name=reason]").select_option("sent_in_error")
+        await page.click("#withdrawal-form button[type=submit]")
+        await page.wait_for_url("**answered=*")
+        assert await _count(hui, messages.c.type == "withdrawal") == 1
+
+        async def gone() -> bool:
+            await clerk.goto(f"{haishu_url}/ui/records/{HUI}/{withdrawn}")
+            return "已撤回" in (await clerk.text_content("#state") or "")
+
+        await eventually(gone, what="the record withdrawn at 海曙区")
+        assert await clerk.locator("#answer-form, #clarification-request-form").count() == 0

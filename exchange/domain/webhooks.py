@@ -24,7 +24,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 
-class Kind(StrEnum):
+class WebhookKind(StrEnum):
     """What a subscription asks for (a closed list); each covers the event types in `TYPES`."""
 
     RECORD_RECEIVED = "record_received"  # 收到业务报文
@@ -34,17 +34,17 @@ class Kind(StrEnum):
 
 
 #: The event types (the JSON's ``type``) of each kind.
-TYPES: dict[Kind, frozenset[str]] = {
-    Kind.RECORD_RECEIVED: frozenset({"record.received"}),
-    Kind.FEEDBACK_RECEIVED: frozenset({"feedback.received"}),
-    Kind.STATE_CHANGED: frozenset({"message.delivered", "message.answered", "record.withdrawn", "obligation.opened",
-                                   "obligation.answered", "obligation.cancelled", "obligation.paused",
-                                   "obligation.resumed"}),
-    Kind.TODO_DUE: frozenset({"todo.due_soon", "todo.overdue"}),
+TYPES: dict[WebhookKind, frozenset[str]] = {
+    WebhookKind.RECORD_RECEIVED: frozenset({"record.received"}),
+    WebhookKind.FEEDBACK_RECEIVED: frozenset({"feedback.received"}),
+    WebhookKind.STATE_CHANGED: frozenset({"message.delivered", "message.answered", "record.withdrawn",
+                                          "obligation.opened", "obligation.answered", "obligation.cancelled",
+                                          "obligation.paused", "obligation.resumed"}),
+    WebhookKind.TODO_DUE: frozenset({"todo.due_soon", "todo.overdue"}),
 }
 
 
-def kind_of(event_type: str) -> Kind | None:
+def kind_of(event_type: str) -> WebhookKind | None:
     return next((kind for kind, types in TYPES.items() if event_type in types), None)
 
 
@@ -57,7 +57,7 @@ class State(StrEnum):
     DISABLED = "disabled"
 
 
-class DeliveryState(StrEnum):
+class WebhookDeliveryState(StrEnum):
     PENDING = "pending"  # waiting for its (next) attempt, or for the one before it
     DELIVERED = "delivered"
     FAILED = "failed"  # given up: retried by hand only

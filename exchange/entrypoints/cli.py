@@ -533,16 +533,16 @@ def webhooks_add(
 ) -> None:
     """新建推送订阅，密钥只显示这一次. Subscribe a URL; print its signing secret once. The same rules and evidence as
     POST /v1/admin/webhooks."""
-    from exchange.domain.webhooks import Kind, url_problem
+    from exchange.domain.webhooks import WebhookKind, url_problem
 
     settings = _served(county)
     wrong = url_problem(url, frozenset(h.lower() for h in settings.webhook_hosts))
-    unknown = [k for k in kind if k not in {k.value for k in Kind}]
+    unknown = [k for k in kind if k not in {k.value for k in WebhookKind}]
     if wrong or unknown:
         console.print(f"[red]{wrong[1]} {wrong[0]}[/red]" if wrong else
                       f"[red]未知的事件类别 unknown kind: {', '.join(unknown)}[/red]")
         raise typer.Exit(2)
-    view, secret = _webhooks(lambda store, _: store.create(county, url, [Kind(k) for k in kind], by=_operator()))
+    view, secret = _webhooks(lambda store, _: store.create(county, url, [WebhookKind(k) for k in kind], by=_operator()))
     _shown(view)
     console.print("签名密钥 (只显示这一次) the signing secret (shown only now):")
     print(secret)
@@ -581,10 +581,10 @@ def webhooks_deliveries(
     (never the payload)."""
     from rich.table import Table
 
-    from exchange.domain.webhooks import DeliveryState
+    from exchange.domain.webhooks import WebhookDeliveryState
 
     items = _webhooks(lambda store, s: store.deliveries(
-        subscription, s.served, state=DeliveryState.FAILED if failed else None, limit=limit))
+        subscription, s.served, state=WebhookDeliveryState.FAILED if failed else None, limit=limit))
     if items is None:
         _shown(None)
     table = Table("seq", "webhook-id", "type", "state", "attempts (status ms error)")

@@ -25,7 +25,7 @@ from exchange.domain.clock import SHANGHAI, as_utc
 from exchange.domain.commands import ID_PATTERN
 from exchange.domain.delivery import Direction
 from exchange.domain.problems import Problem
-from exchange.domain.webhooks import DeliveryState
+from exchange.domain.webhooks import WebhookDeliveryState
 from exchange.domain.worklist import (
     KIND_LABELS,
     STATUS_LABELS,
@@ -221,7 +221,7 @@ class WebhookFailedItems:
         c = webhook_deliveries.c
         rows = await conn.execute(select(c.seq, c.subscription_id, c.event_id, c.county, c.type, c.message_id,
                                          c.created_at, c.finished_at).where(
-            c.county.in_(ask.counties), c.state == DeliveryState.FAILED.value))
+            c.county.in_(ask.counties), c.state == WebhookDeliveryState.FAILED.value))
         items = [Item(self.kind, r.event_id, r.county, r.county, r.county, r.type, as_utc(r.created_at),
                       as_utc(r.finished_at), False, live_status(as_utc(r.finished_at), ask.now),
                       webhook_step(r.subscription_id, r.seq), record_id=r.message_id) for r in rows]

@@ -15,8 +15,8 @@ from exchange.domain.webhooks import (
     ATTEMPTS,
     JITTER,
     SCHEDULE,
-    Kind,
     Outcome,
+    WebhookKind,
     answer,
     gives_up,
     kind_of,
@@ -60,9 +60,9 @@ def test_an_endpoint_failing_too_long_is_given_up_and_one_that_never_failed_neve
 
 
 def test_every_event_type_belongs_to_one_kind():
-    assert kind_of("record.received") is Kind.RECORD_RECEIVED
-    assert kind_of("obligation.opened") is Kind.STATE_CHANGED
-    assert kind_of("todo.overdue") is Kind.TODO_DUE
+    assert kind_of("record.received") is WebhookKind.RECORD_RECEIVED
+    assert kind_of("obligation.opened") is WebhookKind.STATE_CHANGED
+    assert kind_of("todo.overdue") is WebhookKind.TODO_DUE
     assert kind_of("something.else") is None
 
 

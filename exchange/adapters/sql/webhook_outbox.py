@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import webhook_deliveries, webhook_subscriptions
 from exchange.domain.events import CountyNotice
-from exchange.domain.webhooks import DeliveryState, State, kind_of
+from exchange.domain.webhooks import State, WebhookDeliveryState, kind_of
 
 _KEYED = uuid.UUID("6f1c2a9e-3b7d-4e58-9a0c-1d2e3f405162")
 
@@ -43,7 +43,7 @@ async def store(conn: AsyncConnection, notices: Sequence[CountyNotice], now: dat
         body = orjson.dumps(notice.body).decode() if notice.body is not None else None
         rows += [{"subscription_id": s.id, "event_id": ident, "county": notice.county, "type": notice.type,
                   "sender": notice.sender, "receiver": notice.receiver, "message_id": notice.message_id,
-                  "body": body, "created_at": now, "state": DeliveryState.PENDING.value, "attempts": 0,
+                  "body": body, "created_at": now, "state": WebhookDeliveryState.PENDING.value, "attempts": 0,
                   "next_attempt_at": now}
                  for s in subscriptions if s.county == notice.county and kind is not None
                  and kind.value in s.kinds.split(",")]

@@ -33,7 +33,7 @@ from standardwebhooks import Webhook
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, PayloadKeyMissing
 from exchange.adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from exchange.domain.clock import utcnow, wall_clock
-from exchange.domain.webhooks import DeliveryState, Outcome, State, answer, gives_up, next_attempt
+from exchange.domain.webhooks import Outcome, State, WebhookDeliveryState, answer, gives_up, next_attempt
 
 log = logging.getLogger(__name__)
 S, D = webhook_subscriptions.c, webhook_deliveries.c
@@ -99,9 +99,9 @@ class Dispatcher:
         free = or_(S.claimed_by.is_(None), S.claim_expires_at < now, S.claimed_by == self.instance)
         earlier = webhook_deliveries.alias("earlier")
         head_due = select(D.seq).where(
-            D.subscription_id == S.id, D.state == DeliveryState.PENDING.value, D.next_attempt_at <= now,
+            D.subscription_id == S.id, D.state == WebhookDeliveryState.PENDING.value, D.next_attempt_at <= now,
             ~select(earlier.c.seq).where(earlier.c.subscription_id == D.subscription_id,
-                                         earlier.c.state == DeliveryState.PENDING.value,
+                                         earlier.c.state == WebhookDeliveryState.PENDING.value,
                                          earlier.c.seq < D.seq).exists()).exists()
         async with self.engine.begin() as conn:
             rows = await conn.execute(update(webhook_subscriptions).where(
@@ -128,7 +128,8 @@ class Dispatcher:
             sub = (await conn.execute(select(webhook_subscriptions).where(
                 S.id == ident, S.state == State.ACTIVE.value, S.claimed_by == self.instance))).first()
             head = None if sub is None else (await conn.execute(select(webhook_deliveries).where(
-                D.subscription_id == ident, D.state == DeliveryState.PENDING.value).order_by(D.seq).limit(1))).first()
+                D.subscription_id == ident, D.state == WebhookDeliveryState.PENDING.value)
+                .order_by(D.seq).limit(1))).first()
         if head is None or head.next_attempt_at > self.clock():
             return False
         body = await self._body(head)
@@ -166,12 +167,12 @@ class Dispatcher:
         delivery: dict[str, Any] = {"attempts": made, "last_status": status, "last_error": error}
         subscription: dict[str, Any] = {"claim_expires_at": now + self.lease}
         if outcome is Outcome.DELIVERED:
-            delivery |= {"state": DeliveryState.DELIVERED.value, "finished_at": now}
+            delivery |= {"state": WebhookDeliveryState.DELIVERED.value, "finished_at": now}
             subscription["failing_since"] = None
         elif outcome is Outcome.RETRY:
             delivery["next_attempt_at"] = next_attempt(made, now, self.jitter())
         else:
-            delivery |= {"state": DeliveryState.FAILED.value, "finished_at": now}
+            delivery |= {"state": WebhookDeliveryState.FAILED.value, "finished_at": now}
         if outcome is not Outcome.DELIVERED:
             failing_since = sub.failing_since or now
             subscription["failing_since"] = failing_since
@@ -187,7 +188,7 @@ class Dispatcher:
                 delivery_seq=head.seq, attempt=made, at=now, status=status, duration_ms=duration,
                 outcome=outcome.value, error=error))
             await conn.execute(update(webhook_deliveries).where(
-                and_(D.seq == head.seq, D.state == DeliveryState.PENDING.value)).values(**delivery))
+                and_(D.seq == head.seq, D.state == WebhookDeliveryState.PENDING.value)).values(**delivery))
             await conn.execute(update(webhook_subscriptions).where(S.id == sub.id).values(**subscription))
         self.metrics.webhook(outcome.value, head.county)
         if outcome is not Outcome.DELIVERED:

@@ -22,7 +22,7 @@ from exchange.adapters.sql.tables import webhook_attempts, webhook_deliveries, w
 from exchange.adapters.unit_of_work import SqlUnitOfWorkFactory
 from exchange.domain.clock import utcnow
 from exchange.domain.events import Noted
-from exchange.domain.webhooks import SECRET_BYTES, DeliveryState, Kind, State
+from exchange.domain.webhooks import SECRET_BYTES, State, WebhookDeliveryState, WebhookKind
 
 S, D, A = webhook_subscriptions.c, webhook_deliveries.c, webhook_attempts.c
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,7 +44,7 @@ def delivery_view(row: Any, attempts: list[Any]) -> dict[str, Any]:  # noqa: ANN
     return {"seq": row.seq, "event_id": row.event_id, "type": row.type, "county": row.county,
             "message_id": row.message_id, "state": row.state, "attempts": row.attempts,
             "created_at": _iso(row.created_at), "next_attempt_at": _iso(row.next_attempt_at)
-            if row.state == DeliveryState.PENDING else None, "finished_at": _iso(row.finished_at),
+            if row.state == WebhookDeliveryState.PENDING else None, "finished_at": _iso(row.finished_at),
             "log": [{"attempt": a.attempt, "at": _iso(a.at), "status": a.status, "duration_ms": a.duration_ms,
                      "outcome": a.outcome, "error": a.error} for a in attempts]}
 
@@ -53,11 +53,12 @@ class WebhookStore:
     def __init__(self, engine: AsyncEngine, uow: SqlUnitOfWorkFactory, cipher: PayloadCipher):
         self.engine, self.uow, self.cipher = engine, uow, cipher
 
-    async def create(self, county: str, url: str, kinds: Iterable[Kind], *, by: str) -> tuple[dict[str, Any], str]:
+    async def create(self, county: str, url: str, kinds: Iterable[WebhookKind], *,
+                     by: str) -> tuple[dict[str, Any], str]:
         """A new active subscription and its secret (returned here only)."""
         ident = f"wh_{secrets.token_hex(8)}"
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
-        chosen = ",".join(sorted({Kind(k).value for k in kinds}))
+        chosen = ",".join(sorted({WebhookKind(k).value for k in kinds}))
         async with self.uow() as uow:
             await uow.conn.execute(insert(webhook_subscriptions).values(
                 id=ident, county=county, url=url, secret=self.cipher.seal(secret, ident), kinds=chosen,
@@ -95,7 +96,7 @@ class WebhookStore:
                              principal=by[:64], detail={"subscription": ident}))
         return await self.get(ident, counties)
 
-    async def deliveries(self, ident: str, counties: Iterable[str], *, state: DeliveryState | None = None,
+    async def deliveries(self, ident: str, counties: Iterable[str], *, state: WebhookDeliveryState | None = None,
                          limit: int = 100) -> list[dict[str, Any]] | None:
         """The subscription's deliveries, newest first, each with its attempts (None: no such subscription)."""
         if await self.get(ident, counties) is None:
@@ -119,11 +120,11 @@ class WebhookStore:
         if await self.get(ident, counties) is None:
             return None
         now = utcnow()
-        where = [D.subscription_id == ident, D.state == DeliveryState.FAILED.value]
+        where = [D.subscription_id == ident, D.state == WebhookDeliveryState.FAILED.value]
         where.append(D.seq == seq if seq is not None else D.created_at >= (since or EPOCH))
         async with self.uow() as uow:
             result = await uow.conn.execute(update(webhook_deliveries).where(*where).values(
-                state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now, finished_at=None))
+                state=WebhookDeliveryState.PENDING.value, attempts=0, next_attempt_at=now, finished_at=None))
             count = max(result.rowcount, 0)
             if count:
                 county = await uow.conn.scalar(select(S.county).where(S.id == ident))

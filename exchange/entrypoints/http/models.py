@@ -25,10 +25,9 @@ from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.figures import Basis
 from exchange.domain.obligation import CancelReason, ReminderKind
 from exchange.domain.principals import Role
-from exchange.domain.webhooks import DeliveryState as WebhookDeliveryState
-from exchange.domain.webhooks import Kind as WebhookKind
 from exchange.domain.webhooks import Outcome as WebhookOutcome
 from exchange.domain.webhooks import State as WebhookState
+from exchange.domain.webhooks import WebhookDeliveryState, WebhookKind
 from exchange.domain.worklist import Kind as WorkKind
 from exchange.domain.worklist import LiveStatus
 from exchange.service.monitoring import GroupBy, VerificationGroupBy

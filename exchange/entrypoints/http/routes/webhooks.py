@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from exchange.domain.principals import Principal, Role
 from exchange.domain.problems import Problem
-from exchange.domain.webhooks import DeliveryState, State, url_problem
+from exchange.domain.webhooks import State, WebhookDeliveryState, url_problem
 from exchange.entrypoints.http import document
 from exchange.entrypoints.http.auth import counties_for, require_county
 from exchange.entrypoints.http.deps import CurrentPrincipal, NodeDep
@@ -102,8 +102,8 @@ async def resume_webhook(webhook_id: IdPath, node: NodeDep, principal: Manager) 
 @router.get("/{webhook_id}/deliveries", response_model=WebhookDeliveryList,
             responses=problems(PERMITTED, PARAMETERS, 404))
 async def list_deliveries(webhook_id: IdPath, node: NodeDep, principal: Manager,
-                          state: Annotated[DeliveryState | None, Query(description="Only deliveries in this state.")]
-                          = None,
+                          state: Annotated[WebhookDeliveryState | None,
+                                           Query(description="Only deliveries in this state.")] = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     """The delivery log, newest first: each event with every attempt's status, duration and error (never the
     payload)."""

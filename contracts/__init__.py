@@ -19,6 +19,7 @@ from contracts.identity import ResidentIdNumber, Sex, id_birth_date, id_sex, nor
 from contracts.message_types import (
     CONTROL_TYPES,
     FEEDBACK_TYPES,
+    RECEIPT_TYPES,
     RECORD_TYPES,
     REPLY_TYPES,
     REQUEST_TYPES,
@@ -59,6 +60,7 @@ __all__ = [
     "ERROR_MESSAGES",
     "PAYLOAD_MODELS",
     "FEEDBACK_TYPES",
+    "RECEIPT_TYPES",
     "RECORD_TYPES",
     "REPLY_TYPES",
     "REQUEST_TYPES",

@@ -143,6 +143,7 @@ ERROR_MESSAGES: dict[str, tuple[str, str]] = {
         "对账摘要的编号列表与数量或摘要值不一致（或有重复）",
         "Digest ids do not match their count or SHA-256 (or repeat)",
     ),
+    "receipt_ids_repeated": ("批量送达回执中有重复的消息编号", "Delivery receipts name a record more than once"),
 }
 
 #: Chinese texts for pydantic's own error types that bad input commonly hits,

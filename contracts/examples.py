@@ -305,6 +305,12 @@ def delivery_receipt_example(seed: int = 0) -> dict[str, Any]:
     return {"received_at": received.isoformat(), "receiver_node_id": f"node-{receiver}"}
 
 
+def delivery_receipts_example(seed: int = 0) -> dict[str, Any]:
+    """The receipt a node sends for the records of one sender it stored in one batch (1 to 3 of them)."""
+    ids = [example_message_id(MessageType.OUTFLOW_REGISTRATION, seed * 10 + n) for n in range(1 + seed % 3)]
+    return {**delivery_receipt_example(seed), "ids": ids}
+
+
 def reconciliation_digest_example(seed: int = 0) -> dict[str, Any]:
     """Yesterday's digest: a few record ids, in one part."""
     from contracts.payloads.reconciliation import ids_sha256
@@ -358,6 +364,8 @@ def example_payload(
             return feedback_example(seed)
         case MessageType.DELIVERY_RECEIPT:
             return delivery_receipt_example(seed)
+        case MessageType.DELIVERY_RECEIPTS:
+            return delivery_receipts_example(seed)
         case MessageType.RECONCILIATION_DIGEST:
             return reconciliation_digest_example(seed)
         case MessageType.RESEND_REQUEST:

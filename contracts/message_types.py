@@ -17,7 +17,8 @@ class MessageType(StrEnum):
     BIRTH = "birth"  # 出生: residence -> registration
     RETURN_CANCELLATION = "return_cancellation"  # 返回注销: registration -> former residence
     FEEDBACK = "feedback"  # 反馈: receiver of a record -> its sender
-    DELIVERY_RECEIPT = "delivery_receipt"  # 送达回执: node -> node, automatic on storing
+    DELIVERY_RECEIPT = "delivery_receipt"  # 送达回执: node -> node, automatic on storing (nodes before 批量回执)
+    DELIVERY_RECEIPTS = "delivery_receipts"  # 批量送达回执: node -> node, the records of one sender stored in a batch
     RECONCILIATION_DIGEST = "reconciliation_digest"  # 对账摘要: node -> node, what a county sent a peer that day
     RESEND_REQUEST = "resend_request"  # 补发请求: node -> node, ids a digest listed that the receiver lacks
     WITHDRAWAL = "withdrawal"  # 撤回: sender of a record -> its receiver, until it is answered
@@ -41,9 +42,11 @@ REPLY_TYPES = frozenset({MessageType.FEEDBACK, MessageType.DELIVERY_RECEIPT, Mes
 SENDER_REPLY_TYPES = frozenset({MessageType.WITHDRAWAL})
 
 #: Machine-to-machine types: nodes make them, no local system posts or reads them; no personal data.
-CONTROL_TYPES = frozenset(
-    {MessageType.DELIVERY_RECEIPT, MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST}
-)
+CONTROL_TYPES = frozenset({MessageType.DELIVERY_RECEIPT, MessageType.DELIVERY_RECEIPTS,
+                           MessageType.RECONCILIATION_DIGEST, MessageType.RESEND_REQUEST})
+
+#: What acknowledges that a record was stored: a receipt per record (nodes before batch receipts) or per batch.
+RECEIPT_TYPES = frozenset({MessageType.DELIVERY_RECEIPT, MessageType.DELIVERY_RECEIPTS})
 
 #: The monthly roster check (定期清查): the roster and its answer (a reply). Nodes compose them, no local system
 #: posts them, and neither opens a feedback obligation (the answer is made on receipt).

@@ -4,6 +4,7 @@ from contracts.payloads.birth import Birth, Child, PolicyReviewResult
 from contracts.payloads.clarification import Clarification, ClarificationReason, ClarificationRequest
 from contracts.payloads.common import ContraceptionMethod, Person, PersonRef
 from contracts.payloads.delivery_receipt import ChainHead, DeliveryReceipt, DeliveryReceipt11
+from contracts.payloads.delivery_receipts import DeliveryReceipts
 from contracts.payloads.feedback import Feedback, FeedbackStatus
 from contracts.payloads.outflow_registration import MaritalStatus, OutflowReason, OutflowRegistration
 from contracts.payloads.pregnancy_check import PregnancyCheck, PregnancyCheckResult
@@ -34,6 +35,7 @@ __all__ = [
     "ContraceptionMethod",
     "DeliveryReceipt",
     "DeliveryReceipt11",
+    "DeliveryReceipts",
     "Feedback",
     "FeedbackStatus",
     "MaritalStatus",

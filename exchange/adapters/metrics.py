@@ -207,8 +207,8 @@ class NodeMetrics(HttpMetrics):
                                  "and receiving county (delivery receipts apart).", ["type", "county"], registry=r)
         self._duplicates = Counter("mpx_records_duplicate", "Records received again and dropped by the inbox.",
                                    registry=r)
-        self._receipts = Counter("mpx_delivery_receipts_received", "Delivery receipts received for records this "
-                                 "node sent.", registry=r)
+        self._receipts = Counter("mpx_delivery_receipts_received", "Records this node sent that a delivery "
+                                 "receipt acknowledged (a batch receipt counts each record it names).", registry=r)
         self._quarantined = Counter("mpx_records_quarantined", "Records set aside in quarantine, by reason code.",
                                     ["reason"], registry=r)
         self._obligations = Counter("mpx_obligations", "Feedback obligations of served counties opened, answered "

@@ -14,9 +14,10 @@ from typing import Any
 import orjson
 
 from contracts import Envelope, MessageType, ce_type, dataschema_for, source_for
+from contracts.payloads import MAX_IDS, ids_sha256
 
-# Delivery receipts get an id derived from the record they acknowledge, (sender, id), so a
-# receipt produced twice is recognised as one by the sender's inbox.
+# Delivery receipts get an id derived from the records they acknowledge, so a receipt produced twice is
+# recognised as one by the sender's inbox.
 _RECEIPT_NAMESPACE = uuid.UUID("6f1f3c2e-6d7a-4b8e-9b55-2f0c0f7d9a11")
 # Withdrawals likewise: derived from the record withdrawn, so a record is withdrawn once.
 _WITHDRAWAL_NAMESPACE = uuid.UUID("3d0c52a4-1b7e-4f0a-8a43-9e6b2c7d1f58")
@@ -98,11 +99,6 @@ def new_envelope(
     )
 
 
-def receipt_id(sender: str, message_id: str) -> str:
-    """The id of the delivery receipt for message `message_id` of county `sender`."""
-    return str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{sender}/{message_id}"))
-
-
 def withdrawal_id(sender: str, record_id: str) -> str:
     """The id of the withdrawal of record `record_id` of county `sender`: one per record, so a second withdrawal is
     recognised as the first."""
@@ -114,23 +110,31 @@ def clarification_id(sender: str, request_id: str) -> str:
     return str(uuid.uuid5(_WITHDRAWAL_NAMESPACE, f"clarification/{sender}/{request_id}"))
 
 
-def receipt_for(received: Envelope, node_id: str, now: datetime,
-                chain_head: dict[str, Any] | None = None) -> Outgoing:
-    """The delivery receipt a receiving node sends back for a record it stored, with its evidence chain head (the
+def receipts_for(stored: Sequence[Envelope], node_id: str, now: datetime,
+                 chain_head: dict[str, Any] | None = None) -> list[Outgoing]:
+    """The delivery receipts a receiving node sends back for the records it stored together: one per receiving and
+    sending county (its ids in the order stored, a part per `MAX_IDS`), each with the evidence chain head (the
     sender keeps it: the receiving node's operator can then not rewrite the chain unnoticed)."""
-    data: dict[str, Any] = {"received_at": now.isoformat(), "receiver_node_id": node_id}
-    if chain_head is not None:
-        data["chain_head"] = chain_head
-    envelope = new_envelope(
-        message_type=MessageType.DELIVERY_RECEIPT,
-        schema_version="1.1",
-        sender=received.receiverregion,
-        receiver=received.senderregion,
-        now=now,
-        message_id=receipt_id(received.senderregion, received.id),
-        in_reply_to=received.id,
-    )
-    return Outgoing(envelope, data, content_hash(data))
+    by_pair: dict[tuple[str, str], dict[str, None]] = {}
+    for received in stored:
+        by_pair.setdefault((received.receiverregion, received.senderregion), {})[received.id] = None
+    receipts = []
+    for (county, sender), named in by_pair.items():
+        ids = list(named)
+        for start in range(0, len(ids), MAX_IDS):
+            part = ids[start:start + MAX_IDS]
+            data: dict[str, Any] = {"received_at": now.isoformat(), "receiver_node_id": node_id, "ids": part}
+            if chain_head is not None:
+                data["chain_head"] = chain_head
+            envelope = new_envelope(message_type=MessageType.DELIVERY_RECEIPTS, schema_version="1.0", sender=county,
+                                    receiver=sender, now=now, message_id=receipts_id(sender, part))
+            receipts.append(Outgoing(envelope, data, content_hash(data)))
+    return receipts
+
+
+def receipts_id(sender: str, ids: Sequence[str]) -> str:
+    """The id of the delivery receipt for records `ids` of county `sender`."""
+    return str(uuid.uuid5(_RECEIPT_NAMESPACE, f"{sender}/{ids_sha256(ids)}"))
 
 
 @dataclass(frozen=True)

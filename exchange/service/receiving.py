@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import (
+    RECEIPT_TYPES,
     RECORD_TYPES,
     REPLY_TYPES,
     REQUEST_TYPES,
@@ -35,7 +36,7 @@ from exchange.config import Settings
 from exchange.domain.clock import utcnow
 from exchange.domain.delivery import DeliveryState, Direction
 from exchange.domain.events import CountyNotice, MessageSent, Noted, RecordSetAside
-from exchange.domain.message import Outgoing, Record, receipt_for
+from exchange.domain.message import Outgoing, Record, receipts_for
 from exchange.domain.roster import RESIDENCE
 from exchange.domain.verification import ANSWERED
 from exchange.service.obligations import Obligations
@@ -95,6 +96,7 @@ class Inbound:
         now = utcnow()
         positions: dict[tuple[str, int], int] = {}
         pending: list[tuple[Record, Envelope, dict[str, Any]]] = []  # decoded, stored together
+        stored: list[Envelope] = []  # acknowledged together at the end: a receipt per sending county
         async with self.uow() as uow:
             conn = uow.conn
             asked = await self._asked_again(conn, records)
@@ -113,12 +115,13 @@ class Inbound:
                                   "verified_with": _header(record, "mpx-key-id")}))
                 if envelope.message_type in RECONCILIATION_TYPES:
                     # A digest compares with what is stored: what came before it is stored first.
-                    await self._apply(uow, pending, now)
+                    stored += await self._apply(uow, pending, now)
                     pending = []
                     await self.control.receive(uow, record, envelope, data, now)
                     continue
                 pending.append((record, envelope, data))
-            await self._apply(uow, pending, now)
+            stored += await self._apply(uow, pending, now)
+            await self._acknowledge(uow, stored, now)
             for (topic, partition), next_offset in positions.items():
                 await conn.execute(
                     upsert(conn, consumer_offsets, ["topic", "partition"],
@@ -173,15 +176,22 @@ class Inbound:
             raise Rejected(exc.code, exc.message_en, envelope.id) from None
         return envelope, payload.model_dump(mode="json", exclude_none=True)
 
+    async def _acknowledge(self, uow: UnitOfWork, stored: Sequence[Envelope], now: datetime) -> None:
+        """One delivery receipt per sending county for the records of a batch stored (in parts when many), with
+        the chain head that covers them."""
+        if stored:
+            head = await uow.chain_head()
+            uow.record(*(MessageSent(receipt) for receipt in receipts_for(stored, self.settings.node_id, now, head)))
+
     async def _apply(self, uow: UnitOfWork, items: Sequence[tuple[Record, Envelope, dict[str, Any]]],
-                     now: datetime) -> None:
-        """Store decoded records not seen before, with their delivery receipts; replies not from the counterpart
-        are quarantined instead. A record is (sending county, id): two counties may use the same id."""
+                     now: datetime) -> list[Envelope]:
+        """Store decoded records not seen before; replies not from the counterpart are quarantined instead. A
+        record is (sending county, id): two counties may use the same id. Returns those stored, to acknowledge."""
         unique: dict[tuple[str, str], tuple[Record, Envelope, dict[str, Any]]] = {}
         for item in items:
             unique.setdefault(_identity(item[1]), item)  # a record twice in one batch is one record
         if not unique:
-            return
+            return []
         conn = uow.conn
         strays = await self._not_from_counterpart(conn, list(unique.values()))
         for record, rejected in strays:
@@ -191,7 +201,7 @@ class Inbound:
             quarantined = {id(record) for record, _ in strays}
             unique = {key: item for key, item in unique.items() if id(item[0]) not in quarantined}
         if not unique:
-            return
+            return []
         first_time = {tuple(row) for row in await conn.execute(
             insert_ignoring_duplicates(conn, inbox, "message_id", "sender").returning(inbox.c.sender,
                                                                                        inbox.c.message_id),
@@ -203,18 +213,20 @@ class Inbound:
         duplicates = len(items) - len(fresh) - len(strays)
         if duplicates:
             log.info("%d duplicate records skipped", duplicates)
-        receipts = [_answered(env) for env, _ in fresh if env.message_type is MessageType.DELIVERY_RECEIPT]
+        receipts = [sent for env, data in fresh if env.message_type in RECEIPT_TYPES
+                    for sent in _acknowledged(env, data)]
         await advance_sent(conn, receipts, DeliveryState.DELIVERED, "delivered_at", now)
         await evidence.keep_peer_heads(conn, [
-            evidence.peer_head(data["receiver_node_id"], data["chain_head"], env.senderregion, env.inreplyto, now)
-            for env, data in fresh if env.message_type is MessageType.DELIVERY_RECEIPT and data.get("chain_head")])
-        stored = [(env, data) for env, data in fresh if env.message_type is not MessageType.DELIVERY_RECEIPT]
+            evidence.peer_head(data["receiver_node_id"], data["chain_head"], env.senderregion, env.inreplyto or env.id,
+                               now)
+            for env, data in fresh if env.message_type in RECEIPT_TYPES and data.get("chain_head")])
+        stored = [(env, data) for env, data in fresh if env.message_type not in RECEIPT_TYPES]
         self.metrics.duplicates(duplicates)
         self.metrics.receipts(len(receipts))
         self.metrics.received((env.message_type.value, env.receiverregion) for env, _ in stored)
         uow.record(*_notices(receipts, [env for env, _ in stored]))
         if not stored:
-            return
+            return []
         await conn.execute(insert(messages), [
             {**Outgoing(env, data, content_hash="").message_row(Direction.IN, DeliveryState.DELIVERED, now,
                                                               self.trust.seal_payload),
@@ -257,24 +269,26 @@ class Inbound:
         await resolve_returns(uow, RESIDENCE, [(env, data) for env, data in stored
                                                if env.message_type is MessageType.RETURN_CANCELLATION],
                               self.settings.person_secret, now)
-        head = await uow.chain_head()  # covers the records the receipts acknowledge
-        uow.record(*(MessageSent(receipt_for(env, self.settings.node_id, now, head)) for env, _ in stored))
+        return [env for env, _ in stored]
 
     async def _not_from_counterpart(self, conn: AsyncConnection, items: Sequence[tuple[Record, Envelope, Any]]
                                     ) -> list[tuple[Record, Rejected]]:
         """Replies (receipts, feedback and its amendments) that answer no message their receiver sent their
-        sender, and withdrawals that name no record their sender sent their receiver (stored here, or coming in
-        this batch): a county's node may speak only for its own messages, never for a message between others."""
-        replies = [(record, envelope) for record, envelope, _ in items if envelope.message_type in REPLY_TYPES]
-        if not replies:
-            return []
-        answers = [(record, envelope) for record, envelope in replies
-                   if envelope.message_type not in SENDER_REPLY_TYPES]
-        withdrawals = [(record, envelope) for record, envelope in replies
+        sender, batch receipts that name any message their receiver did not send their sender, and withdrawals that
+        name no record their sender sent their receiver (stored here, or coming in this batch): a county's node may
+        speak only for its own messages, never for a message between others."""
+        answers = [(record, envelope) for record, envelope, _ in items
+                   if envelope.message_type in REPLY_TYPES and envelope.message_type not in SENDER_REPLY_TYPES]
+        withdrawals = [(record, envelope) for record, envelope, _ in items
                        if envelope.message_type in SENDER_REPLY_TYPES]
+        batches = [item for item in items if item[1].message_type is MessageType.DELIVERY_RECEIPTS]
+        if not answers and not withdrawals and not batches:
+            return []
         found: set[Sent] = set()
         named: dict[Sent, str] = {}  # the type of each message answered
-        for chunk in chunks(sorted({_answered(envelope) for _, envelope in answers})):
+        asked = {_answered(envelope) for _, envelope in answers} | {
+            sent for _, envelope, data in batches for sent in _acknowledged(envelope, data)}
+        for chunk in chunks(sorted(asked)):
             for row in await conn.execute(select(messages.c.sender, messages.c.receiver, messages.c.id,
                                                  messages.c.type).where(sent_among(chunk))):
                 found.add(Sent(row.sender, row.receiver, row.id))
@@ -291,6 +305,10 @@ class Inbound:
                 for record, envelope in answers
                 if _answered(envelope) not in found or not _may_answer(envelope.message_type,
                                                                        named[_answered(envelope)])] + [
+                (record, Rejected("not_counterpart", f"{envelope.senderregion} was not sent {len(strangers)} of the "
+                                  f"messages its receipt names by {envelope.receiverregion}", envelope.id))
+                for record, envelope, data in batches
+                if (strangers := [s for s in _acknowledged(envelope, data) if s not in found])] + [
                 (record, Rejected("not_counterpart", f"{envelope.senderregion} sent {envelope.receiverregion} no "
                                   f"record {envelope.inreplyto} to withdraw", envelope.id))
                 for record, envelope in withdrawals if _withdrawn(envelope) not in received]
@@ -374,7 +392,7 @@ class Inbound:
                     await self.control.receive(uow, record, envelope, data, now)
                     result = "stored"
                 else:
-                    await self._apply(uow, [(record, envelope, data)], now)
+                    await self._acknowledge(uow, await self._apply(uow, [(record, envelope, data)], now), now)
                     result = "stored"
             await conn.execute(
                 update(quarantine).where(quarantine.c.seq == seq).values(replayed_at=now, replay_result=result)
@@ -398,6 +416,14 @@ def _identity(envelope: Envelope) -> tuple[str, str]:
 def _answered(envelope: Envelope) -> Sent | None:
     """The message a reply answers (None for a record that answers nothing)."""
     return replied_to(envelope.senderregion, envelope.receiverregion, envelope.inreplyto)
+
+
+def _acknowledged(envelope: Envelope, data: dict[str, Any]) -> list[Sent]:
+    """The messages a receipt acknowledges: the one a single receipt answers, or those a batch receipt names (each
+    one its receiver sent its sender)."""
+    if envelope.message_type is MessageType.DELIVERY_RECEIPT:
+        return [Sent(envelope.receiverregion, envelope.senderregion, envelope.inreplyto or "")]
+    return [Sent(envelope.receiverregion, envelope.senderregion, message_id) for message_id in data["ids"]]
 
 
 def _may_answer(reply: MessageType, named: str) -> bool:

@@ -56,7 +56,7 @@ async def test_a_receiver_killed_while_consuming_stores_every_record_once(spawn_
         lambda: _between(sender_db, "SELECT count(*) FROM messages WHERE direction = 'out' AND delivered_at IS NOT NULL",
                          len(everything), len(everything)),
         timeout=120, what="receipts for all 10,000 at the sender")
-    receipts = await db_scalar(sender_db, "SELECT count(*) FROM inbox WHERE type = 'delivery_receipt'")
+    receipts = await db_scalar(sender_db, "SELECT count(*) FROM inbox WHERE type = 'delivery_receipts'")
     replayed = receiver.log_text().split("===== start #2 =====")[1].count("duplicate record")
     print(f"\n[kill receiver] sent {len(everything)}; receiver had stored {at_kill} when killed "
           f"({after_kill} committed, consumer position {position}); after restart it holds {len(received)} "

@@ -13,7 +13,7 @@ from contracts.cloudevents import encode_data, to_headers
 from contracts.registry import PAYLOAD_MODELS, SCHEMA_VERSIONS
 from exchange.adapters.sql.tables import outbox
 from exchange.domain.clock import utcnow
-from exchange.domain.message import new_envelope, receipt_id
+from exchange.domain.message import new_envelope, receipts_id
 from tests.faults.conftest import (
     ADMIN,
     ADMIN_TOKEN,
@@ -125,7 +125,7 @@ async def test_poison_records_are_set_aside_and_the_partition_keeps_flowing(sqli
     assert garbage.status_code == 422
     missing = await haishu.http.post("/v1/quarantine/999999/replay", headers=ADMIN)
     assert missing.status_code == 404
-    receipt = receipt_id(HUI, "poison-v11")
+    receipt = receipts_id(HUI, ["poison-v11"])  # acknowledged on its own
     await wait_until(lambda: _published(haishu, receipt), timeout=60, what="the receipt of the replayed record")
 
     after = (await haishu.http.get("/v1/quarantine", headers=ADMIN)).json()["items"]

@@ -89,20 +89,20 @@ async def _admit_all(conn, adding: int) -> None:  # noqa: ANN001
 
 
 class Wire:
-    """Records from Hui to Haishu, in the order Hui's relay published them."""
+    """Records from Hui (or another county's node, with its key) to Haishu, in the order its relay published them."""
 
-    def __init__(self) -> None:
-        self.offset = 0
-        self.hui = Trust(None, PayloadCipher.from_setting(""))  # type: ignore[arg-type] - signs and seals only
-        self.hui.ring.add_signing(HUI_KEY)
-        self.hui.sealing.add(HAISHU_SEALING.public_key())
+    def __init__(self, key: SigningKey = HUI_KEY) -> None:
+        self.offset, self.county = 0, key.county
+        self.sender = Trust(None, PayloadCipher.from_setting(""))  # type: ignore[arg-type] - signs and seals only
+        self.sender.ring.add_signing(key)
+        self.sender.sealing.add(HAISHU_SEALING.public_key())
 
     def record(self, message_type: MessageType, data: dict, message_id: str | None = None,
                in_reply_to: str | None = None) -> Record:
-        envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=HUI, receiver=HAISHU,
+        envelope = new_envelope(message_type=message_type, schema_version="1.0", sender=self.county, receiver=HAISHU,
                                 now=utcnow(), message_id=message_id or str(uuid.uuid4()), in_reply_to=in_reply_to)
         self.offset += 1
-        headers, value = self.hui.wire(to_headers(envelope), encode_data(data))
+        headers, value = self.sender.wire(to_headers(envelope), encode_data(data))
         return Record("t.records.33", 3, self.offset, HAISHU, headers, value)
 
 

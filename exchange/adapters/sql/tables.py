@@ -427,8 +427,9 @@ county_sealing_keys = Table(
     Column("learned_at", UtcDateTime, nullable=False),
 )
 
-# Evidence chain heads of peer nodes, from the delivery receipts they sent (1.1): a node's operator who rewrites its
-# chain is caught by the heads its peers hold (mpx evidence heads / mpx evidence verify --heads).
+# Evidence chain heads of peer nodes, from the delivery receipts (1.1, and batch receipts) and digests they sent: a
+# node's operator who rewrites its chain is caught by the heads its peers hold (mpx evidence heads / mpx evidence
+# verify --heads).
 peer_chain_heads = Table(
     "peer_chain_heads",
     metadata,
@@ -436,7 +437,8 @@ peer_chain_heads = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("peer", String(6), nullable=False),  # the county whose receipt carried it
     Column("hash", String(64), nullable=False),
-    Column("message_id", String(64), nullable=False),  # the record the receipt acknowledged
+    # the record a single receipt acknowledged; a batch receipt's or a digest's own id
+    Column("message_id", String(64), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
 )
 

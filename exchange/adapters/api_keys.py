@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import is_county, is_region
 from exchange.adapters.crypto import apikeys
+from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import api_keys
 from exchange.adapters.unit_of_work import SqlUnitOfWorkFactory
 from exchange.domain.clock import utcnow
@@ -175,12 +176,14 @@ class KeyStore:
             key_id, hashed = parsed[0], apikeys.hash_secret(parsed[1])
         async with self.uow() as uow:
             conn = uow.conn
-            existing = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.key_id == key_id))
-            if existing is None:
-                now = utcnow()
-                await conn.execute(insert(api_keys).values(
-                    key_id=key_id, key_hash=hashed, name=name, role=role.value, counties=",".join(sorted(counties)),
-                    provinces=",".join(sorted(provinces)), created_at=now, expires_at=expires_at))
+            # Replicas starting together register their MPX_BOOTSTRAP_KEY at the same moment: the first insert wins,
+            # the others find its row.
+            created = (await conn.execute(insert_ignoring_duplicates(conn, api_keys, "key_id").values(
+                key_id=key_id, key_hash=hashed, name=name, role=role.value, counties=",".join(sorted(counties)),
+                provinces=",".join(sorted(provinces)), created_at=utcnow(), expires_at=expires_at))).rowcount
+            existing = None if created else await conn.scalar(
+                select(api_keys.c.key_hash).where(api_keys.c.key_id == key_id))
+            if created:
                 if by is not None:
                     uow.record(Noted("key_created", principal=by[:64], detail={
                         "key_id": key_id, "role": role.value, "counties": sorted(counties),

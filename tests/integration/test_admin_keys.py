@@ -193,3 +193,26 @@ def _time(text: str):  # noqa: ANN202
 
 async def _equal(value, expected) -> bool:  # noqa: ANN001
     return await value == expected
+
+
+async def test_replicas_starting_together_register_their_bootstrap_key_once(fresh_postgres_url: str):
+    """Every replica of a node starts with the same MPX_BOOTSTRAP_KEY on one database; they register it at the same
+    moment (make bench's two processes did, and the second exited with a duplicate key)."""
+    from exchange.adapters.api_keys import KeyStore
+    from exchange.adapters.crypto import apikeys
+    from exchange.adapters.sql.database import create_engine, migrate
+    from exchange.adapters.unit_of_work import evidence_only
+    from exchange.domain.principals import Role
+
+    await migrate(fresh_postgres_url)
+    engine = create_engine(fresh_postgres_url)
+    try:
+        _, key, _ = apikeys.new_key()
+        replicas = [KeyStore(engine, evidence_only(engine)) for _ in range(8)]
+        issued = await asyncio.gather(*(store.create(name="local case system (MPX_BOOTSTRAP_KEY)",
+                                                     role=Role.COUNTY_SYSTEM, counties=frozenset({HUI}), key=key)
+                                        for store in replicas))
+        assert {i.key for i in issued} == {key}
+        assert (await replicas[0].authenticate(key)).acts_for(HUI)
+    finally:
+        await engine.dispose()

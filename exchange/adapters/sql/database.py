@@ -77,17 +77,23 @@ _gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _holding: contextvars.ContextVar[frozenset[WriteGate]] = contextvars.ContextVar("holding", default=frozenset())
 
 
+def _gate(engine: AsyncEngine) -> WriteGate | None:
+    """The SQLite database's gate (made on first use); None for PostgreSQL, which has writers side by side."""
+    if engine.dialect.name != "sqlite":
+        return None
+    gate = _gates.get(engine.sync_engine)
+    if gate is None:
+        gate = _gates[engine.sync_engine] = WriteGate()
+    return gate
+
+
 @asynccontextmanager
 async def writing(engine: AsyncEngine, *, first: bool = False) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()`` for a transaction that writes; on SQLite through the database's `WriteGate` (``first``:
     ahead of those waiting, for the relay)."""
-    if engine.dialect.name != "sqlite":
-        async with engine.begin() as conn:
-            yield conn
-        return
-    gate = _gates.setdefault(engine.sync_engine, WriteGate())
+    gate = _gate(engine)
     holding = _holding.get()
-    if gate in holding:
+    if gate is None or gate in holding:
         async with engine.begin() as conn:
             yield conn
         return

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 
 import orjson
@@ -29,6 +30,7 @@ from exchange.adapters.kafka.topics import TopicScheme
 from exchange.adapters.metrics import MonitorMetrics, NodeMetrics
 from exchange.adapters.people import PersonStore
 from exchange.adapters.sql.database import create_engine, migrate, ping
+from exchange.adapters.sql.signals import OUTBOX, RULES, STATUS, STATUS_EVERY, WEBHOOKS, BackgroundStatus, Signals
 from exchange.adapters.sql.tables import agreements as agreements_table
 from exchange.adapters.sql.tables import calendar_overrides
 from exchange.adapters.unit_of_work import Outbox, SqlUnitOfWork, evidence_only
@@ -58,7 +60,9 @@ from exchange.service.worklist import ClarificationItems, FeedbackItems, RosterI
 log = logging.getLogger(__name__)
 #: Background tasks that end only when the node stops: one that ended otherwise makes /readyz fail.
 RUN_FOREVER = frozenset({"keys", "agreements", "consumer", "relay", "signing-keys", "reminders", "webhooks",
-                         "webhook-todos"})
+                         "webhook-todos", "signals", "status", "rules"})
+#: How often a node on PostgreSQL reads agreements and calendar overrides again (another process may have added some).
+RULES_EVERY = 10.0
 
 
 class Node:
@@ -75,13 +79,26 @@ class Node:
         self.calendars = CalendarBook.default()
         for path in settings.calendar_files:
             self.calendars.load(path)
-        # Names this process among replicas of the node: relay leases, daily reconciliation runs.
+        # Names this process among replicas of the node: relay leases, daily reconciliation runs. Stable across a
+        # restart (the claims of a killed relay are taken back at once). Unique per process: the processes of a node
+        # split by role have a port each but the HTTP workers, which claim nothing.
         self.instance = f"{settings.node_id}@{socket.gethostname()}:{settings.port}"
+        self.role = settings.process_role
         self.broker_connected = False
-        # GET /metrics (exchange/adapters/metrics.py): a registry of this node's own.
+        # A node split into processes (MPX_PROCESS_ROLE): the HTTP workers wake the background process's relay and
+        # hear whether it reaches the broker, through the database (exchange/adapters/sql/signals.py).
+        self.status = BackgroundStatus()
+        self.signals: Signals | None = None
+        if self.role == "http":
+            self.signals = Signals(settings.database_url, {STATUS: self.status.heard, RULES: self._rules_changed})
+        elif self.role == "background":
+            self.signals = Signals(settings.database_url, {OUTBOX: lambda _: self.relay.wake(),
+                                                           WEBHOOKS: lambda _: self.dispatcher.wake(),
+                                                           RULES: self._rules_changed})
+        self._rules_due = asyncio.Event()
+        # GET /metrics (exchange/adapters/metrics.py): a registry of this process's own.
         self.metrics = NodeMetrics(settings.counties, self.topics, self.engine,
-                                   relay_failing=lambda: self.relay.failing,
-                                   broker_connected=lambda: self.broker_connected,
+                                   relay_failing=self.relay_failing, broker_connected=self.broker_up,
                                    awaiting_key=lambda: len(self.relay.awaiting_key))
         # Signed records, payloads sealed end to end and at rest (exchange/adapters/crypto/trust.py).
         self.trust = Trust(self.engine, PayloadCipher.from_setting(settings.payload_keys), settings.counties,
@@ -97,15 +114,14 @@ class Node:
                            batch=settings.relay_batch, idle_seconds=settings.relay_idle_seconds,
                            instance=self.instance, lease_seconds=settings.relay_lease_seconds)
         self.obligations = Obligations(self.agreements, self.calendars, settings.person_secret)
-        admit = OutboxLimit(settings.outbox_max_pending,
-                            broker_away=lambda: not self.broker_connected or self.relay.failing)
-        self.outbound = Outbound(settings, self.uow, self.obligations, self.trust, admit, self.relay.wake)
-        self.reconciler = Reconciler(settings, self.uow, self.topics, self.relay.wake, self.instance)
-        self.rosters = Rosters(settings, self.uow, self.outbound.compose, self.trust, self.relay.wake)
+        admit = OutboxLimit(settings.outbox_max_pending, broker_away=lambda: not self.broker_up() or self.relay_failing())
+        self.outbound = Outbound(settings, self.uow, self.obligations, self.trust, admit, self.wake_relay)
+        self.reconciler = Reconciler(settings, self.uow, self.topics, self.wake_relay, self.instance)
+        self.rosters = Rosters(settings, self.uow, self.outbound.compose, self.trust, self.wake_relay)
         self.inbound = Inbound(settings, self.uow, self.obligations, self.trust, self.reconciler,
                                self._refresh_keys, self.metrics, self.rosters)
         self.reminders = Reminders(self.uow, self.calendars, settings.served)
-        self.calendar_overrides = CalendarOverrides(self.uow, self.calendars)
+        self.calendar_overrides = CalendarOverrides(self.uow, self.calendars, on_change=self._tell(RULES))
         answer_deadline = AnswerDeadline(self.calendars, settings.clarification_answer_days)
         self.queries = Queries(self.engine, settings.served, self.trust, self.obligations, answer_deadline)
         # A county's to-do list: one item source per kind (a new kind adds its source here).
@@ -124,7 +140,7 @@ class Node:
         self.due_announcer = DueAnnouncer(self.uow, self.worklist, settings.counties, limit=settings.page_max)
         # Agreements: accepted only signed by a key the federation trusts for them (adapters/crypto/signed_agreements).
         self.agreement_keys = AgreementKeys.from_settings(settings)
-        self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.relay.wake)
+        self.agreement_publisher = AgreementPublisher(self.uow, self.agreements, self.agreement_keys, self.wake_relay)
         self.keys = KeyStore(self.engine, self.uow)
         self.people = PersonStore(self.engine, self.uow, settings)  # who signs in to the workbench
         self.counterparts = Counterparts(self.engine, timedelta(minutes=settings.web_unreachable_minutes))
@@ -138,6 +154,35 @@ class Node:
         self._feed_consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task] = []
 
+    def wake_relay(self) -> None:
+        """New outbox rows: the relay of this process, or of the background process (through the database)."""
+        if self.role == "http":
+            self.signals.notify(OUTBOX)
+        else:
+            self.relay.wake()
+
+    def wake_webhooks(self) -> None:
+        if self.role == "http":
+            self.signals.notify(WEBHOOKS)
+        else:
+            self.dispatcher.wake()
+
+    def _tell(self, channel: str) -> Callable[[], None]:
+        """Tell the node's other processes (if it is split into processes): `channel` changed."""
+        return (lambda: self.signals.notify(channel)) if self.signals is not None else (lambda: None)
+
+    def broker_up(self) -> bool:
+        """This process reaches Kafka; an HTTP worker: the background process said so lately."""
+        if self.role == "http":
+            return self.status.alive and self.status.broker
+        return self.broker_connected
+
+    def relay_failing(self) -> bool:
+        return self.status.failing if self.role == "http" else self.relay.failing
+
+    def _rules_changed(self, _: str) -> None:
+        self._rules_due.set()
+
     async def _refresh_keys(self) -> bool:
         """Read the keys topic to its end (False if it could not be, or Kafka is not connected yet)."""
         return self.key_feed is not None and await self.key_feed.catch_up(self.settings.key_wait_seconds)
@@ -148,8 +193,17 @@ class Node:
             await self.keys.create(name="local case system (MPX_BOOTSTRAP_KEY)", role=Role.COUNTY_SYSTEM,
                                    counties=self.settings.served, key=bootstrap,
                                    expires_at=self.settings.bootstrap_key_expires_at)
-        await self.trust.start()
+        await self.trust.start(publishes=self.role != "http")
         await self._load_rules()
+        if self.signals is not None:
+            self._tasks.append(asyncio.create_task(self.signals.run(), name="signals"))
+        if self.engine.dialect.name == "postgresql":  # other processes and replicas of the node may add rules
+            self._tasks.append(asyncio.create_task(self._reload_rules_forever(), name="rules"))
+        if self.role == "http":  # the background process runs the rest
+            self._tasks.append(asyncio.create_task(self.trust.follow_forever(), name="signing-keys"))
+            return
+        if self.role == "background":
+            self._tasks.append(asyncio.create_task(self._say_status_forever(), name="status"))
         self.relay.resume()
         self._tasks.append(asyncio.create_task(self._run_transport(), name="transport"))
         self._tasks.append(asyncio.create_task(self.reconciler.run_daily(), name="reconciliation"))
@@ -160,16 +214,36 @@ class Node:
 
     async def _load_rules(self) -> None:
         """Agreements and calendar overrides this node already knows, then the start-up file."""
+        await self._load_stored_rules()
+        if self.settings.agreements_file:  # signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused
+            for agreement in load_signed_agreements(self.settings.agreements_file, self.agreement_keys):
+                if self.agreements.add(agreement):
+                    await store_agreement(self.engine, agreement)
+
+    async def _reload_rules_forever(self) -> None:
+        """Agreements and overrides another process of the node stored: at once when it says so, else regularly."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rules_due.wait(), RULES_EVERY)
+            self._rules_due.clear()
+            try:
+                await self._load_stored_rules()
+            except Exception as exc:  # noqa: BLE001 - database away: the next round reads them
+                log.warning("reading agreements and calendar overrides again failed (%s)", type(exc).__name__)
+
+    async def _say_status_forever(self) -> None:
+        """The background process tells the HTTP workers whether it reaches the broker."""
+        while True:
+            self.signals.notify(STATUS, BackgroundStatus.payload(self.broker_connected, self.relay.failing))
+            await asyncio.sleep(STATUS_EVERY)
+
+    async def _load_stored_rules(self) -> None:
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(agreements_table.c.body)):
                 self.agreements.add(Agreement.from_dict(orjson.loads(row.body)))
             overrides = (await conn.execute(select(calendar_overrides))).all()
         for o in overrides:
             self.calendars.add_override(o.region, o.day, o.kind, o.name)
-        if self.settings.agreements_file:  # signed, or signed here with MPX_AGREEMENT_SIGNING_KEY; else refused
-            for agreement in load_signed_agreements(self.settings.agreements_file, self.agreement_keys):
-                if self.agreements.add(agreement):
-                    await store_agreement(self.engine, agreement)
 
     async def stop(self) -> None:
         await self._drain()
@@ -207,7 +281,7 @@ class Node:
             await asyncio.wait_for(ping(self.engine), 3)
         except Exception:  # noqa: BLE001 - any failure means not ready
             database = False
-        broker = False
+        broker = self.broker_up() if self.role == "http" else False
         if self._producer is not None:
             try:
                 await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 3)
@@ -249,7 +323,7 @@ class Node:
             asyncio.create_task(self.relay.run(self._producer), name="relay"),
             asyncio.create_task(self.consumer.run(), name="consumer"),
             asyncio.create_task(self.agreement_feed.run(), name="agreements"),
-            asyncio.create_task(self.reminders.run(s.reminder_interval_seconds, self.relay.wake), name="reminders"),
+            asyncio.create_task(self.reminders.run(s.reminder_interval_seconds, self.wake_relay), name="reminders"),
             asyncio.create_task(self.rosters.run_periodically(), name="roster-check"),
         ]
         for task in tasks:
@@ -293,7 +367,7 @@ class Node:
         await self._keys_consumer.start()
         self.key_feed = KeyFeed(self._keys_consumer, self._producer, self.topics.keys_topic, self.trust)
         self.consumer = Consumer(
-            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, self.relay.wake,
+            self._kafka_consumer, self.inbound, self.engine, partitions, s.consume_batch, self.wake_relay,
             self.metrics, group_topics={tp.topic for tp in partitions} if s.consumer_group else None,
         )
 

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         "01:30", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="China time (HH:MM) of the daily reconciliation digest for the day before; empty: off.",
     )
+    process_role: Literal["all", "http", "background"] = Field(
+        "all", description="What this process of a node runs. all: everything (one process, or replicas); http: the "
+        "API and the workbench only, waking the relay through the database; background: relay, consumer, feeds and "
+        "daily jobs (its API answers too, on its own port). http and background need PostgreSQL. `mpx node "
+        "--http-workers N` starts one background process and N HTTP workers on MPX_PORT.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     role: Literal["node", "monitor"] = Field(
         "node", description="node: serves counties; monitor: serves timeliness figures for MPX_MONITOR_SCOPE."
@@ -232,6 +238,13 @@ class Settings(BaseSettings):
     def _node_serves_someone(self) -> Settings:
         if self.role == "node" and not self.counties:
             raise ValueError("a node must serve at least one county (MPX_COUNTIES)")
+        return self
+
+    @model_validator(mode="after")
+    def _processes_share_postgresql(self) -> Settings:
+        """Processes of one node signal each other through PostgreSQL (LISTEN/NOTIFY); SQLite has one writer."""
+        if self.process_role != "all" and not self.database_url.startswith("postgresql"):
+            raise ValueError(f"MPX_PROCESS_ROLE={self.process_role} needs PostgreSQL (DATABASE_URL)")
         return self
 
     @model_validator(mode="after")

@@ -23,9 +23,18 @@ console = Console()
 
 
 @app.command()
-def node() -> None:
+def node(
+    http_workers: int = typer.Option(
+        0, min=0, help="HTTP 工作进程数; 另有一个后台进程负责转发和接收 (需 PostgreSQL). 0: 一个进程做全部. "
+        "HTTP worker processes on MPX_PORT, and one more process for the relay, consumer and feeds (PostgreSQL "
+        "only). 0: one process does everything."),
+    background_port: int = typer.Option(
+        0, help="后台进程的 HTTP 端口 (其 /metrics 含转发和接收的指标); 0: MPX_PORT+1. The background process's HTTP "
+        "port (its /metrics has the relay's and consumer's figures); 0: MPX_PORT+1."),
+) -> None:
     """运行一个节点，配置取自环境变量 (见 README: Configuration). Run one node with the settings from the environment."""
     import uvicorn
+    from pydantic import ValidationError
 
     from exchange.config import Settings
     from exchange.entrypoints.http.app import create_app
@@ -33,6 +42,17 @@ def node() -> None:
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if http_workers:
+        from exchange.entrypoints.processes import serve
+
+        try:
+            Settings(process_role="http")  # refused on SQLite, before anything starts
+        except ValidationError:
+            typer.echo("--http-workers 需要 PostgreSQL (DATABASE_URL) / --http-workers needs PostgreSQL (DATABASE_URL)",
+                       err=True)
+            raise typer.Exit(2) from None
+        serve(settings, http_workers, background_port or settings.port + 1)
+        return
     try:
         application = create_app(settings)
     except UnsafeSettings as exc:

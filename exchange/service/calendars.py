@@ -3,6 +3,7 @@ unit of work, and then in the calendar book every deadline is computed with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,9 +18,10 @@ from exchange.service.unit_of_work import UnitOfWorkFactory
 class CalendarOverrides:
     """Adds overrides to the node's calendars (the rules: exchange/domain/calendar.py)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, calendars: CalendarBook):
+    def __init__(self, uow: UnitOfWorkFactory, calendars: CalendarBook, on_change: Callable[[], None] = lambda: None):
         self.uow = uow
         self.calendars = calendars
+        self.on_change = on_change  # the node's other processes read the overrides again
 
     async def add(self, region: str, first: date, until: date | None, kind: DayKind, name: str) -> dict[str, Any]:
         """Every day from `first` to `until` (inclusive; `first` alone without it) becomes a `kind` day of `region`,
@@ -33,5 +35,6 @@ class CalendarOverrides:
                                               {"region": region, "day": day, "kind": kind.value, "name": name}))
         for day in days:
             self.calendars.add_override(region, day, kind, name)
+        self.on_change()
         return {"region": region, "days": [d.isoformat() for d in days],
                 "calendar_id": self.calendars.calendar_for(region).id}

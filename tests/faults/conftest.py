@@ -1,7 +1,8 @@
 """Fault scenarios: nodes as real processes (``python -m exchange.entrypoints.cli node``), killed and restarted.
 
 Fixtures
-    spawn_node     (function) ``spawn_node(name, counties, database_url, *, prefix, bootstrap, **env) -> NodeProcess``;
+    spawn_node     (function) ``spawn_node(name, counties, database_url, *, prefix, bootstrap, args, **env)
+                   -> NodeProcess`` (args: of `mpx node`);
                    every process started is SIGKILLed in the finalizer if still alive (and dies with pytest:
                    PR_SET_PDEATHSIG).
     pg_database    (function) ``pg_database() -> url``: a new empty PostgreSQL database.
@@ -69,6 +70,7 @@ class NodeProcess:
     port: int
     proc: subprocess.Popen | None = None
     starts: int = 0
+    args: tuple[str, ...] = ()  # of `mpx node`
 
     @property
     def url(self) -> str:
@@ -80,7 +82,7 @@ class NodeProcess:
         log.write(f"\n===== start #{self.starts + 1} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.entrypoints.cli", "node"], env=self.env, cwd=REPO_ROOT,
+            [sys.executable, "-m", "exchange.entrypoints.cli", "node", *self.args], env=self.env, cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         log.close()
@@ -132,7 +134,7 @@ def spawn_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
     started: list[NodeProcess] = []
 
     def spawn(name: str, counties: str, database_url: str, *, prefix: str, bootstrap: str,
-              port: int | None = None, **env: Any) -> NodeProcess:
+              port: int | None = None, args: tuple[str, ...] = (), **env: Any) -> NodeProcess:
         port = port or free_port()
         node_env = {
             **os.environ,
@@ -149,7 +151,7 @@ def spawn_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
             "MPX_LOG_LEVEL": "INFO",
             **{k.upper(): str(v) for k, v in env.items()},
         }
-        node = NodeProcess(name, node_env, tmp_path / f"{name.replace('#', '-')}.log", port)
+        node = NodeProcess(name, node_env, tmp_path / f"{name.replace('#', '-')}.log", port, args=args)
         started.append(node)
         return node.start()
 
@@ -243,6 +245,13 @@ def header(record: Any, name: str) -> str | None:
         if key == name:
             return value.decode()
     return None
+
+
+async def all_delivered(url: str, expected: int) -> bool:
+    """The sender holds a delivery receipt for at least `expected` of the messages it sent."""
+    delivered = await db_column(url, "SELECT count(*) FROM messages "
+                                     "WHERE direction = 'out' AND delivered_at IS NOT NULL")
+    return delivered[0] >= expected
 
 
 async def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, every: float = 0.5) -> Any:

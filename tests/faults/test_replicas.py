@@ -12,7 +12,18 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.faults.conftest import AUTH, HAISHU, HUI, batches, db_column, header, partition_of, topic_records, wait_until
+from tests.faults.conftest import (
+    AUTH,
+    HAISHU,
+    HUI,
+    all_delivered,
+    batches,
+    db_column,
+    header,
+    partition_of,
+    topic_records,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +54,7 @@ async def test_two_replicas_of_each_node_publish_and_store_every_message_once(sp
         return received if len(received) >= len(everything) else None
 
     received = await wait_until(receiver_has_everything, timeout=180, what=f"{len(everything)} records at 330203")
-    await wait_until(lambda: _all_receipts(sender_db, len(everything)), timeout=120, what="every receipt")
+    await wait_until(lambda: all_delivered(sender_db, len(everything)), timeout=120, what="every receipt")
     await asyncio.sleep(2)  # anything published twice would be on the topics by now
 
     records = await topic_records(kafka_bootstrap, f"{prefix}.records.33", partition_of(HAISHU))
@@ -69,11 +80,6 @@ async def test_two_replicas_of_each_node_publish_and_store_every_message_once(sp
     assert sorted(consuming[s.name] for s in senders) == [0, 1]
     for node in receivers + senders:
         assert node.terminate() in (0, -signal.SIGTERM)
-
-
-async def _all_receipts(url: str, expected: int) -> bool:
-    delivered = await db_column(url, "SELECT count(*) FROM messages WHERE direction = 'out' AND delivered_at IS NOT NULL")
-    return delivered[0] >= expected
 
 
 def _partitions_consumed(log: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,8 @@ from exchange.adapters.crypto.canonical import message_bytes
 from exchange.adapters.crypto.key_records import KeyRecord
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, new_key
 from exchange.adapters.crypto.signing import SigningKey
-from exchange.adapters.sql.tables import messages, outbox, quarantine
+from exchange.adapters.crypto.trust import Trust
+from exchange.adapters.sql.tables import county_public_keys, messages, outbox, quarantine
 from exchange.domain.clock import utcnow
 from exchange.domain.message import new_envelope
 from exchange.entrypoints.cli import app as mpx
@@ -293,3 +295,38 @@ async def _state(node: RunningNode, message_id: str, state: str) -> bool:
 async def _column(node: RunningNode, column, *where) -> Any:  # noqa: ANN001
     async with node.node.engine.connect() as conn:
         return await conn.scalar(select(column).where(*where).limit(1))
+
+
+async def test_an_http_worker_signs_only_with_keys_the_keys_topic_carries(federation: Federation):
+    """A node split into processes: the background process publishes a rotated key, the HTTP workers sign with it
+    only then. A worker that took the new key from the database at once would sign lifecycle events the monitor
+    and the receivers cannot verify yet."""
+    hui = await federation.start(HUI)
+    old = signing_key(hui, HUI)
+
+    async def published() -> set[str]:
+        async with hui.node.engine.connect() as conn:
+            return set(await conn.scalars(select(county_public_keys.c.key_id)
+                                          .where(county_public_keys.c.county == HUI)))
+
+    await eventually(lambda: _contains(published(), old.key_id), what="the first key on the keys topic")
+    env = {"DATABASE_URL": hui.settings.database_url, "MPX_COUNTIES": HUI,
+           "MPX_PAYLOAD_KEYS": hui.settings.payload_keys.get_secret_value()}
+    rotated = await asyncio.to_thread(CliRunner().invoke, mpx,
+                                      ["keys", "rotate-signing", "--county", HUI, "--overlap-days", "7"], env=env)
+    assert rotated.exit_code == 0, rotated.output
+
+    worker = Trust(hui.node.engine, hui.node.trust.cipher, [HUI])
+    await worker.start(publishes=False)  # an HTTP worker starting between the rotation and its publication
+    assert worker.ring.signer(HUI, utcnow()).key_id == old.key_id
+    assert not await worker.follow()
+
+    await hui.node.trust.reload(hui.node.key_feed.publish)  # what the background process does every 30 s
+    assert await worker.follow()
+    new = worker.ring.signer(HUI, utcnow())
+    assert new.key_id != old.key_id and new.key_id in rotated.output
+    assert new.key_id == signing_key(hui, HUI).key_id
+
+
+async def _contains(found: Awaitable[set[str]], item: str) -> bool:
+    return item in await found

@@ -35,6 +35,7 @@ current key after a rotation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,6 +87,8 @@ log = logging.getLogger(__name__)
 
 #: How often a running node looks for signing keys added or changed in its database (a rotation by the CLI).
 RELOAD_SECONDS = 30.0
+#: How often an HTTP worker looks for keys its background process published.
+FOLLOW_SECONDS = 5.0
 _KEYS_LOCK = 0x6D70786B  # "mpxk": one replica at a time makes a county's first key
 
 
@@ -234,8 +237,9 @@ class Trust:
 
     # -- keys --------------------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load the public keys this node knows and its own signing keys; make one for a county that has none."""
+    async def start(self, *, publishes: bool = True) -> None:
+        """Load the public keys this node knows and its own signing keys; make one for a county that has none.
+        A process that publishes no keys (an HTTP worker) takes only those `follow` allows."""
         await self._check_payload_keys()  # (without a payload key: warned, or refused, by exchange.production)
         async with self.engine.connect() as conn:
             for row in await conn.execute(select(county_public_keys)):
@@ -247,8 +251,11 @@ class Trust:
         now = utcnow()
         await ensure_signing_keys(self.engine, self.cipher, self.counties, now)
         await ensure_sealing_keys(self.engine, self.cipher, self.counties, now)
-        for county, keys in (await load_signing_keys(self.engine, self.cipher, self.counties)).items():
-            self._adopt(county, keys)
+        if publishes:
+            for county, keys in (await load_signing_keys(self.engine, self.cipher, self.counties)).items():
+                self._adopt(county, keys)
+        else:
+            await self.follow()
         for key in await load_sealing_keys(self.engine, self.cipher, self.counties):
             self._adopt_sealing(key)
 
@@ -297,6 +304,35 @@ class Trust:
         published += await self._publish_sealing(publish)
         return published
 
+    async def follow(self) -> bool:
+        """An HTTP worker of a node split into processes (MPX_PROCESS_ROLE=http) publishes no keys: it signs with a
+        county's stored keys that the keys topic carries (the background process publishes them, then remembers
+        them), so that no record it signs reaches a receiver before its key; or with all of them while none is on
+        the topic (a first start: the background process publishes them before its relay publishes anything).
+        True if it took new keys."""
+        stored = await load_signing_keys(self.engine, self.cipher, self.counties)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(county_public_keys))).all()
+        published = {(r.county, r.key_id) for r in rows}
+        self.ring.revoked.update({(r.county, r.key_id): r.revoked_at for r in rows if r.revoked_at is not None})
+        changed = False
+        for county, keys in stored.items():
+            keys = [k for k in keys if (county, k.key_id) in published] or keys
+            if [(k.key_id, k.not_before, k.not_after) for k in keys] != \
+                    [(k.key_id, k.not_before, k.not_after) for k in self.ring.signing.get(county, [])]:
+                self._adopt(county, keys)
+                changed = True
+        return changed
+
+    async def follow_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            try:
+                if await self.follow():
+                    log.info("signing keys taken from the database, as the background process published them")
+            except Exception as exc:  # noqa: BLE001 - database away: the next round tries again
+                log.warning("reading signing keys failed (%s); keeping the current ones", type(exc).__name__)
+
     async def _publish_sealing(self, publish: Callable[[list[Any]], Awaitable[None]]) -> int:
         """Sealing keys made by a rotation (adopted, published: counted) and own keys the topic does not carry
         signed by the county's current signing key (published again, e.g. after a signing rotation: not counted)."""
@@ -328,7 +364,10 @@ class Trust:
         record = parse(raw)
         learned = self.directory.offer(record, at)
         if isinstance(record, KeyRecord) and self.directory.known(record.ident) == record.key:
-            self.on_topic[(record.key.county, record.key.key_id)] = record.key
+            ident = (record.key.county, record.key.key_id)
+            if record.key.county in self.counties and self.on_topic.get(ident) != record.key:
+                await self.remember([record.key])  # own keys as the topic carries them: what HTTP workers follow
+            self.on_topic[ident] = record.key
         if learned.keys:
             await self.remember([k for k in learned.keys if k.use == "signing"])
             believed = self.sealing.offer()  # sealing keys that waited for these signing keys

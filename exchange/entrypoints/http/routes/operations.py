@@ -60,7 +60,7 @@ def router(settings: Settings) -> APIRouter:
         except KeyError:
             raise Problem("not_found", f"no quarantined record {seq}", f"没有编号为 {seq} 的隔离记录") from None
         if sent:
-            node.relay.wake()
+            node.wake_relay()
         if result not in ("stored", "duplicate"):
             raise Problem("replay_rejected", f"rejected again: {result}", f"仍被拒绝：{result}")
         return {"seq": seq, "result": result, "message_id": message_id}

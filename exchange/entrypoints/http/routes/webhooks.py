@@ -95,7 +95,7 @@ async def resume_webhook(webhook_id: IdPath, node: NodeDep, principal: Manager) 
     """Deliver again (a paused or a disabled subscription): held events go out first, in order."""
     view = _found(await node.webhooks.set_state(webhook_id, _counties(node, principal), State.ACTIVE,
                                                 by=principal.id))
-    node.dispatcher.wake()
+    node.wake_webhooks()
     return view
 
 
@@ -119,7 +119,7 @@ async def retry_delivery(webhook_id: IdPath, seq: Annotated[int, Path(ge=1, le=2
     retried = _found(await node.webhooks.retry(webhook_id, _counties(node, principal), seq=seq, by=principal.id))
     if not retried:
         raise Problem("delivery_not_found", "no failed delivery with that number", "没有该编号的失败推送")
-    node.dispatcher.wake()
+    node.wake_webhooks()
     return {"retried": retried}
 
 
@@ -130,5 +130,5 @@ async def retry_failed(request: Request, webhook_id: IdPath, node: NodeDep, prin
     asked = await parse_body(request, WebhookRetryIn)
     retried = _found(await node.webhooks.retry(webhook_id, _counties(node, principal), since=asked.since,
                                                by=principal.id))
-    node.dispatcher.wake()
+    node.wake_webhooks()
     return {"retried": retried}

@@ -133,13 +133,36 @@ def hwm_mib(pid: int) -> float | None:
     return round(int(m.group(1)) / 1024, 1) if m else None
 
 
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """Every process: command name, parent pid, user + system CPU seconds so far."""
+    found = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            text = path.read_text()
+            fields = text.rsplit(")", 1)[1].split()
+            found[int(path.parent.name)] = (text[text.index("(") + 1:text.rindex(")")], int(fields[1]),
+                                            (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return found
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds the process used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """CPU seconds the process and its running descendants (a node split into processes) used so far."""
+    found = _processes()
+    if pid not in found:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree = {pid}
+    while more := {p for p, (_, parent, _) in found.items() if parent in tree} - tree:
+        tree |= more
+    return sum(found[p][2] for p in tree)
+
+
+def cpu_of(*commands: str) -> dict[str, float]:
+    """CPU seconds used so far by the running processes of each command name (postgres, java: Kafka)."""
+    totals = dict.fromkeys(commands, 0.0)
+    for command, _, seconds in _processes().values():
+        if command in totals:
+            totals[command] += seconds
+    return totals
 
 
 class RssSampler:
@@ -193,6 +216,8 @@ class NodeProcess:
     prefix: str
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    #: HTTP workers beside one background process (`mpx node --http-workers N`); 0: one process does everything.
+    http_workers: int = 0
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
 
@@ -226,8 +251,10 @@ class NodeProcess:
         }
         log = open(VAR / f"node-{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([PYTHON, "-m", "exchange.entrypoints.cli", "node"], cwd=REPO, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        split = ["--http-workers", str(self.http_workers), "--background-port", str(free_port())] \
+            if self.http_workers else []
+        self.proc = subprocess.Popen([PYTHON, "-m", "exchange.entrypoints.cli", "node", *split], cwd=REPO, env=env,
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
     async def wait_ready(self, timeout: float = 120.0) -> float:

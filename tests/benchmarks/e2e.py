@@ -14,6 +14,7 @@ The first `warmup` seconds are not counted. If the nodes do not keep up with the
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import datetime
@@ -32,6 +33,8 @@ from tests.benchmarks.common import (
     VAR,
     NodeProcess,
     client,
+    cpu_of,
+    cpu_seconds,
     message_pool,
     percentile,
     post_batch,
@@ -123,14 +126,15 @@ async def kafka_baseline(bootstrap: str, rate: float, seconds: float, batch: int
 
 async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *, rate: float, seconds: float,
                     batch: int, warmup: float = 3.0, poll: float = 0.02, profile: bool = False,
-                    window: float | None = None) -> dict[str, Any]:
+                    window: float | None = None, http_workers: int = 0) -> dict[str, Any]:
     """Two nodes, `rate` messages/s offered to the sender for `seconds`; with `window` (s), also the latencies and
-    the sender's outbox depth per window of the run (a sustained run: do they stay bounded?)."""
+    the sender's outbox depth per window of the run (a sustained run: do they stay bounded?). With `http_workers`,
+    each node is split into that many HTTP workers and a background process."""
     prefix = f"benche2e{uuid.uuid4().hex[:8]}"
     sender = NodeProcess(f"e2e-{kind}-sender", [SENDER], database_urls[0], bootstrap, prefix,
-                         extra_env={"MPX_RELAY_IDLE_SECONDS": "0.2"})
+                         extra_env={"MPX_RELAY_IDLE_SECONDS": "0.2"}, http_workers=http_workers)
     receiver = NodeProcess(f"e2e-{kind}-receiver", [RECEIVER], database_urls[1], bootstrap, prefix,
-                           extra_env={"MPX_RELAY_IDLE_SECONDS": "0.2"})
+                           extra_env={"MPX_RELAY_IDLE_SECONDS": "0.2"}, http_workers=http_workers)
     sender.start()
     receiver.start()
     try:
@@ -139,8 +143,15 @@ async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *
         spies = [start_py_spy(node.pid, VAR / f"profile-e2e-{kind}-{role}.txt")
                  for node, role in ((sender, "sender"), (receiver, "receiver"))] if profile else []
         try:
+            before = _cpu(sender, receiver)
+            started = time.monotonic()
             result = await _offered_load(sender, receiver, database_urls[0], rate=rate, seconds=seconds,
                                          batch=batch, warmup=warmup, poll=poll, window=window)
+            elapsed = time.monotonic() - started
+            result["http_workers"] = http_workers
+            # Cores each part kept busy during the run (2 here): what the nodes need beside PostgreSQL and Kafka.
+            result["cores_busy"] = {part: round((after - before[part]) / elapsed, 2)
+                                    for part, after in _cpu(sender, receiver).items()}
         finally:
             for spy in spies:
                 stop_py_spy(spy)
@@ -151,6 +162,11 @@ async def nodes_e2e(kind: str, database_urls: tuple[str, str], bootstrap: str, *
     finally:
         sender.stop()
         receiver.stop()
+
+
+def _cpu(sender: NodeProcess, receiver: NodeProcess) -> dict[str, float]:
+    return {"sender": cpu_seconds(sender.pid) or 0.0, "receiver": cpu_seconds(receiver.pid) or 0.0,
+            "load and bench": sum(os.times()[:2]), **cpu_of("postgres", "java")}
 
 
 async def _offered_load(sender: NodeProcess, receiver: NodeProcess, sender_db: str, *, rate: float, seconds: float,

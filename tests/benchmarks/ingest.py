@@ -102,15 +102,17 @@ async def post_all(base_urls: list[str], bodies: list[bytes], concurrency: int) 
 async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages: int, batch: int = 500,
                       concurrency: int = 4, senders: list[str] | None = None, counties: list[str] | None = None,
                       profile: Path | None = None, name: str | None = None,
-                      node: NodeProcess | None = None, processes: int = 1) -> dict[str, Any]:
-    """Start a node (unless given one; `processes` node processes of the county on the one database), measure idle
-    memory, then post `messages` in batches."""
+                      node: NodeProcess | None = None, processes: int = 1, http_workers: int = 0) -> dict[str, Any]:
+    """Start a node (unless given one; `processes` node processes of the county on the one database, or one node
+    split into `http_workers` HTTP workers and a background process), measure idle memory, then post `messages` in
+    batches."""
     own = node is None
     keys = None
     replicas: list[NodeProcess] = []
     if node is None:
         prefix = f"bench{uuid.uuid4().hex[:8]}"
-        node = NodeProcess(name or f"ingest-{kind}", counties or [SENDER], database_url, bootstrap, prefix=prefix)
+        node = NodeProcess(name or f"ingest-{kind}", counties or [SENDER], database_url, bootstrap, prefix=prefix,
+                           http_workers=http_workers)
         replicas = [NodeProcess(f"{node.name}-{i}", node.counties, database_url, bootstrap, prefix=prefix)
                     for i in range(1, processes)]
         for process in (node, *replicas):
@@ -120,7 +122,7 @@ async def node_ingest(kind: str, database_url: str, bootstrap: str, *, messages:
         keys = NodeProcess(f"{node.name}-keys", RECEIVERS, sqlite_url(f"{node.name}-keys"), bootstrap, prefix=prefix)
         keys.start()
     result: dict[str, Any] = {"database": kind, "messages": messages, "batch": batch, "concurrency": concurrency,
-                              "processes": 1 + len(replicas)}
+                              "processes": 1 + len(replicas), "http_workers": http_workers}
     urls = [process.url for process in (node, *replicas)]
     engine = create_engine(database_url)
     spy = None

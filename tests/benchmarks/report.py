@@ -65,6 +65,7 @@ def markdown(r: dict[str, Any]) -> str:
                   "request p50 / p99 | node CPU per message | RSS idle | RSS under load |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for kind, label in (("postgresql", "postgresql"), ("postgresql_two_processes", "postgresql, 2 processes"),
+                            ("postgresql_split", "postgresql, split: HTTP worker + background process"),
                             ("sqlite", "sqlite")):
             if kind in i:
                 x = i[kind]
@@ -115,8 +116,9 @@ def markdown(r: dict[str, Any]) -> str:
     if "sustained" in r:
         s = r["sustained"]
         base = s["kafka_baseline"]
+        split = ", each split into an HTTP worker and a background process" if s.get("http_workers") else ""
         lines += [f"## 2b. Sustained: {s['rate_offered']} messages/s offered for {s['seconds']} s, two nodes on "
-                  f"PostgreSQL (achieved {s['rate_achieved']}/s, {_f(s['missing'])} missing)", "",
+                  f"PostgreSQL{split} (achieved {s['rate_achieved']}/s, {_f(s['missing'])} missing)", "",
                   f"Baseline: bare Kafka producer → consumer at the same rate, p99 {base['p99_ms']} ms.", "",
                   "| window | messages | stored p50 / p99 | ÷ Kafka p99 | missing | sender's outbox, deepest |",
                   "|---|---|---|---|---|---|"]
@@ -127,6 +129,17 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{_f(w['outbox_depth_max'])} |")
         lines += ["", "Bounded means: p99 and the outbox do not grow from window to window. Target: "
                   f"{TARGETS['e2e_p99']}, for 10 minutes.", ""]
+
+    if "group" in r:
+        g = r["group"]
+        one, two = g["processes_1"], g["processes_2"]
+        lines += [f"## 2c. A provincial node group (MPX_CONSUMER_GROUP) consuming {_f(g['messages'])} records for "
+                  f"{g['counties']} counties ({g['partitions']} partitions), the same records for each run", "",
+                  "| processes | stored | seconds (first → last stored) | records/s | ÷ one process |",
+                  "|---|---|---|---|---|",
+                  f"| 1 | {_f(one['stored'])} | {one['seconds']} | {_f(one['per_s'])} | 1 |",
+                  f"| 2 | {_f(two['stored'])} | {two['seconds']} | {_f(two['per_s'])} | "
+                  f"{ratio(two['per_s'], one['per_s'])} |", ""]
 
     if "monitor" in r:
         mo = r["monitor"]

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark against a local Apache Kafka and PostgreSQL, results in var/bench/.
 
-    .venv/bin/python -m tests.benchmarks.run [--only ingest,e2e,sustained,monitor,breadth] [--no-profile] [--no-check]
+    .venv/bin/python -m tests.benchmarks.run [--only ingest,e2e,sustained,group,monitor,breadth] [--no-profile]
+                                              [--no-check]
 
 BENCH_SCALE=small (default; about 8 minutes on 2 cores) or full (the issue's sizes: 10 million
 obligations, 100,000-message ingest runs, 60-second end-to-end runs, SQLite end to end too; about 30-40
@@ -30,7 +31,7 @@ from typing import Any
 import orjson
 
 from tests import infra
-from tests.benchmarks import breadth, e2e, ingest, monitor
+from tests.benchmarks import breadth, e2e, group, ingest, monitor
 from tests.benchmarks.common import (
     FULL,
     PYTHON,
@@ -47,11 +48,11 @@ from tests.benchmarks.report import markdown
 
 SIZES = {
     "small": {"ingest_messages": 20_000, "e2e_seconds": 15, "e2e_kinds": ("postgresql",),
-              "sustained_seconds": 120,
+              "sustained_seconds": 120, "group_messages": 20_000,
               "monitor_rows": 1_000_000, "monitor_reps": 20, "breadth_messages": 5_000,
               "breadth_counties": (1, 100, 2849), "raw_messages": 20_000},
     "full": {"ingest_messages": 100_000, "e2e_seconds": 60, "e2e_kinds": ("postgresql", "sqlite"),
-             "sustained_seconds": 600,
+             "sustained_seconds": 600, "group_messages": 100_000,
              "monitor_rows": 10_000_000, "monitor_reps": 30, "breadth_messages": 20_000,
              "breadth_counties": (1, 100, 2849), "raw_messages": 100_000},
 }
@@ -139,6 +140,13 @@ async def run_ingest(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[s
         name="ingest-postgresql-two")
     log(f"  accepted {two['accepted_per_s']:,.0f}/s, published {two['published_per_s']:,.0f}/s "
         f"({ratio(two['accepted_per_s'], out['postgresql']['accepted_per_s'])} × one process)")
+    # One node split by role: an HTTP worker and a background process (relay, consumer) on a core each.
+    log(f"ingest: one node split into an HTTP worker and a background process, {sizes['ingest_messages']:,} messages")
+    out["postgresql_split"] = split = await ingest.node_ingest(
+        "postgresql", env.database("bench_ingest_split"), bootstrap, messages=sizes["ingest_messages"],
+        http_workers=1, name="ingest-postgresql-split")
+    log(f"  accepted {split['accepted_per_s']:,.0f}/s, published {split['published_per_s']:,.0f}/s "
+        f"({ratio(split['published_per_s'], out['postgresql']['published_per_s'])} × one process published)")
     if profile:
         path = VAR / "profile-ingest-postgresql.txt"
         path.unlink(missing_ok=True)
@@ -174,6 +182,15 @@ async def run_e2e(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[str,
             if result["kept_up"]:
                 break
         out[kind] = {"attempts": attempts, "sustained": next((a for a in attempts if a["kept_up"]), None)}
+        if kind == "postgresql":  # the same at the first rate with both nodes split by role
+            rate = E2E_RATES[0]
+            log(f"end to end: two nodes on {kind}, each an HTTP worker and a background process, {rate}/s")
+            split = await e2e.nodes_e2e(kind, (env.database("bench_e2e_split_s"), env.database("bench_e2e_split_r")),
+                                        bootstrap, rate=rate, seconds=sizes["e2e_seconds"], batch=E2E_BATCH,
+                                        http_workers=1)
+            log(f"  achieved {split['rate_achieved']}/s, stored p50 {split['stored']['p50_ms']} ms, "
+                f"p99 {split['stored']['p99_ms']} ms, kept up: {split['kept_up']}")
+            out["postgresql_split"] = {"attempts": [split], "sustained": split if split["kept_up"] else None}
         if out[kind]["sustained"] and out[kind]["sustained"]["rate_offered"] != out["kafka_baseline"]["rate"]:
             rate = out[kind]["sustained"]["rate_offered"]
             log(f"end to end: bare Kafka baseline again at {rate}/s")
@@ -187,9 +204,11 @@ async def run_sustained(env: Infra, sizes: dict[str, Any]) -> dict[str, Any]:
     rate, seconds = E2E_RATES[0], sizes["sustained_seconds"]
     log(f"sustained: bare Kafka producer -> consumer at {rate}/s (baseline)")
     baseline = await e2e.kafka_baseline(env.kafka.bootstrap, rate, 15, E2E_BATCH)
-    log(f"sustained: two nodes on postgresql, {rate} messages/s for {seconds} s")
+    log(f"sustained: two nodes on postgresql, each an HTTP worker and a background process, {rate} messages/s for "
+        f"{seconds} s")
     result = await e2e.nodes_e2e("postgresql", (env.database("bench_sus_s"), env.database("bench_sus_r")),
-                                 env.kafka.bootstrap, rate=rate, seconds=seconds, batch=E2E_BATCH, window=30)
+                                 env.kafka.bootstrap, rate=rate, seconds=seconds, batch=E2E_BATCH, window=30,
+                                 http_workers=1)
     result["kafka_baseline"] = baseline
     for w in result["windows"]:
         log(f"  {w['window'] * 30:>4}-{(w['window'] + 1) * 30} s: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, "
@@ -284,6 +303,12 @@ async def main(only: set[str], profile: bool, check: bool) -> dict[str, Any]:
             results["e2e"] = await run_e2e(env, sizes, profile)
         if "sustained" in only:
             results["sustained"] = await run_sustained(env, sizes)
+        if "group" in only:
+            log(f"provincial group: {sizes['group_messages']:,} records to 8 counties, consumed by 1 then 2 processes")
+            results["group"] = g = await group.group_consume(env.postgres.url, env.database, env.kafka.bootstrap,
+                                                             messages_total=sizes["group_messages"])
+            log(f"  one process {g['processes_1']['per_s']}/s, two {g['processes_2']['per_s']}/s "
+                f"({ratio(g['processes_2']['per_s'], g['processes_1']['per_s'])} ×)")
         if "monitor" in only:
             results["monitor"] = await run_monitor(env, sizes)
         if "breadth" in only:
@@ -298,7 +323,7 @@ async def main(only: set[str], profile: bool, check: bool) -> dict[str, Any]:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="ingest,e2e,sustained,monitor,breadth")
+    parser.add_argument("--only", default="ingest,e2e,sustained,group,monitor,breadth")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()

@@ -200,15 +200,18 @@ async def run_e2e(env: Infra, sizes: dict[str, Any], profile: bool) -> dict[str,
 
 
 async def run_sustained(env: Infra, sizes: dict[str, Any]) -> dict[str, Any]:
-    """1,000 messages/s offered for minutes (10 at full scale): do latency, the outbox and the receiver keep up?"""
-    rate, seconds = E2E_RATES[0], sizes["sustained_seconds"]
+    """1,000 messages/s (BENCH_SUSTAINED_RATE) offered for minutes (10 at full scale) to two nodes, each split into
+    an HTTP worker and a background process (BENCH_SUSTAINED_HTTP_WORKERS=0: one process each): do latency, the
+    outbox and the receiver keep up?"""
+    rate, seconds = int(os.environ.get("BENCH_SUSTAINED_RATE", E2E_RATES[0])), sizes["sustained_seconds"]
+    workers = int(os.environ.get("BENCH_SUSTAINED_HTTP_WORKERS", 1))
     log(f"sustained: bare Kafka producer -> consumer at {rate}/s (baseline)")
     baseline = await e2e.kafka_baseline(env.kafka.bootstrap, rate, 15, E2E_BATCH)
-    log(f"sustained: two nodes on postgresql, each an HTTP worker and a background process, {rate} messages/s for "
-        f"{seconds} s")
+    shape = f"{workers} HTTP worker(s) and a background process" if workers else "one process"
+    log(f"sustained: two nodes on postgresql, {shape} each, {rate} messages/s for {seconds} s")
     result = await e2e.nodes_e2e("postgresql", (env.database("bench_sus_s"), env.database("bench_sus_r")),
                                  env.kafka.bootstrap, rate=rate, seconds=seconds, batch=E2E_BATCH, window=30,
-                                 http_workers=1)
+                                 http_workers=workers)
     result["kafka_baseline"] = baseline
     for w in result["windows"]:
         log(f"  {w['window'] * 30:>4}-{(w['window'] + 1) * 30} s: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, "

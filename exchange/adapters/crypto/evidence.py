@@ -13,22 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.adapters.crypto.audit import GENESIS, entry_hash, verify_chain
-from exchange.adapters.sql.dialect import insert_ignoring_duplicates
+from exchange.adapters.sql.dialect import hold_chain, insert_ignoring_duplicates
 from exchange.adapters.sql.tables import audit_log, peer_chain_heads
-
-_LOCK = 0x6D7078  # "mpx"
 
 
 async def append_many(conn: AsyncConnection, events: list[dict[str, Any]], *, at: datetime) -> None:
     """Chain `events` (dicts of event, message_id, county, principal, detail) after the last entry."""
     if not events:
         return
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    await hold_chain(conn)
     last = await head(conn)
     seq, previous = (last["seq"], last["hash"]) if last else (0, GENESIS)
     rows = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,3 +37,14 @@ def upsert_many(conn: AsyncConnection, table: Table, keys: list[str], columns: l
         set_={c: stmt.excluded[c] for c in columns if c not in keys},
         where=only_if(stmt.excluded) if only_if else None,
     )
+
+
+#: PostgreSQL: the advisory lock of the evidence chain (one appender at a time), also held by a transaction that
+#: stores received records, so that they become visible in the order of their seq (see MessageRepository.add).
+CHAIN_LOCK = 0x6D7078  # "mpx"
+
+
+async def hold_chain(conn: AsyncConnection) -> None:
+    """Take CHAIN_LOCK until the transaction ends (SQLite: nothing; its one writer serialises already)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})

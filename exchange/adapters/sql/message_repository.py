@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from exchange.adapters.sql.dialect import hold_chain
 from exchange.adapters.sql.progress import chunks
 from exchange.adapters.sql.tables import messages
 from exchange.domain.delivery import DeliveryState, Direction
@@ -19,8 +20,15 @@ class MessageRepository:
         self.conn = conn
 
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Message rows (`Outgoing.message_row`), in one statement."""
+        """Message rows (`Outgoing.message_row`), in one statement.
+
+        Received rows are stored holding the chain lock until the transaction ends (it writes evidence anyway, and
+        takes the same lock then): two transactions storing received records at once (replicas, a provincial
+        group, a replay) would otherwise commit a lower seq after a higher one, and a local system following
+        GET /v1/inbox's cursor past the higher one would never see the lower."""
         if rows:
+            if any(row["direction"] == Direction.IN for row in rows):
+                await hold_chain(self.conn)
             await self.conn.execute(insert(messages), list(rows))
 
     async def sent_hashes(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -114,7 +114,8 @@ class Node:
                            batch=settings.relay_batch, idle_seconds=settings.relay_idle_seconds,
                            instance=self.instance, lease_seconds=settings.relay_lease_seconds)
         self.obligations = Obligations(self.agreements, self.calendars, settings.person_secret)
-        admit = OutboxLimit(settings.outbox_max_pending, broker_away=lambda: not self.broker_up() or self.relay_failing())
+        admit = OutboxLimit(settings.outbox_max_pending,
+                            broker_away=lambda: not self.broker_up() or self.relay_failing())
         self.outbound = Outbound(settings, self.uow, self.obligations, self.trust, admit, self.wake_relay)
         self.reconciler = Reconciler(settings, self.uow, self.topics, self.wake_relay, self.instance)
         self.rosters = Rosters(settings, self.uow, self.outbound.compose, self.trust, self.wake_relay)

@@ -38,7 +38,7 @@ def node(
 
     from exchange.config import Settings
     from exchange.entrypoints.http.app import create_app
-    from exchange.production import UnsafeSettings
+    from exchange.production import UnsafeSettings, refuse_unsafe
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,11 +47,19 @@ def node(
 
         try:
             Settings(process_role="http")  # refused on SQLite, before anything starts
+            refuse_unsafe(settings)
         except ValidationError:
             typer.echo("--http-workers 需要 PostgreSQL (DATABASE_URL) / --http-workers needs PostgreSQL (DATABASE_URL)",
                        err=True)
             raise typer.Exit(2) from None
-        serve(settings, http_workers, background_port or settings.port + 1)
+        except UnsafeSettings as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        try:
+            serve(settings, http_workers, background_port or settings.port + 1)
+        except RuntimeError as exc:  # the background process did not come up: its log says why
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
         return
     try:
         application = create_app(settings)

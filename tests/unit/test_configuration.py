@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from exchange.config import Settings
+from exchange.entrypoints.cli import app as mpx
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
@@ -50,3 +52,17 @@ def test_a_cluster_topic_cannot_ask_more_in_sync_replicas_than_it_has():
         Settings(topic_replication=1, topic_min_insync_replicas=2)
     settings = Settings(topic_replication=3, topic_min_insync_replicas=2)
     assert (settings.topic_replication, settings.topic_min_insync_replicas) == (3, 2)
+
+
+def test_a_node_splits_into_processes_only_on_postgresql(tmp_path):
+    """The processes of a split node signal each other through PostgreSQL; SQLite has one writer."""
+    for role in ("http", "background"):
+        with pytest.raises(ValidationError, match="needs PostgreSQL"):
+            Settings(process_role=role, database_url=f"sqlite+aiosqlite:///{tmp_path}/node.db")
+    assert Settings(process_role="http", database_url="postgresql+asyncpg://pg/node").process_role == "http"
+
+    refused = CliRunner().invoke(mpx, ["node", "--http-workers", "2"],
+                                 env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/node.db"})
+    assert refused.exit_code == 2
+    assert "需要 PostgreSQL" in refused.output and "needs PostgreSQL" in refused.output
+    assert not (tmp_path / "node.db").exists()  # nothing started

@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 START_SECONDS = 120.0
 
 
-def die_with_parent() -> None:
-    """Linux: SIGTERM when the process that started this one dies, whatever way (no orphan keeps the port)."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: `sig` when the process that started this one dies, whatever way (no orphan keeps the port)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 

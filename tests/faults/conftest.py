@@ -16,7 +16,6 @@ Helpers
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import socket
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import MessageType
 from contracts.examples import example_payload
+from exchange.entrypoints.processes import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUI, HAISHU = "621227", "330203"
@@ -50,10 +50,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def _die_with_parent() -> None:
     """In the child, before exec: get SIGKILL when the parent (pytest) dies, whatever way it dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    die_with_parent(signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ from contracts import MessageType
 from exchange.adapters.sql.dialect import insert_ignoring_duplicates
 from exchange.adapters.sql.tables import obligations
 from exchange.domain import CancelReason, Deadline, Obligation, Pause
+from exchange.domain.obligation import end_of_day
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ class ObligationRepository:
         rows = [{"message_id": ob.message_id, "message_type": ob.message_type, "sender": ob.sender,
                  "receiver": ob.receiver, "received_at": ob.received_at, "due_at": ob.due_at,
                  "provisional": ob.provisional, "paused": False, "person_key": key, "revision": 1,
-                 "urgency": ob.urgency,
-                 "state": to_state(ob, sender_side)} for ob, sender_side, key in opening]
+                 "urgency": ob.urgency, "state": to_state(ob, sender_side),
+                 # reminders fire at a day's end after the receipt day at the earliest (domain reminder_schedule)
+                 "next_reminder_at": end_of_day(ob.receipt_day)} for ob, sender_side, key in opening]
         if not rows:
             return set()
         return {tuple(row) for row in await self.conn.execute(

@@ -167,8 +167,12 @@ obligations = Table(
     Column("revision", Integer, nullable=False),
     Column("state", Text, nullable=False),  # the whole Obligation, JSON (see exchange/service/obligations.py)
     Column("urgency", String(32)),  # a verification request's urgency (协查紧急程度); None for a record (0018)
+    # No reminder of the obligation is due before this (never later than its next one; None: not known). The
+    # reminder round reads only the obligations whose time has come (0023).
+    Column("next_reminder_at", UtcDateTime),
     Index("ix_obligations_open", "receiver", "answered_at", "cancelled_at", "due_at"),
     Index("ix_obligations_person", "person_key"),
+    Index("ix_obligations_next_reminder", "next_reminder_at"),
 )
 
 # Reminders already emitted, so each fires once.

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from exchange.adapters.crypto.payload_crypto import PayloadCipher, PayloadKeyMissing
+from exchange.adapters.sql.database import writing
 from exchange.adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
 from exchange.domain.clock import utcnow, wall_clock
 from exchange.domain.webhooks import Outcome, State, WebhookDeliveryState, answer, gives_up, next_attempt
@@ -103,7 +104,7 @@ class Dispatcher:
             ~select(earlier.c.seq).where(earlier.c.subscription_id == D.subscription_id,
                                          earlier.c.state == WebhookDeliveryState.PENDING.value,
                                          earlier.c.seq < D.seq).exists()).exists()
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             rows = await conn.execute(update(webhook_subscriptions).where(
                 S.state == State.ACTIVE.value, free, head_due).values(
                 claimed_by=self.instance, claim_expires_at=now + self.lease).returning(S.id))
@@ -117,7 +118,7 @@ class Dispatcher:
                     break
                 attempts += 1
         finally:
-            async with self.engine.begin() as conn:
+            async with writing(self.engine) as conn:
                 await conn.execute(update(webhook_subscriptions).where(
                     S.id == ident, S.claimed_by == self.instance).values(claimed_by=None, claim_expires_at=None))
         return attempts
@@ -183,7 +184,7 @@ class Dispatcher:
                 subscription |= {"state": State.DISABLED.value, "disabled_reason":
                                  f"自 {failing_since.isoformat()} 起持续失败 failing since {failing_since.isoformat()} "
                                  f"(last: {error or status})"[:300]}
-        async with self.engine.begin() as conn:
+        async with writing(self.engine) as conn:
             await conn.execute(insert(webhook_attempts).values(
                 delivery_seq=head.seq, attempt=made, at=now, status=status, duration_ms=duration,
                 outcome=outcome.value, error=error))

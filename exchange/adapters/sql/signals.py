@@ -86,7 +86,7 @@ class Signals:
                 for callback in self.listen.values():
                     callback("")  # anything sent while not listening: look now
                 await self._send_forever()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever broke the connection: connect again
                 log.warning("database signals interrupted (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
             finally:
                 if self._conn is not None:

@@ -64,6 +64,13 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def _pg_settings() -> list[str]:
+    """BENCH_PG_SETTINGS=name=value,…: settings a reload applies (e.g. max_wal_size=8GB,checkpoint_timeout=30min),
+    to see what a server configured for the write load changes."""
+    pairs = [p.split("=", 1) for p in os.environ.get("BENCH_PG_SETTINGS", "").split(",") if "=" in p]
+    return [f"ALTER SYSTEM SET {name.strip()} = '{value.strip()}'" for name, value in pairs]
+
+
 class Infra:
     def __init__(self) -> None:
         self.kafka: infra.KafkaServer | None = None
@@ -83,7 +90,7 @@ class Infra:
             # The throwaway test server runs without fsync; a benchmark of durable acceptance needs it on.
             infra.run_async(lambda: _sql(self.postgres.url, [
                 "ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on",
-                "ALTER SYSTEM SET full_page_writes = on", "SELECT pg_reload_conf()"]), 30)
+                "ALTER SYSTEM SET full_page_writes = on", *_pg_settings(), "SELECT pg_reload_conf()"]), 30)
 
     def database(self, prefix: str) -> str:
         assert self.postgres is not None
@@ -293,6 +300,7 @@ async def main(only: set[str], profile: bool, check: bool) -> dict[str, Any]:
         pg_version = (await _sql(env.postgres.url, ["SHOW server_version"]))[0]
         pg_settings = dict(zip(("fsync", "synchronous_commit", "shared_buffers", "jit"), await _sql(
             env.postgres.url, ["SHOW fsync", "SHOW synchronous_commit", "SHOW shared_buffers", "SHOW jit"])))
+        pg_settings["changed"] = os.environ.get("BENCH_PG_SETTINGS", "")
         results["machine"] = machine()
         results["load_average_at_start"] = os.getloadavg()
         results["versions"] = versions(kafka_version(), pg_version)
